@@ -1,0 +1,82 @@
+"""The `team-table` command: run the hub, check its files, mint tokens, and look after the table."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import click
+
+from team_table import __version__
+from team_table.errors import ConfigError, TeamTableError
+
+
+class HubGroup(click.Group):
+    """Maps the hub's errors to a message on stderr and exit code 1, once, for every command."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ConfigError as exc:
+            click.echo(f"team-table: the config file has problems:\n{exc.message}", err=True)
+            ctx.exit(1)
+        except TeamTableError as exc:
+            click.echo(f"team-table: {exc.message}", err=True)
+            ctx.exit(1)
+
+
+def setup_logging(level: str = "INFO") -> None:
+    """Logs go to stderr (stdout is the stdio wire), one line each, key facts first."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(os.environ.get("TEAM_TABLE_LOG_LEVEL", level).upper())
+
+
+def config_options(fn: Callable) -> Callable:
+    """--config and --db, shared by every command that opens the table."""
+    fn = click.option("--db", "db", metavar="PATH", default=None,
+                      help="SQLite file of the table [env TEAM_TABLE_DB; default ~/.team-table/team_table.db].")(fn)
+    fn = click.option("--config", "config", metavar="FILE", default=None,
+                      help="team.yaml to use [env TEAM_TABLE_CONFIG; default ./team.yaml if present].")(fn)
+    return fn
+
+
+def load_settings(**flags: Any):
+    from team_table import settings
+
+    return settings.load(flags, os.environ, Path.cwd())
+
+
+@click.group(cls=HubGroup, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
+@click.version_option(__version__, prog_name="team-table")
+def main() -> None:
+    """team-table: the coordination hub for a team of AI agents, over MCP.
+
+    \b
+    Start here:
+      team-table init                 write a commented team.yaml to edit
+      team-table up                   run the hub (prints how agents connect)
+      team-table token alice          mint alice's token and her `claude mcp add` line
+    \b
+    Look after the table:
+      team-table members              who is at the table
+      team-table tasks --status pending
+      team-table log --agent alice    the audit log
+    """
+
+
+def _register_commands() -> None:
+    from team_table.cli import files, operator, serve
+
+    serve.register(main)
+    files.register(main)
+    operator.register(main)
+
+
+_register_commands()

@@ -1,0 +1,38 @@
+"""The lines a user pastes to connect an agent's client (Claude Code, Codex) to this hub."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+from pathlib import Path
+
+from team_table.settings import Settings
+
+SERVER_NAME = "team-table"
+
+
+def hub_command(settings: Settings) -> list[str]:
+    """The command an MCP client runs to start this hub over stdio, with absolute paths."""
+    exe = shutil.which("team-table") or str(Path(sys.argv[0]).resolve())
+    command = [exe, "up", "--transport", "stdio"]
+    if settings.config_path is not None:
+        command += ["--config", str(settings.config_path.resolve())]
+    command += ["--db", str(settings.db_path.resolve())]
+    return command
+
+
+def stdio_lines(settings: Settings, agent: str | None, token: str | None) -> dict[str, str]:
+    """`claude mcp add` and `codex mcp add` lines that start this hub bound to `agent`."""
+    env = []
+    if agent:
+        env.append(f"TEAM_TABLE_AGENT={agent}")
+        env.append(f"TEAM_TABLE_TOKEN={token}" if token else "TEAM_TABLE_TOKEN=<token>")
+    command = shlex.join(hub_command(settings))
+    # Claude Code's -e takes several values: the server name must come before it, `--` after it.
+    claude_env = "".join(f" -e {shlex.quote(e)}" for e in env)
+    codex_env = "".join(f" --env {shlex.quote(e)}" for e in env)
+    return {
+        "Claude Code": f"claude mcp add {SERVER_NAME}{claude_env} -- {command}",
+        "Codex": f"codex mcp add {SERVER_NAME}{codex_env} -- {command}",
+    }

@@ -1,0 +1,99 @@
+"""`init`, `check` and `token`: the team file and the agents' credentials."""
+
+from __future__ import annotations
+
+import os
+from importlib import resources
+from pathlib import Path
+
+import click
+
+from team_table import tokens
+from team_table.cli import load_settings
+from team_table.cli.connect import stdio_lines
+from team_table.config import Team, load_team
+from team_table.errors import Conflict, Invalid
+from team_table.names import check_name
+from team_table.settings import find_config
+
+
+def starter_text() -> str:
+    return resources.files("team_table.templates").joinpath("team.yaml").read_text(encoding="utf-8")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), default="team.yaml")
+def init(file: Path) -> None:
+    """Write a commented starter team.yaml (never overwrites).
+
+    \b
+    Example:
+      team-table init              # ./team.yaml
+      team-table init ops/team.yaml
+    """
+    if file.exists():
+        raise Conflict(f"{file} already exists; nothing was written. Edit it, or give another path.")
+    file.parent.mkdir(parents=True, exist_ok=True)
+    file.write_text(starter_text(), encoding="utf-8")
+    click.echo(f"Wrote {file}. Next: `team-table token NAME` for each agent, then `team-table check {file}`.")
+
+
+@click.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
+def check(file: Path | None) -> None:
+    """Validate team.yaml and say what is wrong (exit 1 if anything is).
+
+    \b
+    Examples:
+      team-table check
+      team-table check ops/team.yaml
+    """
+    path = file or find_config(None, os.environ, Path.cwd())
+    if path is None:
+        raise Invalid("No team.yaml here and TEAM_TABLE_CONFIG is not set; give the file: team-table check FILE.")
+    team = load_team(path)
+    click.echo(f"{path}: valid. {_summary(team)}")
+
+
+def _summary(team: Team) -> str:
+    with_tokens = sum(1 for a in team.agents.values() if a.token_hashes)
+    rate = team.limits.rate
+    return (f"{len(team.agents)} agents declared ({with_tokens} with tokens), {len(team.all_roles())} roles, "
+            f"rate limit {rate.writes} writes per {rate.window_seconds:g} s.")
+
+
+@click.command()
+@click.argument("name")
+@click.option("--config", metavar="FILE", default=None, help="team.yaml the hub uses [env TEAM_TABLE_CONFIG].")
+@click.option("--db", metavar="PATH", default=None, help="The table's SQLite file [env TEAM_TABLE_DB].")
+def token(name: str, config: str | None, db: str | None) -> None:
+    """Mint a token for agent NAME: prints it once, its team.yaml line and the client commands.
+
+    The token itself is never stored: team.yaml keeps its hash. Declaring a second hash
+    for an agent rotates its token without downtime; remove the old one when done.
+
+    \b
+    Example:
+      team-table token alice
+    """
+    check_name(name)
+    settings, team = load_settings(config=config, db=db)
+    value = tokens.mint()
+    declared = team.agents.get(name)
+    role = declared.role if declared else "agent"
+    click.echo(f"Token for {name} (shown once, keep it secret):\n\n  {value}\n")
+    if declared and declared.token_hashes:
+        click.echo(f"Add this hash to agents.{name}.token_hashes in {settings.config_path}:\n\n"
+                   f'      - "{tokens.file_hash(value)}"\n')
+    else:
+        where = settings.config_path or "team.yaml"
+        click.echo(f"Declare {name} in {where} (under agents:):\n\n  {name}:\n    role: {role}\n"
+                   f'    token_hashes: ["{tokens.file_hash(value)}"]\n')
+    click.echo(f"Then connect {name}'s client (stdio; the token stays out of the model's context):\n")
+    for client, line in stdio_lines(settings, name, value).items():
+        click.echo(f"  {client}:\n    {line}\n")
+
+
+def register(group: click.Group) -> None:
+    for command in (init, check, token):
+        group.add_command(command)

@@ -1,0 +1,145 @@
+"""Operator commands on the table's database: look at members, tasks, inboxes and the audit log; grant; revoke.
+
+They act as `operator`, the person who holds the database file, and are audited as such.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import click
+
+from team_table import audit, members, messages, tasks
+from team_table.cli import config_options, load_settings
+from team_table.cli.output import emit_json, table
+from team_table.hub import Hub, open_hub
+
+json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
+
+
+@contextmanager
+def operator_hub(config: str | None, db: str | None) -> Iterator[Hub]:
+    settings, team = load_settings(config=config, db=db)
+    with open_hub(settings, team) as hub:
+        yield hub
+
+
+def show(rows: list[Any], as_json: bool, columns: list[str], title: str, empty: str) -> None:
+    if as_json:
+        emit_json(rows)
+    else:
+        table(rows, columns, title=title, empty=empty)
+
+
+@click.command("members")
+@config_options
+@json_option
+@click.option("--all", "include_inactive", is_flag=True, help="Include members who deregistered.")
+def members_cmd(config, db, as_json, include_inactive) -> None:
+    """Who is at the table.
+
+    \b
+    Example:
+      team-table members --all
+    """
+    with operator_hub(config, db) as hub:
+        rows = members.listing(hub, include_inactive)
+    show(rows, as_json, ["name", "role", "status", "capabilities", "last_heartbeat"],
+         "Members", "Nobody is at the table yet.")
+
+
+@click.command("tasks")
+@config_options
+@json_option
+@click.option("--status", default="", help="pending, in_progress, blocked or done.")
+@click.option("--assignee", default="", help="Only tasks of this member.")
+def tasks_cmd(config, db, as_json, status, assignee) -> None:
+    """The task board.
+
+    \b
+    Example:
+      team-table tasks --status pending
+    """
+    with operator_hub(config, db) as hub:
+        rows = tasks.listing(hub, status, assignee)
+    show(rows, as_json, ["id", "status", "priority", "title", "creator", "assignee", "updated_at"],
+         "Tasks", "No tasks match.")
+
+
+@click.command("inbox")
+@click.argument("name")
+@config_options
+@json_option
+@click.option("--all", "include_all", is_flag=True, help="Include read and archived messages.")
+def inbox_cmd(name, config, db, as_json, include_all) -> None:
+    """Look at NAME's inbox without marking anything read.
+
+    \b
+    Example:
+      team-table inbox alice --all
+    """
+    with operator_hub(config, db) as hub:
+        rows = messages.peek(hub, name, include_all)
+    show(rows, as_json, ["id", "created_at", "sender", "recipient", "read", "archived_at", "content"],
+         f"Inbox of {name}", f"{name} has no {'' if include_all else 'unread '}messages.")
+
+
+@click.command("log")
+@config_options
+@json_option
+@click.option("--agent", default="", help="Only entries by this member (or 'operator').")
+@click.option("--action", default="", help="Only this action, e.g. claim_task, grant_role.")
+@click.option("--since", default="", help="Only entries at or after this ISO 8601 date.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, audit.MAX_LIMIT))
+def log_cmd(config, db, as_json, agent, action, since, limit) -> None:
+    """The audit log, newest first.
+
+    \b
+    Examples:
+      team-table log --agent alice --since 2026-11-01
+      team-table log --action claim_task --json
+    """
+    with operator_hub(config, db) as hub:
+        rows = audit.entries(hub, None, agent, action, since, limit)
+    show(rows, as_json, ["id", "timestamp", "agent_name", "action", "target_type", "target_id", "details"],
+         "Audit log", "No audit entries match.")
+
+
+@click.command()
+@click.argument("name")
+@click.argument("role")
+@config_options
+def grant(name, role, config, db) -> None:
+    """Give member NAME the role ROLE (admin and lead included).
+
+    \b
+    Example:
+      team-table grant alice lead
+    """
+    with operator_hub(config, db) as hub:
+        member = members.grant(hub, name, role)
+    click.echo(f"{member.name} is now {member.role}.")
+
+
+@click.command()
+@click.argument("name")
+@config_options
+def revoke(name, config, db) -> None:
+    """Revoke every token of NAME; they must register again (or get a new token in team.yaml).
+
+    \b
+    Example:
+      team-table revoke alice
+    """
+    with operator_hub(config, db) as hub:
+        count = members.revoke(hub, name)
+    click.echo(f"Revoked {count} token(s) of {name}.")
+
+
+
+
+def register(group: click.Group) -> None:
+    for command in (members_cmd, tasks_cmd, inbox_cmd, log_cmd, grant, revoke):
+        group.add_command(command)

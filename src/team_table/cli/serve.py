@@ -1,0 +1,64 @@
+"""`team-table up`: run the hub."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import anyio
+import click
+
+from team_table.cli import config_options, load_settings, setup_logging
+from team_table.cli.connect import stdio_lines
+from team_table.errors import Invalid
+
+
+@click.command()
+@config_options
+@click.option("--transport", type=click.Choice(["stdio", "sse", "streamable-http"]), default=None,
+              help="How agents reach the hub [env TEAM_TABLE_TRANSPORT; default stdio].")
+@click.option("--host", default=None, help="Address to bind for network transports [env TEAM_TABLE_HOST].")
+@click.option("--port", type=int, default=None, help="Port for network transports [env TEAM_TABLE_PORT; 8741].")
+@click.option("--agent", default=None, metavar="NAME",
+              help="Bind this stdio server to one agent (token from env TEAM_TABLE_TOKEN) [env TEAM_TABLE_AGENT].")
+def up(**flags: Any) -> None:
+    """Run the hub.
+
+    With stdio (the default) each agent's MCP client starts its own `team-table up`;
+    all of them share one SQLite file, so they see one table. Run it yourself in a
+    terminal and it prints the lines that register it in Claude Code and Codex.
+
+    \b
+    Examples:
+      team-table up
+      team-table up --config ./team.yaml --db ~/.team-table/team.db
+      TEAM_TABLE_AGENT=alice TEAM_TABLE_TOKEN=... team-table up    (what a client runs)
+    """
+    setup_logging()
+    settings, team = load_settings(**flags)
+    if settings.network:
+        raise Invalid(
+            f"The {settings.transport} transport is not available in this version; use --transport stdio."
+        )
+    from team_table.server.run import serve_stdio
+
+    if sys.stdin.isatty():
+        _explain_stdio(settings)
+    anyio.run(serve_stdio, settings, team)
+
+
+def _explain_stdio(settings) -> None:
+    lines = stdio_lines(settings, settings.agent, None)
+    click.echo(
+        "team-table hub, stdio transport: this process speaks MCP on stdin/stdout.\n"
+        "Agents' clients start their own copy; register it once per agent (mint a token with "
+        "`team-table token NAME`):\n", err=True,
+    )
+    for client, line in lines.items():
+        click.echo(f"  {client}:\n    {line}\n", err=True)
+    click.echo(f"Database: {settings.db_path}   Config: {settings.config_path or 'none (open registration)'}\n"
+               "Waiting for an MCP client on stdin; Ctrl-C to stop.", err=True)
+
+
+def register(group: click.Group) -> None:
+    group.add_command(up)

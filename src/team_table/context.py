@@ -1,0 +1,51 @@
+"""Shared context: a key-value board every member reads; 'owner/...' keys belong to that member."""
+
+from __future__ import annotations
+
+from team_table import audit, limits
+from team_table.errors import Forbidden, NotFound
+from team_table.hub import Hub
+from team_table.models import Caller, ContextEntry
+from team_table.names import is_valid_name
+
+
+def owner_of(key: str) -> str | None:
+    """The member a key belongs to: the part before the first '/', when that is a member name."""
+    head, slash, _ = key.partition("/")
+    return head if slash and is_valid_name(head) else None
+
+
+def share(hub: Hub, caller: Caller, key: str, value: str) -> ContextEntry:
+    sizes = hub.team.limits.sizes
+    limits.text(key, sizes.context_key, "context key")
+    limits.text(value, sizes.context_value, "context value", required=False)
+    owner = owner_of(key)
+    if owner is not None and owner != caller.name and not hub.is_privileged(caller.role):
+        raise Forbidden(
+            f"The key {key!r} belongs to {owner} (keys '{owner}/...' are theirs, registered or not); "
+            f"write under '{caller.name}/...' or a key without a '/'."
+        )
+    now = hub.now()
+    with hub.store.write() as conn:
+        limits.take(conn, hub, caller.name)
+        before = conn.execute("SELECT set_by FROM context_entry WHERE key = ?", (key,)).fetchone()
+        conn.execute(
+            "INSERT INTO context_entry (key, value, set_by, updated_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value, set_by = excluded.set_by,"
+            " updated_at = excluded.updated_at",
+            (key, value, caller.name, now),
+        )
+        audit.record(conn, now, caller.name, "share_context", "context", key,
+                     {"previous_set_by": before["set_by"]} if before else None)
+    return ContextEntry(key=key, value=value, set_by=caller.name, updated_at=now)
+
+
+def get(hub: Hub, key: str) -> ContextEntry:
+    rows = hub.store.query("SELECT * FROM context_entry WHERE key = ?", (key,))
+    if not rows:
+        raise NotFound(f"No shared context under {key!r}; call get_shared_context without a key to list all.")
+    return ContextEntry(**dict(rows[0]))
+
+
+def entries(hub: Hub) -> list[ContextEntry]:
+    return [ContextEntry(**dict(r)) for r in hub.store.query("SELECT * FROM context_entry ORDER BY key")]

@@ -1,0 +1,50 @@
+"""The hub's shared state for one process: its store, its current team config, its settings and clock."""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+
+from team_table.clock import Clock, SystemClock, iso
+from team_table.config import Team
+from team_table.settings import Settings
+from team_table.store import Store
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Hub:
+    """Everything a domain call needs. `team` is replaced whole on reload; read it once per call."""
+
+    store: Store
+    team: Team
+    settings: Settings
+    clock: Clock = field(default_factory=SystemClock)
+
+    def now(self) -> str:
+        return iso(self.clock.now())
+
+    def is_privileged(self, role: str) -> bool:
+        return self.team.is_privileged(role)
+
+
+@contextmanager
+def open_hub(settings: Settings, team: Team, clock: Clock | None = None) -> Iterator[Hub]:
+    """Open the store for this process, seat the declared agents, and close cleanly at the end."""
+    from team_table import members  # members imports Hub from here
+
+    store = Store.open(settings.db_path)
+    hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
+    try:
+        members.sync_declared(hub)
+        yield hub
+    finally:
+        try:
+            store.checkpoint()
+        except sqlite3.OperationalError as exc:  # another process holds a reader: it checkpoints later
+            log.debug("checkpoint skipped: %s", exc)
+        store.close()

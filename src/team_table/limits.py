@@ -1,0 +1,67 @@
+"""Limits on what agents send: sizes (checked before anything is touched) and the write rate (kept in the DB)."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+
+from team_table.config import Sizes
+from team_table.errors import Invalid, RateLimited
+from team_table.hub import Hub
+
+WRITES = "write"  # the family of send_message, broadcast, create_task, share_context
+
+
+def text(value: str, limit: int, what: str, *, required: bool = True) -> str:
+    """Refuse a blank (when required) or over-long text."""
+    if not isinstance(value, str):
+        raise Invalid(f"The {what} must be text.")
+    if required and not value.strip():
+        raise Invalid(f"The {what} is empty; write something.")
+    if len(value) > limit:
+        raise Invalid(f"The {what} is {len(value)} characters long; at most {limit} are allowed.")
+    return value
+
+
+def capabilities(raw: str | list, sizes: Sizes) -> list[str]:
+    """Parse the capabilities argument: a JSON array of short strings."""
+    if isinstance(raw, list):
+        caps = raw
+    else:
+        try:
+            caps = json.loads(raw or "[]")
+        except (json.JSONDecodeError, TypeError):
+            raise Invalid(f'capabilities must be a JSON array of strings, like \'["python", "review"]\'; '
+                          f"got {raw!r}.") from None
+    if not isinstance(caps, list):
+        raise Invalid('capabilities must be a JSON array of strings, like \'["python", "review"]\'.')
+    if len(caps) > sizes.capabilities:
+        raise Invalid(f"{len(caps)} capabilities given; at most {sizes.capabilities} are allowed.")
+    for cap in caps:
+        if not isinstance(cap, str) or not cap.strip():
+            raise Invalid(f"Each capability must be non-empty text; got {cap!r}.")
+        if len(cap) > sizes.capability:
+            raise Invalid(f"The capability {cap[:20]!r}... is too long; at most {sizes.capability} characters.")
+    return caps
+
+
+def take(conn: sqlite3.Connection, hub: Hub, actor: str, family: str = WRITES) -> None:
+    """Count one write for `actor`, or refuse if the window is full. Call inside the write transaction.
+
+    The count lives in the database, so every hub process on it shares one limit.
+    """
+    rate = hub.team.limits.rate
+    now = hub.clock.now().timestamp()
+    start = now - rate.window_seconds
+    conn.execute("DELETE FROM rate_event WHERE actor = ? AND family = ? AND at <= ?", (actor, family, start))
+    row = conn.execute(
+        "SELECT COUNT(*), MIN(at) FROM rate_event WHERE actor = ? AND family = ?", (actor, family)
+    ).fetchone()
+    if row[0] >= rate.writes:
+        retry = max(0.0, row[1] + rate.window_seconds - now)
+        raise RateLimited(
+            f"Rate limit reached: {actor} made {rate.writes} writes in the last "
+            f"{rate.window_seconds:g} seconds. Nothing was changed; try again in {retry:.0f} s.",
+            retry_after=retry,
+        )
+    conn.execute("INSERT INTO rate_event (actor, family, at) VALUES (?, ?, ?)", (actor, family, now))

@@ -1,0 +1,226 @@
+"""Members of the table: registration, authentication, presence, and the operator's grants and revocations."""
+
+from __future__ import annotations
+
+import hmac
+import json
+import sqlite3
+
+from team_table import audit, limits, tokens
+from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from team_table.hub import Hub
+from team_table.models import Caller, Member, MemberStatus, Registration
+from team_table.names import check_name, is_valid_name
+
+_MEMBER_AND_TOKEN = (
+    "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
+    " FROM member m LEFT JOIN token t ON t.hash = ? WHERE m.name = ?"
+)
+
+
+def authenticate(hub: Hub, name: str, token: str) -> Caller:
+    """The caller behind a name and token, or one refusal that does not say what was wrong. Reads only."""
+    if not name or not is_valid_name(name):
+        raise Unauthorized(NOT_AUTHENTICATED)
+    token_digest = tokens.digest(token or "")
+    rows = hub.store.query(_MEMBER_AND_TOKEN, (token_digest, name))
+    if not rows or rows[0]["status"] != MemberStatus.ACTIVE:
+        raise Unauthorized(NOT_AUTHENTICATED)
+    row = rows[0]
+    declared = hub.team.agents.get(name)
+    if hub.settings.require_tokens and not _token_ok(name, token, token_digest, row, declared):
+        raise Unauthorized(NOT_AUTHENTICATED)
+    return Caller(name=name, role=declared.role if declared else row["role"])
+
+
+def _token_ok(name, token, token_digest, row, declared) -> bool:
+    if not token:
+        return False
+    if row["revoked_at"] is not None:
+        return False
+    if declared is not None and declared.token_hashes:
+        return tokens.matches_any(token_digest, declared.token_hashes)
+    return row["token_member"] is not None and hmac.compare_digest(row["token_member"], name) \
+        and row["source"] == "issued"
+
+
+def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> Registration:
+    """Join the table, or re-join with a fresh token (revoking the old ones)."""
+    check_name(name)
+    team = hub.team
+    if role not in team.all_roles():
+        raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(team.all_roles()))}.")
+    caps = limits.capabilities(capabilities, team.limits.sizes)
+    declared = team.agents.get(name)
+    now = hub.now()
+    with hub.store.write() as conn:
+        row = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
+        active = row is not None and row["status"] == MemberStatus.ACTIVE
+        if declared is not None and declared.token_hashes:
+            if hub.settings.require_tokens and not _declared_token_ok(conn, token, declared.token_hashes):
+                raise Unauthorized(
+                    f"{name} is declared in team.yaml with a token: register with that token "
+                    "(your operator has it, from `team-table token`)."
+                )
+            role, caps, new_token = declared.role, list(declared.capabilities) or caps, token
+        else:
+            if active:
+                _check_reregistration(conn, hub, name, token)
+            if declared is not None:
+                role, caps = declared.role, list(declared.capabilities) or caps
+            else:
+                role = _self_assigned_role(hub, name, role, row["role"] if active else None)
+            conn.execute(
+                "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL AND source = 'issued'",
+                (now, name),
+            )
+            new_token = tokens.mint()
+            conn.execute(
+                "INSERT INTO token (hash, member, source, created_at) VALUES (?, ?, 'issued', ?)",
+                (tokens.digest(new_token), name, now),
+            )
+        registered_at = row["registered_at"] if active else now
+        conn.execute(
+            "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+            " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO UPDATE SET role = excluded.role,"
+            " capabilities = excluded.capabilities, status = 'active',"
+            " registered_at = excluded.registered_at, last_heartbeat = excluded.last_heartbeat",
+            (name, role, json.dumps(caps), registered_at, now),
+        )
+        audit.record(conn, now, name, "register", "member", name,
+                     {"role": role, "rejoined": active})
+    return Registration(name=name, role=role, capabilities=caps, status=MemberStatus.ACTIVE,
+                        registered_at=registered_at, last_heartbeat=now, token=new_token)
+
+
+def _declared_token_ok(conn: sqlite3.Connection, token: str, hashes: tuple[str, ...]) -> bool:
+    if not token:
+        return False
+    token_digest = tokens.digest(token)
+    revoked = conn.execute(
+        "SELECT 1 FROM token WHERE hash = ? AND revoked_at IS NOT NULL", (token_digest,)
+    ).fetchone()
+    return revoked is None and tokens.matches_any(token_digest, hashes)
+
+
+def _check_reregistration(conn: sqlite3.Connection, hub: Hub, name: str, token: str) -> None:
+    if not hub.settings.require_tokens:
+        raise Conflict(f"{name} is already at the table; choose another name, or deregister it first.")
+    row = conn.execute(
+        "SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = 'issued'",
+        (tokens.digest(token or ""),),
+    ).fetchone()
+    if not token or row is None or not hmac.compare_digest(row["member"], name):
+        raise Unauthorized(
+            f"{name} is already at the table; re-registering needs its current token "
+            "(or pick another name)."
+        )
+
+
+def _self_assigned_role(hub: Hub, name: str, wanted: str, current: str | None) -> str:
+    """Privileged roles come from the operator or the config, never from the caller."""
+    if hub.is_privileged(wanted) and current != wanted and name not in hub.settings.admins:
+        raise Forbidden(
+            f"The {wanted} role is granted by the operator (`team-table grant {name} {wanted}`) "
+            "or declared in team.yaml; it cannot be self-assigned. Register with another role."
+        )
+    if current is not None and hub.is_privileged(current) and not hub.is_privileged(wanted):
+        return current  # re-registering does not quietly drop a granted role
+    return wanted
+
+
+def deregister(hub: Hub, caller: Caller) -> dict:
+    """Leave the table: the member becomes inactive and its issued tokens are revoked."""
+    now = hub.now()
+    with hub.store.write() as conn:
+        conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (caller.name,))
+        conn.execute(
+            "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL AND source = 'issued'",
+            (now, caller.name),
+        )
+        audit.record(conn, now, caller.name, "deregister", "member", caller.name)
+    return {"status": "deregistered", "name": caller.name}
+
+
+def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
+    sql = "SELECT * FROM member"
+    if not include_inactive:
+        sql += " WHERE status = 'active'"
+    rows = hub.store.query(sql + " ORDER BY registered_at, name")
+    declared = hub.team.agents
+    return [_member(r, declared.get(r["name"])) for r in rows]
+
+
+def _member(row: sqlite3.Row, declared=None) -> Member:
+    return Member(
+        name=row["name"], role=declared.role if declared else row["role"],
+        capabilities=json.loads(row["capabilities"]), status=row["status"],
+        registered_at=row["registered_at"], last_heartbeat=row["last_heartbeat"],
+    )
+
+
+def heartbeat(hub: Hub, caller: Caller) -> dict:
+    with hub.store.write() as conn:
+        conn.execute("UPDATE member SET last_heartbeat = ? WHERE name = ?", (hub.now(), caller.name))
+    return {"status": "ok", "name": caller.name}
+
+
+def sync_declared(hub: Hub) -> int:
+    """Put agents declared with tokens at the table, so their tokens work from the first call."""
+    now = hub.now()
+    added = 0
+    with hub.store.write() as conn:
+        for name, spec in hub.team.agents.items():
+            if not spec.token_hashes:
+                continue  # declared without a token: they join with `register`, the file fixes their role
+            cur = conn.execute(
+                "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+                " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO NOTHING",
+                (name, spec.role, json.dumps(list(spec.capabilities)), now, now),
+            )
+            if cur.rowcount:
+                added += 1
+                audit.record(conn, now, audit.OPERATOR, "declare", "member", name, {"role": spec.role})
+            else:
+                conn.execute("UPDATE member SET role = ?, capabilities = ? WHERE name = ?",
+                             (spec.role, json.dumps(list(spec.capabilities)), name))
+    return added
+
+
+def grant(hub: Hub, name: str, role: str, actor: str = audit.OPERATOR) -> Member:
+    """The operator sets a member's role (privileged roles included)."""
+    check_name(name)
+    if role not in hub.team.all_roles():
+        raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(hub.team.all_roles()))}.")
+    if name in hub.team.agents:
+        raise Conflict(f"{name}'s role is declared in {hub.settings.config_path}; change it there.")
+    now = hub.now()
+    with hub.store.write() as conn:
+        row = conn.execute("SELECT role FROM member WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFound(f"No member named {name}; they must register first.")
+        conn.execute("UPDATE member SET role = ? WHERE name = ?", (role, name))
+        audit.record(conn, now, actor, "grant_role", "member", name, {"role": role, "was": row["role"]})
+        member = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
+    return _member(member)
+
+
+def revoke(hub: Hub, name: str, actor: str = audit.OPERATOR) -> int:
+    """Revoke every token of `name` (issued ones, and the hashes team.yaml declares). Returns how many."""
+    check_name(name)
+    now = hub.now()
+    declared = hub.team.agents.get(name)
+    with hub.store.write() as conn:
+        count = conn.execute(
+            "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL", (now, name)
+        ).rowcount
+        for value in declared.token_hashes if declared else ():
+            count += conn.execute(
+                "INSERT INTO token (hash, member, source, created_at, revoked_at) VALUES (?, ?, 'file', ?, ?)"
+                " ON CONFLICT(hash) DO NOTHING",
+                (value.removeprefix(tokens.PREFIX), name, now, now),
+            ).rowcount
+        if count == 0 and conn.execute("SELECT 1 FROM member WHERE name = ?", (name,)).fetchone() is None:
+            raise NotFound(f"No member named {name}.")
+        audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
+    return count

@@ -1,0 +1,59 @@
+"""Where domain results and errors become MCP tool results: one JSON document in one text item."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from mcp.types import CallToolResult, TextContent
+from pydantic import BaseModel, ValidationError
+
+from team_table.errors import Invalid, RateLimited, TeamTableError
+
+log = logging.getLogger("team_table.tools")
+
+INTERNAL = "The hub hit an internal error (it is in the hub's log); nothing was changed. Try again, or tell the operator."
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def result(value: Any) -> CallToolResult:
+    text = json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    return CallToolResult(content=[TextContent(type="text", text=text)])
+
+
+def refusal(error: TeamTableError) -> CallToolResult:
+    body: dict[str, Any] = {"error": error.message, "code": error.code}
+    if isinstance(error, RateLimited):
+        body["retry_after"] = round(error.retry_after, 1)
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], is_error=True)
+
+
+def answer(tool: str, work: Callable[[], Any]) -> CallToolResult:
+    """Run one domain call and map its outcome, once, to what the client sees."""
+    try:
+        return result(work())
+    except TeamTableError as exc:
+        log.info("tool %s refused: %s", tool, exc.code)
+        return refusal(exc)
+    except Exception:
+        log.exception("tool %s failed unexpectedly", tool)
+        return refusal(TeamTableError(INTERNAL))
+
+
+def bad_arguments(tool: str, exc: ValidationError) -> CallToolResult:
+    """Arguments that do not fit the tool's schema (caught before the tool runs)."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(p) for p in error["loc"]) or "arguments"
+        parts.append(f"{field}: {error['msg']}")
+    log.info("tool %s got bad arguments: %s", tool, sorted({p.split(':')[0] for p in parts}))
+    return refusal(Invalid(f"Bad arguments to {tool}: {'; '.join(parts)}. Nothing was changed."))

@@ -1,0 +1,105 @@
+"""The hub's settings, resolved once at start: flag > TEAM_TABLE_* variable > team.yaml > default."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from team_table.config import EMPTY_TEAM, Team, load_team
+from team_table.errors import Invalid
+
+TRANSPORTS = ("stdio", "sse", "streamable-http")
+TRUE_WORDS = {"1", "true", "yes", "y", "on"}
+DEFAULT_DB = Path("~/.team-table/team_table.db")
+DEFAULT_PORT = 8741
+
+
+@dataclass(frozen=True)
+class Settings:
+    db_path: Path
+    transport: str
+    host: str
+    port: int
+    require_tokens: bool
+    allow_insecure: bool
+    admins: frozenset[str]
+    config_path: Path | None
+    agent: str | None = None
+    token: str | None = None
+
+    @property
+    def network(self) -> bool:
+        return self.transport != "stdio"
+
+
+def find_config(flag: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
+    """--config, else TEAM_TABLE_CONFIG, else ./team.yaml when there is one."""
+    chosen = flag or env.get("TEAM_TABLE_CONFIG") or None
+    if chosen:
+        path = Path(chosen).expanduser()
+        return path if path.is_absolute() else (cwd / path)
+    local = cwd / "team.yaml"
+    return local if local.is_file() else None
+
+
+def load(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> tuple[Settings, Team]:
+    """Resolve settings and load the team file they point at; raises Invalid or ConfigError."""
+    config_path = find_config(flags.get("config"), env, cwd)
+    team = load_team(config_path) if config_path else EMPTY_TEAM
+    return resolve(flags, env, team, config_path), team
+
+
+def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config_path: Path | None) -> Settings:
+    hub = team.hub
+
+    def pick(flag: str, var: str, file_value: Any, default: Any) -> Any:
+        if flags.get(flag) is not None:
+            return flags[flag]
+        if env.get(var, "") != "":
+            return env[var]
+        return file_value if file_value is not None else default
+
+    transport = str(pick("transport", "TEAM_TABLE_TRANSPORT", hub.transport, "stdio")).lower()
+    if transport not in TRANSPORTS:
+        raise Invalid(f"Unknown transport {transport!r}: choose one of {', '.join(TRANSPORTS)}.")
+    port = _port(pick("port", "TEAM_TABLE_PORT", hub.port, DEFAULT_PORT))
+    db = pick("db", "TEAM_TABLE_DB", None, None)
+    if db is not None:
+        db_path = Path(str(db)).expanduser()
+    elif hub.db is not None:
+        db_path = Path(hub.db).expanduser()
+        if not db_path.is_absolute() and config_path is not None:
+            db_path = config_path.parent / db_path  # relative to the team file, wherever the hub starts
+    else:
+        db_path = DEFAULT_DB.expanduser()
+    admins = {n.strip() for n in env.get("TEAM_TABLE_ADMINS", "").split(",") if n.strip()}
+    return Settings(
+        db_path=db_path,
+        transport=transport,
+        host=str(pick("host", "TEAM_TABLE_HOST", hub.host, "127.0.0.1")),
+        port=port,
+        require_tokens=_bool(pick("require_tokens", "TEAM_TABLE_REQUIRE_TOKENS", hub.require_tokens, True)),
+        allow_insecure=_bool(pick("allow_insecure", "TEAM_TABLE_ALLOW_INSECURE", hub.allow_insecure, False)),
+        admins=frozenset(admins | set(hub.admins)),
+        config_path=config_path,
+        agent=flags.get("agent") or env.get("TEAM_TABLE_AGENT") or None,
+        token=env.get("TEAM_TABLE_TOKEN") or None,
+    )
+
+
+def _bool(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    return str(value).strip().lower() in TRUE_WORDS
+
+
+def _port(value: Any) -> int:
+    try:
+        port = int(value)
+    except (TypeError, ValueError):
+        raise Invalid(f"The port {value!r} is not a number: give a port from 1 to 65535.") from None
+    if not 1 <= port <= 65535:
+        raise Invalid(f"The port {port} is out of range: give a port from 1 to 65535.")
+    return port
