@@ -1,0 +1,144 @@
+"""Fixtures: every test gets a fresh database and config, and talks to the hub through the real MCP client."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+from mcp import Client
+
+from team_table.config import EMPTY_TEAM, Team, parse_team
+from team_table.hub import Hub, open_hub
+from team_table.server import build_server
+from team_table.server.identity import Binding, fixed
+from team_table.settings import resolve
+
+# The initialize handshake (what mcp 1.x clients such as today's Claude Code speak), and what a 2.x
+# client negotiates by itself ("auto" probes server/discover and settles on the 2026 protocol).
+ERAS = ["legacy", "auto"]
+MODERN = "2026-07-28"
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    return "asyncio"
+
+
+@dataclass
+class Reply:
+    """A tool result: the one JSON document it carries, and whether it was a refusal."""
+
+    data: Any
+    is_error: bool
+
+    @property
+    def code(self) -> str | None:
+        return self.data.get("code") if self.is_error else None
+
+
+@dataclass
+class Agent:
+    """One MCP client session, with the agent's name and token filled into calls."""
+
+    client: Client
+    name: str = ""
+    token: str = ""
+    name_param: dict[str, str] = field(default_factory=dict)
+
+    async def raw(self, tool: str, **args: Any) -> Reply:
+        result = await self.client.call_tool(tool, args)
+        assert len(result.content) == 1, "every tool answers with exactly one content item"
+        return Reply(json.loads(result.content[0].text), bool(result.is_error))
+
+    async def call(self, tool: str, **args: Any) -> Reply:
+        """Call `tool` as this agent: its name under the tool's identity parameter, and its token."""
+        key = IDENTITY_PARAM.get(tool, "agent_name")
+        args.setdefault(key, self.name)
+        args.setdefault("token", self.token)
+        return await self.raw(tool, **args)
+
+    async def ok(self, tool: str, **args: Any) -> Any:
+        reply = await self.call(tool, **args)
+        assert not reply.is_error, f"{tool} refused: {reply.data}"
+        return reply.data
+
+    async def refused(self, tool: str, code: str, **args: Any) -> dict:
+        reply = await self.call(tool, **args)
+        assert reply.is_error, f"{tool} should have been refused, got {reply.data}"
+        assert reply.data["code"] == code, reply.data
+        assert isinstance(reply.data["error"], str) and reply.data["error"]
+        return reply.data
+
+
+IDENTITY_PARAM = {
+    "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
+    "create_task": "creator", "get_audit_log": "requester",
+}
+
+
+@dataclass
+class Table:
+    """A hub on a fresh database, and a way to seat agents at it."""
+
+    hub: Hub
+    stack: AsyncExitStack
+    era: str
+    binding: Binding | None = None
+
+    async def connect(self, binding: Binding | None = None) -> Agent:
+        server = build_server(self.hub, fixed(binding))
+        client = await self.stack.enter_async_context(Client(server, mode=self.era))
+        expected = MODERN if self.era == "auto" else None
+        assert expected is None or client.protocol_version == expected, client.protocol_version
+        return Agent(client)
+
+    async def join(self, name: str, role: str = "agent", **extra: Any) -> Agent:
+        agent = await self.connect()
+        data = (await agent.raw("register", name=name, role=role, **extra)).data
+        assert "token" in data, data
+        agent.name, agent.token = name, data["token"]
+        return agent
+
+    def grant(self, name: str, role: str) -> None:
+        from team_table import members
+
+        members.grant(self.hub, name, role)
+
+
+def team_from(text: str) -> Team:
+    return parse_team(text, "team.yaml")
+
+
+@asynccontextmanager
+async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dict[str, str] | None = None,
+                     clock: Any = None) -> AsyncIterator[Table]:
+    settings = resolve({"db": str(tmp_path / "db" / "team.db")}, env or {}, team, None)
+    with open_hub(settings, team, clock=clock) as hub:
+        async with AsyncExitStack() as stack:
+            yield Table(hub, stack, era)
+
+
+@pytest.fixture(params=ERAS, ids=["handshake", "2026"])
+def era(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+async def table(tmp_path: Path, era: str) -> AsyncIterator[Table]:
+    async with open_table(tmp_path, era) as t:
+        yield t
+
+
+@pytest.fixture
+def table_with(tmp_path: Path, era: str) -> Callable[..., Any]:
+    """open_table with a team.yaml text and/or environment: `async with table_with(yaml, env) as t:`."""
+
+    def make(yaml_text: str = "", env: dict[str, str] | None = None, clock: Any = None):
+        return open_table(tmp_path, era, team_from(yaml_text) if yaml_text else EMPTY_TEAM, env, clock)
+
+    return make

@@ -1,0 +1,141 @@
+"""The `team-table` command, through click's runner: init, check, token, and the operator commands."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from team_table import members, messages, tasks
+from team_table.cli import main
+from team_table.config import EMPTY_TEAM, load_team
+from team_table.hub import open_hub
+from team_table.models import Caller
+from team_table.settings import resolve
+
+
+@pytest.fixture
+def run(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for var in ("TEAM_TABLE_CONFIG", "TEAM_TABLE_DB", "TEAM_TABLE_AGENT", "TEAM_TABLE_TOKEN"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("TEAM_TABLE_DB", str(tmp_path / "db" / "team.db"))
+    runner = CliRunner()
+
+    def invoke(*args: str):
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+    return invoke
+
+
+@pytest.fixture
+def seeded(tmp_path: Path):
+    """A table with two members, a message and a task, made through the domain."""
+    settings = resolve({"db": str(tmp_path / "db" / "team.db")}, {}, EMPTY_TEAM, None)
+    with open_hub(settings, EMPTY_TEAM) as hub:
+        members.register(hub, "alice", "coder", '["python"]', "")
+        members.register(hub, "bob", "reviewer", "[]", "")
+        alice = Caller(name="alice", role="coder")
+        messages.send(hub, alice, "bob", "please review the parser")
+        tasks.create(hub, alice, "review the parser", assignee="bob")
+    return tmp_path
+
+
+def test_help_teaches_every_command_with_an_example(run):
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in ("up", "init", "check", "token", "members", "tasks", "inbox", "log", "grant", "revoke"):
+        assert command in result.output
+        sub = run(command, "--help")
+        assert sub.exit_code == 0
+        assert "Example" in sub.output, f"{command} --help has no example"
+
+
+def test_init_writes_a_valid_starter_and_refuses_to_overwrite(run, tmp_path: Path):
+    assert run("init").exit_code == 0
+    load_team(tmp_path / "team.yaml")
+    before = (tmp_path / "team.yaml").read_text()
+    again = run("init")
+    assert again.exit_code == 1
+    assert "already exists" in again.output
+    assert (tmp_path / "team.yaml").read_text() == before
+
+
+def test_check_passes_a_good_file_and_fails_a_bad_one_with_file_and_line(run, tmp_path: Path):
+    run("init")
+    assert run("check").exit_code == 0
+    (tmp_path / "bad.yaml").write_text("agents:\n  alice:\n    rol: coder\n")
+    result = run("check", "bad.yaml")
+    assert result.exit_code == 1
+    assert "bad.yaml:3" in result.output and "agents.alice.rol" in result.output
+
+
+def test_check_without_a_file_says_what_to_do(run):
+    result = run("check")
+    assert result.exit_code == 1
+    assert "team-table check FILE" in result.output
+
+
+def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
+    result = run("token", "alice")
+    assert result.exit_code == 0
+    token = re.search(r"^  (\S{43})$", result.output, re.M).group(1)
+    digest = re.search(r"sha256:[0-9a-f]{64}", result.output).group(0)
+    from team_table.tokens import file_hash
+
+    assert file_hash(token) == digest
+    claude = next(line.strip() for line in result.output.splitlines() if line.strip().startswith("claude mcp add"))
+    # The server name comes before -e (Claude Code's -e takes several values), `--` before the command.
+    assert re.match(r"claude mcp add team-table -e TEAM_TABLE_AGENT=alice -e TEAM_TABLE_TOKEN=\S+ -- /\S+ up", claude)
+    assert any(line.strip().startswith("codex mcp add team-table --env") for line in result.output.splitlines())
+
+
+def test_token_refuses_a_bad_name(run):
+    result = run("token", "bad/name")
+    assert result.exit_code == 1
+
+
+def test_members_and_tasks_print_tables_and_json(run, seeded):
+    table = run("members")
+    assert table.exit_code == 0 and "alice" in table.output and "reviewer" in table.output
+    assert not table.output.lstrip().startswith("[")
+    data = json.loads(run("members", "--json").output)
+    assert {m["name"] for m in data} == {"alice", "bob"}
+    tasks_out = json.loads(run("tasks", "--status", "pending", "--json").output)
+    assert [t["title"] for t in tasks_out] == ["review the parser"]
+    assert "No tasks match" in run("tasks", "--status", "done").output
+
+
+def test_inbox_shows_messages_without_marking_them_read(run, seeded):
+    first = json.loads(run("inbox", "bob", "--json").output)
+    second = json.loads(run("inbox", "bob", "--json").output)
+    assert [m["content"] for m in first] == ["please review the parser"] == [m["content"] for m in second]
+
+
+def test_grant_and_revoke_are_audited_as_the_operator(run, seeded):
+    assert run("grant", "bob", "lead").exit_code == 0
+    assert json.loads(run("members", "--json").output)[1]["role"] == "lead"
+    assert run("revoke", "alice").exit_code == 0
+    log = json.loads(run("log", "--agent", "operator", "--json").output)
+    assert [e["action"] for e in log] == ["revoke_tokens", "grant_role"]
+
+
+def test_grant_of_an_unknown_member_or_role_fails_cleanly(run, seeded):
+    assert run("grant", "nobody", "lead").exit_code == 1
+    result = run("grant", "bob", "wizard")
+    assert result.exit_code == 1 and "wizard" in result.output
+
+
+def test_log_filters_by_action(run, seeded):
+    data = json.loads(run("log", "--action", "send_message", "--json").output)
+    assert [e["agent_name"] for e in data] == ["alice"]
+
+
+def test_up_refuses_a_bad_transport_from_the_environment(run, monkeypatch):
+    monkeypatch.setenv("TEAM_TABLE_TRANSPORT", "carrier-pigeon")
+    result = run("up")
+    assert result.exit_code == 1
+    assert "stdio" in result.output and "streamable-http" in result.output
