@@ -48,6 +48,12 @@ async def test_a_bad_name_is_refused(table, name):
     await agent.refused("register", "invalid", name=name)
 
 
+@pytest.mark.parametrize("name", ["a", "alice smith", "A.b_c-9", "x" * 64])
+async def test_a_valid_name_is_accepted_as_given(table, name):
+    agent = await table.connect()
+    assert (await agent.ok("register", name=name))["name"] == name
+
+
 @pytest.mark.parametrize("capabilities", [
     "not json", '{"python": true}', "[1, 2]", '[""]', json.dumps(["x" * 65]), json.dumps(["c"] * 21),
 ])

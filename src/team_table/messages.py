@@ -60,19 +60,25 @@ def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived
     """The caller's messages, oldest first; what was unread is marked read, so it is returned exactly once."""
     if not include_read and not include_archived:
         # The common poll finds nothing: answer from a read, without taking the write lock.
-        probe = hub.store.query(f"SELECT 1 FROM delivery d WHERE d.agent = ? AND {_UNREAD} LIMIT 1", (caller.name,))
+        probe = hub.store.query(
+            f"SELECT 1 FROM delivery d INDEXED BY delivery_unread WHERE d.agent = ? AND {_UNREAD} LIMIT 1",
+            (caller.name,),
+        )
         if not probe:
             return []
-    where = ["d.agent = ?", "d.deleted_at IS NULL"]
-    if not include_archived:
-        where.append("d.archived_at IS NULL")
-    if not include_read:
-        where.append("d.read_at IS NULL")
+    if include_read or include_archived:
+        shown = ["d.archived_at IS NULL" if include_read else "d.read_at IS NULL AND d.archived_at IS NULL"]
+        if include_archived:
+            shown.append("d.archived_at IS NOT NULL")
+        where, index = f"d.agent = ? AND d.deleted_at IS NULL AND ({' OR '.join(shown)})", ""
+    else:
+        # Only unread rows are in the partial index; the planner cannot tell it is the smaller one.
+        where, index = f"d.agent = ? AND {_UNREAD}", " INDEXED BY delivery_unread"
     now = hub.now()
     with hub.store.write() as conn:
         rows = conn.execute(
-            "SELECT m.*, d.read_at, d.archived_at FROM delivery d JOIN message m ON m.id = d.message_id"
-            f" WHERE {' AND '.join(where)} ORDER BY d.message_id",
+            f"SELECT m.*, d.read_at, d.archived_at FROM delivery d{index} JOIN message m ON m.id = d.message_id"
+            f" WHERE {where} ORDER BY d.message_id",
             (caller.name,),
         ).fetchall()
         unread = [r["id"] for r in rows if r["read_at"] is None]
@@ -106,11 +112,12 @@ def _change(hub: Hub, caller: Caller, message_id: int, action: str) -> MessageCh
         msg = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
         if msg is None:
             raise NotFound(f"No message {message_id}.")
-        everyone = msg["sender"] == caller.name or hub.is_privileged(caller.role)
+        # The sender takes a message back from everyone; a reader changes only its own inbox.
+        everyone = msg["sender"] == caller.name
         if not everyone and msg["recipient"] not in (caller.name, BROADCAST):
             raise Forbidden(
                 f"Message {message_id} is between {msg['sender']} and {msg['recipient']}; "
-                "only they (or an admin or lead) may archive or delete it."
+                "only they may archive or delete it."
             )
         scope_sql, params = ("message_id = ?", (message_id,)) if everyone else \
             ("message_id = ? AND agent = ?", (message_id, caller.name))

@@ -178,5 +178,5 @@ def _import_0_2_1(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
-    Migration(2, "import a team-table 0.2.1 database", _import_0_2_1),
+    Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
 ]

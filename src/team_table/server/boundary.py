@@ -14,7 +14,9 @@ from team_table.errors import Invalid, RateLimited, TeamTableError
 
 log = logging.getLogger("team_table.tools")
 
-INTERNAL = "The hub hit an internal error (it is in the hub's log); nothing was changed. Try again, or tell the operator."
+INTERNAL = (
+    "The hub hit an internal error (it is in the hub's log); nothing was changed. Try again, or tell the operator."
+)
 
 
 def _plain(value: Any) -> Any:

@@ -135,7 +135,7 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner) -> 
     async def update_task(
         *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = ""
     ) -> CallToolResult:
-        """Move a task you created or are doing to pending, in_progress, blocked or done; result says what came of it."""
+        """Move a task you created or are doing to pending, in_progress, blocked or done; result: what came of it."""
         return await call("update_task", lambda: tasks.update(hub, who(agent_name, token), task_id, status, result))
 
     @mcp.tool(annotations=WRITE)
