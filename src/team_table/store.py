@@ -8,7 +8,7 @@ import random
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -29,6 +29,7 @@ class Store:
         self.path = path
         self._lock = threading.RLock()
         self._conn = _connect(path, synchronous)
+        self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
 
     @classmethod
     def open(cls, path: Path, *, synchronous: str = "NORMAL") -> Store:
@@ -76,6 +77,8 @@ class Store:
                 self._conn.execute("ROLLBACK")
                 raise
             self._conn.execute("COMMIT")
+        if self.on_commit is not None:
+            self.on_commit()
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; safe when several processes start at once."""
@@ -111,7 +114,9 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
         str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False
     )
     conn.row_factory = sqlite3.Row
-    conn.execute("PRAGMA journal_mode=WAL")
+    # Switching a new file to WAL takes an exclusive lock and may fail at once, without the busy
+    # handler, when several hub processes open the same new file together: retry it.
+    _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"), "PRAGMA journal_mode=WAL")
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA foreign_keys=ON")
     conn.execute(f"PRAGMA synchronous={synchronous}")
@@ -119,25 +124,30 @@ def _connect(path: Path, synchronous: str) -> sqlite3.Connection:
 
 
 def _begin_immediate(conn: sqlite3.Connection) -> None:
-    # busy_timeout already waits; these retries only cover the rare case where SQLite
+    # busy_timeout already waits; the retries only cover the rare case where SQLite
     # returns SQLITE_BUSY without calling the busy handler (e.g. during WAL recovery).
+    _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
+
+
+def _retry_busy(step: Callable[[], object], what: str) -> None:
     for attempt in range(_RETRIES):
         try:
-            conn.execute("BEGIN IMMEDIATE")
+            step()
             return
         except sqlite3.OperationalError as exc:
             if "locked" not in str(exc) and "busy" not in str(exc):
                 raise
-            log.warning("database busy on BEGIN IMMEDIATE (attempt %d)", attempt + 1)
+            log.warning("database busy on %s (attempt %d)", what, attempt + 1)
             time.sleep(0.01 * (2**attempt) * (1 + random.random()))
     raise Busy("The hub's database is busy right now; nothing was changed. Try the call again.")
 
 
 def _private_dir(folder: Path) -> None:
     """Create the folder owner-only; a folder that already exists is the user's to keep as it is."""
-    if folder.exists():
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+    except FileExistsError:  # it was there, or another hub process made it a moment ago
         return
-    folder.mkdir(parents=True, mode=0o700)
     os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
 
 

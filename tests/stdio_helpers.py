@@ -1,0 +1,162 @@
+"""Real hub processes for tests: spawn stdio servers on one database and talk to them with the SDK client.
+
+Each server's stderr goes to its own log file, so a test can check afterwards that no process
+logged a traceback or a locked database, whatever the tool results said.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+PYTHON = sys.executable
+# The console script sits next to the interpreter of the venv the tests run in.
+TEAM_TABLE = shutil.which("team-table", path=str(Path(PYTHON).parent)) or "team-table"
+
+LAUNCHERS = ("team-table up", "python -m team_table.server", "python -m team_table")
+
+# The tool names of team-table 0.2.1 (CONTRACT §4).
+TOOLS = frozenset({
+    "register", "deregister", "list_members", "heartbeat", "send_message", "get_messages", "broadcast",
+    "delete_message", "archive_message", "clear_inbox", "purge_messages", "create_task", "list_tasks",
+    "claim_task", "update_task", "share_context", "get_shared_context", "get_audit_log",
+})
+
+IDENTITY_PARAM = {
+    "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
+    "create_task": "creator", "get_audit_log": "requester",
+}
+
+# What a server log must never contain, even when every tool result looked fine.
+LOG_ALARMS = ("Traceback", "database is locked", "failed unexpectedly")
+
+
+def hub_env(home: Path, **extra: str) -> dict[str, str]:
+    """The test's environment without any TEAM_TABLE_* setting of the machine, HOME moved to `home`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAM_TABLE_")}
+    env["HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def launch(launcher: str, db: Path, home: Path, **extra_env: str) -> StdioServerParameters:
+    """How an agent's client starts the hub: `team-table up --db`, or a module with TEAM_TABLE_DB."""
+    by_env = hub_env(home, TEAM_TABLE_DB=str(db), **extra_env)
+    if launcher == "team-table up":
+        command, args, env = TEAM_TABLE, ["up", "--db", str(db)], hub_env(home, **extra_env)
+    elif launcher == "python -m team_table.server":
+        command, args, env = PYTHON, ["-m", "team_table.server"], by_env
+    elif launcher == "python -m team_table":
+        command, args, env = PYTHON, ["-m", "team_table"], by_env
+    else:
+        raise ValueError(f"unknown launcher {launcher!r}; one of {LAUNCHERS}")
+    # cwd is the home folder: a team.yaml in the directory the tests run from must not be picked up.
+    return StdioServerParameters(command=command, args=args, env=env, cwd=str(home))
+
+
+@dataclass
+class Reply:
+    """A tool result: the one JSON document it carries, and whether it was a refusal."""
+
+    data: Any
+    is_error: bool
+
+    @property
+    def code(self) -> str | None:
+        return self.data.get("code") if self.is_error else None
+
+
+@dataclass
+class Seat:
+    """One agent's client to its own hub process, with its name and token filled into calls."""
+
+    client: Client
+    log: Path
+    name: str = ""
+    token: str = ""
+
+    async def raw(self, tool: str, **args: Any) -> Reply:
+        result = await self.client.call_tool(tool, args)
+        assert len(result.content) == 1, "every tool answers with exactly one content item"
+        return Reply(json.loads(result.content[0].text), bool(result.is_error))
+
+    async def call(self, tool: str, **args: Any) -> Reply:
+        args.setdefault(IDENTITY_PARAM.get(tool, "agent_name"), self.name)
+        args.setdefault("token", self.token)
+        return await self.raw(tool, **args)
+
+    async def ok(self, tool: str, **args: Any) -> Any:
+        reply = await self.call(tool, **args)
+        assert not reply.is_error, f"{tool} refused: {reply.data}"
+        return reply.data
+
+    async def join(self, name: str, **extra: Any) -> Seat:
+        data = (await self.raw("register", name=name, **extra)).data
+        assert "token" in data, data
+        self.name, self.token = name, data["token"]
+        return self
+
+    def as_agent(self, name: str, token: str) -> Seat:
+        """Act as an agent registered elsewhere (its token carried over) through this process."""
+        self.name, self.token = name, token
+        return self
+
+
+@asynccontextmanager
+async def seats(servers: Sequence[tuple[StdioServerParameters, str]], logs: Path,
+                start_within: float = 60) -> AsyncIterator[list[Seat]]:
+    """Start one hub process per (launch, era), all at once, and yield a Seat for each once all answer.
+
+    Each client is held open by its own task, so the processes start in parallel (a legacy client
+    waits for its initialize handshake inside `async with`).
+    """
+    logs.mkdir(parents=True, exist_ok=True)
+    found: list[Seat | None] = [None] * len(servers)
+    ready = [anyio.Event() for _ in servers]
+    closing = anyio.Event()
+
+    async def hold(index: int, params: StdioServerParameters, era: str) -> None:
+        log = logs / f"server-{index}.log"
+        try:
+            with log.open("w") as errlog:
+                async with Client(stdio_client(params, errlog=errlog), mode=era) as client:
+                    await client.list_tools()  # the first request waits for the process to be up
+                    found[index] = Seat(client, log)
+                    ready[index].set()
+                    await closing.wait()
+        except Exception as exc:
+            tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
+            raise RuntimeError(f"hub process {index} ({params.args}) failed: {exc!r}; its log ends:\n{tail}") \
+                from exc
+
+    async with anyio.create_task_group() as tg:
+        for index, (params, era) in enumerate(servers):
+            tg.start_soon(hold, index, params, era)
+        try:
+            with anyio.fail_after(start_within):
+                for event in ready:
+                    await event.wait()
+            yield [seat for seat in found if seat is not None]
+        finally:
+            closing.set()
+
+
+def log_alarms(logs: Path) -> list[str]:
+    """Lines of the server logs under `logs` that name a traceback or a locked database."""
+    hits = []
+    for log in sorted(logs.glob("*.log")):
+        for line in log.read_text(errors="replace").splitlines():
+            if any(alarm in line for alarm in LOG_ALARMS):
+                hits.append(f"{log.name}: {line}")
+    return hits
