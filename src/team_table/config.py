@@ -30,6 +30,9 @@ class HubSection(Frozen):
     require_tokens: bool | None = None
     allow_insecure: bool | None = None
     admins: tuple[str, ...] = ()
+    allowed_hosts: tuple[str, ...] = ()  # Host names (host or host:port) clients use, beyond localhost
+    events_max_age_seconds: float = Field(default=86_400.0, gt=0)  # push events kept for replay ...
+    events_max_count: int = Field(default=100_000, ge=100)  # ... at most this long and this many
 
 
 class RoleSpec(Frozen):

@@ -33,6 +33,23 @@ def authenticate(hub: Hub, name: str, token: str) -> Caller:
     return Caller(name=name, role=declared.role if declared else row["role"])
 
 
+def identify(hub: Hub, token: str) -> str | None:
+    """The agent a token belongs to (an issued token, or a hash declared in team.yaml), or None. Reads only."""
+    if not token:
+        return None
+    token_digest = tokens.digest(token)
+    rows = hub.store.query("SELECT member, source, revoked_at FROM token WHERE hash = ?", (token_digest,))
+    if rows and rows[0]["revoked_at"] is not None:
+        return None
+    if rows and rows[0]["source"] == "issued":
+        declared = hub.team.agents.get(rows[0]["member"])
+        return None if declared and declared.token_hashes else rows[0]["member"]
+    for name, spec in hub.team.agents.items():
+        if spec.token_hashes and tokens.matches_any(token_digest, spec.token_hashes):
+            return name
+    return None
+
+
 def _token_ok(name, token, token_digest, row, declared) -> bool:
     if not token:
         return False

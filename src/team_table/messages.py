@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from team_table import audit, limits
+from team_table import audit, events, limits
 from team_table.clock import parse_iso
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
@@ -27,6 +27,8 @@ def send(hub: Hub, caller: Caller, recipient: str, content: str) -> Message:
         message_id = _insert(conn, caller.name, recipient, content, now)
         conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (recipient, message_id))
         audit.record(conn, now, caller.name, "send_message", "message", message_id, {"recipient": recipient})
+        events.emit(conn, now, "message", {"id": message_id, "sender": caller.name, "recipient": recipient},
+                    to=recipient)
     return Message(id=message_id, sender=caller.name, recipient=recipient, content=content, created_at=now)
 
 
@@ -43,6 +45,7 @@ def broadcast(hub: Hub, caller: Caller, content: str) -> Message:
             (message_id, caller.name),
         ).rowcount
         audit.record(conn, now, caller.name, "broadcast", "message", message_id, {"readers": readers})
+        events.emit(conn, now, "broadcast", {"id": message_id, "sender": caller.name}, exclude=caller.name)
     return Message(id=message_id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now)
 
 

@@ -176,7 +176,21 @@ def _import_0_2_1(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE {table} RENAME TO legacy_{table}")
 
 
+EVENTS = """
+CREATE TABLE event (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    recipient TEXT NOT NULL,
+    exclude TEXT,
+    data TEXT NOT NULL
+);
+CREATE INDEX event_recipient ON event(recipient, id);
+CREATE INDEX event_at ON event(at)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
+    Migration(3, "events kept for push and replay", _script(EVENTS)),
 ]

@@ -28,6 +28,7 @@ class Settings:
     config_path: Path | None
     agent: str | None = None
     token: str | None = None
+    allowed_hosts: tuple[str, ...] = ()
 
     @property
     def network(self) -> bool:
@@ -86,6 +87,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         config_path=config_path,
         agent=flags.get("agent") or env.get("TEAM_TABLE_AGENT") or None,
         token=env.get("TEAM_TABLE_TOKEN") or None,
+        allowed_hosts=tuple(flags.get("allow_host") or ()) + hub.allowed_hosts,
     )
 
 

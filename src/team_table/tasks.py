@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from team_table import audit, limits
+from team_table import audit, events, limits
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Priority, Task, TaskStatus
@@ -46,6 +46,12 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         ).fetchone()
         audit.record(conn, now, caller.name, "create_task", "task", row["id"],
                      {"title": title, "priority": priority, "assignee": assignee or None})
+        announce = {"id": row["id"], "title": title, "creator": caller.name, "assignee": assignee or None,
+                    "priority": priority}
+        if assignee:
+            events.emit(conn, now, "task_assigned", announce, to=assignee)
+        else:
+            events.emit(conn, now, "task_assigned", announce, exclude=caller.name)
     return _task(row)
 
 
@@ -76,6 +82,7 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
         if row is None:
             _explain_failed_claim(conn, task_id)
         audit.record(conn, now, caller.name, "claim_task", "task", task_id)
+        _announce_update(conn, now, row, caller)
     return _task(row)
 
 
@@ -113,4 +120,11 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         updated = conn.execute(sql, params).fetchone()
         audit.record(conn, now, caller.name, "update_task", "task", task_id,
                      {"status": new_status.value, "was": row["status"]})
+        _announce_update(conn, now, updated, caller)
     return _task(updated)
+
+
+def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, caller: Caller) -> None:
+    events.emit(conn, now, "task_updated",
+                {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name},
+                exclude=caller.name)

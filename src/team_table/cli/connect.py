@@ -36,3 +36,22 @@ def stdio_lines(settings: Settings, agent: str | None, token: str | None) -> dic
         "Claude Code": f"claude mcp add {SERVER_NAME}{claude_env} -- {command}",
         "Codex": f"codex mcp add {SERVER_NAME}{codex_env} -- {command}",
     }
+
+
+def token_variable(agent: str) -> str:
+    """The environment variable a client reads an agent's token from, e.g. TEAM_TABLE_TOKEN_ALICE."""
+    return "TEAM_TABLE_TOKEN_" + "".join(c if c.isalnum() else "_" for c in agent).upper()
+
+
+def http_lines(url: str, agent: str) -> dict[str, str]:
+    """Lines that connect a client over streamable HTTP as `agent`, its token read from an environment variable.
+
+    The variable stays a reference in the client's config (single quotes keep the shell from expanding it),
+    so the token itself is in neither the config file nor the model's context.
+    """
+    var = token_variable(agent)
+    return {
+        "Claude Code": f"claude mcp add --transport http {SERVER_NAME} {url}/mcp "
+                       f"--header 'Authorization: Bearer ${{{var}}}'",
+        "Codex": f"codex mcp add {SERVER_NAME} --url {url}/mcp --bearer-token-env-var {var}",
+    }

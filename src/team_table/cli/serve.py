@@ -9,8 +9,7 @@ import anyio
 import click
 
 from team_table.cli import config_options, load_settings, setup_logging
-from team_table.cli.connect import stdio_lines
-from team_table.errors import Invalid
+from team_table.cli.connect import SERVER_NAME, http_lines, stdio_lines, token_variable
 
 
 @click.command()
@@ -21,6 +20,8 @@ from team_table.errors import Invalid
 @click.option("--port", type=int, default=None, help="Port for network transports [env TEAM_TABLE_PORT; 8741].")
 @click.option("--agent", default=None, metavar="NAME",
               help="Bind this stdio server to one agent (token from env TEAM_TABLE_TOKEN) [env TEAM_TABLE_AGENT].")
+@click.option("--allow-host", "allow_host", multiple=True, metavar="HOST",
+              help="A Host name clients use to reach a network hub (repeatable) [team.yaml hub.allowed_hosts].")
 def up(**flags: Any) -> None:
     """Run the hub.
 
@@ -37,9 +38,10 @@ def up(**flags: Any) -> None:
     setup_logging()
     settings, team = load_settings(**flags)
     if settings.network:
-        raise Invalid(
-            f"The {settings.transport} transport is not available in this version; use --transport stdio."
-        )
+        from team_table.server.run import serve_network
+
+        anyio.run(serve_network, settings, team, lambda url: _explain_network(url, settings, team))
+        return
     from team_table.server.run import serve_stdio
 
     if sys.stdin.isatty():
@@ -58,6 +60,26 @@ def _explain_stdio(settings) -> None:
         click.echo(f"  {client}:\n    {line}\n", err=True)
     click.echo(f"Database: {settings.db_path}   Config: {settings.config_path or 'none (open registration)'}\n"
                "Waiting for an MCP client on stdin; Ctrl-C to stop.", err=True)
+
+
+def _explain_network(url: str, settings, team) -> None:
+    click.echo(f"\nteam-table hub on {url}\n"
+               f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
+               f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n")
+    agents = list(team.agents)
+    if not agents:
+        click.echo("No agents are declared in team.yaml: agents connect without a token and call register.\n"
+                   f"  Claude Code: claude mcp add --transport http {SERVER_NAME} {url}/mcp\n"
+                   f"  Codex:       codex mcp add {SERVER_NAME} --url {url}/mcp\n")
+        return
+    click.echo("Connect each agent's client. Its token goes in an environment variable the client reads\n"
+               "(mint one with `team-table token NAME`; an agent declared without token_hashes gets one\n"
+               "from register):\n")
+    for agent in agents:
+        click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<token>")
+        for client, line in http_lines(url, agent).items():
+            click.echo(f"    {client + ':':13}{line}")
+        click.echo("")
 
 
 def register(group: click.Group) -> None:

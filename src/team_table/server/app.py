@@ -6,7 +6,6 @@ from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import CallToolResult
 from pydantic import ValidationError
 
 from team_table import __version__
@@ -14,6 +13,7 @@ from team_table.errors import NotFound
 from team_table.hub import Hub
 from team_table.server.boundary import bad_arguments, refusal
 from team_table.server.identity import BindingSource, no_binding
+from team_table.server.metrics import Metrics
 from team_table.server.tools import Runner, add_tools
 
 
@@ -33,7 +33,7 @@ class HubServer(MCPServer):
             raise
 
 
-async def inline(work) -> CallToolResult:
+async def inline(work):
     return work()
 
 
@@ -58,13 +58,14 @@ def instructions(hub: Hub, bound_agent: str | None) -> str:
     ])
 
 
-def build_server(hub: Hub, binding: BindingSource = no_binding, run: Runner = inline) -> HubServer:
-    bound = binding()
+def build_server(hub: Hub, binding: BindingSource = no_binding, run: Runner = inline,
+                 metrics: Metrics | None = None) -> HubServer:
+    bound = binding(None)
     server = HubServer(
         name="team-table",
         version=__version__,
         instructions=instructions(hub, bound.agent if bound else None),
         website_url="https://pypi.org/project/team-table/",
     )
-    add_tools(server, hub, binding, run)
+    add_tools(server, hub, binding, run, metrics or Metrics())
     return server

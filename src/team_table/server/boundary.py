@@ -39,16 +39,16 @@ def refusal(error: TeamTableError) -> CallToolResult:
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], is_error=True)
 
 
-def answer(tool: str, work: Callable[[], Any]) -> CallToolResult:
-    """Run one domain call and map its outcome, once, to what the client sees."""
+def answer(tool: str, work: Callable[[], Any]) -> tuple[CallToolResult, str]:
+    """Run one domain call and map its outcome, once, to what the client sees; also says the outcome."""
     try:
-        return result(work())
+        return result(work()), "ok"
     except TeamTableError as exc:
         log.info("tool %s refused: %s", tool, exc.code)
-        return refusal(exc)
+        return refusal(exc), exc.code
     except Exception:
         log.exception("tool %s failed unexpectedly", tool)
-        return refusal(TeamTableError(INTERNAL))
+        return refusal(TeamTableError(INTERNAL)), "internal"
 
 
 def bad_arguments(tool: str, exc: ValidationError) -> CallToolResult:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from team_table import members
 from team_table.errors import Unauthorized
@@ -19,21 +20,40 @@ class Binding:
     token: str
 
 
-# Returns the binding of the current call, if any (stdio: fixed for the process; HTTP: per request).
-BindingSource = Callable[[], Binding | None]
+# The binding of the call in `ctx`, if any (stdio: fixed for the process; HTTP: the request's bearer token).
+BindingSource = Callable[[Any], Binding | None]
 
 
-def no_binding() -> Binding | None:
+def no_binding(ctx: Any = None) -> Binding | None:
     return None
 
 
 def fixed(binding: Binding | None) -> BindingSource:
-    return lambda: binding
+    return lambda ctx=None: binding
 
 
-def resolve(hub: Hub, source: BindingSource, name: str, token: str) -> Caller:
+def from_bearer(hub: Hub) -> BindingSource:
+    """HTTP: an `Authorization: Bearer <token>` header on the request binds the call to the token's agent."""
+
+    def source(ctx: Any = None) -> Binding | None:
+        token = bearer_token(getattr(ctx, "headers", None) or {})
+        if not token:
+            return None
+        agent = members.identify(hub, token)
+        # An unknown bearer token was already refused by the HTTP layer; if it went stale since, refuse here too.
+        return Binding(agent=agent or "", token=token)
+
+    return source
+
+
+def bearer_token(headers: Mapping[str, str]) -> str:
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    scheme, _, token = value.partition(" ")
+    return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def resolve(hub: Hub, bound: Binding | None, name: str, token: str) -> Caller:
     """Authenticate the caller. With a bound identity, name and token may be left out; if given they must match."""
-    bound = source()
     if bound is not None:
         if name and name != bound.agent:
             raise Unauthorized(

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
@@ -13,9 +14,10 @@ from team_table import audit, context, members, messages, tasks
 from team_table.hub import Hub
 from team_table.server.boundary import answer
 from team_table.server.identity import BindingSource, resolve
+from team_table.server.metrics import Metrics
 
 # Runs a sync callable off or on the event loop: inline for stdio, a worker thread for network clients.
-Runner = Callable[[Callable[[], CallToolResult]], Awaitable[CallToolResult]]
+Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
@@ -25,138 +27,157 @@ Name = Annotated[str, Field(description="Your agent name (may be left out when t
 Token = Annotated[str, Field(description="Your token from register (may be left out when bound).")]
 
 
-def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner) -> None:
+def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, metrics: Metrics) -> None:
     """Register the tools on `mcp`, closing over this process's hub."""
 
-    def who(name: str, token: str):
-        return resolve(hub, binding, name, token)
+    def who(ctx: Context, name: str, token: str):
+        return resolve(hub, binding(ctx), name, token)
 
     async def call(tool: str, work: Callable[[], Any]) -> CallToolResult:
-        return await run(lambda: answer(tool, work))
+        start = time.perf_counter()
+        result, outcome = await run(lambda: answer(tool, work))
+        metrics.observe_tool(tool, outcome, time.perf_counter() - start)
+        return result
 
     @mcp.tool(annotations=WRITE)
     async def register(
-        name: Name = "", role: str = "agent", capabilities: str = "[]", token: Token = ""
+        ctx: Context, name: Name = "", role: str = "agent", capabilities: str = "[]", token: Token = ""
     ) -> CallToolResult:
         """Join the team table once, before anything else. Returns your token: pass it to every other tool.
 
         capabilities is a JSON array of strings, e.g. '["python", "review"]'. Re-registering a name that
         is at the table needs its current token and issues a new one (the old one stops working)."""
-        bound = binding()
-        return await call("register", lambda: members.register(
-            hub, name or (bound.agent if bound else ""), role, capabilities, token or (bound.token if bound else "")))
+        def work():
+            bound = binding(ctx)
+            return members.register(hub, name or (bound.agent if bound else ""), role, capabilities,
+                                    token or (bound.token if bound else ""))
+        return await call("register", work)
 
     @mcp.tool(annotations=WRITE)
-    async def deregister(name: Name = "", token: Token = "") -> CallToolResult:
+    async def deregister(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
         """Leave the table: you become inactive and your token stops working. You may register again later."""
-        return await call("deregister", lambda: members.deregister(hub, who(name, token)))
+        return await call("deregister", lambda: members.deregister(hub, who(ctx, name, token)))
 
     @mcp.tool(annotations=READ)
-    async def list_members(agent_name: Name = "", token: Token = "", include_inactive: bool = False) -> CallToolResult:
+    async def list_members(
+        ctx: Context, agent_name: Name = "", token: Token = "", include_inactive: bool = False
+    ) -> CallToolResult:
         """See who is at the table: name, role, capabilities, status and last heartbeat."""
         def work():
-            who(agent_name, token)
+            who(ctx, agent_name, token)
             return members.listing(hub, include_inactive)
         return await call("list_members", work)
 
     @mcp.tool(annotations=WRITE)
-    async def heartbeat(name: Name = "", token: Token = "") -> CallToolResult:
+    async def heartbeat(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
         """Tell the table you are still working (updates last_heartbeat)."""
-        return await call("heartbeat", lambda: members.heartbeat(hub, who(name, token)))
+        return await call("heartbeat", lambda: members.heartbeat(hub, who(ctx, name, token)))
 
     @mcp.tool(annotations=WRITE)
     async def send_message(
-        *, sender: Name = "", token: Token = "", recipient: str, content: str
+        ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str
     ) -> CallToolResult:
         """Send a direct message to one member (recipient '*' broadcasts to everyone)."""
-        return await call("send_message", lambda: messages.send(hub, who(sender, token), recipient, content))
+        return await call("send_message", lambda: messages.send(hub, who(ctx, sender, token), recipient, content))
 
     @mcp.tool(annotations=WRITE)
     async def get_messages(
-        agent_name: Name = "", token: Token = "", include_read: bool = False, include_archived: bool = False
+        ctx: Context, agent_name: Name = "", token: Token = "", include_read: bool = False,
+        include_archived: bool = False,
     ) -> CallToolResult:
         """Read your inbox: unread direct messages and broadcasts, oldest first. Each is returned once, then
         marked read; include_read=true lists read ones too, include_archived=true archived ones."""
         return await call("get_messages", lambda: messages.inbox(
-            hub, who(agent_name, token), include_read, include_archived))
+            hub, who(ctx, agent_name, token), include_read, include_archived))
 
     @mcp.tool(annotations=WRITE)
-    async def broadcast(*, sender: Name = "", token: Token = "", content: str) -> CallToolResult:
+    async def broadcast(ctx: Context, *, sender: Name = "", token: Token = "", content: str) -> CallToolResult:
         """Send one message to every other member at the table."""
-        return await call("broadcast", lambda: messages.broadcast(hub, who(sender, token), content))
+        return await call("broadcast", lambda: messages.broadcast(hub, who(ctx, sender, token), content))
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def delete_message(*, message_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
+    async def delete_message(
+        ctx: Context, *, message_id: int, agent_name: Name = "", token: Token = ""
+    ) -> CallToolResult:
         """Delete a message you sent or received (a broadcast: from your inbox only)."""
-        return await call("delete_message", lambda: messages.delete(hub, who(agent_name, token), message_id))
+        return await call("delete_message", lambda: messages.delete(hub, who(ctx, agent_name, token), message_id))
 
     @mcp.tool(annotations=WRITE)
-    async def archive_message(*, message_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
+    async def archive_message(
+        ctx: Context, *, message_id: int, agent_name: Name = "", token: Token = ""
+    ) -> CallToolResult:
         """Archive a message out of your inbox; get_messages(include_archived=true) still lists it."""
-        return await call("archive_message", lambda: messages.archive(hub, who(agent_name, token), message_id))
+        return await call("archive_message", lambda: messages.archive(hub, who(ctx, agent_name, token), message_id))
 
     @mcp.tool(annotations=WRITE)
     async def clear_inbox(
-        agent_name: Name = "", token: Token = "", before_date: str = "", sender: str = ""
+        ctx: Context, agent_name: Name = "", token: Token = "", before_date: str = "", sender: str = ""
     ) -> CallToolResult:
         """Archive your whole inbox, or only messages older than before_date (ISO 8601) and/or from sender."""
-        return await call("clear_inbox", lambda: messages.clear(hub, who(agent_name, token), before_date, sender))
+        return await call("clear_inbox", lambda: messages.clear(hub, who(ctx, agent_name, token), before_date, sender))
 
     @mcp.tool(annotations=DESTRUCTIVE)
-    async def purge_messages(*, agent_name: Name = "", token: Token = "", before_date: str) -> CallToolResult:
+    async def purge_messages(
+        ctx: Context, *, agent_name: Name = "", token: Token = "", before_date: str
+    ) -> CallToolResult:
         """Delete everyone's messages older than before_date (ISO 8601) for good. Admin or lead only."""
-        return await call("purge_messages", lambda: messages.purge(hub, who(agent_name, token), before_date))
+        return await call("purge_messages", lambda: messages.purge(hub, who(ctx, agent_name, token), before_date))
 
     @mcp.tool(annotations=WRITE)
     async def create_task(
-        *, title: str, creator: Name = "", token: Token = "", description: str = "", assignee: str = "",
+        ctx: Context, *, title: str, creator: Name = "", token: Token = "", description: str = "", assignee: str = "",
         priority: str = "medium",
     ) -> CallToolResult:
         """Post a task on the board (pending). assignee reserves it for one member; priority low|medium|high."""
         return await call("create_task", lambda: tasks.create(
-            hub, who(creator, token), title, description, assignee, priority))
+            hub, who(ctx, creator, token), title, description, assignee, priority))
 
     @mcp.tool(annotations=READ)
     async def list_tasks(
-        agent_name: Name = "", token: Token = "", status: str = "", assignee: str = ""
+        ctx: Context, agent_name: Name = "", token: Token = "", status: str = "", assignee: str = ""
     ) -> CallToolResult:
         """The task board, oldest first; filter by status (pending, in_progress, blocked, done) and assignee."""
         def work():
-            who(agent_name, token)
+            who(ctx, agent_name, token)
             return tasks.listing(hub, status, assignee)
         return await call("list_tasks", work)
 
     @mcp.tool(annotations=WRITE)
-    async def claim_task(*, task_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
+    async def claim_task(ctx: Context, *, task_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
         """Take a pending task: it becomes in_progress with you as assignee. Exactly one claimer wins."""
-        return await call("claim_task", lambda: tasks.claim(hub, who(agent_name, token), task_id))
+        return await call("claim_task", lambda: tasks.claim(hub, who(ctx, agent_name, token), task_id))
 
     @mcp.tool(annotations=WRITE)
     async def update_task(
-        *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = ""
+        ctx: Context, *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = ""
     ) -> CallToolResult:
         """Move a task you created or are doing to pending, in_progress, blocked or done; result: what came of it."""
-        return await call("update_task", lambda: tasks.update(hub, who(agent_name, token), task_id, status, result))
+        return await call("update_task", lambda: tasks.update(
+            hub, who(ctx, agent_name, token), task_id, status, result))
 
     @mcp.tool(annotations=WRITE)
-    async def share_context(*, agent_name: Name = "", token: Token = "", key: str, value: str) -> CallToolResult:
+    async def share_context(
+        ctx: Context, *, agent_name: Name = "", token: Token = "", key: str, value: str
+    ) -> CallToolResult:
         """Set a key on the shared board for everyone to read. Keys 'yourname/...' are yours alone."""
-        return await call("share_context", lambda: context.share(hub, who(agent_name, token), key, value))
+        return await call("share_context", lambda: context.share(hub, who(ctx, agent_name, token), key, value))
 
     @mcp.tool(annotations=READ)
-    async def get_shared_context(agent_name: Name = "", token: Token = "", key: str = "") -> CallToolResult:
+    async def get_shared_context(
+        ctx: Context, agent_name: Name = "", token: Token = "", key: str = ""
+    ) -> CallToolResult:
         """Read one shared key, or every entry when key is left out."""
         def work():
-            who(agent_name, token)
+            who(ctx, agent_name, token)
             return context.get(hub, key) if key else context.entries(hub)
         return await call("get_shared_context", work)
 
     @mcp.tool(annotations=READ)
     async def get_audit_log(
-        requester: Name = "", token: Token = "", agent_name: str = "", action: str = "", since: str = "",
+        ctx: Context, requester: Name = "", token: Token = "", agent_name: str = "", action: str = "", since: str = "",
         limit: int = 50,
     ) -> CallToolResult:
         """Who changed what, newest first; filter by agent_name, action, since (ISO 8601); limit 1..200.
         Admin and lead read everything; others read entries about themselves."""
         return await call("get_audit_log", lambda: audit.entries(
-            hub, who(requester, token), agent_name, action, since, limit))
+            hub, who(ctx, requester, token), agent_name, action, since, limit))

@@ -1,0 +1,90 @@
+"""GET /events/{agent_name}: an agent's push stream (SSE), resumable with Last-Event-ID."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from functools import partial
+from typing import Any
+
+import anyio
+from sse_starlette import EventSourceResponse, ServerSentEvent
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from team_table import events, members
+from team_table.errors import TeamTableError
+from team_table.events import Event
+from team_table.hub import Hub
+from team_table.server.guard import FailedAuth
+from team_table.server.identity import bearer_token
+from team_table.server.metrics import Metrics
+from team_table.server.push import Fanout, Subscription
+
+HEARTBEAT_SECONDS = 15.0
+Run = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def _sse(event: Event) -> ServerSentEvent:
+    return ServerSentEvent(id=str(event.id), event=event.kind, data=json.dumps(event.data))
+
+
+def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,
+                    heartbeat: float = HEARTBEAT_SECONDS) -> Callable[[Request], Awaitable[Response]]:
+    async def endpoint(request: Request) -> Response:
+        agent = request.path_params["agent_name"]
+        client = request.client.host if request.client else "-"
+        token = bearer_token(request.headers) or request.query_params.get("token", "")
+        wait = failures.blocked(client)
+        if wait:
+            return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
+                                 "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
+        try:
+            await run(lambda: members.authenticate(hub, agent, token))
+        except TeamTableError:
+            failures.failed(client)
+            metrics.auth_failures.labels("/events").inc()
+            return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
+        resume = _last_event_id(request)
+        sub = fanout.subscribe(agent)  # before the replay, so nothing falls between the two
+        return EventSourceResponse(_stream(agent, sub, resume, fanout, hub, run, metrics, heartbeat),
+                                   headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+
+    return endpoint
+
+
+def _last_event_id(request: Request) -> int | None:
+    raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
+    return int(raw) if raw and raw.isdigit() else None
+
+
+async def _stream(agent: str, sub: Subscription, resume: int | None, fanout: Fanout, hub: Hub, run: Run,
+                  metrics: Metrics, heartbeat: float) -> AsyncIterator[ServerSentEvent]:
+    metrics.streams.inc()
+    try:
+        cursor = resume if resume is not None else fanout.cursor
+        yield ServerSentEvent(id=str(cursor), event="connected",
+                              data=json.dumps({"agent": agent, "resumed_after": resume}))
+        if resume is not None:
+            while True:
+                missed = await run(partial(events.for_agent, hub.store, agent, cursor))
+                for event in missed:
+                    yield _sse(event)
+                    cursor = event.id
+                if len(missed) < 1000:
+                    break
+        while True:
+            with anyio.move_on_after(heartbeat) as idle:
+                event = await sub.queue.get()
+            if idle.cancelled_caught:
+                yield ServerSentEvent(id=str(cursor), event="heartbeat", data="{}")
+                continue
+            if event is None:
+                yield ServerSentEvent(id=str(cursor), event="closed", data=json.dumps({"reason": sub.closed}))
+                return
+            if event.id > cursor:
+                yield _sse(event)
+                cursor = event.id
+    finally:
+        fanout.unsubscribe(sub)
+        metrics.streams.dec()

@@ -1,0 +1,150 @@
+"""The HTTP edge: Host/Origin allowlist, request size limit, bearer-token check, failed-auth throttling, access log."""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import logging
+import time
+from collections import deque
+from collections.abc import Callable
+
+import anyio
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from team_table.server.identity import bearer_token
+from team_table.server.metrics import Metrics
+
+access = logging.getLogger("team_table.access")
+
+LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
+MAX_BODY = 1 << 20  # 1 MiB: the largest tool arguments (50,000-character context values) fit many times over
+AUTH_FAILURES = 10  # per client address ...
+AUTH_WINDOW = 60.0  # ... per this many seconds, then 429 until the window passes
+
+
+def allowed_origins(hosts: list[str]) -> list[str]:
+    return [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
+
+
+class FailedAuth:
+    """Failed authentications per client address, in a sliding window."""
+
+    def __init__(self, limit: int = AUTH_FAILURES, window: float = AUTH_WINDOW,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self.clock = limit, window, clock
+        self._seen: dict[str, deque[float]] = {}
+
+    def _recent(self, client: str) -> deque[float]:
+        stamps = self._seen.setdefault(client, deque())
+        cutoff = self.clock() - self.window
+        while stamps and stamps[0] < cutoff:
+            stamps.popleft()
+        return stamps
+
+    def blocked(self, client: str) -> float:
+        """Seconds until `client` may try again (0 when it may now)."""
+        stamps = self._recent(client)
+        if len(stamps) < self.limit:
+            return 0.0
+        return max(0.0, stamps[0] + self.window - self.clock())
+
+    def failed(self, client: str) -> None:
+        self._recent(client).append(self.clock())
+        if len(self._seen) > 10_000:  # an address flood cannot grow this without bound
+            self._seen = {k: v for k, v in self._seen.items() if v}
+
+
+async def reply(send: Send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
+    payload = json.dumps(body).encode()
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+class Guard:
+    """Wraps the whole app: every route is checked, and every request is logged without its query or headers."""
+
+    def __init__(self, app: ASGIApp, *, hosts: list[str], identify: Callable[[str], str | None],
+                 failures: FailedAuth, metrics: Metrics, max_body: int = MAX_BODY) -> None:
+        self.app = app
+        self.hosts = hosts
+        self.origins = allowed_origins(hosts)
+        self.identify = identify
+        self.failures = failures
+        self.metrics = metrics
+        self.max_body = max_body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        start = time.perf_counter()
+        status = {"code": 0}
+
+        async def logged_send(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status["code"] = message["status"]
+            await send(message)
+
+        try:
+            await self._check_then_serve(scope, receive, logged_send)
+        finally:
+            client = (scope.get("client") or ("-", 0))[0]
+            access.info('%s "%s %s" %s %.1fms', client, scope["method"], scope["path"], status["code"],
+                        (time.perf_counter() - start) * 1000)
+
+    async def _check_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = Headers(scope=scope)
+        host = headers.get("host", "")
+        if not any(fnmatch.fnmatchcase(host, pattern.replace("[", "[[]")) for pattern in self.hosts):
+            await reply(send, 421, {"error": f"Host {host!r} is not allowed; add it to hub.allowed_hosts.",
+                                    "code": "forbidden"})
+            return
+        origin = headers.get("origin")
+        if origin and not any(fnmatch.fnmatchcase(origin, p.replace("[", "[[]")) for p in self.origins):
+            await reply(send, 403, {"error": f"Origin {origin!r} is not allowed.", "code": "forbidden"})
+            return
+        length = headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > self.max_body):
+            await reply(send, 413, {"error": f"Request body over {self.max_body} bytes.", "code": "invalid"})
+            return
+        client = (scope.get("client") or ("-", 0))[0]
+        token = bearer_token(headers)
+        if token:
+            wait = self.failures.blocked(client)
+            if wait:
+                await reply(send, 429, {"error": "Too many failed authentications from this address; "
+                                                 f"try again in {wait:.0f} s.", "code": "rate_limited"},
+                            {"retry-after": str(int(wait) + 1)})
+                return
+            if await anyio.to_thread.run_sync(self.identify, token) is None:
+                self.failures.failed(client)
+                self.metrics.auth_failures.labels(_route(scope["path"])).inc()
+                await reply(send, 401, {"error": "The bearer token is not valid (revoked, or never issued); "
+                                                 "mint a new one with `team-table token NAME`.",
+                                        "code": "unauthorized"}, {"www-authenticate": "Bearer"})
+                return
+        await self.app(scope, _limited(receive, self.max_body), send)
+
+
+def _route(path: str) -> str:
+    return "/" + path.strip("/").split("/", 1)[0]
+
+
+def _limited(receive: Receive, limit: int) -> Receive:
+    """A receive that stops a chunked body once it passes `limit` bytes."""
+    seen = 0
+
+    async def wrapped() -> Message:
+        nonlocal seen
+        message = await receive()
+        if message["type"] == "http.request":
+            seen += len(message.get("body", b""))
+            if seen > limit:
+                return {"type": "http.disconnect"}
+        return message
+
+    return wrapped

@@ -1,0 +1,32 @@
+"""Prometheus metrics of one hub process, in a registry of its own."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.tool_calls = Counter("team_table_tool_calls", "Tool calls, by tool and outcome (ok or refusal code).",
+                                  ["tool", "outcome"], registry=self.registry)
+        self.tool_seconds = Histogram("team_table_tool_duration_seconds", "Time to answer a tool call.",
+                                      ["tool"], buckets=BUCKETS, registry=self.registry)
+        self.rate_limited = Counter("team_table_rate_limited", "Writes refused by the rate limit.",
+                                    registry=self.registry)
+        self.auth_failures = Counter("team_table_auth_failures", "Failed authentications over HTTP.",
+                                     ["route"], registry=self.registry)
+        self.streams = Gauge("team_table_event_streams", "Open /events streams.", registry=self.registry)
+        self.config_reloads = Counter("team_table_config_reloads", "Config reloads, by result.", ["result"],
+                                      registry=self.registry)
+
+    def observe_tool(self, tool: str, outcome: str, seconds: float) -> None:
+        self.tool_calls.labels(tool, outcome).inc()
+        self.tool_seconds.labels(tool).observe(seconds)
+        if outcome == "rate_limited":
+            self.rate_limited.inc()
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,118 @@
+"""Push: events from the database fanned out to this process's open streams, with bounded buffers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+import anyio
+
+from team_table import events
+from team_table.events import Event
+from team_table.store import Store
+
+log = logging.getLogger("team_table.push")
+
+
+@dataclass(eq=False)
+class Subscription:
+    """One open stream of one agent. When its buffer fills, it is closed with a reason."""
+
+    agent: str
+    size: int
+    queue: asyncio.Queue = field(init=False)
+    closed: str | None = None
+
+    def __post_init__(self) -> None:
+        self.queue = asyncio.Queue(self.size + 1)  # +1: room for the close notice
+
+    def offer(self, event: Event) -> None:
+        if self.closed:
+            return
+        if self.queue.qsize() >= self.size:
+            self.close("overflow: the stream fell behind; reconnect with Last-Event-ID to resume")
+            return
+        self.queue.put_nowait(event)
+
+    def close(self, reason: str) -> None:
+        if not self.closed:
+            self.closed = reason
+            self.queue.put_nowait(None)
+
+
+class Fanout:
+    """Reads new events from the database when woken (or every `poll` seconds) and offers them to streams.
+
+    Woken right after a local commit; the poll catches events written by other processes on the same file.
+    """
+
+    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.25) -> None:
+        self._store = store
+        self._buffer = buffer
+        self._poll = poll
+        self._subs: dict[str, set[Subscription]] = {}
+        self._wake = asyncio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self.cursor = events.last_id(store)
+        self.running = False
+
+    @property
+    def streams(self) -> int:
+        return sum(len(s) for s in self._subs.values())
+
+    def subscribe(self, agent: str) -> Subscription:
+        sub = Subscription(agent, self._buffer)
+        self._subs.setdefault(agent, set()).add(sub)
+        return sub
+
+    def unsubscribe(self, sub: Subscription) -> None:
+        subs = self._subs.get(sub.agent)
+        if subs is not None:
+            subs.discard(sub)
+            if not subs:
+                del self._subs[sub.agent]
+
+    def close_agent(self, agent: str, reason: str) -> None:
+        for sub in list(self._subs.get(agent, ())):
+            sub.close(reason)
+
+    def close_all(self, reason: str) -> None:
+        for agent in list(self._subs):
+            self.close_agent(agent, reason)
+
+    def wake(self) -> None:
+        """Thread-safe: called after a commit in this process."""
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self._wake.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self.running = True
+        try:
+            while True:
+                with anyio.move_on_after(self._poll):
+                    await self._wake.wait()
+                self._wake.clear()
+                await self.pump()
+        finally:
+            self.running = False
+
+    async def pump(self) -> None:
+        while True:
+            batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
+            for event in batch:
+                self._deliver(event)
+                self.cursor = event.id
+            if len(batch) < 1000:
+                return
+
+    def _deliver(self, event: Event) -> None:
+        if event.recipient == events.EVERYONE:
+            for agent, subs in self._subs.items():
+                if agent != event.exclude:
+                    for sub in list(subs):
+                        sub.offer(event)
+        else:
+            for sub in list(self._subs.get(event.recipient, ())):
+                sub.offer(event)

@@ -1,0 +1,86 @@
+"""The stdio wire, read and written by the event loop itself.
+
+The SDK's stdio transport reads stdin through a worker thread per line; for a hub answering one
+agent it costs more CPU than the tool call. When stdin and stdout are pipes or sockets (as when an
+MCP client spawns the hub), this module serves them with asyncio pipe transports instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import stat
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from mcp.server.mcpserver import MCPServer
+from mcp.server.stdio import stdio_server
+
+MAX_LINE = 64 * 1024 * 1024  # one JSON-RPC message per line; tool arguments are far smaller
+
+
+class _Lines:
+    """`async for line in stdin`, as the SDK's stdio transport reads it."""
+
+    def __init__(self, reader: asyncio.StreamReader) -> None:
+        self._reader = reader
+
+    def __aiter__(self) -> _Lines:
+        return self
+
+    async def __anext__(self) -> str:
+        line = await self._reader.readline()
+        if not line:
+            raise StopAsyncIteration
+        return line.decode("utf-8", errors="replace")
+
+
+class _Out:
+    """`await stdout.write(text)` and `await stdout.flush()`, as the SDK's stdio transport writes."""
+
+    def __init__(self, writer: asyncio.StreamWriter) -> None:
+        self._writer = writer
+
+    async def write(self, text: str) -> None:
+        self._writer.write(text.encode("utf-8"))
+
+    async def flush(self) -> None:
+        await self._writer.drain()
+
+
+def _is_pipe(fd: int) -> bool:
+    mode = os.fstat(fd).st_mode
+    return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+@asynccontextmanager
+async def _pipes() -> AsyncIterator[tuple[_Lines, _Out]]:
+    """Serve the wire from private copies of fd 0 and 1; meanwhile fd 0 reads nothing and fd 1 goes to stderr,
+    so stray output from anything in the process cannot corrupt the wire."""
+    loop = asyncio.get_running_loop()
+    wire_in, wire_out = os.dup(0), os.dup(1)
+    null = os.open(os.devnull, os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(2, 1)
+    os.close(null)
+    reader = asyncio.StreamReader(limit=MAX_LINE)
+    read_transport, _ = await loop.connect_read_pipe(
+        lambda: asyncio.StreamReaderProtocol(reader), os.fdopen(wire_in, "rb", buffering=0))
+    write_transport, protocol = await loop.connect_write_pipe(
+        asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0))
+    writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+    try:
+        yield _Lines(reader), _Out(writer)
+    finally:
+        read_transport.close()
+        write_transport.close()
+
+
+async def serve(server: MCPServer) -> None:
+    """Run `server` on this process's stdin and stdout until the client closes stdin."""
+    if not (_is_pipe(0) and _is_pipe(1)):  # a terminal or a file: the SDK's own transport handles those
+        await server.run_stdio_async()
+        return
+    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, over our streams
+    async with _pipes() as (lines, out), stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
+        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
