@@ -7,6 +7,7 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from datetime import timedelta
 
 from team_table.clock import Clock, SystemClock, iso
 from team_table.config import Team
@@ -41,6 +42,7 @@ def open_hub(settings: Settings, team: Team, clock: Clock | None = None) -> Iter
     hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
     try:
         members.sync_declared(hub)
+        prune_old_events(hub)
         yield hub
     finally:
         try:
@@ -48,3 +50,12 @@ def open_hub(settings: Settings, team: Team, clock: Clock | None = None) -> Iter
         except sqlite3.OperationalError as exc:  # another process holds a reader: it checkpoints later
             log.debug("checkpoint skipped: %s", exc)
         store.close()
+
+
+def prune_old_events(hub: Hub) -> int:
+    """Drop push events past the age and count team.yaml keeps for replay."""
+    from team_table import events
+
+    settings = hub.team.hub
+    cutoff = iso(hub.clock.now() - timedelta(seconds=settings.events_max_age_seconds))
+    return events.prune(hub.store, cutoff, settings.events_max_count)

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import logging
 import os
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -29,13 +27,11 @@ class HubGroup(click.Group):
             ctx.exit(1)
 
 
-def setup_logging(level: str = "INFO") -> None:
-    """Logs go to stderr (stdout is the stdio wire), one line each, key facts first."""
-    handler = logging.StreamHandler(sys.stderr)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    root = logging.getLogger()
-    root.handlers[:] = [handler]
-    root.setLevel(os.environ.get("TEAM_TABLE_LOG_LEVEL", level).upper())
+def setup_logging() -> None:
+    """Logs go to stderr, structured: TEAM_TABLE_LOG_LEVEL (INFO) and TEAM_TABLE_LOG_FORMAT (logfmt or json)."""
+    from team_table.cli import logs
+
+    logs.setup(os.environ.get("TEAM_TABLE_LOG_LEVEL", "INFO"), os.environ.get("TEAM_TABLE_LOG_FORMAT", "logfmt"))
 
 
 def config_options(fn: Callable) -> Callable:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import shlex
-import shutil
 import sys
 from pathlib import Path
 
@@ -13,9 +12,14 @@ SERVER_NAME = "team-table"
 
 
 def hub_command(settings: Settings) -> list[str]:
-    """The command an MCP client runs to start this hub over stdio, with absolute paths."""
-    exe = shutil.which("team-table") or str(Path(sys.argv[0]).resolve())
-    command = [exe, "up", "--transport", "stdio"]
+    """The command an MCP client runs to start this hub over stdio, with absolute paths.
+
+    The `team-table` script of this very installation (beside its Python), so the line works from any
+    folder and without the virtual environment on PATH; else this Python with `-m team_table`.
+    """
+    script = Path(sys.executable).parent / "team-table"
+    exe = [str(script)] if script.is_file() else [sys.executable, "-m", "team_table"]
+    command = [*exe, "up", "--transport", "stdio"]
     if settings.config_path is not None:
         command += ["--config", str(settings.config_path.resolve())]
     command += ["--db", str(settings.db_path.resolve())]

@@ -16,7 +16,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from team_table import members
-from team_table.hub import Hub
+from team_table.hub import Hub, prune_old_events
 from team_table.server.app import build_server
 from team_table.server.events_route import events_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_origins
@@ -71,6 +71,7 @@ def build_app(net: Network) -> Guard:
         async with mcp.session_manager.run(), anyio.create_task_group() as tasks:
             hub.store.on_commit = net.fanout.wake
             tasks.start_soon(net.fanout.run)
+            tasks.start_soon(_prune_events, net)
             try:
                 yield
             finally:
@@ -89,6 +90,18 @@ def build_app(net: Network) -> Guard:
     app = Starlette(routes=routes, lifespan=lifespan)
     return Guard(app, hosts=net.hosts, identify=lambda token: members.identify(hub, token),
                  failures=net.failures, metrics=net.metrics)
+
+
+async def _prune_events(net: Network, every: float = 60.0) -> None:
+    """Keep the replay log bounded by the age and count team.yaml sets."""
+    while True:
+        try:
+            gone = await net.run(lambda: prune_old_events(net.hub))
+            if gone:
+                log.info("pruned %d old push events", gone)
+        except Exception:
+            log.exception("pruning push events failed; trying again in %.0f s", every)
+        await anyio.sleep(every)
 
 
 async def _database_ok(net: Network) -> bool:
