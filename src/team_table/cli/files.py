@@ -10,7 +10,7 @@ import click
 
 from team_table import tokens
 from team_table.cli import load_settings
-from team_table.cli.connect import stdio_lines
+from team_table.cli.connect import http_lines, stdio_lines, token_variable
 from team_table.config import Team, load_team
 from team_table.errors import Conflict, Invalid
 from team_table.names import check_name
@@ -89,8 +89,16 @@ def token(name: str, config: str | None, db: str | None) -> None:
         where = settings.config_path or "team.yaml"
         click.echo(f"Declare {name} in {where} (under agents:):\n\n  {name}:\n    role: {role}\n"
                    f'    token_hashes: ["{tokens.file_hash(value)}"]\n')
-    click.echo(f"Then connect {name}'s client (stdio; the token stays out of the model's context):\n")
-    for client, line in stdio_lines(settings, name, value).items():
+    if settings.network:
+        url = f"http://{settings.host}:{settings.port}"
+        click.echo(f"Then, where {name}'s client runs, put the token in its environment and add the hub\n"
+                   f"(the token stays out of the client's config and the model's context):\n\n"
+                   f"  export {token_variable(name)}={value}\n")
+        lines = http_lines(url, name)
+    else:
+        click.echo(f"Then connect {name}'s client (stdio; the token stays out of the model's context):\n")
+        lines = stdio_lines(settings, name, value)
+    for client, line in lines.items():
         click.echo(f"  {client}:\n    {line}\n")
 
 

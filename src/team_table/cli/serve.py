@@ -66,18 +66,23 @@ def _explain_network(url: str, settings, team) -> None:
     click.echo(f"\nteam-table hub on {url}\n"
                f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
                f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n")
-    agents = list(team.agents)
-    if not agents:
-        click.echo("No agents are declared in team.yaml: agents connect without a token and call register.\n"
-                   f"  Claude Code: claude mcp add --transport http {SERVER_NAME} {url}/mcp\n"
-                   f"  Codex:       codex mcp add {SERVER_NAME} --url {url}/mcp\n")
-        return
-    click.echo("Connect each agent's client. Its token goes in an environment variable the client reads\n"
-               "(mint one with `team-table token NAME`; an agent declared without token_hashes gets one\n"
-               "from register):\n")
-    for agent in agents:
-        click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<token>")
-        for client, line in http_lines(url, agent).items():
+    plain = {"Claude Code": f"claude mcp add --transport http {SERVER_NAME} {url}/mcp",
+             "Codex": f"codex mcp add {SERVER_NAME} --url {url}/mcp"}
+    with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
+    without = [name for name, spec in team.agents.items() if not spec.token_hashes]
+    if with_token:
+        click.echo("Agents with a token: put it in the environment variable shown (it stays out of the\n"
+                   "client's config and the model's context), then add the hub to the agent's client:\n")
+        for agent in with_token:
+            click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<its token>")
+            for client, line in http_lines(url, agent).items():
+                click.echo(f"    {client + ':':13}{line}")
+            click.echo("")
+    if without or not team.agents:
+        who = ", ".join(f"{a} ({team.agents[a].role})" for a in without) or "any agent"
+        click.echo(f"Agents that join with register: {who}. Add the hub to each client, and the agent calls\n"
+                   "register(name=...) once and keeps its token (or mint one: `team-table token NAME`):\n")
+        for client, line in plain.items():
             click.echo(f"    {client + ':':13}{line}")
         click.echo("")
 
