@@ -13,7 +13,6 @@ from team_table import members, messages, tasks
 from team_table.cli import main
 from team_table.config import EMPTY_TEAM, load_team
 from team_table.hub import open_hub
-from team_table.models import Caller
 from team_table.settings import resolve
 
 
@@ -38,7 +37,7 @@ def seeded(tmp_path: Path):
     with open_hub(settings, EMPTY_TEAM) as hub:
         members.register(hub, "alice", "coder", '["python"]', "")
         members.register(hub, "bob", "reviewer", "[]", "")
-        alice = Caller(name="alice", role="coder")
+        alice = hub.caller("alice", ("coder",))
         messages.send(hub, alice, "bob", "please review the parser")
         tasks.create(hub, alice, "review the parser", assignee="bob")
     return tmp_path
@@ -139,3 +138,22 @@ def test_up_refuses_a_bad_transport_from_the_environment(run, monkeypatch):
     result = run("up")
     assert result.exit_code == 1
     assert "stdio" in result.output and "streamable-http" in result.output
+
+
+def test_check_diff_shows_what_a_reload_would_change_against_the_running_hub(run, tmp_path: Path):
+    from team_table.reload import Reloader
+
+    path = tmp_path / "team.yaml"
+    path.write_text("agents:\n  alice:\n    role: coder\n")
+    team = load_team(path)
+    db = tmp_path / "db" / "team.db"
+    assert "No hub has run" in run("check", "--diff", "--db", str(db)).output
+    with open_hub(resolve({"db": str(db)}, {}, team, path), team) as hub:
+        Reloader(hub, path).record_start()  # what a running hub records
+    assert "would change nothing" in run("check", "--diff", "--db", str(db)).output
+    path.write_text("agents:\n  alice:\n    role: tester\n  bob:\n    role: reviewer\n")
+    result = run("check", "--diff", "--db", str(db))
+    assert result.exit_code == 0
+    assert "agents added: bob" in result.output and "agents changed: alice" in result.output
+    members_before = json.loads(run("members", "--json", "--db", str(db)).output)
+    assert members_before == []  # checking changed nothing in the database

@@ -10,7 +10,6 @@ from team_table import members, messages, tasks
 from team_table.config import EMPTY_TEAM
 from team_table.hub import open_hub
 from team_table.migrations import MIGRATIONS
-from team_table.models import Caller
 from team_table.settings import resolve
 from team_table.store import Store
 from team_table.tokens import digest
@@ -108,9 +107,9 @@ def test_a_0_2_1_database_is_carried_over_with_tokens_and_read_state(tmp_path: P
     settings = resolve({"db": str(path)}, {}, EMPTY_TEAM, None)
     with open_hub(settings, EMPTY_TEAM) as hub:
         alice = members.authenticate(hub, "alice", "alice-old-token")  # the old token still works
-        bob = Caller(name="bob", role="agent")
+        bob = hub.caller("bob", ("agent",))
         assert [m.content for m in messages.inbox(hub, bob)] == ["unread one"]  # bob had read the broadcast
-        carol = Caller(name="carol", role="agent")
+        carol = hub.caller("carol", ("agent",))
         assert [m.content for m in messages.inbox(hub, carol)] == ["to all"]
         assert [t.title for t in tasks.listing(hub)] == ["old task"]
         assert messages.send(hub, alice, "bob", "after the upgrade").id == 4  # ids continue

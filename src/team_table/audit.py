@@ -41,7 +41,7 @@ def entries(
     since: str = "",
     limit: int = 50,
 ) -> list[AuditEntry]:
-    """Newest first. Admin/lead (and the operator, caller None) read everything; a member reads its own."""
+    """Newest first. With read_audit (and the operator, caller None) everything; otherwise one's own."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}; got {limit}.")
     where, params = [], []
@@ -60,11 +60,11 @@ def entries(
                 from None
         where.append("at >= ?")
         params.append(since_at.isoformat(timespec="microseconds"))
-    if caller is not None and not hub.is_privileged(caller.role):
+    if caller is not None and not caller.may("read_audit"):
         if agent_name and agent_name != caller.name:
             raise Forbidden(
                 f"{caller.name} may read only audit entries about itself; "
-                "reading another member's needs the admin or lead role."
+                "reading another member's needs the read_audit permission (admin and lead have it)."
             )
         where.append("(actor = ? OR (target_type = 'member' AND target_id = ?))")
         params += [caller.name, caller.name]

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
+from team_table import roles
 from team_table.errors import ConfigError, ConfigProblem
 from team_table.names import is_valid_name
 
@@ -36,30 +37,54 @@ class HubSection(Frozen):
 
 
 class RoleSpec(Frozen):
-    """A role members can hold; privileged roles are only ever granted, never self-assigned."""
+    """A role members can hold: what it permits, what it inherits. Privileged roles are only ever granted."""
 
     privileged: bool = False
     description: str = ""
+    inherits: tuple[str, ...] = ()
+    permissions: tuple[str, ...] = ()
+
+    @field_validator("permissions")
+    @classmethod
+    def _known(cls, permissions: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(roles.check_action(p) for p in permissions)
 
 
 BUILTIN_ROLES: dict[str, RoleSpec] = {
-    "agent": RoleSpec(description="a member of the team (the default)"),
-    "admin": RoleSpec(privileged=True, description="runs the table: purges, reads the whole audit log"),
-    "lead": RoleSpec(privileged=True, description="leads the team: assigns, reviews, reads the audit log"),
-    "coder": RoleSpec(description="writes code"),
-    "reviewer": RoleSpec(description="reviews work"),
-    "designer": RoleSpec(description="designs"),
-    "tester": RoleSpec(description="tests"),
+    "agent": RoleSpec(description="a member of the team (the default)", permissions=roles.MEMBER),
+    "lead": RoleSpec(privileged=True, description="leads the team: assigns, reviews, reads the audit log",
+                     permissions=roles.LEAD),
+    "admin": RoleSpec(privileged=True, description="runs the table", inherits=("lead",)),
+    "coder": RoleSpec(description="writes code", inherits=("agent",)),
+    "reviewer": RoleSpec(description="reviews work", inherits=("agent",), permissions=("review_task",)),
+    "designer": RoleSpec(description="designs", inherits=("agent",)),
+    "tester": RoleSpec(description="tests", inherits=("agent",)),
+    "person": RoleSpec(description="a human at the table: decides what agents escalate", inherits=("agent",),
+                       permissions=("resolve_escalation",)),
 }
 
 
+class AutoReply(Frozen):
+    """While the agent is away, the hub acknowledges its messages (and escalates what needs a person)."""
+
+    enabled: bool = True
+    interval_seconds: float = Field(default=30.0, gt=0)
+    max_replies: int = Field(default=13, ge=1)
+    senders: tuple[str, ...] = ()  # only these senders (empty: everyone)
+    pause_when_active: bool = True
+    template: str | None = None
+
+
 class AgentSpec(Frozen):
-    """An agent declared ahead of time: its role is granted by the file, its tokens are given as hashes."""
+    """An agent declared ahead of time: its roles are granted by the file, its tokens are given as hashes."""
 
     role: str = "agent"
+    roles: tuple[str, ...] = ()
     capabilities: tuple[str, ...] = ()
     token_hashes: tuple[str, ...] = ()
     description: str = ""
+    enabled: bool = True
+    auto_reply: AutoReply | None = None
 
     @field_validator("token_hashes")
     @classmethod
@@ -72,12 +97,32 @@ class AgentSpec(Frozen):
                 )
         return hashes
 
+    @model_validator(mode="after")
+    def _one_way_to_say_roles(self) -> AgentSpec:
+        if self.roles and "role" in self.model_fields_set and self.role not in self.roles:
+            raise ValueError("give role (one) or roles (a list), not both")
+        return self
+
+    @property
+    def all_roles(self) -> tuple[str, ...]:
+        return self.roles or (self.role,)
+
+
+Family = Literal["messages", "tasks", "context"]
+FAMILY_OF = {"send_message": "messages", "broadcast": "messages", "create_task": "tasks",
+             "share_context": "context"}
+
 
 class RateLimit(Frozen):
-    """At most `writes` writes (send, broadcast, create_task, share_context) per sender per window."""
+    """At most `writes` writes per sender per window."""
 
     writes: int = Field(default=30, ge=1)
     window_seconds: float = Field(default=60.0, gt=0)
+
+
+class RateOverride(Frozen):
+    rate: RateLimit | None = None  # all writes together
+    families: dict[Family, RateLimit] = {}
 
 
 class Sizes(Frozen):
@@ -94,8 +139,53 @@ class Sizes(Frozen):
 
 
 class Limits(Frozen):
-    rate: RateLimit = RateLimit()
+    rate: RateLimit = RateLimit()  # every write (send, broadcast, create_task, share_context) together
+    families: dict[Family, RateLimit] = {}  # and, optionally, each family on its own
+    roles: dict[str, RateOverride] = {}
+    agents: dict[str, RateOverride] = {}
     sizes: Sizes = Sizes()
+
+
+class Notify(Frozen):
+    roles: tuple[str, ...] = ()
+    agents: tuple[str, ...] = ()
+
+
+class EscalationRule(Frozen):
+    pattern: str
+    notify: Notify | None = None
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"the regular expression does not compile: {exc}") from None
+        return pattern
+
+
+class Escalation(Frozen):
+    """Messages that need a human decision: named patterns, and who is told."""
+
+    notify: Notify = Notify(roles=("person", "lead"))
+    patterns: dict[str, EscalationRule | str] = {}
+
+    def rules(self) -> dict[str, EscalationRule]:
+        return {name: rule if isinstance(rule, EscalationRule) else EscalationRule(pattern=rule)
+                for name, rule in self.patterns.items()}
+
+
+class Presence(Frozen):
+    idle_after_seconds: float = Field(default=300.0, gt=0)
+    offline_after_seconds: float = Field(default=900.0, gt=0)
+    claim_lease_seconds: float = Field(default=1800.0, gt=0)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Presence:
+        if self.offline_after_seconds <= self.idle_after_seconds:
+            raise ValueError("offline_after_seconds must be longer than idle_after_seconds")
+        return self
 
 
 class Team(Frozen):
@@ -105,29 +195,42 @@ class Team(Frozen):
     roles: dict[str, RoleSpec] = {}
     agents: dict[str, AgentSpec] = {}
     limits: Limits = Limits()
+    escalation: Escalation = Escalation()
+    presence: Presence = Presence()
+    _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
+    _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _consistent(self) -> Team:
-        for name in list(self.roles) + list(self.agents) + list(self.hub.admins):
+        for name in list(self.roles) + list(self.agents) + list(self.hub.admins) + list(self.limits.agents):
             if not is_valid_name(name):
                 raise ValueError(f"{name!r} is not a valid name (letters, digits, space . _ -)")
         known = self.all_roles()
+        self._granted = roles.resolve(known)
         seen: dict[str, str] = {}
         for name, agent in self.agents.items():
-            if agent.role not in known:
-                raise ValueError(
-                    f"agents.{name}.role: unknown role {agent.role!r}; "
-                    f"known roles: {', '.join(sorted(known))} (add it under roles:)"
-                )
-            if known[agent.role].privileged and not agent.token_hashes:
-                raise ValueError(
-                    f"agents.{name}: the {agent.role} role is privileged, so {name} needs token_hashes "
-                    f"(else anyone could register as {name}); mint one with `team-table token {name}`"
-                )
+            for role in agent.all_roles:
+                if role not in known:
+                    raise ValueError(f"agents.{name}: unknown role {role!r}; known roles: "
+                                     f"{', '.join(sorted(known))} (add it under roles:)")
+                if known[role].privileged and not agent.token_hashes:
+                    raise ValueError(
+                        f"agents.{name}: the {role} role is privileged, so {name} needs token_hashes "
+                        f"(else anyone could register as {name}); mint one with `team-table token {name}`"
+                    )
             for value in agent.token_hashes:
                 if value in seen:
                     raise ValueError(f"agents.{name}: the same token hash is also declared for {seen[value]}")
                 seen[value] = name
+        for role in self.limits.roles:
+            if role not in known:
+                raise ValueError(f"limits.roles.{role}: unknown role")
+        default = self.escalation.notify
+        for rule_name, rule in self.escalation.rules().items():
+            for role in (rule.notify or default).roles:
+                if role not in known:
+                    raise ValueError(f"escalation.patterns.{rule_name}.notify: unknown role {role!r}")
+            self._rules[rule_name] = (re.compile(rule.pattern), rule.notify or default)
         return self
 
     def all_roles(self) -> dict[str, RoleSpec]:
@@ -136,6 +239,38 @@ class Team(Frozen):
     def is_privileged(self, role: str) -> bool:
         spec = self.all_roles().get(role)
         return bool(spec and spec.privileged)
+
+    def granted(self, member_roles: tuple[str, ...]) -> frozenset[str]:
+        """Every permission the roles give, inherited ones included."""
+        found: set[str] = set()
+        for role in member_roles:
+            found |= self._granted.get(role, frozenset())
+        return frozenset(found)
+
+    def escalation_rules(self) -> dict[str, tuple[re.Pattern, Notify]]:
+        return self._rules
+
+    def rates_for(self, agent: str, member_roles: tuple[str, ...], family: str | None) -> list[tuple[str, RateLimit]]:
+        """The limits a write counts against: ("writes", all together) and, if set, its family's own."""
+        chosen = [("writes", self._pick(agent, member_roles, None) or self.limits.rate)]
+        if family is not None:
+            own = self._pick(agent, member_roles, family) or self.limits.families.get(family)
+            if own is not None:
+                chosen.append((family, own))
+        return chosen
+
+    def _pick(self, agent: str, member_roles: tuple[str, ...], family: str | None) -> RateLimit | None:
+        def of(override: RateOverride | None) -> RateLimit | None:
+            if override is None:
+                return None
+            return override.families.get(family) if family else override.rate
+
+        mine = of(self.limits.agents.get(agent))
+        if mine is not None:
+            return mine
+        by_role = [r for r in (of(self.limits.roles.get(role)) for role in member_roles) if r is not None]
+        # Of several roles, the most generous limit applies.
+        return max(by_role, key=lambda r: r.writes / r.window_seconds, default=None)
 
 
 EMPTY_TEAM = Team()

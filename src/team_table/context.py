@@ -20,14 +20,16 @@ def share(hub: Hub, caller: Caller, key: str, value: str) -> ContextEntry:
     limits.text(key, sizes.context_key, "context key")
     limits.text(value, sizes.context_value, "context value", required=False)
     owner = owner_of(key)
-    if owner is not None and owner != caller.name and not hub.is_privileged(caller.role):
+    if owner is not None and owner != caller.name and not caller.may("write_others_context"):
         raise Forbidden(
             f"The key {key!r} belongs to {owner} (keys '{owner}/...' are theirs, registered or not); "
             f"write under '{caller.name}/...' or a key without a '/'."
         )
+    if owner != caller.name:  # one's own keys are always one's own to write
+        caller.require("write_context", key)
     now = hub.now()
     with hub.store.write() as conn:
-        limits.take(conn, hub, caller.name)
+        limits.take(conn, hub, caller, "share_context")
         before = conn.execute("SELECT set_by FROM context_entry WHERE key = ?", (key,)).fetchone()
         conn.execute(
             "INSERT INTO context_entry (key, value, set_by, updated_at) VALUES (?, ?, ?, ?)"

@@ -6,11 +6,12 @@ import logging
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
 
 from team_table.clock import Clock, SystemClock, iso
 from team_table.config import Team
+from team_table.models import Caller
 from team_table.settings import Settings
 from team_table.store import Store
 
@@ -26,23 +27,37 @@ class Hub:
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
 
+    def pinned(self) -> Hub:
+        """This hub with its current config fixed, for one call that a reload must not change midway."""
+        return replace(self)
+
     def now(self) -> str:
         return iso(self.clock.now())
 
     def is_privileged(self, role: str) -> bool:
         return self.team.is_privileged(role)
 
+    def caller(self, name: str, member_roles: tuple[str, ...]) -> Caller:
+        return Caller(name=name, roles=member_roles, granted=self.team.granted(member_roles))
+
+    def operator(self) -> Caller:
+        """The person with the database file, acting from the CLI: everything is permitted."""
+        from team_table import roles
+
+        return Caller(name="operator", roles=("admin",), granted=frozenset(roles.ACTIONS))
+
 
 @contextmanager
-def open_hub(settings: Settings, team: Team, clock: Clock | None = None) -> Iterator[Hub]:
-    """Open the store for this process, seat the declared agents, and close cleanly at the end."""
+def open_hub(settings: Settings, team: Team, clock: Clock | None = None, *, seat: bool = True) -> Iterator[Hub]:
+    """Open the store for this process, seat the declared agents (unless only looking), close cleanly at the end."""
     from team_table import members  # members imports Hub from here
 
     store = Store.open(settings.db_path)
     hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
     try:
-        members.sync_declared(hub)
-        prune_old_events(hub)
+        if seat:
+            members.sync_declared(hub)
+            prune_old_events(hub)
         yield hub
     finally:
         try:

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from team_table.config import Sizes
+from team_table.config import FAMILY_OF, RateLimit, Sizes
 from team_table.errors import Invalid, RateLimited
 from team_table.hub import Hub
+from team_table.models import Caller
 
-WRITES = "write"  # the family of send_message, broadcast, create_task, share_context
+WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
 
 def text(value: str, limit: int, what: str, *, required: bool = True) -> str:
@@ -45,23 +46,26 @@ def capabilities(raw: str | list, sizes: Sizes) -> list[str]:
     return caps
 
 
-def take(conn: sqlite3.Connection, hub: Hub, actor: str, family: str = WRITES) -> None:
-    """Count one write for `actor`, or refuse if the window is full. Call inside the write transaction.
-
-    The count lives in the database, so every hub process on it shares one limit.
-    """
-    rate = hub.team.limits.rate
+def take(conn: sqlite3.Connection, hub: Hub, caller: Caller, tool: str) -> None:
+    """Count one write by `caller`, or refuse if a window it counts against is full. Call inside the write
+    transaction: the counts live in the database, so every hub process on it shares one limit."""
     now = hub.clock.now().timestamp()
+    for bucket, rate in hub.team.rates_for(caller.name, caller.roles, FAMILY_OF.get(tool)):
+        _count(conn, caller.name, bucket, rate, now)
+
+
+def _count(conn: sqlite3.Connection, actor: str, bucket: str, rate: RateLimit, now: float) -> None:
     start = now - rate.window_seconds
-    conn.execute("DELETE FROM rate_event WHERE actor = ? AND family = ? AND at <= ?", (actor, family, start))
+    conn.execute("DELETE FROM rate_event WHERE actor = ? AND family = ? AND at <= ?", (actor, bucket, start))
     row = conn.execute(
-        "SELECT COUNT(*), MIN(at) FROM rate_event WHERE actor = ? AND family = ?", (actor, family)
+        "SELECT COUNT(*), MIN(at) FROM rate_event WHERE actor = ? AND family = ?", (actor, bucket)
     ).fetchone()
     if row[0] >= rate.writes:
         retry = max(0.0, row[1] + rate.window_seconds - now)
+        scope = "writes" if bucket == WRITES else f"{bucket} writes"
         raise RateLimited(
-            f"Rate limit reached: {actor} made {rate.writes} writes in the last "
-            f"{rate.window_seconds:g} seconds. Nothing was changed; try again in {retry:.0f} s.",
+            f"Rate limit reached: {actor} made {rate.writes} {scope} in the last {rate.window_seconds:g} seconds. "
+            f"Nothing was changed; try again in {retry:.0f} s.",
             retry_after=retry,
         )
-    conn.execute("INSERT INTO rate_event (actor, family, at) VALUES (?, ?, ?)", (actor, family, now))
+    conn.execute("INSERT INTO rate_event (actor, family, at) VALUES (?, ?, ?)", (actor, bucket, now))

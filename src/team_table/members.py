@@ -8,6 +8,7 @@ import sqlite3
 
 from team_table import audit, limits, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from team_table.escalations import HUB_SENDER
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
 from team_table.names import check_name, is_valid_name
@@ -28,9 +29,11 @@ def authenticate(hub: Hub, name: str, token: str) -> Caller:
         raise Unauthorized(NOT_AUTHENTICATED)
     row = rows[0]
     declared = hub.team.agents.get(name)
+    if declared is not None and not declared.enabled:
+        raise Unauthorized(NOT_AUTHENTICATED)
     if hub.settings.require_tokens and not _token_ok(name, token, token_digest, row, declared):
         raise Unauthorized(NOT_AUTHENTICATED)
-    return Caller(name=name, role=declared.role if declared else row["role"])
+    return hub.caller(name, declared.all_roles if declared else (row["role"],))
 
 
 def identify(hub: Hub, token: str) -> str | None:
@@ -64,6 +67,8 @@ def _token_ok(name, token, token_digest, row, declared) -> bool:
 def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> Registration:
     """Join the table, or re-join with a fresh token (revoking the old ones)."""
     check_name(name)
+    if name == HUB_SENDER:
+        raise Invalid(f"{HUB_SENDER} is the name the hub's own [AUTO] messages come from; choose another.")
     team = hub.team
     if role not in team.all_roles():
         raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(team.all_roles()))}.")
@@ -79,12 +84,12 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
                     f"{name} is declared in team.yaml with a token: register with that token "
                     "(your operator has it, from `team-table token`)."
                 )
-            role, caps, new_token = declared.role, list(declared.capabilities) or caps, token
+            role, caps, new_token = declared.all_roles[0], list(declared.capabilities) or caps, token
         else:
             if active:
                 _check_reregistration(conn, hub, name, token)
             if declared is not None:
-                role, caps = declared.role, list(declared.capabilities) or caps
+                role, caps = declared.all_roles[0], list(declared.capabilities) or caps
             else:
                 role = _self_assigned_role(hub, name, role, row["role"] if active else None)
             conn.execute(
@@ -106,7 +111,8 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
         )
         audit.record(conn, now, name, "register", "member", name,
                      {"role": role, "rejoined": active})
-    return Registration(name=name, role=role, capabilities=caps, status=MemberStatus.ACTIVE,
+    return Registration(name=name, role=role, roles=list(declared.all_roles) if declared else [role],
+                        capabilities=caps, status=MemberStatus.ACTIVE,
                         registered_at=registered_at, last_heartbeat=now, token=new_token)
 
 
@@ -169,8 +175,9 @@ def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
 
 
 def _member(row: sqlite3.Row, declared=None) -> Member:
+    member_roles = list(declared.all_roles) if declared else [row["role"]]
     return Member(
-        name=row["name"], role=declared.role if declared else row["role"],
+        name=row["name"], role=member_roles[0], roles=member_roles,
         capabilities=json.loads(row["capabilities"]), status=row["status"],
         registered_at=row["registered_at"], last_heartbeat=row["last_heartbeat"],
     )
@@ -193,14 +200,14 @@ def sync_declared(hub: Hub) -> int:
             cur = conn.execute(
                 "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
                 " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO NOTHING",
-                (name, spec.role, json.dumps(list(spec.capabilities)), now, now),
+                (name, spec.all_roles[0], json.dumps(list(spec.capabilities)), now, now),
             )
             if cur.rowcount:
                 added += 1
-                audit.record(conn, now, audit.OPERATOR, "declare", "member", name, {"role": spec.role})
+                audit.record(conn, now, audit.OPERATOR, "declare", "member", name, {"roles": list(spec.all_roles)})
             else:
                 conn.execute("UPDATE member SET role = ?, capabilities = ? WHERE name = ?",
-                             (spec.role, json.dumps(list(spec.capabilities)), name))
+                             (spec.all_roles[0], json.dumps(list(spec.capabilities)), name))
     return added
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sqlite3
 
-from team_table import audit, events, limits
+from team_table import audit, escalations, events, limits
 from team_table.clock import parse_iso
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
@@ -20,24 +20,28 @@ def send(hub: Hub, caller: Caller, recipient: str, content: str) -> Message:
     if recipient == BROADCAST:
         return broadcast(hub, caller, content)
     check_name(recipient, "recipient")
+    caller.require("send")
     limits.text(content, hub.team.limits.sizes.message, "message content")
     now = hub.now()
     with hub.store.write() as conn:
-        limits.take(conn, hub, caller.name)
+        limits.take(conn, hub, caller, "send_message")
         message_id = _insert(conn, caller.name, recipient, content, now)
         conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (recipient, message_id))
         audit.record(conn, now, caller.name, "send_message", "message", message_id, {"recipient": recipient})
         events.emit(conn, now, "message", {"id": message_id, "sender": caller.name, "recipient": recipient},
                     to=recipient)
-    return Message(id=message_id, sender=caller.name, recipient=recipient, content=content, created_at=now)
+        matched = escalations.detect(conn, hub, message_id, caller.name, recipient, content, now)
+    return Message(id=message_id, sender=caller.name, recipient=recipient, content=content, created_at=now,
+                   escalated=matched or None)
 
 
 def broadcast(hub: Hub, caller: Caller, content: str) -> Message:
     """One message to every other active member, each of whom reads, archives or deletes it for itself."""
+    caller.require("broadcast")
     limits.text(content, hub.team.limits.sizes.message, "message content")
     now = hub.now()
     with hub.store.write() as conn:
-        limits.take(conn, hub, caller.name)
+        limits.take(conn, hub, caller, "broadcast")
         message_id = _insert(conn, caller.name, BROADCAST, content, now)
         readers = conn.execute(
             "INSERT INTO delivery (agent, message_id)"
@@ -115,12 +119,13 @@ def _change(hub: Hub, caller: Caller, message_id: int, action: str) -> MessageCh
         msg = conn.execute("SELECT * FROM message WHERE id = ?", (message_id,)).fetchone()
         if msg is None:
             raise NotFound(f"No message {message_id}.")
-        # The sender takes a message back from everyone; a reader changes only its own inbox.
-        everyone = msg["sender"] == caller.name
+        # The sender takes a message back from everyone, as may a moderator (manage_messages);
+        # a reader changes only its own inbox.
+        everyone = msg["sender"] == caller.name or caller.may("manage_messages")
         if not everyone and msg["recipient"] not in (caller.name, BROADCAST):
             raise Forbidden(
-                f"Message {message_id} is between {msg['sender']} and {msg['recipient']}; "
-                "only they may archive or delete it."
+                f"Message {message_id} is between {msg['sender']} and {msg['recipient']}; only they may archive "
+                "or delete it (or a role with the manage_messages permission)."
             )
         scope_sql, params = ("message_id = ?", (message_id,)) if everyone else \
             ("message_id = ? AND agent = ?", (message_id, caller.name))
@@ -165,8 +170,7 @@ def clear(hub: Hub, caller: Caller, before_date: str = "", sender: str = "") -> 
 def purge(hub: Hub, caller: Caller, before_date: str) -> dict:
     """Delete everyone's messages older than before_date, for good (admin or lead)."""
     bound = _iso_bound(before_date, "before_date")
-    if not hub.is_privileged(caller.role):
-        raise Forbidden(f"Purging messages needs the admin or lead role; {caller.name} is {caller.role}.")
+    caller.require("purge")
     now = hub.now()
     with hub.store.write() as conn:
         count = conn.execute("DELETE FROM message WHERE created_at < ?", (bound,)).rowcount

@@ -189,8 +189,38 @@ CREATE INDEX event_recipient ON event(recipient, id);
 CREATE INDEX event_at ON event(at)
 """
 
+ESCALATIONS = """
+CREATE TABLE escalation (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    message_id INTEGER,
+    sender TEXT NOT NULL,
+    agent TEXT NOT NULL,
+    rule TEXT NOT NULL,
+    status TEXT NOT NULL DEFAULT 'open',
+    resolved_by TEXT,
+    resolved_at TEXT,
+    note TEXT
+);
+CREATE INDEX escalation_status ON escalation(status, id);
+CREATE INDEX escalation_agent ON escalation(agent, status);
+
+CREATE TABLE config_applied (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    digest TEXT NOT NULL,
+    file TEXT NOT NULL,
+    at TEXT NOT NULL,
+    team TEXT NOT NULL
+);
+CREATE TABLE config_rejected (
+    key TEXT PRIMARY KEY,
+    at TEXT NOT NULL
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
     Migration(3, "events kept for push and replay", _script(EVENTS)),
+    Migration(4, "escalations and the config each hub applied", _script(ESCALATIONS)),
 ]

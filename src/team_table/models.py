@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from enum import StrEnum
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
+
+from team_table.roles import allows, require
 
 
 class Record(BaseModel):
@@ -29,16 +32,29 @@ class Priority(StrEnum):
     HIGH = "high"
 
 
-class Caller(Record):
-    """Who is making a call, once authenticated."""
+@dataclass(frozen=True, slots=True)
+class Caller:
+    """Who is making a call, once authenticated, and what its roles permit."""
 
     name: str
-    role: str
+    roles: tuple[str, ...]
+    granted: frozenset[str]
+
+    @property
+    def role(self) -> str:
+        return self.roles[0]
+
+    def may(self, action: str, key: str | None = None) -> bool:
+        return allows(self.granted, action, key)
+
+    def require(self, action: str, key: str | None = None) -> None:
+        require(self.granted, action, self.name, key)
 
 
 class Member(Record):
     name: str
     role: str
+    roles: list[str]
     capabilities: list[str]
     status: MemberStatus
     registered_at: str
@@ -55,6 +71,8 @@ class Message(Record):
     recipient: str
     content: str
     created_at: str
+    # The escalation rules a new message matched; shown only when there are some.
+    escalated: list[str] | None = Field(default=None, exclude_if=lambda rules: not rules)
 
 
 class InboxItem(Message):

@@ -29,6 +29,7 @@ def _task(row: sqlite3.Row) -> Task:
 def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee: str = "",
            priority: str = "medium") -> Task:
     """A pending task; an assignee reserves it for that member."""
+    caller.require("create_task")
     sizes = hub.team.limits.sizes
     limits.text(title, sizes.task_title, "task title")
     limits.text(description, sizes.task_description, "task description", required=False)
@@ -38,7 +39,7 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         check_name(assignee, "assignee")
     now = hub.now()
     with hub.store.write() as conn:
-        limits.take(conn, hub, caller.name)
+        limits.take(conn, hub, caller, "create_task")
         row = conn.execute(
             "INSERT INTO task (title, description, status, priority, creator, assignee, created_at, updated_at)"
             " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *",
@@ -70,7 +71,8 @@ def listing(hub: Hub, status: str = "", assignee: str = "") -> list[Task]:
 
 def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
     """Take a pending task: one conditional UPDATE, so of many claimers exactly one wins."""
-    privileged = hub.is_privileged(caller.role)
+    caller.require("claim_task")
+    privileged = caller.may("claim_reserved")
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute(
@@ -94,7 +96,8 @@ def _explain_failed_claim(conn: sqlite3.Connection, task_id: int) -> None:
         holder = f" by {current['assignee']}" if current["assignee"] else ""
         raise Conflict(f"Task {task_id} is {current['status']}{holder}, not pending; it cannot be claimed.")
     raise Forbidden(
-        f"Task {task_id} is reserved for {current['assignee']}; only they, an admin or a lead can claim it."
+        f"Task {task_id} is reserved for {current['assignee']}; only they, or a role with the claim_reserved "
+        "permission (admin, lead), can claim it."
     )
 
 
@@ -107,9 +110,12 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         row = conn.execute("SELECT creator, assignee, status FROM task WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFound(f"No task {task_id}; list_tasks shows the board.")
-        if caller.name not in (row["creator"], row["assignee"]) and not hub.is_privileged(caller.role):
+        if caller.name in (row["creator"], row["assignee"]):
+            caller.require("update_task")
+        elif not caller.may("update_any_task"):
             raise Forbidden(
-                f"Only task {task_id}'s creator ({row['creator']}), its assignee, an admin or a lead may update it."
+                f"Only task {task_id}'s creator ({row['creator']}), its assignee, or a role with the update_any_task "
+                "permission (admin, lead) may update it."
             )
         if result:
             sql, params = "UPDATE task SET status = ?, result = ?, updated_at = ? WHERE id = ? RETURNING *", \

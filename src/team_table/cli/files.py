@@ -40,19 +40,44 @@ def init(file: Path) -> None:
 
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
-def check(file: Path | None) -> None:
-    """Validate team.yaml and say what is wrong (exit 1 if anything is).
+@click.option("--diff", "show_diff", is_flag=True, help="Also show what a reload would change in the running hub.")
+@click.option("--db", metavar="PATH", default=None, help="The table's SQLite file, for --diff [env TEAM_TABLE_DB].")
+def check(file: Path | None, show_diff: bool, db: str | None) -> None:
+    """Validate team.yaml exactly as a reload does; print every problem (exit 1 if any).
 
     \b
     Examples:
       team-table check
-      team-table check ops/team.yaml
+      team-table check ops/team.yaml --diff
     """
     path = file or find_config(None, os.environ, Path.cwd())
     if path is None:
         raise Invalid("No team.yaml here and TEAM_TABLE_CONFIG is not set; give the file: team-table check FILE.")
     team = load_team(path)
     click.echo(f"{path}: valid. {_summary(team)}")
+    if show_diff:
+        _print_diff(path, team, db)
+
+
+def _print_diff(path: Path, team: Team, db: str | None) -> None:
+    from team_table import reload
+    from team_table.hub import open_hub
+
+    settings, _ = load_settings(config=str(path), db=db)
+    with open_hub(settings, team, seat=False) as hub:
+        running = reload.applied(hub)
+    if running is None:
+        click.echo(f"No hub has run on {settings.db_path} yet: nothing to compare with.")
+        return
+    change = reload.diff(running, team)
+    if change.empty:
+        click.echo("A reload would change nothing in the running hub.")
+        return
+    click.echo("A reload would change:")
+    for key, value in change.summary().items():
+        shown = ", ".join(value) if isinstance(value, list) else "yes"
+        note = " (takes effect when the hub restarts)" if key == "hub_changed" else ""
+        click.echo(f"  {key.replace('_', ' ')}: {shown}{note}")
 
 
 def _summary(team: Team) -> str:

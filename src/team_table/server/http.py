@@ -17,12 +17,14 @@ from starlette.routing import Route
 
 from team_table import members
 from team_table.hub import Hub, prune_old_events
+from team_table.reload import Change
 from team_table.server.app import build_server
 from team_table.server.events_route import events_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
 from team_table.server.push import Fanout
+from team_table.server.run import start_reloading
 
 log = logging.getLogger("team_table.hub")
 
@@ -40,6 +42,11 @@ class Network:
 
     def __post_init__(self) -> None:
         self.fanout = Fanout(self.hub.store)
+
+    def locked_out(self, change: Change) -> None:
+        """After a reload (on a worker thread): close the streams of agents removed or disabled."""
+        for agent in change.locked_out:
+            self.fanout.close_agent_threadsafe(agent, "the agent was removed or disabled in team.yaml")
 
     async def run(self, work: Any) -> Any:
         """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
@@ -72,6 +79,10 @@ def build_app(net: Network) -> Guard:
             hub.store.on_commit = net.fanout.wake
             tasks.start_soon(net.fanout.run)
             tasks.start_soon(_prune_events, net)
+            reloader = start_reloading(hub, hub.settings, on_change=net.locked_out,
+                                       observe=lambda result: net.metrics.config_reloads.labels(result).inc())
+            if reloader is not None:
+                tasks.start_soon(reloader.watch)
             try:
                 yield
             finally:

@@ -77,6 +77,10 @@ class Fanout:
         for sub in list(self._subs.get(agent, ())):
             sub.close(reason)
 
+    def close_agent_threadsafe(self, agent: str, reason: str) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.close_agent, agent, reason)
+
     def close_all(self, reason: str) -> None:
         for agent in list(self._subs):
             self.close_agent(agent, reason)

@@ -12,6 +12,7 @@ import uvicorn
 from team_table.config import Team
 from team_table.errors import Invalid
 from team_table.hub import open_hub
+from team_table.reload import Reloader
 from team_table.server import stdio
 from team_table.server.app import build_server
 from team_table.server.guard import LOCAL_HOSTS
@@ -34,7 +35,21 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(hub, fixed(binding))
         log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
-        await stdio.serve(server)
+        async with anyio.create_task_group() as tasks:
+            reloader = start_reloading(hub, settings)
+            if reloader is not None:
+                tasks.start_soon(reloader.watch)
+            await stdio.serve(server)
+            tasks.cancel_scope.cancel()  # the client closed stdin: stop watching too
+
+
+def start_reloading(hub, settings: Settings, **hooks) -> Reloader | None:
+    """A reloader for the config file this hub started with (none without a file)."""
+    if settings.config_path is None or not settings.config_path.is_file():
+        return None
+    reloader = Reloader(hub, settings.config_path, **hooks)
+    reloader.record_start()
+    return reloader
 
 
 def is_loopback(host: str) -> bool:
@@ -81,6 +96,9 @@ class _Uvicorn(uvicorn.Server):
     def handle_exit(self, sig: int, frame) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
+        # uvicorn re-raises a caught signal after its shutdown, which would kill the process before the
+        # database is checkpointed and closed; the stop is graceful, so the hub exits normally instead.
+        self._captured_signals.clear()
 
 
 async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:

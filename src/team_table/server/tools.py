@@ -30,12 +30,13 @@ Token = Annotated[str, Field(description="Your token from register (may be left 
 def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, metrics: Metrics) -> None:
     """Register the tools on `mcp`, closing over this process's hub."""
 
-    def who(ctx: Context, name: str, token: str):
-        return resolve(hub, binding(ctx), name, token)
+    def who(h: Hub, ctx: Context, name: str, token: str):
+        return resolve(h, binding(ctx), name, token)
 
-    async def call(tool: str, work: Callable[[], Any]) -> CallToolResult:
+    async def call(tool: str, work: Callable[[Hub], Any]) -> CallToolResult:
         start = time.perf_counter()
-        result, outcome = await run(lambda: answer(tool, work))
+        pinned = hub.pinned()  # the whole call sees one config, even if a reload swaps it meanwhile
+        result, outcome = await run(lambda: answer(tool, lambda: work(pinned)))
         metrics.observe_tool(tool, outcome, time.perf_counter() - start)
         return result
 
@@ -47,38 +48,38 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
 
         capabilities is a JSON array of strings, e.g. '["python", "review"]'. Re-registering a name that
         is at the table needs its current token and issues a new one (the old one stops working)."""
-        def work():
+        def work(h):
             bound = binding(ctx)
-            return members.register(hub, name or (bound.agent if bound else ""), role, capabilities,
+            return members.register(h, name or (bound.agent if bound else ""), role, capabilities,
                                     token or (bound.token if bound else ""))
         return await call("register", work)
 
     @mcp.tool(annotations=WRITE)
     async def deregister(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
         """Leave the table: you become inactive and your token stops working. You may register again later."""
-        return await call("deregister", lambda: members.deregister(hub, who(ctx, name, token)))
+        return await call("deregister", lambda h: members.deregister(h, who(h, ctx, name, token)))
 
     @mcp.tool(annotations=READ)
     async def list_members(
         ctx: Context, agent_name: Name = "", token: Token = "", include_inactive: bool = False
     ) -> CallToolResult:
         """See who is at the table: name, role, capabilities, status and last heartbeat."""
-        def work():
-            who(ctx, agent_name, token)
-            return members.listing(hub, include_inactive)
+        def work(h):
+            who(h, ctx, agent_name, token)
+            return members.listing(h, include_inactive)
         return await call("list_members", work)
 
     @mcp.tool(annotations=WRITE)
     async def heartbeat(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
         """Tell the table you are still working (updates last_heartbeat)."""
-        return await call("heartbeat", lambda: members.heartbeat(hub, who(ctx, name, token)))
+        return await call("heartbeat", lambda h: members.heartbeat(h, who(h, ctx, name, token)))
 
     @mcp.tool(annotations=WRITE)
     async def send_message(
         ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str
     ) -> CallToolResult:
         """Send a direct message to one member (recipient '*' broadcasts to everyone)."""
-        return await call("send_message", lambda: messages.send(hub, who(ctx, sender, token), recipient, content))
+        return await call("send_message", lambda h: messages.send(h, who(h, ctx, sender, token), recipient, content))
 
     @mcp.tool(annotations=WRITE)
     async def get_messages(
@@ -87,41 +88,42 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
     ) -> CallToolResult:
         """Read your inbox: unread direct messages and broadcasts, oldest first. Each is returned once, then
         marked read; include_read=true lists read ones too, include_archived=true archived ones."""
-        return await call("get_messages", lambda: messages.inbox(
-            hub, who(ctx, agent_name, token), include_read, include_archived))
+        return await call("get_messages", lambda h: messages.inbox(
+            h, who(h, ctx, agent_name, token), include_read, include_archived))
 
     @mcp.tool(annotations=WRITE)
     async def broadcast(ctx: Context, *, sender: Name = "", token: Token = "", content: str) -> CallToolResult:
         """Send one message to every other member at the table."""
-        return await call("broadcast", lambda: messages.broadcast(hub, who(ctx, sender, token), content))
+        return await call("broadcast", lambda h: messages.broadcast(h, who(h, ctx, sender, token), content))
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def delete_message(
         ctx: Context, *, message_id: int, agent_name: Name = "", token: Token = ""
     ) -> CallToolResult:
         """Delete a message you sent or received (a broadcast: from your inbox only)."""
-        return await call("delete_message", lambda: messages.delete(hub, who(ctx, agent_name, token), message_id))
+        return await call("delete_message", lambda h: messages.delete(h, who(h, ctx, agent_name, token), message_id))
 
     @mcp.tool(annotations=WRITE)
     async def archive_message(
         ctx: Context, *, message_id: int, agent_name: Name = "", token: Token = ""
     ) -> CallToolResult:
         """Archive a message out of your inbox; get_messages(include_archived=true) still lists it."""
-        return await call("archive_message", lambda: messages.archive(hub, who(ctx, agent_name, token), message_id))
+        return await call("archive_message", lambda h: messages.archive(h, who(h, ctx, agent_name, token), message_id))
 
     @mcp.tool(annotations=WRITE)
     async def clear_inbox(
         ctx: Context, agent_name: Name = "", token: Token = "", before_date: str = "", sender: str = ""
     ) -> CallToolResult:
         """Archive your whole inbox, or only messages older than before_date (ISO 8601) and/or from sender."""
-        return await call("clear_inbox", lambda: messages.clear(hub, who(ctx, agent_name, token), before_date, sender))
+        return await call("clear_inbox", lambda h: messages.clear(
+            h, who(h, ctx, agent_name, token), before_date, sender))
 
     @mcp.tool(annotations=DESTRUCTIVE)
     async def purge_messages(
         ctx: Context, *, agent_name: Name = "", token: Token = "", before_date: str
     ) -> CallToolResult:
         """Delete everyone's messages older than before_date (ISO 8601) for good. Admin or lead only."""
-        return await call("purge_messages", lambda: messages.purge(hub, who(ctx, agent_name, token), before_date))
+        return await call("purge_messages", lambda h: messages.purge(h, who(h, ctx, agent_name, token), before_date))
 
     @mcp.tool(annotations=WRITE)
     async def create_task(
@@ -129,47 +131,47 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
         priority: str = "medium",
     ) -> CallToolResult:
         """Post a task on the board (pending). assignee reserves it for one member; priority low|medium|high."""
-        return await call("create_task", lambda: tasks.create(
-            hub, who(ctx, creator, token), title, description, assignee, priority))
+        return await call("create_task", lambda h: tasks.create(
+            h, who(h, ctx, creator, token), title, description, assignee, priority))
 
     @mcp.tool(annotations=READ)
     async def list_tasks(
         ctx: Context, agent_name: Name = "", token: Token = "", status: str = "", assignee: str = ""
     ) -> CallToolResult:
         """The task board, oldest first; filter by status (pending, in_progress, blocked, done) and assignee."""
-        def work():
-            who(ctx, agent_name, token)
-            return tasks.listing(hub, status, assignee)
+        def work(h):
+            who(h, ctx, agent_name, token)
+            return tasks.listing(h, status, assignee)
         return await call("list_tasks", work)
 
     @mcp.tool(annotations=WRITE)
     async def claim_task(ctx: Context, *, task_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
         """Take a pending task: it becomes in_progress with you as assignee. Exactly one claimer wins."""
-        return await call("claim_task", lambda: tasks.claim(hub, who(ctx, agent_name, token), task_id))
+        return await call("claim_task", lambda h: tasks.claim(h, who(h, ctx, agent_name, token), task_id))
 
     @mcp.tool(annotations=WRITE)
     async def update_task(
         ctx: Context, *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = ""
     ) -> CallToolResult:
         """Move a task you created or are doing to pending, in_progress, blocked or done; result: what came of it."""
-        return await call("update_task", lambda: tasks.update(
-            hub, who(ctx, agent_name, token), task_id, status, result))
+        return await call("update_task", lambda h: tasks.update(
+            h, who(h, ctx, agent_name, token), task_id, status, result))
 
     @mcp.tool(annotations=WRITE)
     async def share_context(
         ctx: Context, *, agent_name: Name = "", token: Token = "", key: str, value: str
     ) -> CallToolResult:
         """Set a key on the shared board for everyone to read. Keys 'yourname/...' are yours alone."""
-        return await call("share_context", lambda: context.share(hub, who(ctx, agent_name, token), key, value))
+        return await call("share_context", lambda h: context.share(h, who(h, ctx, agent_name, token), key, value))
 
     @mcp.tool(annotations=READ)
     async def get_shared_context(
         ctx: Context, agent_name: Name = "", token: Token = "", key: str = ""
     ) -> CallToolResult:
         """Read one shared key, or every entry when key is left out."""
-        def work():
-            who(ctx, agent_name, token)
-            return context.get(hub, key) if key else context.entries(hub)
+        def work(h):
+            who(h, ctx, agent_name, token)
+            return context.get(h, key) if key else context.entries(h)
         return await call("get_shared_context", work)
 
     @mcp.tool(annotations=READ)
@@ -179,5 +181,5 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
     ) -> CallToolResult:
         """Who changed what, newest first; filter by agent_name, action, since (ISO 8601); limit 1..200.
         Admin and lead read everything; others read entries about themselves."""
-        return await call("get_audit_log", lambda: audit.entries(
-            hub, who(ctx, requester, token), agent_name, action, since, limit))
+        return await call("get_audit_log", lambda h: audit.entries(
+            h, who(h, ctx, requester, token), agent_name, action, since, limit))

@@ -1,0 +1,184 @@
+"""Live config: team.yaml is watched, validated whole, and swapped in atomically, or the last good one is kept.
+
+Every hub process on a database watches the file and swaps on its own; the database records which
+config was applied, so the audit entry and the push event of a change are written once, by whichever
+process applies it first.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import anyio
+from watchfiles import Change as FileChange
+from watchfiles import awatch
+
+from team_table import audit, events, members
+from team_table.config import Team, load_team
+from team_table.errors import ConfigError
+from team_table.hub import Hub
+
+log = logging.getLogger("team_table.config")
+
+
+@dataclass(frozen=True)
+class Change:
+    """What a new config changes against the one in force."""
+
+    agents_added: list[str] = field(default_factory=list)
+    agents_removed: list[str] = field(default_factory=list)
+    agents_disabled: list[str] = field(default_factory=list)
+    agents_changed: list[str] = field(default_factory=list)
+    roles_changed: list[str] = field(default_factory=list)
+    limits_changed: bool = False
+    escalation_changed: bool = False
+    presence_changed: bool = False
+    hub_changed: bool = False  # transport, port and the like take effect on the next start
+
+    def summary(self) -> dict:
+        return {k: v for k, v in self.__dict__.items() if v}
+
+    @property
+    def empty(self) -> bool:
+        return not self.summary()
+
+    @property
+    def locked_out(self) -> list[str]:
+        return sorted(set(self.agents_removed) | set(self.agents_disabled))
+
+
+def diff(old: Team, new: Team) -> Change:
+    before, after = old.agents, new.agents
+    return Change(
+        agents_added=sorted(set(after) - set(before)),
+        agents_removed=sorted(set(before) - set(after)),
+        agents_disabled=sorted(n for n in set(before) & set(after) if before[n].enabled and not after[n].enabled),
+        agents_changed=sorted(n for n in set(before) & set(after)
+                              if before[n] != after[n] and (before[n].enabled == after[n].enabled)),
+        roles_changed=sorted(r for r in set(old.all_roles()) | set(new.all_roles())
+                             if old.all_roles().get(r) != new.all_roles().get(r)),
+        limits_changed=old.limits != new.limits,
+        escalation_changed=old.escalation != new.escalation,
+        presence_changed=old.presence != new.presence,
+        hub_changed=old.hub != new.hub,
+    )
+
+
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def applied(hub: Hub) -> Team | None:
+    """The config the hubs on this database last applied, if any (for `team-table check --diff`)."""
+    rows = hub.store.query("SELECT team FROM config_applied ORDER BY id DESC LIMIT 1")
+    return Team.model_validate(json.loads(rows[0]["team"])) if rows else None
+
+
+class Reloader:
+    """Reloads one team.yaml into one hub."""
+
+    def __init__(self, hub: Hub, path: Path, *, on_change: Callable[[Change], None] | None = None,
+                 observe: Callable[[str], None] | None = None) -> None:
+        self.hub = hub
+        self.path = path
+        self.on_change = on_change or (lambda change: None)
+        self.observe = observe or (lambda result: None)
+        self.digest = self._read_digest()
+
+    def _read_digest(self) -> str:
+        try:
+            return digest(self.path.read_text(encoding="utf-8"))
+        except OSError:
+            return ""
+
+    def record_start(self) -> None:
+        """Note the config this process started with, so `check --diff` compares against what runs."""
+        self._record_applied(self.hub.team, self.digest, audit_change=None)
+
+    def reload(self) -> Change | None:
+        """Apply the file if it changed and is valid; returns what changed, or None if nothing was applied."""
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except OSError as exc:
+            log.error("config %s cannot be read (%s); keeping the config in force", self.path, exc)
+            self.observe("error")
+            return None
+        new_digest = digest(text)
+        if new_digest == self.digest:
+            return None
+        try:
+            new = load_team(self.path)
+        except ConfigError as exc:
+            self.digest = new_digest
+            self._reject(new_digest, exc)
+            return None
+        old, self.digest = self.hub.team, new_digest
+        change = diff(old, new)
+        self.hub.team = new  # one reference swap: calls in flight keep the config they pinned
+        members.sync_declared(self.hub)
+        self._record_applied(new, new_digest, audit_change=change)
+        log.info("config %s reloaded: %s", self.path, change.summary() or "no effective change")
+        self.observe("ok")
+        self.on_change(change)
+        return change
+
+    def _record_applied(self, team: Team, new_digest: str, audit_change: Change | None) -> None:
+        now = self.hub.now()
+        with self.hub.store.write() as conn:
+            last = conn.execute("SELECT digest FROM config_applied ORDER BY id DESC LIMIT 1").fetchone()
+            if last is not None and last["digest"] == new_digest:
+                return  # another hub process applied (and announced) it already
+            conn.execute("INSERT INTO config_applied (digest, file, at, team) VALUES (?, ?, ?, ?)",
+                         (new_digest, str(self.path), now, team.model_dump_json()))
+            if audit_change is None:
+                return
+            for name in audit_change.agents_removed:  # a removed agent's issued tokens stop working too
+                conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
+                conn.execute("UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL", (now, name))
+            summary = audit_change.summary()
+            audit.record(conn, now, audit.OPERATOR, "config_reloaded", "config", str(self.path), summary)
+            events.emit(conn, now, "config_reloaded", {"file": str(self.path), **summary})
+
+    def _reject(self, new_digest: str, error: ConfigError) -> None:
+        problems = [p.describe(error.file) for p in error.problems]
+        log.error("config %s is invalid; keeping the config in force:\n  %s", self.path, "\n  ".join(problems))
+        self.observe("invalid")
+        now = self.hub.now()
+        with self.hub.store.write() as conn:
+            last = conn.execute("SELECT id FROM config_applied ORDER BY id DESC LIMIT 1").fetchone()
+            key = f"{new_digest}:{last['id'] if last else 0}"
+            if conn.execute("INSERT OR IGNORE INTO config_rejected (key, at) VALUES (?, ?)", (key, now)).rowcount == 0:
+                return  # another hub process reported this edit already
+            audit.record(conn, now, audit.OPERATOR, "config_error", "config", str(self.path), {"problems": problems})
+            for admin in _admins(conn, self.hub):
+                events.emit(conn, now, "config_error", {"file": str(self.path), "problems": problems}, to=admin)
+
+    async def watch(self) -> None:
+        """Reload on every save; watches the folder, since editors save by writing a new file and renaming it."""
+        name = self.path.name
+
+        def ours(change: FileChange, changed: str) -> bool:
+            return Path(changed).name == name
+
+        async for _ in awatch(self.path.parent, watch_filter=ours, debounce=400, step=50, recursive=False):
+            try:
+                await anyio.to_thread.run_sync(self.reload)
+            except Exception:
+                log.exception("reloading %s failed; keeping the config in force", self.path)
+                self.observe("error")
+
+
+def _admins(conn, hub: Hub) -> list[str]:
+    """Active members holding a privileged role, who are told when an edit is rejected."""
+    found = []
+    for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
+        declared = hub.team.agents.get(row["name"])
+        member_roles = declared.all_roles if declared else (row["role"],)
+        if any(hub.team.is_privileged(r) for r in member_roles):
+            found.append(row["name"])
+    return found

@@ -1,0 +1,89 @@
+"""Roles and what they permit: the hub's actions, the built-in roles, inheritance, and the check at every tool."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable, Mapping
+
+from team_table.errors import Forbidden
+
+# Every action a role may be granted. Reading (inboxes, the board, shared context, the member list) is
+# open to every member; what changes the table, or reads beyond oneself, is an action.
+ACTIONS: dict[str, str] = {
+    "send": "send direct messages",
+    "broadcast": "broadcast to everyone",
+    "manage_messages": "archive or delete messages between other members",
+    "purge": "delete everyone's old messages",
+    "create_task": "post tasks",
+    "claim_task": "claim pending tasks",
+    "claim_reserved": "claim a task reserved for someone else",
+    "update_task": "update tasks one created or is assigned",
+    "update_any_task": "update any task",
+    "assign_task": "reassign tasks",
+    "review_task": "give review verdicts",
+    "cancel_task": "cancel tasks",
+    "write_context": "write shared context keys (write_context:PATTERN limits it to matching keys)",
+    "write_others_context": "write keys under another member's name ('name/...')",
+    "read_audit": "read the whole audit log",
+    "resolve_escalation": "see and resolve escalations",
+}
+
+MEMBER = ("send", "broadcast", "create_task", "claim_task", "update_task", "write_context")
+LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",
+        "write_others_context", "read_audit", "resolve_escalation")
+
+
+def check_action(permission: str) -> str:
+    """Refuse a permission that names no action (used when a config is loaded)."""
+    action, _, pattern = permission.partition(":")
+    if action not in ACTIONS:
+        raise ValueError(f"unknown permission {permission!r}; known: {', '.join(sorted(ACTIONS))}")
+    if pattern and action != "write_context":
+        raise ValueError(f"only write_context takes a key pattern ({permission!r})")
+    return permission
+
+
+def resolve(roles: Mapping[str, RoleLike]) -> dict[str, frozenset[str]]:
+    """Each role's permissions with what it inherits; raises ValueError on an unknown parent or a cycle."""
+    done: dict[str, frozenset[str]] = {}
+
+    def walk(name: str, path: tuple[str, ...]) -> frozenset[str]:
+        if name in done:
+            return done[name]
+        if name in path:
+            raise ValueError(f"roles inherit in a circle: {' -> '.join((*path, name))}")
+        spec = roles[name]
+        granted = set(spec.permissions)
+        for parent in spec.inherits:
+            if parent not in roles:
+                raise ValueError(f"roles.{name}.inherits: unknown role {parent!r}")
+            granted |= walk(parent, (*path, name))
+        done[name] = frozenset(granted)
+        return done[name]
+
+    for name in roles:
+        walk(name, ())
+    return done
+
+
+class RoleLike:  # the shape resolve() reads (config.RoleSpec)
+    permissions: tuple[str, ...]
+    inherits: tuple[str, ...]
+
+
+def allows(granted: Iterable[str], action: str, key: str | None = None) -> bool:
+    """Does a set of permissions allow `action` (and, for write_context, this key)?"""
+    for permission in granted:
+        name, _, pattern = permission.partition(":")
+        if name == action and (not pattern or key is None or fnmatch.fnmatchcase(key, pattern)):
+            return True
+    return False
+
+
+def require(granted: Iterable[str], action: str, who: str, key: str | None = None) -> None:
+    if not allows(granted, action, key):
+        target = f" for {key!r}" if key is not None else ""
+        raise Forbidden(
+            f"{who} lacks the {action} permission{target} ({ACTIONS[action]}); "
+            "a role that grants it is set in team.yaml (roles: ... permissions:) or by the operator."
+        )
