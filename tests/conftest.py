@@ -77,7 +77,8 @@ class Agent:
 
 IDENTITY_PARAM = {
     "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
-    "create_task": "creator", "get_audit_log": "requester",
+    "create_task": "creator", "get_audit_log": "requester", "list_escalations": "requester",
+    "resolve_escalation": "requester",
 }
 
 
@@ -142,3 +143,25 @@ def table_with(tmp_path: Path, era: str) -> Callable[..., Any]:
         return open_table(tmp_path, era, team_from(yaml_text) if yaml_text else EMPTY_TEAM, env, clock)
 
     return make
+
+
+class ManualClock:
+    """A clock the test moves by hand: time-driven behaviour without sleeping."""
+
+    def __init__(self, start: str = "2026-11-24T09:00:00+00:00") -> None:
+        from team_table.clock import parse_iso
+
+        self.at = parse_iso(start)
+        self.mono = 1000.0
+
+    def now(self):
+        return self.at
+
+    def monotonic(self) -> float:
+        return self.mono
+
+    def advance(self, seconds: float) -> None:
+        from datetime import timedelta
+
+        self.at += timedelta(seconds=seconds)
+        self.mono += seconds

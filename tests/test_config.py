@@ -83,7 +83,7 @@ def test_load_team_names_a_missing_file(tmp_path: Path):
 def test_the_shipped_example_and_starter_files_are_valid():
     root = Path(__file__).parent.parent
     load_team(root / "team.yaml")
-    load_team(root / "src" / "team_table" / "templates" / "team.yaml")
+    load_team(root / "src" / "team_table" / "starter" / "team.yaml")
 
 
 def test_flag_beats_environment_beats_file_beats_default():

@@ -10,8 +10,9 @@ from pathlib import Path
 import anyio
 import pytest
 
-from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 from team_table.store import Store
+
+from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 
 pytestmark = pytest.mark.anyio
 

@@ -9,7 +9,7 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from team_table import roles
+from team_table import roles, templates
 from team_table.errors import ConfigError, ConfigProblem
 from team_table.names import is_valid_name
 
@@ -69,10 +69,18 @@ class AutoReply(Frozen):
 
     enabled: bool = True
     interval_seconds: float = Field(default=30.0, gt=0)
-    max_replies: int = Field(default=13, ge=1)
+    max_replies: int = Field(default=13, ge=1)  # replies while away; then a person is asked instead
     senders: tuple[str, ...] = ()  # only these senders (empty: everyone)
     pause_when_active: bool = True
-    template: str | None = None
+    template: str | None = None  # the acknowledgement, a Jinja template (variables: agent, sender, count, messages)
+    escalation_template: str | None = None  # what the sender is told when a person is asked instead
+
+    @field_validator("template", "escalation_template")
+    @classmethod
+    def _renders(cls, source: str | None) -> str | None:
+        if source is not None and (problem := templates.problems(source)):
+            raise ValueError(problem)
+        return source
 
 
 class AgentSpec(Frozen):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
@@ -18,6 +19,27 @@ from team_table.store import Store
 log = logging.getLogger(__name__)
 
 
+class Activity:
+    """The last call of each agent in this process, kept in memory until the heartbeat job writes it down."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, str] = {}
+        self._lock = threading.Lock()
+
+    def seen(self, agent: str, at: str) -> None:
+        with self._lock:
+            self._seen[agent] = at
+
+    def peek(self) -> dict[str, str]:
+        with self._lock:
+            return dict(self._seen)
+
+    def take(self) -> dict[str, str]:
+        with self._lock:
+            seen, self._seen = self._seen, {}
+        return seen
+
+
 @dataclass
 class Hub:
     """Everything a domain call needs. `team` is replaced whole on reload; read it once per call."""
@@ -26,6 +48,7 @@ class Hub:
     team: Team
     settings: Settings
     clock: Clock = field(default_factory=SystemClock)
+    activity: Activity = field(default_factory=Activity)
 
     def pinned(self) -> Hub:
         """This hub with its current config fixed, for one call that a reload must not change midway."""
@@ -38,6 +61,8 @@ class Hub:
         return self.team.is_privileged(role)
 
     def caller(self, name: str, member_roles: tuple[str, ...]) -> Caller:
+        """An authenticated caller; its call counts as activity (noted in memory, written by the heartbeat job)."""
+        self.activity.seen(name, self.now())
         return Caller(name=name, roles=member_roles, granted=self.team.granted(member_roles))
 
     def operator(self) -> Caller:

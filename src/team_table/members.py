@@ -6,12 +6,14 @@ import hmac
 import json
 import sqlite3
 
-from team_table import audit, limits, tokens
+from team_table import audit, limits, presence, tokens
+from team_table.clock import parse_iso
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from team_table.escalations import HUB_SENDER
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
 from team_table.names import check_name, is_valid_name
+from team_table.presence import state as presence_state
 
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
@@ -162,24 +164,35 @@ def deregister(hub: Hub, caller: Caller) -> dict:
             (now, caller.name),
         )
         audit.record(conn, now, caller.name, "deregister", "member", caller.name)
+        presence.release_all_of(conn, hub, caller.name, now, "it left the table")
     return {"status": "deregistered", "name": caller.name}
 
 
 def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
+    """Members with their presence: active, idle or offline by their last call (inactive: deregistered)."""
     sql = "SELECT * FROM member"
     if not include_inactive:
         sql += " WHERE status = 'active'"
     rows = hub.store.query(sql + " ORDER BY registered_at, name")
     declared = hub.team.agents
-    return [_member(r, declared.get(r["name"])) for r in rows]
+    policy, now = hub.team.presence, hub.clock.now()
+    recent = hub.activity.peek()
+
+    def status(row: sqlite3.Row) -> tuple[str, str | None]:
+        last = max(filter(None, (row["last_seen"], row["last_heartbeat"], recent.get(row["name"]))))
+        if row["status"] != MemberStatus.ACTIVE:
+            return MemberStatus.INACTIVE, last
+        return presence_state(parse_iso(last), now, policy.idle_after_seconds, policy.offline_after_seconds), last
+
+    return [_member(r, declared.get(r["name"]), *status(r)) for r in rows]
 
 
-def _member(row: sqlite3.Row, declared=None) -> Member:
+def _member(row: sqlite3.Row, declared=None, status: str | None = None, last_seen: str | None = None) -> Member:
     member_roles = list(declared.all_roles) if declared else [row["role"]]
     return Member(
         name=row["name"], role=member_roles[0], roles=member_roles,
-        capabilities=json.loads(row["capabilities"]), status=row["status"],
-        registered_at=row["registered_at"], last_heartbeat=row["last_heartbeat"],
+        capabilities=json.loads(row["capabilities"]), status=status or row["status"],
+        registered_at=row["registered_at"], last_heartbeat=row["last_heartbeat"], last_seen=last_seen,
     )
 
 

@@ -218,9 +218,30 @@ CREATE TABLE config_rejected (
 )
 """
 
+JOBS = """
+ALTER TABLE member ADD COLUMN last_seen TEXT;
+ALTER TABLE member ADD COLUMN presence TEXT NOT NULL DEFAULT 'offline';
+ALTER TABLE task ADD COLUMN reserved_for TEXT;
+UPDATE task SET reserved_for = assignee WHERE status = 'pending' AND assignee IS NOT NULL;
+CREATE TABLE auto_reply (
+    message_id INTEGER PRIMARY KEY REFERENCES message(id) ON DELETE CASCADE,
+    agent TEXT NOT NULL,
+    sender TEXT NOT NULL,
+    at TEXT NOT NULL,
+    outcome TEXT NOT NULL
+);
+CREATE INDEX auto_reply_agent ON auto_reply(agent, at);
+CREATE TABLE job_lease (
+    name TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
     Migration(3, "events kept for push and replay", _script(EVENTS)),
     Migration(4, "escalations and the config each hub applied", _script(ESCALATIONS)),
+    Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
 ]

@@ -15,8 +15,10 @@ class Record(BaseModel):
 
 
 class MemberStatus(StrEnum):
-    ACTIVE = "active"
-    INACTIVE = "inactive"
+    ACTIVE = "active"  # at the table (and, in a listing, calling recently)
+    IDLE = "idle"  # at the table, quiet for a while
+    OFFLINE = "offline"  # at the table, quiet for long
+    INACTIVE = "inactive"  # deregistered
 
 
 class TaskStatus(StrEnum):
@@ -59,6 +61,7 @@ class Member(Record):
     status: MemberStatus
     registered_at: str
     last_heartbeat: str
+    last_seen: str | None = None  # the last call or heartbeat
 
 
 class Registration(Member):
@@ -120,3 +123,18 @@ class AuditEntry(Record):
     target_type: str | None
     target_id: str | None
     details: str
+
+
+class Escalation(Record):
+    """A message that needs a person's decision: who, which message, which rule, when, and its state."""
+
+    id: int
+    at: str
+    message_id: int | None
+    sender: str
+    agent: str
+    rule: str
+    status: str
+    resolved_by: str | None
+    resolved_at: str | None
+    note: str | None

@@ -18,7 +18,7 @@ import anyio
 from watchfiles import Change as FileChange
 from watchfiles import awatch
 
-from team_table import audit, events, members
+from team_table import audit, events, members, presence
 from team_table.config import Team, load_team
 from team_table.errors import ConfigError
 from team_table.hub import Hub
@@ -140,6 +140,7 @@ class Reloader:
             for name in audit_change.agents_removed:  # a removed agent's issued tokens stop working too
                 conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
                 conn.execute("UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL", (now, name))
+                presence.release_all_of(conn, self.hub, name, now, "it was removed from team.yaml")
             summary = audit_change.summary()
             audit.record(conn, now, audit.OPERATOR, "config_reloaded", "config", str(self.path), summary)
             events.emit(conn, now, "config_reloaded", {"file": str(self.path), **summary})

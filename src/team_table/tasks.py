@@ -41,9 +41,9 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
     with hub.store.write() as conn:
         limits.take(conn, hub, caller, "create_task")
         row = conn.execute(
-            "INSERT INTO task (title, description, status, priority, creator, assignee, created_at, updated_at)"
-            " VALUES (?, ?, 'pending', ?, ?, ?, ?, ?) RETURNING *",
-            (title, description, priority, caller.name, assignee or None, now, now),
+            "INSERT INTO task (title, description, status, priority, creator, assignee, reserved_for, created_at,"
+            " updated_at) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?) RETURNING *",
+            (title, description, priority, caller.name, assignee or None, assignee or None, now, now),
         ).fetchone()
         audit.record(conn, now, caller.name, "create_task", "task", row["id"],
                      {"title": title, "priority": priority, "assignee": assignee or None})

@@ -68,11 +68,12 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from team_table.cli import files, operator, serve
+    from team_table.cli import files, jobs, operator, serve
 
     serve.register(main)
     files.register(main)
     operator.register(main)
+    jobs.register(main)
 
 
 _register_commands()

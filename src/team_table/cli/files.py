@@ -18,7 +18,7 @@ from team_table.settings import find_config
 
 
 def starter_text() -> str:
-    return resources.files("team_table.templates").joinpath("team.yaml").read_text(encoding="utf-8")
+    return resources.files("team_table.starter").joinpath("team.yaml").read_text(encoding="utf-8")
 
 
 @click.command()

@@ -33,8 +33,13 @@ class JsonFormatter(logging.Formatter):
 
 
 def setup(level: str = "INFO", fmt: str = "logfmt") -> None:
+    """The hub's own loggers at `level`; libraries never below INFO, since at DEBUG some of them log
+    whole response chunks (tool results, tokens included)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if fmt == "json" else LogfmtFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]
-    root.setLevel(level.upper())
+    wanted = logging.getLevelName(level.upper())
+    wanted = wanted if isinstance(wanted, int) else logging.INFO
+    root.setLevel(max(wanted, logging.INFO))
+    logging.getLogger("team_table").setLevel(wanted)

@@ -86,7 +86,14 @@ class Guard:
 
         async def logged_send(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if status["code"]:
+                    # The SDK's SSE endpoint answers once more after its stream ended (at shutdown):
+                    # the response was sent already, so the late one is dropped, not an error.
+                    status["late"] = True
+                    return
                 status["code"] = message["status"]
+            elif status.get("late"):
+                return
             await send(message)
 
         try:
@@ -108,12 +115,18 @@ class Guard:
             await reply(send, 403, {"error": f"Origin {origin!r} is not allowed.", "code": "forbidden"})
             return
         length = headers.get("content-length")
+        too_big = {"error": f"Request body over {self.max_body} bytes.", "code": "invalid"}
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await reply(send, 413, {"error": f"Request body over {self.max_body} bytes.", "code": "invalid"})
+            await reply(send, 413, too_big)
             return
+        if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
+            receive = await _buffered(receive, self.max_body)  # a chunked body: read it whole, within the limit
+            if receive is None:
+                await reply(send, 413, too_big)
+                return
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
-        if token:
+        if token and not scope["path"].startswith("/events/"):  # /events answers 403 itself (CONTRACT §5)
             wait = self.failures.blocked(client)
             if wait:
                 await reply(send, 429, {"error": "Too many failed authentications from this address; "
@@ -135,7 +148,7 @@ def _route(path: str) -> str:
 
 
 def _limited(receive: Receive, limit: int) -> Receive:
-    """A receive that stops a chunked body once it passes `limit` bytes."""
+    """A receive that stops a body that grows past `limit` bytes despite its Content-Length."""
     seen = 0
 
     async def wrapped() -> Message:
@@ -148,3 +161,28 @@ def _limited(receive: Receive, limit: int) -> Receive:
         return message
 
     return wrapped
+
+
+async def _buffered(receive: Receive, limit: int) -> Receive | None:
+    """Read a chunked body whole (None if it passes `limit`), and hand it on as one message."""
+    chunks, size = [], 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            break
+        chunks.append(message.get("body", b""))
+        size += len(chunks[-1])
+        if size > limit:
+            return None
+        if not message.get("more_body", False):
+            break
+    body, sent = b"".join(chunks), False
+
+    async def replay() -> Message:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return replay

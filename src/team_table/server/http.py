@@ -17,6 +17,7 @@ from starlette.routing import Route
 
 from team_table import members
 from team_table.hub import Hub, prune_old_events
+from team_table.jobs import Jobs
 from team_table.reload import Change
 from team_table.server.app import build_server
 from team_table.server.events_route import events_endpoint
@@ -38,15 +39,18 @@ class Network:
     metrics: Metrics = field(default_factory=Metrics)
     failures: FailedAuth = field(default_factory=FailedAuth)
     fanout: Fanout = field(init=False)
+    jobs: Jobs = field(init=False)
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(4))
 
     def __post_init__(self) -> None:
         self.fanout = Fanout(self.hub.store)
+        self.jobs = Jobs(self.hub, observe=lambda job, result: self.metrics.job_runs.labels(job, result).inc())
 
-    def locked_out(self, change: Change) -> None:
-        """After a reload (on a worker thread): close the streams of agents removed or disabled."""
+    def reloaded(self, change: Change) -> None:
+        """After a reload (on a worker thread): close the streams of agents removed or disabled, rebuild jobs."""
         for agent in change.locked_out:
             self.fanout.close_agent_threadsafe(agent, "the agent was removed or disabled in team.yaml")
+        self.jobs.rebuild()
 
     async def run(self, work: Any) -> Any:
         """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
@@ -66,7 +70,7 @@ def build_app(net: Network) -> Guard:
 
     async def readyz(request: Request) -> Response:
         checks = {"database": await _database_ok(net), "config": hub.team is not None,
-                  "push": net.fanout.running}
+                  "push": net.fanout.running, "jobs": net.jobs.running}
         ready = all(checks.values())
         return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
 
@@ -79,13 +83,15 @@ def build_app(net: Network) -> Guard:
             hub.store.on_commit = net.fanout.wake
             tasks.start_soon(net.fanout.run)
             tasks.start_soon(_prune_events, net)
-            reloader = start_reloading(hub, hub.settings, on_change=net.locked_out,
+            net.jobs.start()
+            reloader = start_reloading(hub, hub.settings, on_change=net.reloaded,
                                        observe=lambda result: net.metrics.config_reloads.labels(result).inc())
             if reloader is not None:
                 tasks.start_soon(reloader.watch)
             try:
                 yield
             finally:
+                net.jobs.stop()
                 net.fanout.close_all("shutdown: the hub is stopping; reconnect with Last-Event-ID")
                 hub.store.on_commit = None
                 tasks.cancel_scope.cancel()

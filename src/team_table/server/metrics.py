@@ -19,6 +19,8 @@ class Metrics:
         self.auth_failures = Counter("team_table_auth_failures", "Failed authentications over HTTP.",
                                      ["route"], registry=self.registry)
         self.streams = Gauge("team_table_event_streams", "Open /events streams.", registry=self.registry)
+        self.job_runs = Counter("team_table_job_runs", "Scheduled job runs, by job and result.", ["job", "result"],
+                                registry=self.registry)
         self.config_reloads = Counter("team_table_config_reloads", "Config reloads, by result.", ["result"],
                                       registry=self.registry)
 

@@ -12,6 +12,7 @@ import uvicorn
 from team_table.config import Team
 from team_table.errors import Invalid
 from team_table.hub import open_hub
+from team_table.jobs import Jobs
 from team_table.reload import Reloader
 from team_table.server import stdio
 from team_table.server.app import build_server
@@ -35,12 +36,17 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(hub, fixed(binding))
         log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
-        async with anyio.create_task_group() as tasks:
-            reloader = start_reloading(hub, settings)
-            if reloader is not None:
-                tasks.start_soon(reloader.watch)
-            await stdio.serve(server)
-            tasks.cancel_scope.cancel()  # the client closed stdin: stop watching too
+        jobs = Jobs(hub)
+        jobs.start()
+        try:
+            async with anyio.create_task_group() as tasks:
+                reloader = start_reloading(hub, settings, on_change=jobs.rebuild)
+                if reloader is not None:
+                    tasks.start_soon(reloader.watch)
+                await stdio.serve(server)
+                tasks.cancel_scope.cancel()  # the client closed stdin: stop watching too
+        finally:
+            jobs.stop()
 
 
 def start_reloading(hub, settings: Settings, **hooks) -> Reloader | None:
@@ -115,8 +121,14 @@ async def serve_network(settings: Settings, team: Team, announce: Callable[[str]
         url = f"http://{_url_host(settings.host)}:{settings.port}"
         log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.db_path,
                  settings.config_path or "none")
+        async def serve() -> None:
+            try:
+                await server.serve()
+            except SystemExit:  # uvicorn exits when it cannot bind; said below, without a traceback
+                server.should_exit = True
+
         async with anyio.create_task_group() as tasks:
-            tasks.start_soon(server.serve)
+            tasks.start_soon(serve)
             while not server.started and not server.should_exit:
                 await anyio.sleep(0.02)  # uvicorn offers no event for "listening"
             if server.started:

@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from team_table import audit, context, members, messages, tasks
+from team_table import audit, context, escalations, members, messages, tasks
 from team_table.hub import Hub
 from team_table.server.boundary import answer
 from team_table.server.identity import BindingSource, resolve
@@ -183,3 +183,21 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
         Admin and lead read everything; others read entries about themselves."""
         return await call("get_audit_log", lambda h: audit.entries(
             h, who(h, ctx, requester, token), agent_name, action, since, limit))
+
+    @mcp.tool(annotations=READ)
+    async def list_escalations(
+        ctx: Context, requester: Name = "", token: Token = "", status: str = "open"
+    ) -> CallToolResult:
+        """Messages waiting for a person's decision (status open, resolved, or '' for all), newest first.
+        For people, leads and admins (the resolve_escalation permission)."""
+        return await call("list_escalations", lambda h: escalations.listing(
+            h, who(h, ctx, requester, token), status))
+
+    @mcp.tool(annotations=WRITE)
+    async def resolve_escalation(
+        ctx: Context, *, escalation_id: int, note: str = "", requester: Name = "", token: Token = ""
+    ) -> CallToolResult:
+        """Record your decision on an escalation; its sender and the agent are told, and auto-replies resume."""
+        return await call("resolve_escalation", lambda h: escalations.resolve(
+            h, who(h, ctx, requester, token), escalation_id, note))
+

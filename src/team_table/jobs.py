@@ -1,0 +1,114 @@
+"""The hub's jobs on APScheduler: presence (heartbeat) and auto-reply (poll), built from team.yaml.
+
+Every hub process on a database runs a scheduler, but each job runs in one process at a time: a run first
+takes the job's lease in the database, which another process takes over once the holder stops renewing it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import uuid
+from collections.abc import Callable
+
+import anyio
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+from team_table import autoreply, presence
+from team_table.config import Team
+from team_table.hub import Hub
+
+log = logging.getLogger("team_table.jobs")
+
+HEARTBEAT = "heartbeat"
+
+
+def heartbeat_interval(team: Team) -> float:
+    """Often enough to notice idle members promptly, never more than every 15 s."""
+    return max(1.0, min(15.0, team.presence.idle_after_seconds / 4))
+
+
+def take_lease(hub: Hub, job: str, owner: str, seconds: float) -> bool:
+    """Hold `job` for `seconds` unless another live owner holds it. One conditional write: one winner."""
+    now = hub.clock.now().timestamp()
+    with hub.store.write() as conn:
+        taken = conn.execute(
+            "INSERT INTO job_lease (name, owner, until) VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET"
+            " owner = excluded.owner, until = excluded.until WHERE job_lease.owner = excluded.owner"
+            " OR job_lease.until < ?",
+            (job, owner, now + seconds, now),
+        ).rowcount
+    return taken == 1
+
+
+def drop_leases(hub: Hub, owner: str) -> None:
+    with hub.store.write() as conn:
+        conn.execute("DELETE FROM job_lease WHERE owner = ?", (owner,))
+
+
+class Jobs:
+    """This process's scheduler and the jobs of the config in force."""
+
+    def __init__(self, hub: Hub, *, observe: Callable[[str, str], None] | None = None,
+                 default_patterns: bool = False) -> None:
+        self.hub = hub
+        self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+        self.observe = observe or (lambda job, result: None)
+        self.default_patterns = default_patterns
+        self.scheduler: AsyncIOScheduler | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.scheduler is not None and self.scheduler.running
+
+    def start(self) -> None:
+        """Start the scheduler on the running event loop, with the jobs of the current config."""
+        self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1,
+                                                        "misfire_grace_time": 30})
+        self.rebuild()
+        self.scheduler.start()
+
+    def stop(self) -> None:
+        if self.scheduler is not None and self.scheduler.running:
+            self.scheduler.shutdown(wait=False)
+        drop_leases(self.hub, self.owner)
+
+    def rebuild(self, *_: object) -> None:
+        """(Re)build the jobs from the config in force; called at start and after every reload."""
+        if self.scheduler is None:
+            return
+        team = self.hub.team
+        wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ())}
+        for agent, spec in team.agents.items():
+            if spec.enabled and spec.auto_reply is not None and spec.auto_reply.enabled:
+                wanted[f"auto-reply:{agent}"] = (spec.auto_reply.interval_seconds, self.auto_reply, (agent,))
+        for job in self.scheduler.get_jobs():
+            if job.id not in wanted:
+                job.remove()
+        for job_id, (seconds, func, args) in wanted.items():
+            self.scheduler.add_job(func, "interval", seconds=seconds, args=[job_id, seconds, *args], id=job_id,
+                                   replace_existing=True)
+
+    async def heartbeat(self, job_id: str, seconds: float) -> None:
+        await self._run(job_id, seconds, lambda: presence.sweep(self.hub))
+
+    async def auto_reply(self, job_id: str, seconds: float, agent: str) -> None:
+        def work():
+            spec = self.hub.team.agents.get(agent)
+            if spec is None or spec.auto_reply is None:
+                return None
+            return autoreply.run(self.hub, agent, spec.auto_reply, default_patterns=self.default_patterns)
+
+        await self._run(job_id, seconds, work)
+
+    async def _run(self, job_id: str, seconds: float, work: Callable[[], object]) -> None:
+        """Run one job once, if this process holds its lease; a failure is logged and counted, never fatal."""
+        try:
+            if not await anyio.to_thread.run_sync(take_lease, self.hub, job_id, self.owner, seconds * 3):
+                self.observe(job_id, "skipped")
+                return
+            await anyio.to_thread.run_sync(work)
+            self.observe(job_id, "ok")
+        except Exception:
+            log.exception("job %s failed; it runs again in %.0f s", job_id, seconds)
+            self.observe(job_id, "error")
