@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import anyio
 import pytest
 
 from team_table import autoreply, escalations, events, jobs, presence
@@ -212,3 +213,44 @@ def test_check_refuses_a_template_with_a_typo(tmp_path):
     with pytest.raises(ConfigError) as caught:
         parse_team("agents:\n  a:\n    auto_reply:\n      template: '{{ agnet }} is away'\n", "team.yaml")
     assert "agnet" in str(caught.value) and caught.value.problems[0].line == 4
+
+
+def test_a_person_cannot_be_given_an_auto_reply():
+    from team_table.config import parse_team
+    from team_table.errors import ConfigError
+
+    with pytest.raises(ConfigError) as caught:
+        parse_team("agents:\n  pat:\n    role: person\n    auto_reply: {}\n", "team.yaml")
+    assert "person" in str(caught.value)
+
+
+async def test_team_table_poll_answers_from_a_terminal_with_timestamped_lines(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    from team_table import members, messages
+    from team_table.config import EMPTY_TEAM
+    from team_table.hub import open_hub
+    from team_table.settings import resolve
+
+    db = tmp_path / "team.db"
+    with open_hub(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
+        members.register(hub, "alice", "coder", "[]", "")
+        members.register(hub, "bob", "coder", "[]", "")
+        bob = hub.caller("bob", ("coder",))
+        messages.send(hub, bob, "alice", "the build is green")
+        messages.send(hub, bob, "alice", "which option do you want, A or B?")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TEAM_TABLE_")}
+    script = str(__import__("pathlib").Path(sys.executable).parent / "team-table")
+    with subprocess.Popen([script, "poll", "alice", "--interval", "0.2", "--db", str(db)], cwd=tmp_path, env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as proc:
+        lines = []
+        with anyio.fail_after(20):
+            while not any("ESCALATION" in line for line in lines):
+                line = await anyio.to_thread.run_sync(proc.stdout.readline)
+                assert line, "poll ended early:\n" + "".join(lines)
+                lines.append(line)
+        proc.terminate()
+    assert any("replied to bob (1 message)" in line for line in lines)
+    assert all(line[0] == "[" and line[9] == "]" for line in lines)  # [HH:MM:SS] ...

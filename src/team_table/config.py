@@ -226,6 +226,8 @@ class Team(Frozen):
                         f"agents.{name}: the {role} role is privileged, so {name} needs token_hashes "
                         f"(else anyone could register as {name}); mint one with `team-table token {name}`"
                     )
+            if agent.auto_reply is not None and "person" in agent.all_roles:
+                raise ValueError(f"agents.{name}: a person is never auto-answered; remove auto_reply")
             for value in agent.token_hashes:
                 if value in seen:
                     raise ValueError(f"agents.{name}: the same token hash is also declared for {seen[value]}")
