@@ -178,20 +178,33 @@ async def test_updating_a_missing_task_is_refused(table):
     await alice.refused("update_task", "not_found", task_id=999, status="done")
 
 
-async def test_every_status_can_be_set(table):
+async def test_every_status_can_be_reached_by_legal_moves(table):
     alice = await table.join("alice")
     task = await alice.ok("create_task", title="t")
-    for status in ("in_progress", "blocked", "done", "pending"):
+    for status in ("in_progress", "blocked", "in_progress", "awaiting_review", "done"):
         assert (await alice.ok("update_task", task_id=task["id"], status=status))["status"] == status
+    other = await alice.ok("create_task", title="u")
+    assert (await alice.ok("update_task", task_id=other["id"], status="cancelled"))["status"] == "cancelled"
+
+
+async def test_a_done_task_goes_back_to_pending_only_when_reopened_with_a_reason(table):
+    alice = await table.join("alice")
+    task = await alice.ok("create_task", title="t")
+    await alice.ok("update_task", task_id=task["id"], status="done")
+    await alice.refused("update_task", "conflict", task_id=task["id"], status="blocked")
+    await alice.refused("update_task", "invalid", task_id=task["id"], status="pending")
+    assert (await board(alice))[task["id"]]["status"] == "done"  # the refusals changed nothing
+    reopened = await alice.ok("update_task", task_id=task["id"], status="pending", reason="the fix regressed")
+    assert reopened["status"] == "pending"
 
 
 async def test_a_non_empty_result_is_stored_and_an_empty_one_keeps_it(table):
     alice = await table.join("alice")
     task = await alice.ok("create_task", title="t")
-    done = await alice.ok("update_task", task_id=task["id"], status="done", result="shipped in v2")
-    assert done["result"] == "shipped in v2"
-    await alice.ok("update_task", task_id=task["id"], status="blocked")
-    assert (await board(alice))[task["id"]]["result"] == "shipped in v2"
+    blocked = await alice.ok("update_task", task_id=task["id"], status="blocked", result="waiting on v2")
+    assert blocked["result"] == "waiting on v2"
+    await alice.ok("update_task", task_id=task["id"], status="in_progress")
+    assert (await board(alice))[task["id"]]["result"] == "waiting on v2"
 
 
 async def test_an_over_long_result_is_refused(table):

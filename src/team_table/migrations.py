@@ -238,10 +238,33 @@ CREATE TABLE job_lease (
 )
 """
 
+TASK_TREE = """
+ALTER TABLE task ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE task ADD COLUMN parent_id INTEGER REFERENCES task(id);
+ALTER TABLE task ADD COLUMN reviewer TEXT;
+ALTER TABLE task ADD COLUMN labels TEXT NOT NULL DEFAULT '[]';
+CREATE INDEX task_parent ON task(parent_id);
+CREATE TABLE task_dependency (
+    task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,
+    depends_on INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,
+    PRIMARY KEY (task_id, depends_on)
+) WITHOUT ROWID;
+CREATE INDEX task_dependency_on ON task_dependency(depends_on);
+CREATE TABLE task_comment (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,
+    author TEXT NOT NULL,
+    text TEXT NOT NULL,
+    at TEXT NOT NULL
+);
+CREATE INDEX task_comment_task ON task_comment(task_id, id)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
     Migration(3, "events kept for push and replay", _script(EVENTS)),
     Migration(4, "escalations and the config each hub applied", _script(ESCALATIONS)),
     Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
+    Migration(6, "task kinds, trees, dependencies, reviewers, labels and comments", _script(TASK_TREE)),
 ]

@@ -25,7 +25,9 @@ class TaskStatus(StrEnum):
     PENDING = "pending"
     IN_PROGRESS = "in_progress"
     BLOCKED = "blocked"
+    AWAITING_REVIEW = "awaiting_review"
     DONE = "done"
+    CANCELLED = "cancelled"
 
 
 class Priority(StrEnum):
@@ -106,6 +108,19 @@ class Task(Record):
     result: str | None
     created_at: str
     updated_at: str
+    kind: str = ""
+    parent_id: int | None = None
+    reviewer: str | None = None
+    labels: list[str] = []
+    depends_on: list[int] = []
+
+
+class Comment(Record):
+    id: int
+    task_id: int
+    author: str
+    text: str
+    at: str
 
 
 class ContextEntry(Record):
@@ -138,3 +153,12 @@ class Escalation(Record):
     resolved_by: str | None
     resolved_at: str | None
     note: str | None
+
+
+class TaskDetail(Task):
+    """get_task: the task with its comments, children, dependencies and history."""
+
+    comments: list[Comment]
+    children: list[Task]
+    dependencies: list[Task]
+    history: list[AuditEntry]

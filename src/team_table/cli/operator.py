@@ -46,7 +46,7 @@ def members_cmd(config, db, as_json, include_inactive) -> None:
     """
     with operator_hub(config, db) as hub:
         rows = members.listing(hub, include_inactive)
-    show(rows, as_json, ["name", "role", "status", "capabilities", "last_heartbeat"],
+    show(rows, as_json, ["name", "role", "status", "capabilities", "last_seen"],
          "Members", "Nobody is at the table yet.")
 
 

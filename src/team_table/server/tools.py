@@ -10,7 +10,7 @@ from mcp.server.mcpserver import Context, MCPServer
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field
 
-from team_table import audit, context, escalations, members, messages, tasks
+from team_table import audit, comments, context, escalations, members, messages, reviews, tasks
 from team_table.hub import Hub
 from team_table.server.boundary import answer
 from team_table.server.identity import BindingSource, resolve
@@ -127,12 +127,16 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
 
     @mcp.tool(annotations=WRITE)
     async def create_task(
-        ctx: Context, *, title: str, creator: Name = "", token: Token = "", description: str = "", assignee: str = "",
-        priority: str = "medium",
+        ctx: Context, *, title: str, creator: Name = "", token: Token = "", description: str = "",
+        assignee: str = "", priority: str = "medium", kind: str = "", parent_id: int | None = None,
+        depends_on: list[int] | None = None, reviewer: str = "", labels: list[str] | None = None,
     ) -> CallToolResult:
-        """Post a task on the board (pending). assignee reserves it for one member; priority low|medium|high."""
+        """Post a task on the board (pending). assignee reserves it for one member; priority low|medium|high.
+        Optional: kind (code, review, qa...), parent_id, depends_on (task ids that must be done first),
+        reviewer, labels."""
         return await call("create_task", lambda h: tasks.create(
-            h, who(h, ctx, creator, token), title, description, assignee, priority))
+            h, who(h, ctx, creator, token), title, description, assignee, priority, kind=kind,
+            parent_id=parent_id, depends_on=depends_on, reviewer=reviewer, labels=labels))
 
     @mcp.tool(annotations=READ)
     async def list_tasks(
@@ -151,11 +155,13 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
 
     @mcp.tool(annotations=WRITE)
     async def update_task(
-        ctx: Context, *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = ""
+        ctx: Context, *, task_id: int, status: str, agent_name: Name = "", token: Token = "", result: str = "",
+        reason: str = "",
     ) -> CallToolResult:
-        """Move a task you created or are doing to pending, in_progress, blocked or done; result: what came of it."""
+        """Move a task you created or are doing: pending, in_progress, blocked, awaiting_review, done, cancelled;
+        result says what came of it. Reopening a done task (status pending) needs a reason."""
         return await call("update_task", lambda h: tasks.update(
-            h, who(h, ctx, agent_name, token), task_id, status, result))
+            h, who(h, ctx, agent_name, token), task_id, status, result, reason))
 
     @mcp.tool(annotations=WRITE)
     async def share_context(
@@ -200,4 +206,46 @@ def add_tools(mcp: MCPServer, hub: Hub, binding: BindingSource, run: Runner, met
         """Record your decision on an escalation; its sender and the agent are told, and auto-replies resume."""
         return await call("resolve_escalation", lambda h: escalations.resolve(
             h, who(h, ctx, requester, token), escalation_id, note))
+
+    @mcp.tool(annotations=READ)
+    async def get_task(ctx: Context, *, task_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
+        """One task with its comments, subtasks, dependencies and history."""
+        def work(h):
+            who(h, ctx, agent_name, token)
+            return comments.detail(h, task_id)
+        return await call("get_task", work)
+
+    @mcp.tool(annotations=WRITE)
+    async def comment_task(
+        ctx: Context, *, task_id: int, text: str, agent_name: Name = "", token: Token = ""
+    ) -> CallToolResult:
+        """Add a comment to a task; its creator, assignee and reviewer are told."""
+        return await call("comment_task", lambda h: comments.comment(h, who(h, ctx, agent_name, token), task_id, text))
+
+    @mcp.tool(annotations=WRITE)
+    async def next_task(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
+        """Claim the best task for you, atomically: reserved for you or free, dependencies done, a kind that fits
+        your roles or capabilities; highest priority, then oldest."""
+        return await call("next_task", lambda h: tasks.next_task(h, who(h, ctx, agent_name, token)))
+
+    @mcp.tool(annotations=WRITE)
+    async def review_task(
+        ctx: Context, *, task_id: int, approve: bool, note: str = "", agent_name: Name = "", token: Token = ""
+    ) -> CallToolResult:
+        """Give your verdict on a task awaiting review: approve (done) or send it back (in_progress) with a note."""
+        return await call("review_task", lambda h: reviews.review(
+            h, who(h, ctx, agent_name, token), task_id, approve, note))
+
+    @mcp.tool(annotations=WRITE)
+    async def reassign_task(
+        ctx: Context, *, task_id: int, assignee: str, agent_name: Name = "", token: Token = ""
+    ) -> CallToolResult:
+        """Give a task to another member (its creator, or a lead)."""
+        return await call("reassign_task", lambda h: tasks.reassign(
+            h, who(h, ctx, agent_name, token), task_id, assignee))
+
+    @mcp.tool(annotations=DESTRUCTIVE)
+    async def cancel_task(ctx: Context, *, task_id: int, agent_name: Name = "", token: Token = "") -> CallToolResult:
+        """Cancel a task and its subtasks (what is done stays done). Returns the tasks cancelled."""
+        return await call("cancel_task", lambda h: tasks.cancel(h, who(h, ctx, agent_name, token), task_id))
 

@@ -1,0 +1,38 @@
+"""Comments on tasks, and a task's whole story: its comments, children, dependencies and history."""
+
+from __future__ import annotations
+
+from team_table import audit, events, limits
+from team_table.hub import Hub
+from team_table.models import AuditEntry, Caller, Comment, TaskDetail
+from team_table.tasks import SELECT, _task, load
+
+
+def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
+    limits.text(text, hub.team.limits.sizes.task_description, "comment")
+    now = hub.now()
+    with hub.store.write() as conn:
+        task = load(conn, task_id)
+        row = conn.execute("INSERT INTO task_comment (task_id, author, text, at) VALUES (?, ?, ?, ?) RETURNING *",
+                           (task_id, caller.name, text, now)).fetchone()
+        audit.record(conn, now, caller.name, "comment_task", "task", task_id, {"comment": row["id"]})
+        for who in {task.creator, task.assignee, task.reviewer} - {None, caller.name}:
+            events.emit(conn, now, "task_comment", {"id": task_id, "comment": row["id"], "author": caller.name},
+                        to=who)
+    return Comment(**dict(row))
+
+
+def detail(hub: Hub, task_id: int) -> TaskDetail:
+    task = load(hub, task_id)
+    comments = [Comment(**dict(r)) for r in hub.store.query(
+        "SELECT * FROM task_comment WHERE task_id = ? ORDER BY id", (task_id,))]
+    children = [_task(r) for r in hub.store.query(SELECT + " WHERE t.parent_id = ? ORDER BY t.id", (task_id,))]
+    dependencies = [_task(r) for r in hub.store.query(
+        SELECT + " WHERE t.id IN (SELECT depends_on FROM task_dependency WHERE task_id = ?) ORDER BY t.id",
+        (task_id,))]
+    history = [AuditEntry(id=r["id"], timestamp=r["at"], agent_name=r["actor"], action=r["action"],
+                          target_type=r["target_type"], target_id=r["target_id"], details=r["details"])
+               for r in hub.store.query("SELECT * FROM audit WHERE target_type = 'task' AND target_id = ?"
+                                        " ORDER BY id", (str(task_id),))]
+    return TaskDetail(**task.model_dump(), comments=comments, children=children, dependencies=dependencies,
+                      history=history)

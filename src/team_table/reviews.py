@@ -1,0 +1,37 @@
+"""Reviews: a task awaiting review is approved (done) or sent back to its author with a note."""
+
+from __future__ import annotations
+
+from team_table import audit, events, limits
+from team_table.errors import Conflict, Forbidden, Invalid
+from team_table.hub import Hub
+from team_table.models import Caller, Task, TaskStatus
+from team_table.tasks import load
+
+
+def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = "") -> Task:
+    """The verdict of the task's reviewer (or, with none named, of anyone with review_task but its author)."""
+    caller.require("review_task")
+    limits.text(note, hub.team.limits.sizes.task_result, "review note", required=False)
+    if not approve and not note.strip():
+        raise Invalid("Sending work back needs a note saying what to change.")
+    now = hub.now()
+    with hub.store.write() as conn:
+        task = load(conn, task_id)
+        if task.status != TaskStatus.AWAITING_REVIEW:
+            raise Conflict(f"Task {task_id} is {task.status}, not awaiting_review: there is nothing to review.")
+        if task.reviewer and task.reviewer != caller.name:
+            raise Forbidden(f"Task {task_id} is for {task.reviewer} to review.")
+        if caller.name == task.assignee:
+            raise Forbidden(f"{caller.name} did task {task_id}; someone else reviews it.")
+        status = TaskStatus.DONE if approve else TaskStatus.IN_PROGRESS
+        conn.execute("UPDATE task SET status = ?, updated_at = ? WHERE id = ?", (status.value, now, task_id))
+        if note:
+            conn.execute("INSERT INTO task_comment (task_id, author, text, at) VALUES (?, ?, ?, ?)",
+                         (task_id, caller.name, f"{'Approved' if approve else 'Changes requested'}: {note}", now))
+        audit.record(conn, now, caller.name, "review_task", "task", task_id,
+                     {"approve": approve, "note": note, "status": status.value})
+        events.emit(conn, now, "task_updated", {"id": task_id, "status": status.value, "assignee": task.assignee,
+                                                "by": caller.name, "review": "approved" if approve else "rework"},
+                    exclude=caller.name)
+        return load(conn, task_id)
