@@ -121,8 +121,9 @@ async def test_presence_moves_from_active_to_idle_to_offline_and_is_pushed(offic
     table, clock, s = office
     await s["carol"].ok("list_tasks")  # any call counts as activity, without a write of its own
     presence.sweep(table.hub)
-    status = {m["name"]: m["status"] for m in await s["carol"].ok("list_members")}
-    assert status["carol"] == "active" and status["bob"] == "offline"
+    listed = {m["name"]: m for m in await s["carol"].ok("list_members")}
+    assert listed["carol"]["presence"] == "active" and listed["bob"]["presence"] == "offline"
+    assert {m["status"] for m in listed.values()} == {"active"}  # status keeps its 0.2.1 meaning: at the table
     clock.advance(301)
     assert presence.sweep(table.hub)["carol"] == "idle"
     clock.advance(600)
@@ -194,14 +195,15 @@ async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_
     runner = jobs.Jobs(table.hub)
     runner.start()
     try:
-        assert {j.id for j in runner.scheduler.get_jobs()} == {"heartbeat", "auto-reply:alice", "auto-reply:bob"}
+        assert {j.id for j in runner.scheduler.get_jobs()} == {"heartbeat", "activity", "auto-reply:alice",
+                                                               "auto-reply:bob"}
         from conftest import team_from
 
         table.hub.team = team_from(team(alice_policy="{interval_seconds: 5}").replace(
             "    auto_reply: {interval_seconds: 30, max_replies: 3}\n", ""))
         runner.rebuild()
         found = {j.id: j.trigger.interval.total_seconds() for j in runner.scheduler.get_jobs()}
-        assert found == {"heartbeat": 15.0, "auto-reply:alice": 5.0}
+        assert found == {"heartbeat": 15.0, "activity": 5.0, "auto-reply:alice": 5.0}
     finally:
         runner.stop()
 

@@ -124,7 +124,9 @@ async def test_a_per_agent_limit_overrides_the_default(live):
 
 async def test_a_new_escalation_pattern_applies_to_the_next_message(live):
     table, reloader, path, alice = live
-    boss = await table.join("boss", role="person")
+    boss = await table.join("boss")
+    await boss.refused("register", "forbidden", name="boss", role="person")  # a person is granted, not self-made
+    table.grant("boss", "person")
     sent = await alice.ok("send_message", recipient="bob", content="should we ship on friday?")
     assert "escalated" not in sent
     save(path, team_yaml(extra="escalation:\n  patterns:\n    decision: '(?i)should we'\n"))

@@ -221,9 +221,10 @@ class Team(Frozen):
                 if role not in known:
                     raise ValueError(f"agents.{name}: unknown role {role!r}; known roles: "
                                      f"{', '.join(sorted(known))} (add it under roles:)")
-                if known[role].privileged and not agent.token_hashes:
+                if (known[role].privileged or self._granted[role] - roles.SELF_SERVICE) and not agent.token_hashes:
                     raise ValueError(
-                        f"agents.{name}: the {role} role is privileged, so {name} needs token_hashes "
+                        f"agents.{name}: the {role} role permits more than a member's own work, so {name} needs "
+                        "token_hashes "
                         f"(else anyone could register as {name}); mint one with `team-table token {name}`"
                     )
             if agent.auto_reply is not None and "person" in agent.all_roles:
@@ -249,6 +250,10 @@ class Team(Frozen):
     def is_privileged(self, role: str) -> bool:
         spec = self.all_roles().get(role)
         return bool(spec and spec.privileged)
+
+    def is_elevated(self, role: str) -> bool:
+        """Privileged, or permitting more than a member's own work: such a role is granted, never self-assigned."""
+        return self.is_privileged(role) or bool(self.granted((role,)) - roles.SELF_SERVICE)
 
     def granted(self, member_roles: tuple[str, ...]) -> frozenset[str]:
         """Every permission the roles give, inherited ones included."""

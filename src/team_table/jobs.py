@@ -21,6 +21,7 @@ from team_table.hub import Hub
 log = logging.getLogger("team_table.jobs")
 
 HEARTBEAT = "heartbeat"
+FLUSH = "activity"
 
 
 def heartbeat_interval(team: Team) -> float:
@@ -71,6 +72,7 @@ class Jobs:
     def stop(self) -> None:
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
+        presence.flush(self.hub)
         drop_leases(self.hub, self.owner)
 
     def rebuild(self, *_: object) -> None:
@@ -78,7 +80,8 @@ class Jobs:
         if self.scheduler is None:
             return
         team = self.hub.team
-        wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ())}
+        wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
+                  FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ())}
         for agent, spec in team.agents.items():
             if spec.enabled and spec.auto_reply is not None and spec.auto_reply.enabled:
                 wanted[f"auto-reply:{agent}"] = (spec.auto_reply.interval_seconds, self.auto_reply, (agent,))
@@ -88,6 +91,13 @@ class Jobs:
         for job_id, (seconds, func, args) in wanted.items():
             self.scheduler.add_job(func, "interval", seconds=seconds, args=[job_id, seconds, *args], id=job_id,
                                    replace_existing=True)
+
+    async def flush(self, job_id: str, seconds: float) -> None:
+        """Every process writes down its own callers' activity: no lease, one small write at most."""
+        try:
+            await anyio.to_thread.run_sync(presence.flush, self.hub)
+        except Exception:
+            log.exception("writing down activity failed; it is kept and written next time")
 
     async def heartbeat(self, job_id: str, seconds: float) -> None:
         await self._run(job_id, seconds, lambda: presence.sweep(self.hub))

@@ -6,7 +6,7 @@ import hmac
 import json
 import sqlite3
 
-from team_table import audit, limits, presence, tokens
+from team_table import audit, events, limits, presence, tokens
 from team_table.clock import parse_iso
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from team_table.escalations import HUB_SENDER
@@ -130,7 +130,7 @@ def _declared_token_ok(conn: sqlite3.Connection, token: str, hashes: tuple[str, 
 
 def _check_reregistration(conn: sqlite3.Connection, hub: Hub, name: str, token: str) -> None:
     if not hub.settings.require_tokens:
-        raise Conflict(f"{name} is already at the table; choose another name, or deregister it first.")
+        return  # tokens off: the token check is skipped, nothing else (CONTRACT §3)
     row = conn.execute(
         "SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = 'issued'",
         (tokens.digest(token or ""),),
@@ -143,13 +143,13 @@ def _check_reregistration(conn: sqlite3.Connection, hub: Hub, name: str, token: 
 
 
 def _self_assigned_role(hub: Hub, name: str, wanted: str, current: str | None) -> str:
-    """Privileged roles come from the operator or the config, never from the caller."""
-    if hub.is_privileged(wanted) and current != wanted and name not in hub.settings.admins:
+    """Roles that permit more than a member's work come from the operator or the config, never from the caller."""
+    if hub.team.is_elevated(wanted) and current != wanted and name not in hub.settings.admins:
         raise Forbidden(
             f"The {wanted} role is granted by the operator (`team-table grant {name} {wanted}`) "
             "or declared in team.yaml; it cannot be self-assigned. Register with another role."
         )
-    if current is not None and hub.is_privileged(current) and not hub.is_privileged(wanted):
+    if current is not None and hub.team.is_elevated(current) and not hub.team.is_elevated(wanted):
         return current  # re-registering does not quietly drop a granted role
     return wanted
 
@@ -165,6 +165,7 @@ def deregister(hub: Hub, caller: Caller) -> dict:
         )
         audit.record(conn, now, caller.name, "deregister", "member", caller.name)
         presence.release_all_of(conn, hub, caller.name, now, "it left the table")
+        events.emit(conn, now, "revoked", {"agent": caller.name}, to=caller.name)
     return {"status": "deregistered", "name": caller.name}
 
 
@@ -178,20 +179,20 @@ def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
     policy, now = hub.team.presence, hub.clock.now()
     recent = hub.activity.peek()
 
-    def status(row: sqlite3.Row) -> tuple[str, str | None]:
+    def presence_of(row: sqlite3.Row) -> tuple[str | None, str | None]:
         last = max(filter(None, (row["last_seen"], row["last_heartbeat"], recent.get(row["name"]))))
         if row["status"] != MemberStatus.ACTIVE:
-            return MemberStatus.INACTIVE, last
+            return None, last
         return presence_state(parse_iso(last), now, policy.idle_after_seconds, policy.offline_after_seconds), last
 
-    return [_member(r, declared.get(r["name"]), *status(r)) for r in rows]
+    return [_member(r, declared.get(r["name"]), *presence_of(r)) for r in rows]
 
 
-def _member(row: sqlite3.Row, declared=None, status: str | None = None, last_seen: str | None = None) -> Member:
+def _member(row: sqlite3.Row, declared=None, presence: str | None = None, last_seen: str | None = None) -> Member:
     member_roles = list(declared.all_roles) if declared else [row["role"]]
     return Member(
         name=row["name"], role=member_roles[0], roles=member_roles,
-        capabilities=json.loads(row["capabilities"]), status=status or row["status"],
+        capabilities=json.loads(row["capabilities"]), status=row["status"], presence=presence,
         registered_at=row["registered_at"], last_heartbeat=row["last_heartbeat"], last_seen=last_seen,
     )
 
@@ -259,5 +260,9 @@ def revoke(hub: Hub, name: str, actor: str = audit.OPERATOR) -> int:
             ).rowcount
         if count == 0 and conn.execute("SELECT 1 FROM member WHERE name = ?", (name,)).fetchone() is None:
             raise NotFound(f"No member named {name}.")
+        # Without a live token nobody could re-register the name: it leaves the table, free to join again.
+        conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
+        presence.release_all_of(conn, hub, name, now, "its tokens were revoked")
         audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
+        events.emit(conn, now, "revoked", {"agent": name}, to=name)
     return count

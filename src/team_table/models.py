@@ -15,9 +15,7 @@ class Record(BaseModel):
 
 
 class MemberStatus(StrEnum):
-    ACTIVE = "active"  # at the table (and, in a listing, calling recently)
-    IDLE = "idle"  # at the table, quiet for a while
-    OFFLINE = "offline"  # at the table, quiet for long
+    ACTIVE = "active"  # at the table
     INACTIVE = "inactive"  # deregistered
 
 
@@ -63,6 +61,7 @@ class Member(Record):
     status: MemberStatus
     registered_at: str
     last_heartbeat: str
+    presence: str | None = None  # active, idle or offline, by the last call (None once deregistered)
     last_seen: str | None = None  # the last call or heartbeat
 
 

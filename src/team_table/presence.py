@@ -24,16 +24,25 @@ def state(last_seen: datetime | None, now: datetime, idle_after: float, offline_
     return ACTIVE if quiet < idle_after else IDLE if quiet < offline_after else OFFLINE
 
 
+def flush(hub: Hub) -> int:
+    """Write down the activity this process noted (every process does, on its own timer, without a lease)."""
+    seen = hub.activity.take()
+    if seen:
+        with hub.store.write() as conn:
+            conn.executemany("UPDATE member SET last_seen = MAX(COALESCE(last_seen, ''), ?) WHERE name = ?",
+                             [(at, agent) for agent, at in seen.items()])
+    return len(seen)
+
+
 def sweep(hub: Hub) -> dict[str, str]:
-    """Write down activity, update everyone's presence (pushing changes), release stale claims. Returns changes."""
+    """Update everyone's presence (pushing changes) and release stale claims; the lease holder's job. Returns
+    the changes. Every process's activity counts: each writes its own down with flush()."""
     policy = hub.team.presence
     now_at = hub.clock.now()
     now = iso(now_at)
-    seen = hub.activity.take()
+    flush(hub)
     changed: dict[str, str] = {}
     with hub.store.write() as conn:
-        for agent, at in seen.items():
-            conn.execute("UPDATE member SET last_seen = MAX(COALESCE(last_seen, ''), ?) WHERE name = ?", (at, agent))
         rows = conn.execute(
             "SELECT name, presence, MAX(COALESCE(last_seen, ''), last_heartbeat) AS last FROM member"
             " WHERE status = 'active'"

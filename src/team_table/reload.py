@@ -97,8 +97,12 @@ class Reloader:
             return ""
 
     def record_start(self) -> None:
-        """Note the config this process started with, so `check --diff` compares against what runs."""
-        self._record_applied(self.hub.team, self.digest, audit_change=None)
+        """Note the config this process started with. If it differs from what the hubs on this database last
+        applied (edited while no hub ran, or just before this one started), it is a reload like any other:
+        removed agents are retired and the change is audited, once."""
+        last = applied(self.hub)
+        change = diff(last, self.hub.team) if last is not None else None
+        self._record_applied(self.hub.team, self.digest, audit_change=change)
 
     def reload(self) -> Change | None:
         """Apply the file if it changed and is valid; returns what changed, or None if nothing was applied."""

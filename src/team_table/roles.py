@@ -29,6 +29,8 @@ ACTIONS: dict[str, str] = {
 }
 
 MEMBER = ("send", "broadcast", "create_task", "claim_task", "update_task", "write_context")
+# What an agent may give itself by registering with a role: a member's work, and reviewing.
+SELF_SERVICE = frozenset((*MEMBER, "review_task"))
 LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",
         "write_others_context", "read_audit", "resolve_escalation")
 

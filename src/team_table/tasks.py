@@ -208,8 +208,9 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         if not reopen and new_status not in MOVES[was]:
             raise Conflict(f"Task {task_id} is {was}; it cannot move to {new_status}"
                            f" (from {was} it may go to {', '.join(sorted(MOVES[was] - {was})) or 'nowhere'}).")
+        # Back to pending: the task is free again, or reserved for the member it was created for.
         fields = "status = ?, updated_at = ?" + (", result = ?" if result else "") + \
-            (", assignee = NULL" if reopen else "")
+            (", assignee = reserved_for" if new_status == S.PENDING else "")
         conn.execute(f"UPDATE task SET {fields} WHERE id = ?",
                      (new_status.value, now, *([result] if result else []), task_id))
         if reopen:

@@ -35,19 +35,22 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
         agent = request.path_params["agent_name"]
         client = request.client.host if request.client else "-"
         token = bearer_token(request.headers) or request.query_params.get("token", "")
-        wait = failures.blocked(client)
-        if wait:
-            return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
-                                 "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
         try:
             await run(lambda: members.authenticate(hub, agent, token))
         except TeamTableError:
-            failures.failed(client)
             metrics.auth_failures.labels("/events").inc()
+            wait = failures.blocked(client)
+            if wait:  # an address that keeps guessing is told to wait; a valid token is never held up
+                return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
+                                     "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
+            failures.failed(client)
             return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
         resume = _last_event_id(request)
-        sub = fanout.subscribe(agent)  # before the replay, so nothing falls between the two
-        return EventSourceResponse(_stream(agent, sub, resume, fanout, hub, run, metrics, heartbeat),
+        # Subscribe and note where the stream starts in one step: an event fanned out after this is both
+        # queued for the stream and newer than its cursor, so it is neither lost nor sent twice.
+        sub = fanout.subscribe(agent)
+        cursor = resume if resume is not None else fanout.cursor
+        return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
 
     return endpoint
@@ -58,11 +61,10 @@ def _last_event_id(request: Request) -> int | None:
     return int(raw) if raw and raw.isdigit() else None
 
 
-async def _stream(agent: str, sub: Subscription, resume: int | None, fanout: Fanout, hub: Hub, run: Run,
-                  metrics: Metrics, heartbeat: float) -> AsyncIterator[ServerSentEvent]:
+async def _stream(agent: str, sub: Subscription, cursor: int, resume: int | None, fanout: Fanout, hub: Hub,
+                  run: Run, metrics: Metrics, heartbeat: float) -> AsyncIterator[ServerSentEvent]:
     metrics.streams.inc()
     try:
-        cursor = resume if resume is not None else fanout.cursor
         yield ServerSentEvent(id=str(cursor), event="connected",
                               data=json.dumps({"agent": agent, "resumed_after": resume}))
         if resume is not None:

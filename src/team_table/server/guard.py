@@ -7,9 +7,8 @@ import json
 import logging
 import time
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
-import anyio
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -67,7 +66,7 @@ async def reply(send: Send, status: int, body: dict, headers: dict[str, str] | N
 class Guard:
     """Wraps the whole app: every route is checked, and every request is logged without its query or headers."""
 
-    def __init__(self, app: ASGIApp, *, hosts: list[str], identify: Callable[[str], str | None],
+    def __init__(self, app: ASGIApp, *, hosts: list[str], identify: Callable[[str], Awaitable[str | None]],
                  failures: FailedAuth, metrics: Metrics, max_body: int = MAX_BODY) -> None:
         self.app = app
         self.hosts = hosts
@@ -126,20 +125,20 @@ class Guard:
                 return
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
-        if token and not scope["path"].startswith("/events/"):  # /events answers 403 itself (CONTRACT §5)
+        # /events answers any bad token with 403 itself (CONTRACT §5).
+        if token and not scope["path"].startswith("/events/") and await self.identify(token) is None:
+            self.metrics.auth_failures.labels(_route(scope["path"])).inc()
             wait = self.failures.blocked(client)
-            if wait:
+            if wait:  # an address that keeps guessing is told to wait; a valid token is never held up
                 await reply(send, 429, {"error": "Too many failed authentications from this address; "
                                                  f"try again in {wait:.0f} s.", "code": "rate_limited"},
                             {"retry-after": str(int(wait) + 1)})
                 return
-            if await anyio.to_thread.run_sync(self.identify, token) is None:
-                self.failures.failed(client)
-                self.metrics.auth_failures.labels(_route(scope["path"])).inc()
-                await reply(send, 401, {"error": "The bearer token is not valid (revoked, or never issued); "
-                                                 "mint a new one with `team-table token NAME`.",
-                                        "code": "unauthorized"}, {"www-authenticate": "Bearer"})
-                return
+            self.failures.failed(client)
+            await reply(send, 401, {"error": "The bearer token is not valid (revoked, or never issued); "
+                                             "mint a new one with `team-table token NAME`.",
+                                    "code": "unauthorized"}, {"www-authenticate": "Bearer"})
+            return
         await self.app(scope, _limited(receive, self.max_body), send)
 
 

@@ -40,7 +40,8 @@ class Network:
     failures: FailedAuth = field(default_factory=FailedAuth)
     fanout: Fanout = field(init=False)
     jobs: Jobs = field(init=False)
-    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(4))
+    # One connection serves the process, so one worker thread: more would only queue on its lock.
+    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
     def __post_init__(self) -> None:
         self.fanout = Fanout(self.hub.store)
@@ -62,7 +63,9 @@ def build_app(net: Network) -> Guard:
     mcp = build_server(hub, from_bearer(hub), net.run, net.metrics)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=net.hosts,
                                          allowed_origins=allowed_origins(net.hosts))
-    streamable = mcp.streamable_http_app(transport_security=security)
+    # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection
+    # (an SSE answer per call made legacy clients open a new TCP connection for every call).
+    streamable = mcp.streamable_http_app(transport_security=security, json_response=True)
     sse = mcp.sse_app(transport_security=security)
 
     async def healthz(request: Request) -> Response:
@@ -105,8 +108,10 @@ def build_app(net: Network) -> Guard:
         *sse.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
-    return Guard(app, hosts=net.hosts, identify=lambda token: members.identify(hub, token),
-                 failures=net.failures, metrics=net.metrics)
+    async def identify(token: str) -> str | None:
+        return await net.run(lambda: members.identify(hub, token))
+
+    return Guard(app, hosts=net.hosts, identify=identify, failures=net.failures, metrics=net.metrics)
 
 
 async def _prune_events(net: Network, every: float = 60.0) -> None:

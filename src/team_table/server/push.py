@@ -56,6 +56,7 @@ class Fanout:
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cursor = events.last_id(store)
         self.running = False
+        self._dirty = False
 
     @property
     def streams(self) -> int:
@@ -87,7 +88,8 @@ class Fanout:
 
     def wake(self) -> None:
         """Thread-safe: called after a commit in this process."""
-        if self._loop is not None:
+        self._dirty = True
+        if self._loop is not None and self._subs:
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
@@ -103,6 +105,10 @@ class Fanout:
             self.running = False
 
     async def pump(self) -> None:
+        if not self._subs:  # nobody to tell: skip the read; the cursor catches up when someone subscribes
+            self.cursor = await anyio.to_thread.run_sync(events.last_id, self._store) if self._dirty else self.cursor
+            self._dirty = False
+            return
         while True:
             batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
             for event in batch:
@@ -112,6 +118,9 @@ class Fanout:
                 return
 
     def _deliver(self, event: Event) -> None:
+        if event.kind == "revoked":  # deregistered or revoked, by any process on the database: streams close
+            self.close_agent(event.recipient, "the agent's tokens were revoked (or it left the table)")
+            return
         if event.recipient == events.EVERYONE:
             for agent, subs in self._subs.items():
                 if agent != event.exclude:
