@@ -9,8 +9,7 @@ from team_table.config import Notify
 from team_table.errors import Conflict, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Escalation
-
-HUB_SENDER = "team-table"  # the name [AUTO] messages come from; no member may take it
+from team_table.names import HUB_SENDER
 
 
 def detect(conn: sqlite3.Connection, hub: Hub, message_id: int, sender: str, recipient: str, content: str,

@@ -65,6 +65,12 @@ class Hub:
         self.activity.seen(name, self.now())
         return Caller(name=name, roles=member_roles, granted=self.team.granted(member_roles))
 
+    def itself(self) -> Caller:
+        """The hub acting on its own (workflows): every permission, no rate limit, named team-table."""
+        from team_table import roles
+
+        return Caller(name="team-table", roles=("admin",), granted=frozenset(roles.ACTIONS))
+
     def operator(self) -> Caller:
         """The person with the database file, acting from the CLI: everything is permitted."""
         from team_table import roles

@@ -16,11 +16,13 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from team_table import autoreply, presence
 from team_table.config import Team
+from team_table.engine import Engine
 from team_table.hub import Hub
 
 log = logging.getLogger("team_table.jobs")
 
 HEARTBEAT = "heartbeat"
+WORKFLOWS = "workflows"
 FLUSH = "activity"
 
 
@@ -51,8 +53,9 @@ class Jobs:
     """This process's scheduler and the jobs of the config in force."""
 
     def __init__(self, hub: Hub, *, observe: Callable[[str, str], None] | None = None,
-                 default_patterns: bool = False) -> None:
+                 default_patterns: bool = False, engine: Engine | None = None) -> None:
         self.hub = hub
+        self.engine = engine
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.observe = observe or (lambda job, result: None)
         self.default_patterns = default_patterns
@@ -82,6 +85,8 @@ class Jobs:
         team = self.hub.team
         wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
                   FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ())}
+        if self.engine is not None:
+            wanted[WORKFLOWS] = (1.0, self.workflows, ())
         for agent, spec in team.agents.items():
             if spec.enabled and spec.auto_reply is not None and spec.auto_reply.enabled:
                 wanted[f"auto-reply:{agent}"] = (spec.auto_reply.interval_seconds, self.auto_reply, (agent,))
@@ -91,6 +96,13 @@ class Jobs:
         for job_id, (seconds, func, args) in wanted.items():
             self.scheduler.add_job(func, "interval", seconds=seconds, args=[job_id, seconds, *args], id=job_id,
                                    replace_existing=True)
+
+    async def workflows(self, job_id: str, seconds: float) -> None:
+        def work():
+            self.engine.reload()
+            self.engine.step()
+
+        await self._run(job_id, seconds, work)
 
     async def flush(self, job_id: str, seconds: float) -> None:
         """Every process writes down its own callers' activity: no lease, one small write at most."""

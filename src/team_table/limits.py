@@ -9,6 +9,7 @@ from team_table.config import FAMILY_OF, RateLimit, Sizes
 from team_table.errors import Invalid, RateLimited
 from team_table.hub import Hub
 from team_table.models import Caller
+from team_table.names import HUB_SENDER
 
 WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
@@ -49,6 +50,8 @@ def capabilities(raw: str | list, sizes: Sizes) -> list[str]:
 def take(conn: sqlite3.Connection, hub: Hub, caller: Caller, tool: str) -> None:
     """Count one write by `caller`, or refuse if a window it counts against is full. Call inside the write
     transaction: the counts live in the database, so every hub process on it shares one limit."""
+    if caller.name == HUB_SENDER:  # the hub's own actions (workflows, jobs) are not an agent's writes
+        return
     now = hub.clock.now().timestamp()
     for bucket, rate in hub.team.rates_for(caller.name, caller.roles, FAMILY_OF.get(tool)):
         _count(conn, caller.name, bucket, rate, now)

@@ -260,6 +260,26 @@ CREATE TABLE task_comment (
 CREATE INDEX task_comment_task ON task_comment(task_id, id)
 """
 
+WORKFLOWS = """
+CREATE TABLE workflow_state (
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE workflow_run (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    workflow TEXT NOT NULL,
+    trigger TEXT NOT NULL,
+    event_id INTEGER,
+    task_id INTEGER,
+    status TEXT NOT NULL,
+    steps TEXT NOT NULL DEFAULT '[]',
+    error TEXT,
+    at TEXT NOT NULL
+);
+CREATE INDEX workflow_run_task ON workflow_run(workflow, task_id);
+CREATE INDEX workflow_run_at ON workflow_run(workflow, id)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -267,4 +287,5 @@ MIGRATIONS: list[Migration] = [
     Migration(4, "escalations and the config each hub applied", _script(ESCALATIONS)),
     Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
     Migration(6, "task kinds, trees, dependencies, reviewers, labels and comments", _script(TASK_TREE)),
+    Migration(7, "workflow runs and the engine's place in the event log", _script(WORKFLOWS)),
 ]

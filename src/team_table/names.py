@@ -7,6 +7,7 @@ import re
 from team_table.errors import Invalid
 
 MAX_NAME = 64
+HUB_SENDER = "team-table"  # the name the hub's own messages and actions carry; no member may take it
 _NAME = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9 ._\-]{0,62}[A-Za-z0-9])?")
 
 

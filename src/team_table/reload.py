@@ -160,7 +160,7 @@ class Reloader:
             if conn.execute("INSERT OR IGNORE INTO config_rejected (key, at) VALUES (?, ?)", (key, now)).rowcount == 0:
                 return  # another hub process reported this edit already
             audit.record(conn, now, audit.OPERATOR, "config_error", "config", str(self.path), {"problems": problems})
-            for admin in _admins(conn, self.hub):
+            for admin in admins(conn, self.hub):
                 events.emit(conn, now, "config_error", {"file": str(self.path), "problems": problems}, to=admin)
 
     async def watch(self) -> None:
@@ -178,7 +178,7 @@ class Reloader:
                 self.observe("error")
 
 
-def _admins(conn, hub: Hub) -> list[str]:
+def admins(conn, hub: Hub) -> list[str]:
     """Active members holding a privileged role, who are told when an edit is rejected."""
     found = []
     for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):

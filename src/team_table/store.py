@@ -55,6 +55,9 @@ class Store:
     def read(self) -> Iterator[sqlite3.Connection]:
         """A connection for reads; several statements see one snapshot."""
         with self._lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
             self._conn.execute("BEGIN")
             try:
                 yield self._conn
@@ -68,8 +71,14 @@ class Store:
 
     @contextmanager
     def write(self) -> Iterator[sqlite3.Connection]:
-        """One short write transaction, taken with BEGIN IMMEDIATE so it never fails on a stale snapshot."""
+        """One short write transaction, taken with BEGIN IMMEDIATE so it never fails on a stale snapshot.
+
+        A write opened inside another on the same thread joins it: the outer one commits both, or neither
+        (the workflow engine runs several domain changes as one step this way)."""
         with self._lock:
+            if self._conn.in_transaction:
+                yield self._conn
+                return
             _begin_immediate(self._conn)
             try:
                 yield self._conn
@@ -79,6 +88,16 @@ class Store:
             self._conn.execute("COMMIT")
         if self.on_commit is not None:
             self.on_commit()
+
+    @contextmanager
+    def rehearse(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that is always rolled back: for showing what would happen (dry runs)."""
+        with self._lock:
+            _begin_immediate(self._conn)
+            try:
+                yield self._conn
+            finally:
+                self._conn.execute("ROLLBACK")
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; safe when several processes start at once."""

@@ -90,7 +90,7 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
                      {"title": title, "priority": priority, "assignee": assignee or None, "kind": kind,
                       "parent_id": parent_id, "depends_on": waits})
         announce = {"id": row["id"], "title": title, "creator": caller.name, "assignee": assignee or None,
-                    "priority": priority, "kind": kind}
+                    "priority": priority, "kind": kind, "new": True}
         if assignee:
             events.emit(conn, now, "task_assigned", announce, to=assignee)
         else:
@@ -277,3 +277,19 @@ def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, calle
     events.emit(conn, now, "task_updated",
                 {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name},
                 exclude=caller.name)
+
+
+def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
+    """Name who reviews a task (its creator, or a role with assign_task)."""
+    check_name(reviewer, "reviewer")
+    now = hub.now()
+    with hub.store.write() as conn:
+        task = load(conn, task_id)
+        if caller.name != task.creator:
+            caller.require("assign_task")
+        conn.execute("UPDATE task SET reviewer = ?, updated_at = ? WHERE id = ?", (reviewer, now, task_id))
+        audit.record(conn, now, caller.name, "set_reviewer", "task", task_id, {"reviewer": reviewer})
+        events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
+                                                 "assignee": task.assignee, "reviewer": reviewer,
+                                                 "priority": task.priority}, to=reviewer)
+        return load(conn, task_id)

@@ -34,6 +34,18 @@ SAMPLE: dict[str, Any] = {
 }
 
 
+WORKFLOW_SAMPLE: dict[str, Any] = {
+    "task": {"id": 12, "title": "Parse the config", "kind": "code", "status": "awaiting_review", "assignee": "alice",
+             "creator": "lead", "reviewer": "bob", "result": "done in #12", "priority": "medium", "labels": [],
+             "parent_id": 3, "description": ""},
+    "parent": {"id": 3, "title": "Config support", "kind": "", "status": "in_progress", "assignee": None,
+               "creator": "lead", "reviewer": None, "result": None, "priority": "medium", "labels": [],
+               "parent_id": None, "description": ""},
+    "event": {"kind": "task_status", "id": 99, "note": "please handle empty input", "agent": "alice"},
+    "actor": "alice", "round": 1, "workflow": "review",
+}
+
+
 def problems(source: str, sample: Mapping[str, Any] = SAMPLE) -> str | None:
     """Compile and render `source` against sample data; the problem as a sentence, or None."""
     try:
@@ -54,3 +66,15 @@ def render(source: str | None, fallback: str, variables: Mapping[str, Any]) -> s
             log.warning("an [AUTO] template failed (%s: %s); sending the built-in text instead",
                         type(exc).__name__, exc)
     return _ENV.from_string(fallback).render(variables)[:MAX_OUTPUT]
+
+
+class TemplateFailed(Exception):
+    """A workflow template failed at run time: the run is recorded as failed and a person asked."""
+
+
+def render_strict(source: str, variables: Mapping[str, Any]) -> str:
+    """Render a workflow template; a failure is raised (the engine records it and escalates), not papered over."""
+    try:
+        return _ENV.from_string(source).render(variables)[:MAX_OUTPUT]
+    except Exception as exc:
+        raise TemplateFailed(f"a template failed: {type(exc).__name__}: {exc}") from exc

@@ -68,12 +68,13 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from team_table.cli import files, jobs, operator, serve
+    from team_table.cli import files, flows, jobs, operator, serve
 
     serve.register(main)
     files.register(main)
     operator.register(main)
     jobs.register(main)
+    flows.register(main)
 
 
 _register_commands()

@@ -25,7 +25,7 @@ from team_table.server.guard import FailedAuth, Guard, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
 from team_table.server.push import Fanout
-from team_table.server.run import start_reloading
+from team_table.server.run import open_engine, start_reloading
 
 log = logging.getLogger("team_table.hub")
 
@@ -45,7 +45,8 @@ class Network:
 
     def __post_init__(self) -> None:
         self.fanout = Fanout(self.hub.store)
-        self.jobs = Jobs(self.hub, observe=lambda job, result: self.metrics.job_runs.labels(job, result).inc())
+        self.jobs = Jobs(self.hub, observe=lambda job, result: self.metrics.job_runs.labels(job, result).inc(),
+                         engine=open_engine(self.hub, self.hub.settings))
 
     def reloaded(self, change: Change) -> None:
         """After a reload (on a worker thread): close the streams of agents removed or disabled, rebuild jobs."""

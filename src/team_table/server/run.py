@@ -10,6 +10,7 @@ import anyio
 import uvicorn
 
 from team_table.config import Team
+from team_table.engine import Engine
 from team_table.errors import Invalid
 from team_table.hub import open_hub
 from team_table.jobs import Jobs
@@ -36,7 +37,7 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(hub, fixed(binding))
         log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
-        jobs = Jobs(hub)
+        jobs = Jobs(hub, engine=open_engine(hub, settings))
         jobs.start()
         try:
             async with anyio.create_task_group() as tasks:
@@ -47,6 +48,13 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
                 tasks.cancel_scope.cancel()  # the client closed stdin: stop watching too
         finally:
             jobs.stop()
+
+
+def open_engine(hub, settings: Settings) -> Engine | None:
+    """The workflows of the folder `workflows/` beside team.yaml (none without a team file)."""
+    if settings.config_path is None:
+        return None
+    return Engine(hub, settings.config_path.parent / "workflows")
 
 
 def start_reloading(hub, settings: Settings, **hooks) -> Reloader | None:

@@ -1,0 +1,165 @@
+"""Workflow files: YAML under workflows/ declaring what the hub does when something happens on the board.
+
+    name: review
+    triggers:
+      - event: task_status              # what happened (see TRIGGERS)
+        when: {kind: code, status: awaiting_review}
+        do:
+          - assign_reviewer: {role: reviewer, strategy: least_loaded}
+          - message: {to: reviewer, text: "[AUTO] Please review task {{ task.id }}: {{ task.title }}"}
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from team_table import templates
+from team_table.config import _line_of, _problems
+from team_table.errors import ConfigError, ConfigProblem
+
+TRIGGERS = ("task_created", "task_status", "review", "children_done", "comment", "agent_offline",
+            "message_to_role", "schedule")
+Strategy = Literal["round_robin", "least_loaded"]
+
+
+class Frozen(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _template(source: str | None) -> str | None:
+    if source is not None and (problem := templates.problems(source, templates.WORKFLOW_SAMPLE)):
+        raise ValueError(problem)
+    return source
+
+
+class When(Frozen):
+    """Conditions on the event: all that are given must hold."""
+
+    kind: str | tuple[str, ...] | None = None
+    status: str | tuple[str, ...] | None = None
+    labels: tuple[str, ...] = ()  # the task has at least one of these
+    role: str | None = None  # the actor (or, for message_to_role, the recipient) holds this role
+    verdict: Literal["approved", "rework"] | None = None  # for review
+    has_claims: bool | None = None  # for agent_offline: the agent holds in-progress tasks
+
+    def matches_value(self, wanted: str | tuple[str, ...] | None, actual: Any) -> bool:
+        if wanted is None:
+            return True
+        return actual in ((wanted,) if isinstance(wanted, str) else wanted)
+
+
+class CreateTask(Frozen):
+    title: str
+    description: str = ""
+    kind: str = ""
+    parent: Literal["task", "parent", "none"] = "task"  # under the event's task, its parent, or at the top
+    depends_on_task: bool = False  # waits for the event's task to be done
+    labels: tuple[str, ...] = ()
+    assign: Assign | None = None
+    priority: Literal["low", "medium", "high"] | None = None  # default: the event task's priority
+
+    _check = field_validator("title", "description")(_template)
+
+
+class Assign(Frozen):
+    role: str
+    strategy: Strategy = "least_loaded"
+    never_author: bool = True  # never the member who did the event's task
+
+
+class Message(Frozen):
+    to: str  # an agent's name, role:NAME for every member holding a role, or assignee, reviewer, creator, author
+    text: str
+
+    _check = field_validator("text")(_template)
+
+
+class Step(Frozen):
+    """One action; exactly one key."""
+
+    create_task: CreateTask | None = None
+    assign_reviewer: Assign | None = None
+    set_status: Literal["pending", "in_progress", "blocked", "awaiting_review", "done", "cancelled"] | None = None
+    set_parent_status: Literal["in_progress", "blocked", "done", "cancelled"] | None = None
+    send_back_to_author: bool | None = None  # the event's task (or its parent, for qa) back to in_progress
+    comment: str | None = None
+    message: Message | None = None
+    escalate: str | None = None  # the reason; a person is asked
+    start: str | None = None  # run another workflow's triggers of type "started" with this event
+
+    @model_validator(mode="after")
+    def _one(self) -> Step:
+        given = [k for k in type(self).model_fields if getattr(self, k) is not None]
+        if len(given) != 1:
+            raise ValueError(f"a step has exactly one action; found {given or 'none'}")
+        return self
+
+    @field_validator("comment")
+    @classmethod
+    def _comment(cls, source: str | None) -> str | None:
+        return _template(source)
+
+    @property
+    def action(self) -> str:
+        return next(k for k in type(self).model_fields if getattr(self, k) is not None)
+
+
+class Trigger(Frozen):
+    event: Literal["task_created", "task_status", "review", "children_done", "comment", "agent_offline",
+                "message_to_role", "schedule", "started"]
+    when: When = When()
+    every_seconds: float | None = Field(default=None, gt=0)  # for schedule
+    do: tuple[Step, ...]
+
+    @model_validator(mode="after")
+    def _schedule(self) -> Trigger:
+        if (self.event == "schedule") != (self.every_seconds is not None):
+            raise ValueError("every_seconds goes with event: schedule, and only with it")
+        return self
+
+
+class Workflow(Frozen):
+    name: str
+    description: str = ""
+    enabled: bool = True
+    max_rounds: int = Field(default=3, ge=1)  # rework rounds per task before a person is asked
+    max_runs_per_task: int = Field(default=20, ge=1)  # a bound on any loop
+    triggers: tuple[Trigger, ...]
+
+
+CreateTask.model_rebuild()
+
+
+def load_folder(folder: Path) -> tuple[dict[str, Workflow], str]:
+    """Every *.yaml of the folder, validated whole; raises ConfigError naming file, line, key path and reason."""
+    found: dict[str, Workflow] = {}
+    digest = hashlib.sha256()
+    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
+        text = path.read_text(encoding="utf-8")
+        digest.update(path.name.encode() + b"\0" + text.encode())
+        workflow = parse(text, str(path))
+        if workflow.name in found:
+            raise ConfigError(str(path), [ConfigProblem("name", f"the workflow name {workflow.name!r} is used twice")])
+        found[workflow.name] = workflow
+    return found, digest.hexdigest()
+
+
+def parse(text: str, file: str) -> Workflow:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        raise ConfigError(file, [ConfigProblem("", f"is not valid YAML: {getattr(exc, 'problem', exc)}",
+                                               mark.line + 1 if mark else None)]) from exc
+    if not isinstance(data, dict):
+        raise ConfigError(file, [ConfigProblem("", "must be a mapping with name and triggers", _line_of(node, ()))])
+    try:
+        return Workflow.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(file, _problems(exc, node)) from exc
