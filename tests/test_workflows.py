@@ -203,3 +203,25 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
         Engine(hub, tmp_path / "workflows")  # a hub starts: its place is after the events already there
         assert hub.store.query("SELECT COUNT(*) FROM workflow_run")[0][0] == 0
     assert "No workflow has run yet" in run(main, ["runs"], catch_exceptions=False).output
+
+
+async def test_a_running_hub_carries_out_the_workflows_beside_its_team_file(tmp_path: Path):
+    import anyio
+
+    from stdio_helpers import launch, log_alarms, seats
+
+    shutil.copytree(SHIPPED, tmp_path / "conf" / "workflows")
+    config = tmp_path / "conf" / "team.yaml"
+    config.write_text("agents: {}\n")
+    params = launch("python -m team_table.server", tmp_path / "db" / "team.db", tmp_path, TEAM_TABLE_CONFIG=str(config))
+    async with seats([(params, "legacy"), (params, "legacy")], tmp_path / "logs") as (coder, rita):
+        await coder.join("coder", role="coder")
+        await rita.join("rita", role="reviewer")
+        task = await coder.ok("create_task", title="parse", kind="code", assignee="coder")
+        await coder.ok("claim_task", task_id=task["id"])
+        await coder.ok("update_task", task_id=task["id"], status="awaiting_review")
+        with anyio.fail_after(20):
+            while (await coder.ok("get_task", task_id=task["id"]))["reviewer"] != "rita":
+                await anyio.sleep(0.1)  # the workflows job runs every second in one of the two processes
+        assert "Please review" in (await rita.ok("get_messages"))[0]["content"]
+    assert log_alarms(tmp_path / "logs") == []

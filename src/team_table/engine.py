@@ -278,9 +278,9 @@ def recipients(conn: sqlite3.Connection, hub: Hub, to: str, context: Context) ->
     task = context.task
     named = {"assignee": task and task.assignee, "author": task and task.assignee, "reviewer": task and task.reviewer,
              "creator": task and task.creator, "agent": context.agent or None, "actor": context.actor or None}
-    if to.startswith("role:"):
-        people = holders(conn, hub, to.removeprefix("role:"))
-    elif to in named:
+    if to.startswith("role:"):  # a role nobody holds right now is no error: the message has no one to reach
+        return sorted(set(holders(conn, hub, to.removeprefix("role:"))) - {HUB_SENDER})
+    if to in named:
         people = [named[to]] if named[to] else []
     else:
         people = [to]
