@@ -280,10 +280,7 @@ def recipients(conn: sqlite3.Connection, hub: Hub, to: str, context: Context) ->
              "creator": task and task.creator, "agent": context.agent or None, "actor": context.actor or None}
     if to.startswith("role:"):  # a role nobody holds right now is no error: the message has no one to reach
         return sorted(set(holders(conn, hub, to.removeprefix("role:"))) - {HUB_SENDER})
-    if to in named:
-        people = [named[to]] if named[to] else []
-    else:
-        people = [to]
+    people = ([named[to]] if named[to] else []) if to in named else [to]
     if not people:
         raise NoCandidate(f"nobody to send to: {to!r} names no one here")
     return sorted(set(people) - {HUB_SENDER})
