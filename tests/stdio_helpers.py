@@ -6,19 +6,19 @@ logged a traceback or a locked database, whatever the tool results said.
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import sys
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
+
+from conftest import Agent, Reply  # noqa: F401 - Reply is re-exported to the tests
 
 PYTHON = sys.executable
 # The console script sits next to the interpreter of the venv the tests run in.
@@ -32,11 +32,6 @@ TOOLS = frozenset({
     "delete_message", "archive_message", "clear_inbox", "purge_messages", "create_task", "list_tasks",
     "claim_task", "update_task", "share_context", "get_shared_context", "get_audit_log",
 })
-
-IDENTITY_PARAM = {
-    "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
-    "create_task": "creator", "get_audit_log": "requester",
-}
 
 # What a server log must never contain, even when every tool result looked fine.
 LOG_ALARMS = ("Traceback", "database is locked", "failed unexpectedly")
@@ -65,41 +60,12 @@ def launch(launcher: str, db: Path, home: Path, **extra_env: str) -> StdioServer
     return StdioServerParameters(command=command, args=args, env=env, cwd=str(home))
 
 
-@dataclass
-class Reply:
-    """A tool result: the one JSON document it carries, and whether it was a refusal."""
+class Seat(Agent):
+    """One agent's client to its own hub process (its log beside it), with its name and token filled into calls."""
 
-    data: Any
-    is_error: bool
-
-    @property
-    def code(self) -> str | None:
-        return self.data.get("code") if self.is_error else None
-
-
-@dataclass
-class Seat:
-    """One agent's client to its own hub process, with its name and token filled into calls."""
-
-    client: Client
-    log: Path
-    name: str = ""
-    token: str = ""
-
-    async def raw(self, tool: str, **args: Any) -> Reply:
-        result = await self.client.call_tool(tool, args)
-        assert len(result.content) == 1, "every tool answers with exactly one content item"
-        return Reply(json.loads(result.content[0].text), bool(result.is_error))
-
-    async def call(self, tool: str, **args: Any) -> Reply:
-        args.setdefault(IDENTITY_PARAM.get(tool, "agent_name"), self.name)
-        args.setdefault("token", self.token)
-        return await self.raw(tool, **args)
-
-    async def ok(self, tool: str, **args: Any) -> Any:
-        reply = await self.call(tool, **args)
-        assert not reply.is_error, f"{tool} refused: {reply.data}"
-        return reply.data
+    def __init__(self, client: Client, log: Path, name: str = "", token: str = "") -> None:
+        super().__init__(client, name, token)
+        self.log = log
 
     async def join(self, name: str, **extra: Any) -> Seat:
         data = (await self.raw("register", name=name, **extra)).data

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
@@ -14,6 +14,7 @@ from team_table.errors import ConfigError, ConfigProblem
 from team_table.names import is_valid_name
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+M = TypeVar("M", bound=BaseModel)
 Transport = Literal["stdio", "sse", "streamable-http"]
 
 
@@ -301,6 +302,12 @@ def load_team(path: Path) -> Team:
 
 
 def parse_team(text: str, file: str) -> Team:
+    return validate_yaml(Team, text, file, "must be a mapping of sections (hub, roles, agents, limits)",
+                         empty_ok=True)
+
+
+def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, empty_ok: bool = False) -> M:
+    """Parse YAML text into `model`; any problem raises ConfigError with file, line, key path and reason."""
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
         data = yaml.safe_load(text)
@@ -309,12 +316,12 @@ def parse_team(text: str, file: str) -> Team:
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, [ConfigProblem("", f"is not valid YAML: {reason}", line)]) from exc
-    if data is None:
+    if data is None and empty_ok:
         data = {}
     if not isinstance(data, dict):
-        raise ConfigError(file, [ConfigProblem("", "must be a mapping of sections (hub, roles, agents, limits)")])
+        raise ConfigError(file, [ConfigProblem("", not_a_mapping)])
     try:
-        return Team.model_validate(data)
+        return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(file, _problems(exc, node)) from exc
 

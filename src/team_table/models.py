@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -12,6 +13,15 @@ from team_table.roles import allows, require
 
 class Record(BaseModel):
     model_config = ConfigDict(frozen=True)
+
+
+def plain(value: Any) -> Any:
+    """Records (and lists of them) as JSON-ready data."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json")
+    if isinstance(value, list):
+        return [plain(v) for v in value]
+    return value
 
 
 class MemberStatus(StrEnum):

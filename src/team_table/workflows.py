@@ -15,11 +15,10 @@ import hashlib
 from pathlib import Path
 from typing import Any, Literal
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from team_table import templates
-from team_table.config import _line_of, _problems
+from team_table.config import validate_yaml
 from team_table.errors import ConfigError, ConfigProblem
 
 TRIGGERS = ("task_created", "task_status", "review", "children_done", "comment", "agent_offline",
@@ -150,16 +149,4 @@ def load_folder(folder: Path) -> tuple[dict[str, Workflow], str]:
 
 
 def parse(text: str, file: str) -> Workflow:
-    try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        raise ConfigError(file, [ConfigProblem("", f"is not valid YAML: {getattr(exc, 'problem', exc)}",
-                                               mark.line + 1 if mark else None)]) from exc
-    if not isinstance(data, dict):
-        raise ConfigError(file, [ConfigProblem("", "must be a mapping with name and triggers", _line_of(node, ()))])
-    try:
-        return Workflow.model_validate(data)
-    except ValidationError as exc:
-        raise ConfigError(file, _problems(exc, node)) from exc
+    return validate_yaml(Workflow, text, file, "must be a mapping with name and triggers")

@@ -7,15 +7,8 @@ from collections.abc import Sequence
 from typing import Any
 
 import click
-from pydantic import BaseModel
 
-
-def plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+from team_table.models import plain
 
 
 def emit_json(value: Any) -> None:

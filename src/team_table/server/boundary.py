@@ -8,9 +8,10 @@ from collections.abc import Callable
 from typing import Any
 
 from mcp.types import CallToolResult, TextContent
-from pydantic import BaseModel, ValidationError
+from pydantic import ValidationError
 
 from team_table.errors import Invalid, RateLimited, TeamTableError
+from team_table.models import plain
 
 log = logging.getLogger("team_table.tools")
 
@@ -19,16 +20,8 @@ INTERNAL = (
 )
 
 
-def _plain(value: Any) -> Any:
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
-    if isinstance(value, list):
-        return [_plain(v) for v in value]
-    return value
-
-
 def result(value: Any) -> CallToolResult:
-    text = json.dumps(_plain(value), separators=(",", ":"), ensure_ascii=False)
+    text = json.dumps(plain(value), separators=(",", ":"), ensure_ascii=False)
     return CallToolResult(content=[TextContent(type="text", text=text)])
 
 
