@@ -225,3 +225,39 @@ async def test_a_running_hub_carries_out_the_workflows_beside_its_team_file(tmp_
                 await anyio.sleep(0.1)  # the workflows job runs every second in one of the two processes
         assert "Please review" in (await rita.ok("get_messages"))[0]["content"]
     assert log_alarms(tmp_path / "logs") == []
+
+
+async def test_a_crash_in_the_middle_of_the_pipeline_is_picked_up_by_a_second_hub(team):
+    engine, lead, coder, rita, tess = team
+    code = await lead.ok("create_task", title="survives", kind="code", assignee="coder")
+    await coder.ok("claim_task", task_id=code["id"])
+    await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
+    engine.step()  # the first hub handles the review request ...
+    await rita.ok("review_task", task_id=code["id"], approve=True)
+    del engine  # ... and dies before it sees the approval
+    second = Engine(team[0].hub, team[0].folder)  # another hub process, started afterwards
+    second.step()
+    qa = await tess.ok("next_task")
+    assert qa["kind"] == "qa"
+    runs = second.hub.store.query("SELECT workflow, COUNT(*) AS n FROM workflow_run GROUP BY workflow")
+    assert {r["workflow"]: r["n"] for r in runs} == {"review": 1, "qa": 1}  # nothing repeated, nothing skipped
+
+
+async def test_a_schedule_trigger_runs_once_per_period(table, tmp_path: Path):
+    from conftest import ManualClock
+
+    folder = tmp_path / "flows"
+    folder.mkdir()
+    (folder / "standup.yaml").write_text(
+        "name: standup\ntriggers:\n  - event: schedule\n    every_seconds: 3600\n    do:\n"
+        "      - message: {to: role:tester, text: '[AUTO] Stand-up: what is blocking you?'}\n")
+    clock = ManualClock()
+    table.hub.clock = clock
+    tess = await table.join("tess", role="tester")
+    engine = Engine(table.hub, folder)
+    assert engine.scheduled() == 0  # the first tick starts the clock
+    clock.advance(1800)
+    assert engine.scheduled() == 0
+    clock.advance(1801)
+    assert engine.scheduled() == 1 and Engine(table.hub, folder).scheduled() == 0  # once, across processes
+    assert auto(await tess.ok("get_messages")) == ["[AUTO] Stand-up: what is blocking you?"]

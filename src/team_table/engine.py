@@ -90,6 +90,29 @@ class Engine:
                 for admin in admins(conn, self.hub):
                     events.emit(conn, now, "config_error", {"file": error.file, "problems": problems}, to=admin)
 
+    def scheduled(self) -> int:
+        """Run the schedule triggers that are due (each at most once per every_seconds, across processes)."""
+        ran = 0
+        now = self.hub.clock.now().timestamp()
+        for workflow in self.workflows.values():
+            for index, trigger in enumerate(workflow.triggers):
+                if not workflow.enabled or trigger.event != "schedule":
+                    continue
+                key = f"schedule:{workflow.name}:{index}"
+                with self.hub.store.write() as conn:
+                    row = conn.execute("SELECT value FROM workflow_state WHERE key = ?", (key,)).fetchone()
+                    if row is not None and now - float(row["value"]) < trigger.every_seconds:
+                        continue
+                    conn.execute("INSERT INTO workflow_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
+                                 " SET value = excluded.value", (key, str(now)))
+                    if row is None:
+                        continue  # the first tick only starts the clock
+                    context = Context("schedule", {"every_seconds": trigger.every_seconds})
+                    if matches(conn, self.hub, trigger, context):
+                        self.run(conn, workflow, index, trigger, context, None)
+                        ran += 1
+        return ran
+
     def step(self, limit: int = 200) -> int:
         """Handle the events after the engine's place; returns how many this process handled."""
         place = int(self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?", (PLACE,))[0][0])

@@ -101,6 +101,7 @@ class Jobs:
         def work():
             self.engine.reload()
             self.engine.step()
+            self.engine.scheduled()
 
         await self._run(job_id, seconds, work)
 
