@@ -261,3 +261,70 @@ async def test_a_schedule_trigger_runs_once_per_period(table, tmp_path: Path):
     clock.advance(1801)
     assert engine.scheduled() == 1 and Engine(table.hub, folder).scheduled() == 0  # once, across processes
     assert auto(await tess.ok("get_messages")) == ["[AUTO] Stand-up: what is blocking you?"]
+
+
+async def test_a_hub_starting_on_an_invalid_workflow_file_leaves_the_events_for_a_valid_set(team):
+    engine, lead, coder, rita, tess = team
+    good = (engine.folder / "blocked.yaml").read_text()
+    (engine.folder / "blocked.yaml").write_text("name: blocked\ntriggers: [\n")  # half saved
+    restarted = Engine(engine.hub, engine.folder)
+    code = await lead.ok("create_task", title="waits", kind="code", assignee="coder")
+    await coder.ok("claim_task", task_id=code["id"])
+    await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
+    assert restarted.step() == 0  # nothing consumed by an empty set
+    (engine.folder / "blocked.yaml").write_text(good)
+    restarted.reload()
+    restarted.step()
+    assert (await lead.ok("get_task", task_id=code["id"]))["reviewer"] == "rita"
+
+
+async def test_an_author_cannot_skip_review_nor_close_someone_elses_task_through_a_subtask(team, table):
+    engine, lead, coder, rita, tess = team
+    code = await lead.ok("create_task", title="reviewed", kind="code", assignee="coder")
+    await coder.ok("claim_task", task_id=code["id"])
+    await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
+    engine.step()
+    await coder.refused("update_task", "conflict", task_id=code["id"], status="done")
+    mallory = await table.join("mallory")
+    await mallory.refused("create_task", "forbidden", title="hook", parent_id=code["id"])
+
+
+async def test_one_comment_or_a_reassignment_does_not_fire_a_workflow_twice(team, tmp_path: Path):
+    engine, lead, coder, rita, tess = team
+    (engine.folder / "echo.yaml").write_text(
+        "name: echo\ntriggers:\n  - event: comment\n    do:\n      - message: {to: role:lead, text: 'note'}\n")
+    engine.reload()
+    code = await lead.ok("create_task", title="talked about", kind="code", assignee="coder", reviewer="rita")
+    await tess.ok("comment_task", task_id=code["id"], text="looks risky")
+    await coder.ok("claim_task", task_id=code["id"])
+    await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
+    await lead.ok("reassign_task", task_id=code["id"], assignee="coder")
+    engine.step()
+    runs = engine.hub.store.query("SELECT workflow, COUNT(*) AS n FROM workflow_run GROUP BY workflow")
+    assert {r["workflow"]: r["n"] for r in runs} == {"echo": 1, "review": 1}
+
+
+async def test_the_rework_message_carries_the_reviewers_note_not_a_later_comment(team):
+    engine, lead, coder, rita, tess = team
+    code = await lead.ok("create_task", title="noted", kind="code", assignee="coder")
+    await coder.ok("claim_task", task_id=code["id"])
+    await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
+    engine.step()
+    await rita.ok("review_task", task_id=code["id"], approve=False, note="SQL injection in line 3")
+    await tess.ok("comment_task", task_id=code["id"], text="lgtm, just set it to done")
+    engine.step()
+    assert "SQL injection" in auto(await coder.ok("get_messages"))[-1]
+
+
+async def test_task_less_workflows_are_not_stopped_by_the_run_bound(team, table):
+    from team_table import events
+
+    engine, lead, coder, rita, tess = team
+    task = await lead.ok("create_task", title="held")
+    await coder.ok("claim_task", task_id=task["id"])
+    for _ in range(25):
+        with table.hub.store.write() as conn:
+            events.emit(conn, table.hub.now(), "presence", {"agent": "coder", "status": "offline", "was": "idle"})
+    engine.step()
+    failed = engine.hub.store.query("SELECT COUNT(*) FROM workflow_run WHERE status = 'failed'")[0][0]
+    assert failed == 0

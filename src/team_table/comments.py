@@ -9,6 +9,7 @@ from team_table.tasks import SELECT, _task, load
 
 
 def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
+    caller.require("comment_task")
     limits.text(text, hub.team.limits.sizes.task_description, "comment")
     now = hub.now()
     with hub.store.write() as conn:
@@ -16,9 +17,10 @@ def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
         row = conn.execute("INSERT INTO task_comment (task_id, author, text, at) VALUES (?, ?, ?, ?) RETURNING *",
                            (task_id, caller.name, text, now)).fetchone()
         audit.record(conn, now, caller.name, "comment_task", "task", task_id, {"comment": row["id"]})
-        for who in {task.creator, task.assignee, task.reviewer} - {None, caller.name}:
-            events.emit(conn, now, "task_comment", {"id": task_id, "comment": row["id"], "author": caller.name},
-                        to=who)
+        readers = sorted({task.creator, task.assignee, task.reviewer} - {None, caller.name}) or [task.creator]
+        for n, who in enumerate(readers):  # one push per reader; workflows react to the first ("primary") only
+            events.emit(conn, now, "task_comment", {"id": task_id, "comment": row["id"], "author": caller.name,
+                                                    "primary": n == 0}, to=who)
     return Comment(**dict(row))
 
 

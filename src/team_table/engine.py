@@ -26,6 +26,7 @@ from team_table.workflows import Step, Trigger, Workflow
 
 log = logging.getLogger("team_table.workflows")
 PLACE = "events"
+MAX_START_DEPTH = 5
 
 
 class NoCandidate(TeamTableError):
@@ -60,6 +61,7 @@ class Engine:
         self.folder = folder
         self.workflows: dict[str, Workflow] = {}
         self.digest = ""
+        self.ready = False  # no valid set loaded yet: events wait (they are not consumed by an empty set)
         self.reload()
         with hub.store.write() as conn:  # a new database starts after the events already there
             conn.execute("INSERT OR IGNORE INTO workflow_state (key, value) VALUES (?, ?)",
@@ -72,6 +74,7 @@ class Engine:
         except ConfigError as exc:
             self._reject(exc)
             return False
+        self.ready = True
         if digest == self.digest:
             return False
         self.workflows, self.digest = found, digest
@@ -115,6 +118,8 @@ class Engine:
 
     def step(self, limit: int = 200) -> int:
         """Handle the events after the engine's place; returns how many this process handled."""
+        if not self.ready:
+            return 0
         place = int(self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?", (PLACE,))[0][0])
         handled = 0
         for event in events.tail(self.hub.store, place, limit):
@@ -129,8 +134,9 @@ class Engine:
         return handled
 
     def _dispatch(self, conn: sqlite3.Connection, context: Context, event_id: int | None) -> None:
-        if context.kind == "children_done" and _open_children(conn, context.task.id):
-            return  # a step for this same event added a subtask (a QA task, say): not done after all
+        if context.kind == "children_done" and (_open_children(conn, context.task.id) or
+                                                tasks.load(conn, context.task.id).status in ("done", "cancelled")):
+            return  # a step for this event added a subtask (a QA task, say), or the parent is finished already
         for workflow in self.workflows.values():
             if not workflow.enabled:
                 continue
@@ -143,8 +149,9 @@ class Engine:
         """Carry out one trigger's steps as one unit: all of them, or none and a person is asked."""
         task_id = context.task.id if context.task else None
         now = self.hub.now()
-        done_runs = conn.execute("SELECT COUNT(*) FROM workflow_run WHERE workflow = ? AND task_id IS ?",
-                                 (workflow.name, task_id)).fetchone()[0]
+        done_runs = 0 if task_id is None else conn.execute(
+            "SELECT COUNT(*) FROM workflow_run WHERE workflow = ? AND task_id = ? AND status = 'done'",
+            (workflow.name, task_id)).fetchone()[0]
         record = {"workflow": workflow.name, "trigger": f"{index}:{trigger.event}", "task_id": task_id, "steps": []}
         conn.execute("SAVEPOINT run")
         try:
@@ -160,13 +167,17 @@ class Engine:
                     context.task = tasks.load(conn, context.task.id)
             record["status"] = "done"
             conn.execute("RELEASE run")
-        except (TeamTableError, templates.TemplateFailed) as exc:
+        except Exception as exc:  # whatever went wrong, the run is undone, recorded and brought to a person
+            if not isinstance(exc, (TeamTableError, templates.TemplateFailed)):
+                log.exception("workflow %s failed unexpectedly on task %s", workflow.name, task_id)
             conn.execute("ROLLBACK TO run")
             conn.execute("RELEASE run")
-            record.update(status="failed", error=str(exc))
+            record.update(status="failed", error=str(exc) or type(exc).__name__)
             if not dry:
-                escalations.escalate(conn, self.hub, None, HUB_SENDER, context.agent or context.actor or HUB_SENDER,
-                                     f"workflow:{workflow.name}", self.hub.team.escalation.notify, now)
+                escalations.escalate(conn, self.hub, None, HUB_SENDER, HUB_SENDER, f"workflow:{workflow.name}",
+                                     self.hub.team.escalation.notify, now,
+                                     reason=f"workflow {workflow.name} could not run for task {task_id}: "
+                                            f"{record['error']}")
         if dry:
             return record
         conn.execute("INSERT INTO workflow_run (workflow, trigger, event_id, task_id, status, steps, error, at)"
@@ -178,7 +189,7 @@ class Engine:
                     | {"steps": [s["action"] for s in record["steps"]]})
         return record
 
-    def _do(self, conn: sqlite3.Connection, workflow: Workflow, step: Step, context: Context) -> Any:
+    def _do(self, conn: sqlite3.Connection, workflow: Workflow, step: Step, context: Context, depth: int = 0) -> Any:
         hub, me, task = self.hub, self.hub.itself(), context.task
         variables = context.variables(workflow.name)
         if step.create_task is not None:
@@ -194,7 +205,8 @@ class Engine:
                 created = tasks.reassign(hub, me, created.id, who)
             return {"task": created.id, "assignee": created.assignee}
         if step.assign_reviewer is not None:
-            if _need(task).reviewer and task.reviewer != task.assignee:  # named already (or a rework round)
+            if _need(task).reviewer and task.reviewer != task.assignee \
+                    and task.reviewer in holders(conn, hub, step.assign_reviewer.role):  # named, or a rework round
                 return {"reviewer": task.reviewer, "kept": True}
             who = pick(conn, hub, step.assign_reviewer, author=task.assignee)
             tasks.set_reviewer(hub, me, _need(task).id, who)
@@ -219,19 +231,20 @@ class Engine:
             return {"to": people}
         if step.escalate is not None:
             reason = templates.render_strict(step.escalate, variables)
-            escalation_id = escalations.escalate(conn, hub, None, HUB_SENDER, context.agent or (task and task.assignee)
-                                                 or HUB_SENDER, f"workflow:{workflow.name}",
-                                                 hub.team.escalation.notify, hub.now())
+            escalation_id = escalations.escalate(conn, hub, None, HUB_SENDER, HUB_SENDER, f"workflow:{workflow.name}",
+                                                 hub.team.escalation.notify, hub.now(), reason=reason)
             return {"escalation": escalation_id, "reason": reason}
         if step.start is not None:
             other = self.workflows.get(step.start)
-            if other is None:
-                raise NoCandidate(f"there is no workflow {step.start!r} to start")
+            if other is None or not other.enabled:
+                raise NoCandidate(f"there is no enabled workflow {step.start!r} to start")
+            if depth >= MAX_START_DEPTH:
+                raise NoCandidate(f"workflows start one another more than {MAX_START_DEPTH} deep: a loop?")
             started = Context(**{**context.__dict__, "kind": "started"})
             for trigger in other.triggers:
                 if trigger.event == "started" and matches(conn, hub, trigger, started):
                     for inner in trigger.do:
-                        self._do(conn, other, inner, started)
+                        self._do(conn, other, inner, started, depth + 1)
             return {"started": step.start}
         raise AssertionError(step)
 
@@ -345,6 +358,8 @@ def contexts(conn: sqlite3.Connection, hub: Hub, event: Event) -> list[Context]:
         task, parent = about(data["id"])
         found.append(Context("task_created", data, task, parent, actor=data.get("creator", "")))
     elif event.kind == "task_updated":
+        if data.get("was") == data["status"] and "review" not in data:
+            return found  # nothing moved (a reassignment, say): no status trigger
         task, parent = about(data["id"])
         task = task.model_copy(update={"status": TaskStatus(data["status"])})  # as the event saw it, not as now
         actor = data.get("by", "")
@@ -354,13 +369,14 @@ def contexts(conn: sqlite3.Connection, hub: Hub, event: Event) -> list[Context]:
                                   (str(task.id),)).fetchone()[0]
             note = conn.execute("SELECT text FROM task_comment WHERE task_id = ? ORDER BY id DESC LIMIT 1",
                                 (task.id,)).fetchone()
-            found.append(Context("review", {**data, "note": note["text"] if note else ""}, task, parent, actor,
+            found.append(Context("review", {**data, "note": data.get("note") or (note["text"] if note else "")},
+                                 task, parent, actor,
                                  verdict=data["review"], round=rounds))
         found.append(Context("task_status", data, task, parent, actor))
         if task.status in ("done", "cancelled") and parent is not None and not _open_children(conn, parent.id):
             grand = tasks.load(conn, parent.parent_id) if parent.parent_id else None
             found.append(Context("children_done", data, parent, grand, actor))
-    elif event.kind == "task_comment":
+    elif event.kind == "task_comment" and data.get("primary"):  # one event per comment, not per reader
         task, parent = about(data["id"])
         found.append(Context("comment", data, task, parent, actor=data.get("author", "")))
     elif event.kind == "presence" and data.get("status") == "offline":

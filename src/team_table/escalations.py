@@ -26,26 +26,30 @@ def detect(conn: sqlite3.Connection, hub: Hub, message_id: int, sender: str, rec
 
 
 def escalate(conn: sqlite3.Connection, hub: Hub, message_id: int | None, sender: str, agent: str, rule: str,
-             notify: Notify, now: str, notice_template: str | None = None) -> int:
+             notify: Notify, now: str, notice_template: str | None = None, reason: str = "") -> int:
     """Record an escalation, tell the sender a person was asked, and tell the people `notify` names (a message
     and an `escalation` event each). Auto-replies for `agent` wait until it is resolved."""
     escalation_id = conn.execute(
         "INSERT INTO escalation (at, message_id, sender, agent, rule, status) VALUES (?, ?, ?, ?, ?, 'open')",
         (now, message_id, sender, agent, rule),
     ).lastrowid
-    notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
-        "agent": agent, "sender": sender, "rule": rule, "escalation_id": escalation_id, "count": 1,
-        "messages": []})
-    _notify(conn, sender, notice, now)
+    if sender != HUB_SENDER:
+        notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
+            "agent": agent, "sender": sender, "rule": rule, "escalation_id": escalation_id, "count": 1,
+            "messages": []})
+        _notify(conn, sender, notice, now)
     people = _people(conn, hub, notify) - {sender}
     alert = templates.render(None, templates.ESCALATION_ALERT, {
         "escalation_id": escalation_id, "rule": rule, "sender": sender, "agent": agent, "message_id": message_id})
+    if reason:  # the hub's own escalations (workflows) say why, as no message of an agent does
+        alert = (f"[AUTO] A decision is needed (escalation {escalation_id}, rule {rule}): {reason}. Resolve it with "
+                 f"resolve_escalation or `team-table resolve {escalation_id}`.")
     for person in sorted(people):
         _notify(conn, person, alert, now)
         events.emit(conn, now, "escalation", {"id": escalation_id, "rule": rule, "message_id": message_id,
                                               "sender": sender, "agent": agent}, to=person)
     audit.record(conn, now, HUB_SENDER, "escalate", "message", message_id,
-                 {"rule": rule, "escalation": escalation_id, "notified": sorted(people)})
+                 {"rule": rule, "escalation": escalation_id, "notified": sorted(people), "reason": reason or None})
     return escalation_id
 
 

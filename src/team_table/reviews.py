@@ -32,6 +32,7 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
         audit.record(conn, now, caller.name, "review_task", "task", task_id,
                      {"approve": approve, "note": note, "status": status.value})
         events.emit(conn, now, "task_updated", {"id": task_id, "status": status.value, "assignee": task.assignee,
-                                                "by": caller.name, "review": "approved" if approve else "rework"},
+                                                "by": caller.name, "review": "approved" if approve else "rework",
+                                                "note": note, "was": TaskStatus.AWAITING_REVIEW.value},
                     exclude=caller.name)
         return load(conn, task_id)

@@ -15,6 +15,7 @@ ACTIONS: dict[str, str] = {
     "manage_messages": "archive or delete messages between other members",
     "purge": "delete everyone's old messages",
     "create_task": "post tasks",
+    "comment_task": "comment on tasks",
     "claim_task": "claim pending tasks",
     "claim_reserved": "claim a task reserved for someone else",
     "update_task": "update tasks one created or is assigned",
@@ -28,7 +29,7 @@ ACTIONS: dict[str, str] = {
     "resolve_escalation": "see and resolve escalations",
 }
 
-MEMBER = ("send", "broadcast", "create_task", "claim_task", "update_task", "write_context")
+MEMBER = ("send", "broadcast", "create_task", "comment_task", "claim_task", "update_task", "write_context")
 # What an agent may give itself by registering with a role: a member's work, and reviewing.
 SELF_SERVICE = frozenset((*MEMBER, "review_task"))
 LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",

@@ -27,7 +27,7 @@ MOVES: dict[TaskStatus, set[TaskStatus]] = {
     S.PENDING: {S.PENDING, S.IN_PROGRESS, S.BLOCKED, S.DONE, S.CANCELLED},
     S.IN_PROGRESS: {S.IN_PROGRESS, S.PENDING, S.BLOCKED, S.AWAITING_REVIEW, S.DONE, S.CANCELLED},
     S.BLOCKED: {S.BLOCKED, S.PENDING, S.IN_PROGRESS, S.DONE, S.CANCELLED},
-    S.AWAITING_REVIEW: {S.AWAITING_REVIEW, S.IN_PROGRESS, S.DONE, S.CANCELLED},
+    S.AWAITING_REVIEW: {S.AWAITING_REVIEW, S.IN_PROGRESS, S.CANCELLED},  # done comes from review_task
     S.DONE: {S.DONE},
     S.CANCELLED: {S.CANCELLED},
 }
@@ -71,8 +71,10 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
     limits.text(kind, 64, "task kind", required=False)
     now = hub.now()
     with hub.store.write() as conn:
-        for other in [parent_id] if parent_id else []:
-            load(conn, other)
+        if parent_id:
+            parent = load(conn, parent_id)
+            if caller.name not in (parent.creator, parent.assignee) and not caller.may("update_any_task"):
+                raise Forbidden(f"Only task {parent_id}'s creator or assignee (or a lead) may add subtasks to it.")
         waits = sorted(set(depends_on or ()))
         for other in waits:
             load(conn, other)
@@ -137,7 +139,7 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
         if row is None:
             _explain_failed_claim(conn, task_id)
         audit.record(conn, now, caller.name, "claim_task", "task", task_id)
-        _announce_update(conn, now, row, caller)
+        _announce_update(conn, now, row, caller, S.PENDING)
         return load(conn, task_id)
 
 
@@ -167,7 +169,7 @@ def next_task(hub: Hub, caller: Caller) -> Task:
             raise NotFound("No task is waiting for you now: none is free (or reserved for you) with its "
                            "dependencies done and a kind that fits your roles or capabilities.")
         audit.record(conn, now, caller.name, "claim_task", "task", row["id"], {"via": "next_task"})
-        _announce_update(conn, now, row, caller)
+        _announce_update(conn, now, row, caller, S.PENDING)
         return load(conn, row["id"])
 
 
@@ -197,11 +199,14 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
     limits.text(reason, hub.team.limits.sizes.task_result, "reason", required=False)
     now = hub.now()
     with hub.store.write() as conn:
-        row = conn.execute("SELECT creator, assignee, status FROM task WHERE id = ?", (task_id,)).fetchone()
+        row = conn.execute("SELECT creator, assignee, status, reviewer FROM task WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFound(f"No task {task_id}; list_tasks shows the board.")
         _may_update(caller, task_id, row)
         was = TaskStatus(row["status"])
+        if new_status == S.DONE and row["reviewer"] and was != S.DONE and not caller.may("update_any_task"):
+            raise Conflict(f"Task {task_id} has a reviewer ({row['reviewer']}): it is done when review_task "
+                           "approves it. Set it to awaiting_review.")
         reopen = was in FINISHED and new_status == S.PENDING
         if reopen and not reason.strip():
             raise Invalid(f"Task {task_id} is {was}; reopening it needs a reason (update_task(..., reason=...)).")
@@ -219,7 +224,7 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         audit.record(conn, now, caller.name, "reopen_task" if reopen else "update_task", "task", task_id,
                      {"status": new_status.value, "was": was.value, **({"reason": reason} if reopen else {})})
         updated = conn.execute("SELECT * FROM task WHERE id = ?", (task_id,)).fetchone()
-        _announce_update(conn, now, updated, caller)
+        _announce_update(conn, now, updated, caller, was)
         return load(conn, task_id)
 
 
@@ -266,16 +271,19 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
             " SELECT task.id FROM task JOIN tree ON task.id = tree.id WHERE task.status NOT IN ('done', 'cancelled')"
             " ORDER BY task.id", (task_id,))]
         for one in ids:
+            before = conn.execute("SELECT status FROM task WHERE id = ?", (one,)).fetchone()["status"]
             conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ?", (now, one))
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
             updated = conn.execute("SELECT * FROM task WHERE id = ?", (one,)).fetchone()
-            _announce_update(conn, now, updated, caller)
+            _announce_update(conn, now, updated, caller, before)
         return [load(conn, one) for one in ids]
 
 
-def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, caller: Caller) -> None:
+def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, caller: Caller,
+                     was: str | None = None) -> None:
     events.emit(conn, now, "task_updated",
-                {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name},
+                {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name,
+                 "was": str(was) if was is not None else row["status"]},
                 exclude=caller.name)
 
 

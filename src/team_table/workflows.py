@@ -139,7 +139,10 @@ def load_folder(folder: Path) -> tuple[dict[str, Workflow], str]:
     found: dict[str, Workflow] = {}
     digest = hashlib.sha256()
     for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        text = path.read_text(encoding="utf-8")
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise ConfigError(str(path), [ConfigProblem("", f"cannot be read as UTF-8 text: {exc}")]) from exc
         digest.update(path.name.encode() + b"\0" + text.encode())
         workflow = parse(text, str(path))
         if workflow.name in found:
