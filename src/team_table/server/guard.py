@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import fnmatch
+import hashlib
 import json
 import logging
 import time
@@ -21,6 +22,7 @@ LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost"
 MAX_BODY = 1 << 20  # 1 MiB: the largest tool arguments (50,000-character context values) fit many times over
 AUTH_FAILURES = 10  # per client address ...
 AUTH_WINDOW = 60.0  # ... per this many seconds, then 429 until the window passes
+KNOWN_GOOD_SECONDS = 1.0
 
 
 def allowed_origins(hosts: list[str]) -> list[str]:
@@ -69,6 +71,7 @@ class Guard:
     def __init__(self, app: ASGIApp, *, hosts: list[str], identify: Callable[[str], Awaitable[str | None]],
                  failures: FailedAuth, metrics: Metrics, max_body: int = MAX_BODY) -> None:
         self.app = app
+        self._known: dict[str, float] = {}  # token digest -> until when it is known good (monotonic)
         self.hosts = hosts
         self.origins = allowed_origins(hosts)
         self.identify = identify
@@ -126,7 +129,7 @@ class Guard:
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
         # /events answers any bad token with 403 itself (CONTRACT §5).
-        if token and not scope["path"].startswith("/events/") and await self.identify(token) is None:
+        if token and not scope["path"].startswith("/events/") and not await self._known_good(token):
             self.metrics.auth_failures.labels(_route(scope["path"])).inc()
             wait = self.failures.blocked(client)
             if wait:  # an address that keeps guessing is told to wait; a valid token is never held up
@@ -140,6 +143,21 @@ class Guard:
                                     "code": "unauthorized"}, {"www-authenticate": "Bearer"})
             return
         await self.app(scope, _limited(receive, self.max_body), send)
+
+
+    async def _known_good(self, token: str) -> bool:
+        """Is the bearer token valid? A good answer is kept for a second: this check only turns strangers away
+        early (every tool call authenticates again), so a revocation still takes effect at the next call."""
+        key = hashlib.sha256(token.encode()).hexdigest()
+        now = time.monotonic()
+        if self._known.get(key, 0.0) > now:
+            return True
+        if await self.identify(token) is None:
+            return False
+        if len(self._known) > 10_000:
+            self._known.clear()
+        self._known[key] = now + KNOWN_GOOD_SECONDS
+        return True
 
 
 def _route(path: str) -> str:
