@@ -157,3 +157,11 @@ def test_check_diff_shows_what_a_reload_would_change_against_the_running_hub(run
     assert "agents added: bob" in result.output and "agents changed: alice" in result.output
     members_before = json.loads(run("members", "--json", "--db", str(db)).output)
     assert members_before == []  # checking changed nothing in the database
+
+
+def test_check_also_validates_the_workflows_beside_the_team_file(run, tmp_path: Path):
+    run("init")
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "x.yaml").write_text("name: x\ntriggers:\n  - event: nope\n    do: []\n")
+    result = run("check")
+    assert result.exit_code == 1 and "x.yaml:3" in result.output

@@ -55,6 +55,12 @@ def check(file: Path | None, show_diff: bool, db: str | None) -> None:
         raise Invalid("No team.yaml here and TEAM_TABLE_CONFIG is not set; give the file: team-table check FILE.")
     team = load_team(path)
     click.echo(f"{path}: valid. {_summary(team)}")
+    folder = path.parent / "workflows"
+    if folder.is_dir():  # the workflows beside the file are checked as the hub would load them
+        from team_table.workflows import load_folder
+
+        found, _ = load_folder(folder)
+        click.echo(f"{folder}: {len(found)} valid workflow(s): {', '.join(sorted(found)) or 'none'}.")
     if show_diff:
         _print_diff(path, team, db)
 
