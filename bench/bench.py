@@ -234,20 +234,25 @@ async def measure_baseline(script: Path, mode: str, runs: Runs, logs: Path) -> d
     tally = Tally()
     params = StdioServerParameters(command=sys.executable, args=[str(script)], env=dict(os.environ))
     async with servers(params, 1, mode, logs, tally) as ([seat], pids):
-        samples: list[float] = []
-
-        async def echo(text: str) -> None:
-            result = await seat.client.call_tool("echo", {"text": text})
-            if result.is_error or [c.text for c in result.content] != [text]:
-                tally.errors.append(f"echo: {result.content}")
-
-        for _ in range(runs.warmup_calls):
-            await echo("warm up")
-        cpu_before = cpu_ms(pids)
-        for n in range(runs.latency_calls):
-            await timed(samples, echo(f"call {n}"))
-        cpu = (cpu_ms(pids) - cpu_before) / runs.latency_calls
+        samples, cpu = await echo_round_trips(seat, runs, tally, pids)
     return {"echo": samples, "cpu_per_call": cpu, "errors": tally.errors}
+
+
+async def echo_round_trips(seat, runs, tally: Tally, pids: set[int]) -> tuple[list[float], float]:
+    """Round trips to the baseline's echo tool after a warm-up; their latencies and the server CPU per call."""
+    samples: list[float] = []
+
+    async def echo(text: str) -> None:
+        result = await seat.client.call_tool("echo", {"text": text})
+        if result.is_error or [c.text for c in result.content] != [text]:
+            tally.errors.append(f"echo: {result.content}")
+
+    for _ in range(runs.warmup_calls):
+        await echo("warm up")
+    cpu_before = cpu_ms(pids)
+    for n in range(runs.latency_calls):
+        await timed(samples, echo(f"call {n}"))
+    return samples, (cpu_ms(pids) - cpu_before) / runs.latency_calls
 
 
 async def measure_ring(params: StdioServerParameters, mode: str, runs: Runs, logs: Path) -> dict:
@@ -473,19 +478,7 @@ async def measure_http_baseline(url: str, mode: str, runs: HttpRuns, pid: int) -
     """The same round trip to a bare MCPServer with one trivial tool, over streamable HTTP."""
     tally = Tally()
     async with http_seat(url, mode, tally) as seat:
-        samples: list[float] = []
-
-        async def echo(text: str) -> None:
-            answer = await seat.client.call_tool("echo", {"text": text})
-            if answer.is_error or [c.text for c in answer.content] != [text]:
-                tally.errors.append(f"echo: {answer.content}")
-
-        for _ in range(runs.warmup_calls):
-            await echo("warm up")
-        cpu_before = cpu_ms({pid})
-        for n in range(runs.latency_calls):
-            await timed(samples, echo(f"call {n}"))
-        cpu = (cpu_ms({pid}) - cpu_before) / runs.latency_calls
+        samples, cpu = await echo_round_trips(seat, runs, tally, {pid})
     return {"echo": samples, "cpu_per_call": cpu, "errors": tally.errors, "memory": memory_mb(pid)}
 
 

@@ -8,12 +8,11 @@ import re
 import sqlite3
 from dataclasses import dataclass, field
 
-from team_table import audit, escalations, events, templates
-from team_table.clock import parse_iso
+from team_table import audit, escalations, events, presence, templates
 from team_table.config import AutoReply, Notify
 from team_table.escalations import HUB_SENDER
 from team_table.hub import Hub
-from team_table.presence import ACTIVE, state
+from team_table.presence import ACTIVE
 
 log = logging.getLogger("team_table.autoreply")
 
@@ -41,11 +40,11 @@ class Outcome:
 
 def run(hub: Hub, agent: str, policy: AutoReply, *, default_patterns: bool = False) -> Outcome:
     """One pass of the poll job for `agent`: every new message gets exactly one outcome, recorded once."""
-    team, now_at = hub.team, hub.clock.now()
+    team = hub.team
     now = hub.now()
     rules = team.escalation_rules() or (_question_rules(team) if default_patterns else {})
     with hub.store.write() as conn:
-        skipped = _why_not(conn, hub, agent, policy, now_at)
+        skipped = _why_not(conn, hub, agent, policy)
         if skipped:
             return Outcome(skipped=skipped)
         outcome = Outcome()
@@ -72,19 +71,14 @@ def run(hub: Hub, agent: str, policy: AutoReply, *, default_patterns: bool = Fal
     return outcome
 
 
-def _why_not(conn: sqlite3.Connection, hub: Hub, agent: str, policy: AutoReply, now_at) -> str | None:
+def _why_not(conn: sqlite3.Connection, hub: Hub, agent: str, policy: AutoReply) -> str | None:
     if not policy.enabled:
         return "disabled"
     if escalations.open_for(conn, agent):
         return "waiting for a person to resolve an escalation"
     if policy.pause_when_active:
-        row = conn.execute("SELECT MAX(COALESCE(last_seen, ''), last_heartbeat) AS last FROM member WHERE name = ?",
-                           (agent,)).fetchone()
-        recent = hub.activity.peek().get(agent)
-        last = max(filter(None, (row["last"] if row else None, recent)), default=None)
-        presence = hub.team.presence
-        if last and state(parse_iso(last), now_at, presence.idle_after_seconds,
-                          presence.offline_after_seconds) == ACTIVE:
+        row = conn.execute("SELECT last_seen, last_heartbeat FROM member WHERE name = ?", (agent,)).fetchone()
+        if presence.of(hub, agent, *(tuple(row) if row else ()))[0] == ACTIVE:
             return "the agent is active"
     return None
 

@@ -58,10 +58,8 @@ def _people(conn: sqlite3.Connection, hub: Hub, notify: Notify) -> set[str]:
     people = set(notify.agents)
     if notify.roles:
         wanted = set(notify.roles)
-        declared = hub.team.agents
         for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-            member_roles = declared[row["name"]].all_roles if row["name"] in declared else (row["role"],)
-            if wanted & set(member_roles):
+            if wanted & set(hub.roles_of(row["name"], row["role"])):
                 people.add(row["name"])
     return people
 

@@ -57,8 +57,10 @@ class Hub:
     def now(self) -> str:
         return iso(self.clock.now())
 
-    def is_privileged(self, role: str) -> bool:
-        return self.team.is_privileged(role)
+    def roles_of(self, name: str, stored_role: str) -> tuple[str, ...]:
+        """A member's roles: those team.yaml declares for it, else the one the database holds."""
+        declared = self.team.agents.get(name)
+        return declared.all_roles if declared else (stored_role,)
 
     def caller(self, name: str, member_roles: tuple[str, ...]) -> Caller:
         """An authenticated caller; its call counts as activity (noted in memory, written by the heartbeat job)."""

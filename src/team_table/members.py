@@ -7,13 +7,10 @@ import json
 import sqlite3
 
 from team_table import audit, events, limits, presence, tokens
-from team_table.clock import parse_iso
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
-from team_table.escalations import HUB_SENDER
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
-from team_table.names import check_name, is_valid_name
-from team_table.presence import state as presence_state
+from team_table.names import HUB_SENDER, check_name, is_valid_name
 
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
@@ -35,7 +32,7 @@ def authenticate(hub: Hub, name: str, token: str) -> Caller:
         raise Unauthorized(NOT_AUTHENTICATED)
     if hub.settings.require_tokens and not _token_ok(name, token, token_digest, row, declared):
         raise Unauthorized(NOT_AUTHENTICATED)
-    return hub.caller(name, declared.all_roles if declared else (row["role"],))
+    return hub.caller(name, hub.roles_of(name, row["role"]))
 
 
 def identify(hub: Hub, token: str) -> str | None:
@@ -175,17 +172,12 @@ def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
     if not include_inactive:
         sql += " WHERE status = 'active'"
     rows = hub.store.query(sql + " ORDER BY registered_at, name")
-    declared = hub.team.agents
-    policy, now = hub.team.presence, hub.clock.now()
-    recent = hub.activity.peek()
-
-    def presence_of(row: sqlite3.Row) -> tuple[str | None, str | None]:
-        last = max(filter(None, (row["last_seen"], row["last_heartbeat"], recent.get(row["name"]))))
-        if row["status"] != MemberStatus.ACTIVE:
-            return None, last
-        return presence_state(parse_iso(last), now, policy.idle_after_seconds, policy.offline_after_seconds), last
-
-    return [_member(r, declared.get(r["name"]), *presence_of(r)) for r in rows]
+    found = []
+    for row in rows:
+        state, last = presence.of(hub, row["name"], row["last_seen"], row["last_heartbeat"])
+        found.append(_member(row, hub.team.agents.get(row["name"]),
+                             state if row["status"] == MemberStatus.ACTIVE else None, last))
+    return found
 
 
 def _member(row: sqlite3.Row, declared=None, presence: str | None = None, last_seen: str | None = None) -> Member:

@@ -34,6 +34,15 @@ def flush(hub: Hub) -> int:
     return len(seen)
 
 
+def of(hub: Hub, name: str, *stored: str | None) -> tuple[str, str]:
+    """A member's presence and last activity: the latest of what is stored and what this process noted."""
+    last = max(filter(None, (*stored, hub.activity.peek().get(name))), default="")
+    policy = hub.team.presence
+    now = hub.clock.now()
+    return state(parse_iso(last) if last else None, now, policy.idle_after_seconds,
+                 policy.offline_after_seconds), last
+
+
 def sweep(hub: Hub) -> dict[str, str]:
     """Update everyone's presence (pushing changes) and release stale claims; the lease holder's job. Returns
     the changes. Every process's activity counts: each writes its own down with flush()."""

@@ -182,8 +182,6 @@ def admins(conn, hub: Hub) -> list[str]:
     """Active members holding a privileged role, who are told when an edit is rejected."""
     found = []
     for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-        declared = hub.team.agents.get(row["name"])
-        member_roles = declared.all_roles if declared else (row["role"],)
-        if any(hub.team.is_privileged(r) for r in member_roles):
+        if any(hub.team.is_privileged(r) for r in hub.roles_of(row["name"], row["role"])):
             found.append(row["name"])
     return found

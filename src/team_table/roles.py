@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 from collections.abc import Iterable, Mapping
+from typing import Protocol
 
 from team_table.errors import Forbidden
 
@@ -69,7 +70,9 @@ def resolve(roles: Mapping[str, RoleLike]) -> dict[str, frozenset[str]]:
     return done
 
 
-class RoleLike:  # the shape resolve() reads (config.RoleSpec)
+class RoleLike(Protocol):
+    """The shape resolve() reads (config.RoleSpec)."""
+
     permissions: tuple[str, ...]
     inherits: tuple[str, ...]
 

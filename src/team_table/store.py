@@ -51,19 +51,6 @@ class Store:
         with self._lock:
             self._conn.close()
 
-    @contextmanager
-    def read(self) -> Iterator[sqlite3.Connection]:
-        """A connection for reads; several statements see one snapshot."""
-        with self._lock:
-            if self._conn.in_transaction:
-                yield self._conn
-                return
-            self._conn.execute("BEGIN")
-            try:
-                yield self._conn
-            finally:
-                self._conn.execute("COMMIT")
-
     def query(self, sql: str, params: tuple | list = ()) -> list[sqlite3.Row]:
         """Run one read statement."""
         with self._lock:

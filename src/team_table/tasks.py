@@ -238,23 +238,27 @@ def _may_update(caller: Caller, task_id: int, row: sqlite3.Row) -> None:
         )
 
 
+def _creator_or(caller: Caller, task: Task, action: str) -> None:
+    """A task's creator may do this to it; anyone else needs the permission."""
+    if caller.name != task.creator:
+        caller.require(action)
+
+
 def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
     """Give a task to another member (its creator, or a role with assign_task)."""
     check_name(assignee, "assignee")
     now = hub.now()
     with hub.store.write() as conn:
         task = load(conn, task_id)
-        if caller.name != task.creator:
-            caller.require("assign_task")
+        _creator_or(caller, task, "assign_task")
         if task.status in FINISHED:
             raise Conflict(f"Task {task_id} is {task.status}; reopen it before giving it to someone.")
-        conn.execute("UPDATE task SET assignee = ?, reserved_for = ?, updated_at = ? WHERE id = ?",
-                     (assignee, assignee, now, task_id))
+        updated = conn.execute("UPDATE task SET assignee = ?, reserved_for = ?, updated_at = ? WHERE id = ?"
+                               " RETURNING *", (assignee, assignee, now, task_id)).fetchone()
         audit.record(conn, now, caller.name, "reassign_task", "task", task_id,
                      {"assignee": assignee, "was": task.assignee})
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
                                                  "assignee": assignee, "priority": task.priority}, to=assignee)
-        updated = conn.execute("SELECT * FROM task WHERE id = ?", (task_id,)).fetchone()
         _announce_update(conn, now, updated, caller)
         return load(conn, task_id)
 
@@ -263,20 +267,17 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
     """Cancel a task and everything under it; what is done stays done. Returns the tasks cancelled."""
     now = hub.now()
     with hub.store.write() as conn:
-        task = load(conn, task_id)
-        if caller.name != task.creator:
-            caller.require("cancel_task")
-        ids = [r[0] for r in conn.execute(
+        _creator_or(caller, load(conn, task_id), "cancel_task")
+        open_ones = conn.execute(
             "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT t.id FROM task t JOIN tree ON t.parent_id = tree.id)"
-            " SELECT task.id FROM task JOIN tree ON task.id = tree.id WHERE task.status NOT IN ('done', 'cancelled')"
-            " ORDER BY task.id", (task_id,))]
-        for one in ids:
-            before = conn.execute("SELECT status FROM task WHERE id = ?", (one,)).fetchone()["status"]
-            conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ?", (now, one))
+            " SELECT task.id, task.status FROM task JOIN tree ON task.id = tree.id"
+            " WHERE task.status NOT IN ('done', 'cancelled') ORDER BY task.id", (task_id,)).fetchall()
+        for one, before in open_ones:
+            updated = conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ? RETURNING *",
+                                   (now, one)).fetchone()
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
-            updated = conn.execute("SELECT * FROM task WHERE id = ?", (one,)).fetchone()
             _announce_update(conn, now, updated, caller, before)
-        return [load(conn, one) for one in ids]
+        return [load(conn, one) for one, _ in open_ones]
 
 
 def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, caller: Caller,
@@ -293,8 +294,7 @@ def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
     now = hub.now()
     with hub.store.write() as conn:
         task = load(conn, task_id)
-        if caller.name != task.creator:
-            caller.require("assign_task")
+        _creator_or(caller, task, "assign_task")
         conn.execute("UPDATE task SET reviewer = ?, updated_at = ? WHERE id = ?", (reviewer, now, task_id))
         audit.record(conn, now, caller.name, "set_reviewer", "task", task_id, {"reviewer": reviewer})
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,

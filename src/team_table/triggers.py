@@ -37,8 +37,7 @@ class Context:
 def holders(conn: sqlite3.Connection, hub: Hub, role: str) -> list[str]:
     found = []
     for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-        declared = hub.team.agents.get(row["name"])
-        if role in (declared.all_roles if declared else (row["role"],)):
+        if role in hub.roles_of(row["name"], row["role"]):
             found.append(row["name"])
     return found
 
