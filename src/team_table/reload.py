@@ -170,7 +170,9 @@ class Reloader:
         def ours(change: FileChange, changed: str) -> bool:
             return Path(changed).name == name
 
-        async for _ in awatch(self.path.parent, watch_filter=ours, debounce=400, step=50, recursive=False):
+        # rust_timeout bounds how long a stopping hub waits for the watcher thread (its default is 5 s).
+        async for _ in awatch(self.path.parent, watch_filter=ours, debounce=400, step=50, recursive=False,
+                              rust_timeout=500):
             try:
                 await anyio.to_thread.run_sync(self.reload)
             except Exception:
