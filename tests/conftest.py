@@ -13,7 +13,8 @@ import pytest
 from mcp import Client
 
 from team_table.config import EMPTY_TEAM, Team, parse_team
-from team_table.hub import Hub, open_hub
+from team_table.hub import Hub
+from team_table.runtime import open_table as open_hub_table
 from team_table.server import build_server
 from team_table.server.identity import Binding, fixed
 from team_table.settings import resolve
@@ -76,7 +77,7 @@ class Agent:
 
 
 IDENTITY_PARAM = {
-    "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
+    "register": "name", "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
     "create_task": "creator", "get_audit_log": "requester", "list_escalations": "requester",
     "resolve_escalation": "requester",
 }
@@ -119,7 +120,7 @@ def team_from(text: str) -> Team:
 async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dict[str, str] | None = None,
                      clock: Any = None) -> AsyncIterator[Table]:
     settings = resolve({"db": str(tmp_path / "db" / "team.db")}, env or {}, team, None)
-    with open_hub(settings, team, clock=clock) as hub:
+    with open_hub_table(settings, team, clock=clock) as hub:
         async with AsyncExitStack() as stack:
             yield Table(hub, stack, era)
 

@@ -12,7 +12,7 @@ from click.testing import CliRunner
 from team_table import members, messages, tasks
 from team_table.cli import main
 from team_table.config import EMPTY_TEAM, load_team
-from team_table.hub import open_hub
+from team_table.runtime import open_table
 from team_table.settings import resolve
 
 
@@ -34,7 +34,7 @@ def run(tmp_path: Path, monkeypatch):
 def seeded(tmp_path: Path):
     """A table with two members, a message and a task, made through the domain."""
     settings = resolve({"db": str(tmp_path / "db" / "team.db")}, {}, EMPTY_TEAM, None)
-    with open_hub(settings, EMPTY_TEAM) as hub:
+    with open_table(settings, EMPTY_TEAM) as hub:
         members.register(hub, "alice", "coder", '["python"]', "")
         members.register(hub, "bob", "reviewer", "[]", "")
         alice = hub.caller("alice", ("coder",))
@@ -148,7 +148,7 @@ def test_check_diff_shows_what_a_reload_would_change_against_the_running_hub(run
     team = load_team(path)
     db = tmp_path / "db" / "team.db"
     assert "No hub has run" in run("check", "--diff", "--db", str(db)).output
-    with open_hub(resolve({"db": str(db)}, {}, team, path), team) as hub:
+    with open_table(resolve({"db": str(db)}, {}, team, path), team) as hub:
         Reloader(hub, path).record_start()  # what a running hub records
     assert "would change nothing" in run("check", "--diff", "--db", str(db)).output
     path.write_text("agents:\n  alice:\n    role: tester\n  bob:\n    role: reviewer\n")

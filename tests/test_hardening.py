@@ -7,11 +7,11 @@ from pathlib import Path
 
 import pytest
 
-from team_table import events, members, presence
+from team_table import claims, events, members, presence
 from team_table.config import load_team
-from team_table.hub import open_hub
+from team_table.runtime import open_table
 from team_table.reload import Reloader
-from team_table.server.push import Fanout
+from team_table.fanout import Fanout
 from team_table.settings import resolve
 
 from conftest import ManualClock
@@ -20,7 +20,7 @@ pytestmark = pytest.mark.anyio
 
 
 def hub_on(db: Path, team, clock=None):
-    return open_hub(resolve({"db": str(db)}, {}, team, None), team, clock=clock)
+    return open_table(resolve({"db": str(db)}, {}, team, None), team, clock=clock)
 
 
 async def test_an_agent_working_through_another_process_stays_active_and_keeps_its_claim(tmp_path: Path):
@@ -34,7 +34,7 @@ async def test_an_agent_working_through_another_process_stays_active_and_keeps_i
         from team_table import tasks
 
         task = tasks.create(other, alice, "long job")
-        tasks.claim(other, alice, task.id)
+        claims.claim(other, alice, task.id)
         for _ in range(50):  # fifty minutes of calls through the process that does not hold the lease
             clock.advance(60)
             members.authenticate(other, "alice", token)

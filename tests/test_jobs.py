@@ -205,7 +205,7 @@ async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_
         found = {j.id: j.trigger.interval.total_seconds() for j in runner.scheduler.get_jobs()}
         assert found == {"heartbeat": 15.0, "activity": 5.0, "auto-reply:alice": 5.0}
     finally:
-        runner.stop()
+        await runner.stop()
 
 
 def test_check_refuses_a_template_with_a_typo(tmp_path):
@@ -233,11 +233,11 @@ async def test_team_table_poll_answers_from_a_terminal_with_timestamped_lines(tm
 
     from team_table import members, messages
     from team_table.config import EMPTY_TEAM
-    from team_table.hub import open_hub
+    from team_table.runtime import open_table
     from team_table.settings import resolve
 
     db = tmp_path / "team.db"
-    with open_hub(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
+    with open_table(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
         members.register(hub, "alice", "coder", "[]", "")
         members.register(hub, "bob", "coder", "[]", "")
         bob = hub.caller("bob", ("coder",))

@@ -10,7 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
-from team_table.store import Store
+from team_table.store.sqlite import SqliteStore as Store
 
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 
@@ -172,7 +172,7 @@ async def test_eight_processes_registering_one_new_name_at_once_seat_exactly_one
 
 # A hub process up to the point where it opens its database, held there until told to go.
 OPEN_WHEN_TOLD = (
-    "import sys; from pathlib import Path; from team_table.store import Store; "
+    "import sys; from pathlib import Path; from team_table.store.sqlite import SqliteStore as Store; "
     "print('ready', flush=True); sys.stdin.readline(); Store.open(Path(sys.argv[1])).close()"
 )
 

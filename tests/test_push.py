@@ -11,8 +11,8 @@ import pytest
 
 from team_table import events as event_log
 from team_table.config import EMPTY_TEAM
-from team_table.hub import open_hub
-from team_table.server.push import Fanout
+from team_table.runtime import open_table
+from team_table.fanout import Fanout
 from team_table.settings import resolve
 
 from network_helpers import events, events_request, join_all, kinds, mcp_client, message_ids, running_hub
@@ -185,7 +185,7 @@ async def test_a_reader_that_does_not_read_does_not_hold_up_other_streams(tmp_pa
 
 async def test_a_stream_that_falls_behind_is_closed_with_overflow_while_others_keep_receiving(tmp_path: Path):
     settings = resolve({"db": str(tmp_path / "db" / "team.db")}, {}, EMPTY_TEAM, None)
-    with open_hub(settings, EMPTY_TEAM) as hub:
+    with open_table(settings, EMPTY_TEAM) as hub:
         fanout = Fanout(hub.store, buffer=4)
         slow, fast, other = fanout.subscribe("bob"), fanout.subscribe("bob"), fanout.subscribe("carol")
         received: dict[str, list] = {"fast": [], "other": []}

@@ -221,10 +221,10 @@ async def test_every_stdio_hub_process_on_a_database_picks_up_a_saved_edit(tmp_p
         first.as_agent("alice", ALICE)
         log = await first.ok("get_audit_log", requester="alice", token=ALICE, action="config_reloaded")
         assert log == []  # alice (a coder) reads only entries about herself...
-    from team_table.hub import open_hub
+    from team_table.runtime import open_table
     from team_table.settings import resolve
 
     team = load_team(path)
-    with open_hub(resolve({"db": str(db)}, {}, team, None), team, seat=False) as hub:
+    with open_table(resolve({"db": str(db)}, {}, team, None), team, seat=False) as hub:
         assert len(audit_log.entries(hub, None, action="config_reloaded")) == 1  # ...and it was recorded once
     assert log_alarms(tmp_path / "logs") == []

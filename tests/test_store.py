@@ -8,10 +8,10 @@ from pathlib import Path
 
 from team_table import members, messages, tasks
 from team_table.config import EMPTY_TEAM
-from team_table.hub import open_hub
-from team_table.migrations import MIGRATIONS
+from team_table.runtime import open_table
+from team_table.store.sqlite_schema import MIGRATIONS
 from team_table.settings import resolve
-from team_table.store import Store
+from team_table.store.sqlite import SqliteStore as Store
 from team_table.tokens import digest
 
 
@@ -105,7 +105,7 @@ def test_a_0_2_1_database_is_carried_over_with_tokens_and_read_state(tmp_path: P
     path = tmp_path / "team_table.db"
     make_0_2_1_database(path)
     settings = resolve({"db": str(path)}, {}, EMPTY_TEAM, None)
-    with open_hub(settings, EMPTY_TEAM) as hub:
+    with open_table(settings, EMPTY_TEAM) as hub:
         alice = members.authenticate(hub, "alice", "alice-old-token")  # the old token still works
         bob = hub.caller("bob", ("agent",))
         assert [m.content for m in messages.inbox(hub, bob)] == ["unread one"]  # bob had read the broadcast

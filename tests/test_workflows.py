@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from team_table import workflows
-from team_table.engine import Engine
+from team_table.workflow.engine import open_engine
+from team_table.workflow.library import load_folder
 from team_table.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
@@ -26,7 +26,7 @@ async def team(table, tmp_path: Path):
     coder = await table.join("coder", role="coder")
     rita = await table.join("rita", role="reviewer")
     tess = await table.join("tess", role="tester")
-    yield Engine(table.hub, folder), lead, coder, rita, tess
+    yield open_engine(table.hub, folder), lead, coder, rita, tess
 
 
 def auto(inbox: list[dict]) -> list[str]:
@@ -107,7 +107,7 @@ async def test_a_step_that_cannot_run_is_recorded_and_escalated_not_dropped(team
 
 async def test_each_event_is_handled_once_by_two_hub_processes_and_a_crash_resumes(team, tmp_path: Path):
     engine, lead, coder, rita, tess = team
-    second = Engine(engine.hub, engine.folder)  # another hub process on the same database
+    second = open_engine(engine.hub, engine.library.folder)  # another hub process on the same database
     code = await lead.ok("create_task", title="shared", kind="code", assignee="coder")
     await coder.ok("claim_task", task_id=code["id"])
     await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
@@ -121,17 +121,17 @@ async def test_each_event_is_handled_once_by_two_hub_processes_and_a_crash_resum
 async def test_an_invalid_workflow_edit_changes_nothing_and_a_fixed_one_applies(team):
     engine, lead, coder, rita, tess = team
     before = dict(engine.workflows)
-    (engine.folder / "review.yaml").write_text("name: review\ntriggers:\n  - event: task_status\n    do:\n"
+    (engine.library.folder / "review.yaml").write_text("name: review\ntriggers:\n  - event: task_status\n    do:\n"
                                                "      - message: {to: reviewer, text: '{{ task.titel }}'}\n")
-    assert engine.reload() is False
+    assert engine.library.reload() is False
     assert engine.workflows == before
     from team_table import audit
 
     [entry] = audit.entries(engine.hub, None, action="config_error")
     assert "titel" in entry.details and "review.yaml:5" in entry.details
-    shutil.copy(SHIPPED / "review.yaml", engine.folder / "review.yaml")
-    (engine.folder / "blocked.yaml").unlink()
-    assert engine.reload() is True and "blocked" not in engine.workflows
+    shutil.copy(SHIPPED / "review.yaml", engine.library.folder / "review.yaml")
+    (engine.library.folder / "blocked.yaml").unlink()
+    assert engine.library.reload() is True and "blocked" not in engine.workflows
 
 
 async def test_a_blocked_task_is_brought_to_the_lead(team):
@@ -156,11 +156,11 @@ async def test_an_agent_going_offline_with_claimed_work_is_brought_to_the_lead(t
 
 
 def test_every_shipped_workflow_is_valid_and_a_typo_names_file_line_and_key(tmp_path: Path):
-    found, _ = workflows.load_folder(SHIPPED)
+    found, _ = load_folder(SHIPPED)
     assert set(found) == {"review", "qa", "parent_done", "blocked", "offline"}
     (tmp_path / "bad.yaml").write_text("name: bad\ntriggers:\n  - event: task_status\n    do:\n      - explode: now\n")
     with pytest.raises(ConfigError) as caught:
-        workflows.load_folder(tmp_path)
+        load_folder(tmp_path)
     assert caught.value.problems[0].line == 5 and "explode" in caught.value.problems[0].path
 
 
@@ -169,10 +169,10 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
 
     from click.testing import CliRunner
 
-    from team_table import members, tasks
+    from team_table import claims, members, tasks
     from team_table.cli import main
     from team_table.config import load_team
-    from team_table.hub import open_hub
+    from team_table.runtime import open_table
     from team_table.settings import resolve
 
     monkeypatch.chdir(tmp_path)
@@ -181,12 +181,12 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
     shutil.copytree(SHIPPED, tmp_path / "workflows")
     (tmp_path / "team.yaml").write_text("hub:\n  db: team.db\n")
     team = load_team(tmp_path / "team.yaml")
-    with open_hub(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
+    with open_table(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
         members.register(hub, "coder", "coder", "[]", "")
         members.register(hub, "rita", "reviewer", "[]", "")
         coder = hub.caller("coder", ("coder",))
         task = tasks.create(hub, coder, "parse", kind="code", assignee="coder")
-        tasks.claim(hub, coder, task.id)
+        claims.claim(hub, coder, task.id)
         tasks.update(hub, coder, task.id, "awaiting_review")
     run = CliRunner().invoke
     listed = run(main, ["workflows", "--json"], catch_exceptions=False)
@@ -198,9 +198,9 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
     dry = run(main, ["workflows", "dry-run", "workflows/review.yaml", "--event",
                      f'{{"event": "task_status", "task": {task.id}}}'], catch_exceptions=False)
     assert "assign_reviewer" in dry.output and '"rita"' in dry.output and "nothing was changed" in dry.output
-    with open_hub(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
+    with open_table(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
         assert tasks.load(hub, task.id).reviewer is None  # the dry run changed nothing
-        Engine(hub, tmp_path / "workflows")  # a hub starts: its place is after the events already there
+        open_engine(hub, tmp_path / "workflows")  # a hub starts: its place is after the events already there
         assert hub.store.query("SELECT COUNT(*) FROM workflow_run")[0][0] == 0
     assert "No workflow has run yet" in run(main, ["runs"], catch_exceptions=False).output
 
@@ -235,7 +235,7 @@ async def test_a_crash_in_the_middle_of_the_pipeline_is_picked_up_by_a_second_hu
     engine.step()  # the first hub handles the review request ...
     await rita.ok("review_task", task_id=code["id"], approve=True)
     del engine  # ... and dies before it sees the approval
-    second = Engine(team[0].hub, team[0].folder)  # another hub process, started afterwards
+    second = open_engine(team[0].hub, team[0].library.folder)  # another hub process, started afterwards
     second.step()
     qa = await tess.ok("next_task")
     assert qa["kind"] == "qa"
@@ -254,26 +254,26 @@ async def test_a_schedule_trigger_runs_once_per_period(table, tmp_path: Path):
     clock = ManualClock()
     table.hub.clock = clock
     tess = await table.join("tess", role="tester")
-    engine = Engine(table.hub, folder)
+    engine = open_engine(table.hub, folder)
     assert engine.scheduled() == 0  # the first tick starts the clock
     clock.advance(1800)
     assert engine.scheduled() == 0
     clock.advance(1801)
-    assert engine.scheduled() == 1 and Engine(table.hub, folder).scheduled() == 0  # once, across processes
+    assert engine.scheduled() == 1 and open_engine(table.hub, folder).scheduled() == 0  # once, across processes
     assert auto(await tess.ok("get_messages")) == ["[AUTO] Stand-up: what is blocking you?"]
 
 
 async def test_a_hub_starting_on_an_invalid_workflow_file_leaves_the_events_for_a_valid_set(team):
     engine, lead, coder, rita, tess = team
-    good = (engine.folder / "blocked.yaml").read_text()
-    (engine.folder / "blocked.yaml").write_text("name: blocked\ntriggers: [\n")  # half saved
-    restarted = Engine(engine.hub, engine.folder)
+    good = (engine.library.folder / "blocked.yaml").read_text()
+    (engine.library.folder / "blocked.yaml").write_text("name: blocked\ntriggers: [\n")  # half saved
+    restarted = open_engine(engine.hub, engine.library.folder)
     code = await lead.ok("create_task", title="waits", kind="code", assignee="coder")
     await coder.ok("claim_task", task_id=code["id"])
     await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
     assert restarted.step() == 0  # nothing consumed by an empty set
-    (engine.folder / "blocked.yaml").write_text(good)
-    restarted.reload()
+    (engine.library.folder / "blocked.yaml").write_text(good)
+    restarted.library.reload()
     restarted.step()
     assert (await lead.ok("get_task", task_id=code["id"]))["reviewer"] == "rita"
 
@@ -291,9 +291,9 @@ async def test_an_author_cannot_skip_review_nor_close_someone_elses_task_through
 
 async def test_one_comment_or_a_reassignment_does_not_fire_a_workflow_twice(team, tmp_path: Path):
     engine, lead, coder, rita, tess = team
-    (engine.folder / "echo.yaml").write_text(
+    (engine.library.folder / "echo.yaml").write_text(
         "name: echo\ntriggers:\n  - event: comment\n    do:\n      - message: {to: role:lead, text: 'note'}\n")
-    engine.reload()
+    engine.library.reload()
     code = await lead.ok("create_task", title="talked about", kind="code", assignee="coder", reviewer="rita")
     await tess.ok("comment_task", task_id=code["id"], text="looks risky")
     await coder.ok("claim_task", task_id=code["id"])

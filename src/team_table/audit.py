@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from typing import Any
 
 from team_table.clock import parse_iso
@@ -11,13 +10,13 @@ from team_table.errors import Forbidden, Invalid
 from team_table.hub import Hub
 from team_table.models import AuditEntry, Caller
 from team_table.names import check_name
+from team_table.store import Tx
 
 MAX_LIMIT = 200
-OPERATOR = "operator"
 
 
 def record(
-    conn: sqlite3.Connection,
+    conn: Tx,
     at: str,
     actor: str,
     action: str,

@@ -5,14 +5,15 @@ from __future__ import annotations
 
 import logging
 import re
-import sqlite3
 from dataclasses import dataclass, field
 
-from team_table import audit, escalations, events, presence, templates
+from team_table import audit, escalations, presence, templates
 from team_table.config import AutoReply, Notify
-from team_table.escalations import HUB_SENDER
+from team_table.delivery import deliver
 from team_table.hub import Hub
+from team_table.names import HUB_SENDER
 from team_table.presence import ACTIVE
+from team_table.store import Tx
 
 log = logging.getLogger("team_table.autoreply")
 
@@ -43,14 +44,16 @@ def run(hub: Hub, agent: str, policy: AutoReply, *, default_patterns: bool = Fal
     team = hub.team
     now = hub.now()
     rules = team.escalation_rules() or (_question_rules(team) if default_patterns else {})
+    if not hub.store.query(_NEW + " LIMIT 1", (agent, agent, agent, HUB_SENDER)):
+        return Outcome(skipped="nothing new")  # a read: an idle agent's policy costs no write
     with hub.store.write() as conn:
         skipped = _why_not(conn, hub, agent, policy)
         if skipped:
             return Outcome(skipped=skipped)
         outcome = Outcome()
         sent = conn.execute("SELECT COUNT(*) FROM auto_reply WHERE agent = ? AND outcome = 'ack' AND at > ?",
-                            (agent, _away_since(conn, agent))).fetchone()[0]
-        by_sender: dict[str, list[sqlite3.Row]] = {}
+                            (agent, _away_since(conn, hub, agent))).fetchone()[0]
+        by_sender: dict[str, list] = {}
         for message in _new_messages(conn, agent, policy):
             if _already_escalated(conn, message["id"]):  # a person was asked when it was sent
                 _mark(conn, message, agent, now, "escalated")
@@ -71,7 +74,7 @@ def run(hub: Hub, agent: str, policy: AutoReply, *, default_patterns: bool = Fal
     return outcome
 
 
-def _why_not(conn: sqlite3.Connection, hub: Hub, agent: str, policy: AutoReply) -> str | None:
+def _why_not(conn: Tx, hub: Hub, agent: str, policy: AutoReply) -> str | None:
     if not policy.enabled:
         return "disabled"
     if escalations.open_for(conn, agent):
@@ -83,21 +86,20 @@ def _why_not(conn: sqlite3.Connection, hub: Hub, agent: str, policy: AutoReply) 
     return None
 
 
-def _away_since(conn: sqlite3.Connection, agent: str) -> str:
-    row = conn.execute("SELECT MAX(COALESCE(last_seen, ''), last_heartbeat) AS last FROM member WHERE name = ?",
-                       (agent,)).fetchone()
+def _away_since(conn: Tx, hub: Hub, agent: str) -> str:
+    row = conn.execute(f"SELECT {presence.last_sign(hub)} AS last FROM member WHERE name = ?", (agent,)).fetchone()
     return row["last"] if row and row["last"] else ""
 
 
-def _new_messages(conn: sqlite3.Connection, agent: str, policy: AutoReply) -> list[sqlite3.Row]:
-    """Direct messages to `agent`, unread by it and not yet handled, never [AUTO] ones or its own, oldest first."""
-    rows = conn.execute(
-        "SELECT m.* FROM delivery d JOIN message m ON m.id = d.message_id"
+_NEW = ("SELECT m.* FROM delivery d JOIN message m ON m.id = d.message_id"
         " WHERE d.agent = ? AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
         " AND m.recipient = ? AND m.sender NOT IN (?, ?) AND m.content NOT LIKE '[AUTO]%'"
-        " AND NOT EXISTS (SELECT 1 FROM auto_reply a WHERE a.message_id = m.id) ORDER BY m.id",
-        (agent, agent, agent, HUB_SENDER),
-    ).fetchall()
+        " AND NOT EXISTS (SELECT 1 FROM auto_reply a WHERE a.message_id = m.id) ORDER BY m.id")
+
+
+def _new_messages(conn: Tx, agent: str, policy: AutoReply) -> list:
+    """Direct messages to `agent`, unread by it and not yet handled, never [AUTO] ones or its own, oldest first."""
+    rows = conn.execute(_NEW, (agent, agent, agent, HUB_SENDER)).fetchall()
     return [r for r in rows if not policy.senders or r["sender"] in policy.senders]
 
 
@@ -110,11 +112,11 @@ def _first_match(rules: dict, content: str) -> str | None:
     return next((name for name, (pattern, _) in rules.items() if pattern.search(content)), None)
 
 
-def _already_escalated(conn: sqlite3.Connection, message_id: int) -> bool:
+def _already_escalated(conn: Tx, message_id: int) -> bool:
     return conn.execute("SELECT 1 FROM escalation WHERE message_id = ? LIMIT 1", (message_id,)).fetchone() is not None
 
 
-def _escalate(conn, hub: Hub, agent: str, message: sqlite3.Row, rule: str, rules: dict, now: str,
+def _escalate(conn, hub: Hub, agent: str, message, rule: str, rules: dict, now: str,
               policy: AutoReply) -> int:
     notify = rules[rule][1] if rule in rules else hub.team.escalation.notify
     escalation_id = escalations.escalate(conn, hub, message["id"], message["sender"], agent, rule, notify, now,
@@ -123,11 +125,12 @@ def _escalate(conn, hub: Hub, agent: str, message: sqlite3.Row, rule: str, rules
     return escalation_id
 
 
-def _acknowledge(conn, hub: Hub, agent: str, sender: str, batch: list[sqlite3.Row], policy: AutoReply,
+def _acknowledge(conn, hub: Hub, agent: str, sender: str, batch: list, policy: AutoReply,
                  now: str) -> None:
     text = templates.render(policy.template, templates.AUTO_REPLY, {
         "agent": agent, "sender": sender, "count": len(batch), "messages": [_plain(m) for m in batch]})
-    _send_as(conn, agent, sender, text, now)
+    # From the away agent itself, so the conversation reads naturally; [AUTO] so it is never answered in turn.
+    deliver(conn, now, agent, sender, text if text.startswith(AUTO) else f"{AUTO} {text}")
     for message in batch:
         _mark(conn, message, agent, now, "ack")
     audit.record(conn, now, agent, "auto_reply", "messages", None,
@@ -135,21 +138,11 @@ def _acknowledge(conn, hub: Hub, agent: str, sender: str, batch: list[sqlite3.Ro
     log.info("auto-reply for %s: acknowledged %d message(s) from %s", agent, len(batch), sender)
 
 
-def _send_as(conn: sqlite3.Connection, agent: str, recipient: str, text: str, now: str) -> None:
-    """An [AUTO] message from the away agent (so the conversation reads naturally), never answered in turn."""
-    if not text.startswith(AUTO):
-        text = f"{AUTO} {text}"
-    message_id = conn.execute("INSERT INTO message (sender, recipient, content, created_at) VALUES (?, ?, ?, ?)",
-                              (agent, recipient, text, now)).lastrowid
-    conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (recipient, message_id))
-    events.emit(conn, now, "message", {"id": message_id, "sender": agent, "recipient": recipient}, to=recipient)
+def _mark(conn: Tx, message, agent: str, now: str, outcome: str) -> None:
+    conn.execute("INSERT INTO auto_reply (message_id, agent, sender, at, outcome) VALUES (?, ?, ?, ?, ?)"
+                 " ON CONFLICT DO NOTHING", (message["id"], agent, message["sender"], now, outcome))
 
 
-def _mark(conn: sqlite3.Connection, message: sqlite3.Row, agent: str, now: str, outcome: str) -> None:
-    conn.execute("INSERT OR IGNORE INTO auto_reply (message_id, agent, sender, at, outcome) VALUES (?, ?, ?, ?, ?)",
-                 (message["id"], agent, message["sender"], now, outcome))
-
-
-def _plain(message: sqlite3.Row) -> dict:
+def _plain(message) -> dict:
     return {"id": message["id"], "sender": message["sender"], "content": message["content"],
             "created_at": message["created_at"]}

@@ -5,7 +5,7 @@ from __future__ import annotations
 from team_table import audit, events, limits
 from team_table.hub import Hub
 from team_table.models import AuditEntry, Caller, Comment, TaskDetail
-from team_table.tasks import SELECT, _task, load
+from team_table.tasks import SELECT, load, rows_to_tasks
 
 
 def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
@@ -24,14 +24,15 @@ def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
     return Comment(**dict(row))
 
 
-def detail(hub: Hub, task_id: int) -> TaskDetail:
+def detail(hub: Hub, task_id: int, *, caller: Caller | None = None) -> TaskDetail:
+    """A task's whole story; every member may read any task (caller None: the operator)."""
     task = load(hub, task_id)
     comments = [Comment(**dict(r)) for r in hub.store.query(
         "SELECT * FROM task_comment WHERE task_id = ? ORDER BY id", (task_id,))]
-    children = [_task(r) for r in hub.store.query(SELECT + " WHERE t.parent_id = ? ORDER BY t.id", (task_id,))]
-    dependencies = [_task(r) for r in hub.store.query(
+    children = rows_to_tasks(hub, hub.store.query(SELECT + " WHERE t.parent_id = ? ORDER BY t.id", (task_id,)))
+    dependencies = rows_to_tasks(hub, hub.store.query(
         SELECT + " WHERE t.id IN (SELECT depends_on FROM task_dependency WHERE task_id = ?) ORDER BY t.id",
-        (task_id,))]
+        (task_id,)))
     history = [AuditEntry(id=r["id"], timestamp=r["at"], agent_name=r["actor"], action=r["action"],
                           target_type=r["target_type"], target_id=r["target_id"], details=r["details"])
                for r in hub.store.query("SELECT * FROM audit WHERE target_type = 'task' AND target_id = ?"

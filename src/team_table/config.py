@@ -9,11 +9,14 @@ from typing import Any, Literal, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
-from team_table import roles, templates
+from team_table import roles, templates, tokens
 from team_table.errors import ConfigError, ConfigProblem
-from team_table.names import is_valid_name
+from team_table.names import is_reserved, is_valid_name
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
+MAX_FILE_BYTES = 2 * 1024 * 1024  # a team of 10,000 agents fits in a quarter of this
+# libyaml's parser where PyYAML was built with it (about 10x faster), else PyYAML's own.
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 M = TypeVar("M", bound=BaseModel)
 Transport = Literal["stdio", "sse", "streamable-http"]
 
@@ -35,6 +38,9 @@ class HubSection(Frozen):
     allowed_hosts: tuple[str, ...] = ()  # Host names (host or host:port) clients use, beyond localhost
     events_max_age_seconds: float = Field(default=86_400.0, gt=0)  # push events kept for replay ...
     events_max_count: int = Field(default=100_000, ge=100)  # ... at most this long and this many
+    # SQLite's sync on commit: full (every acknowledged write survives a power loss) or normal (faster; the
+    # last writes before a power loss or OS crash may roll back, never corrupting the file).
+    synchronous: Literal["full", "normal"] = "full"
 
 
 class RoleSpec(Frozen):
@@ -174,7 +180,7 @@ class EscalationRule(Frozen):
         return pattern
 
 
-class Escalation(Frozen):
+class EscalationPolicy(Frozen):
     """Messages that need a human decision: named patterns, and who is told."""
 
     notify: Notify = Notify(roles=("person", "lead"))
@@ -204,16 +210,20 @@ class Team(Frozen):
     roles: dict[str, RoleSpec] = {}
     agents: dict[str, AgentSpec] = {}
     limits: Limits = Limits()
-    escalation: Escalation = Escalation()
+    escalation: EscalationPolicy = EscalationPolicy()
     presence: Presence = Presence()
     _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
+    _by_hash: dict[str, str] = PrivateAttr(default_factory=dict)  # token digest -> declared agent
 
     @model_validator(mode="after")
     def _consistent(self) -> Team:
         for name in list(self.roles) + list(self.agents) + list(self.hub.admins) + list(self.limits.agents):
             if not is_valid_name(name):
                 raise ValueError(f"{name!r} is not a valid name (letters, digits, space . _ -)")
+        for name in self.agents:
+            if is_reserved(name):
+                raise ValueError(f"agents.{name}: the hub itself writes under this name; choose another")
         known = self.all_roles()
         self._granted = roles.resolve(known)
         seen: dict[str, str] = {}
@@ -234,6 +244,7 @@ class Team(Frozen):
                 if value in seen:
                     raise ValueError(f"agents.{name}: the same token hash is also declared for {seen[value]}")
                 seen[value] = name
+                self._by_hash[value.removeprefix(tokens.PREFIX)] = name
         for role in self.limits.roles:
             if role not in known:
                 raise ValueError(f"limits.roles.{role}: unknown role")
@@ -252,6 +263,9 @@ class Team(Frozen):
         spec = self.all_roles().get(role)
         return bool(spec and spec.privileged)
 
+    def privileged_roles(self) -> list[str]:
+        return sorted(name for name, spec in self.all_roles().items() if spec.privileged)
+
     def is_elevated(self, role: str) -> bool:
         """Privileged, or permitting more than a member's own work: such a role is granted, never self-assigned."""
         return self.is_privileged(role) or bool(self.granted((role,)) - roles.SELF_SERVICE)
@@ -262,6 +276,10 @@ class Team(Frozen):
         for role in member_roles:
             found |= self._granted.get(role, frozenset())
         return frozenset(found)
+
+    def agent_with_hash(self, token_digest: str) -> str | None:
+        """The declared agent one of whose token hashes is this digest, if any."""
+        return self._by_hash.get(token_digest)
 
     def escalation_rules(self) -> dict[str, tuple[re.Pattern, Notify]]:
         return self._rules
@@ -294,11 +312,23 @@ EMPTY_TEAM = Team()
 
 def load_team(path: Path) -> Team:
     """Read and validate a team.yaml; a bad file raises ConfigError naming file, key path, line and reason."""
+    return parse_team(read_config_file(path), str(path))
+
+
+def read_config_file(path: Path) -> str:
+    """A config file's text; refused (ConfigError) when it cannot be read or is too big to be a config."""
     try:
-        text = path.read_text(encoding="utf-8")
+        with path.open("rb") as handle:
+            raw = handle.read(MAX_FILE_BYTES + 1)
     except OSError as exc:
         raise ConfigError(str(path), [ConfigProblem("", f"cannot be read: {exc.strerror or exc}")]) from exc
-    return parse_team(text, str(path))
+    if len(raw) > MAX_FILE_BYTES:
+        raise ConfigError(str(path), [ConfigProblem("", f"is over {MAX_FILE_BYTES // (1024 * 1024)} MiB, too big "
+                                                        "for a config file; nothing in it was applied")])
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ConfigError(str(path), [ConfigProblem("", f"is not UTF-8 text: {exc}")]) from exc
 
 
 def parse_team(text: str, file: str) -> Team:
@@ -308,9 +338,11 @@ def parse_team(text: str, file: str) -> Team:
 
 def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, empty_ok: bool = False) -> M:
     """Parse YAML text into `model`; any problem raises ConfigError with file, line, key path and reason."""
+    if len(text) > MAX_FILE_BYTES:
+        raise ConfigError(file, [ConfigProblem("", f"is over {MAX_FILE_BYTES // (1024 * 1024)} MiB, too big for a "
+                                                   "config file; nothing in it was applied")])
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        node, data = _parse(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         line = mark.line + 1 if mark is not None else None
@@ -324,6 +356,16 @@ def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, e
         return model.model_validate(data)
     except ValidationError as exc:
         raise ConfigError(file, _problems(exc, node)) from exc
+
+
+def _parse(text: str) -> tuple[yaml.Node | None, Any]:
+    """Parse once: the node tree (kept for the line numbers of problems) and the data built from it."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        return node, (loader.construct_document(node) if node is not None else None)
+    finally:
+        loader.dispose()
 
 
 def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProblem]:

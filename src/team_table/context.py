@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
+
 from team_table import audit, limits
-from team_table.errors import Forbidden, NotFound
+from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, ContextEntry
 from team_table.names import is_valid_name
@@ -15,9 +17,32 @@ def owner_of(key: str) -> str | None:
     return head if slash and is_valid_name(head) else None
 
 
+# Control, format (zero-width, bidi), separator and private-use characters: invisible, or not what they look like.
+_HIDDEN = {"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"}
+
+
+def check_key(key: str) -> str:
+    """A key that reads as what it is: no hidden characters, no look-alike forms, no path tricks (so that a key
+    which looks like 'p2/...' is p2's)."""
+    problem = None
+    if key != key.strip():
+        problem = "it starts or ends with a space"
+    elif any(unicodedata.category(c) in _HIDDEN or (unicodedata.category(c) == "Zs" and c != " ") for c in key):
+        problem = "it holds an invisible or control character"
+    elif unicodedata.normalize("NFKC", key) != key:
+        problem = f"it holds look-alike characters (its plain form is {unicodedata.normalize('NFKC', key)!r})"
+    elif any(part in ("", ".", "..") or part != part.strip() for part in key.split("/")):
+        problem = "it has an empty, '.' or '..' part, or a part with spaces at its ends"
+    if problem:
+        raise Invalid(f"The context key {key!r} is refused: {problem}. Use plain parts separated by '/', "
+                      "e.g. 'yourname/notes' or 'release/plan'.")
+    return key
+
+
 def share(hub: Hub, caller: Caller, key: str, value: str) -> ContextEntry:
     sizes = hub.team.limits.sizes
     limits.text(key, sizes.context_key, "context key")
+    check_key(key)
     limits.text(value, sizes.context_value, "context value", required=False)
     owner = owner_of(key)
     if owner is not None and owner != caller.name and not caller.may("write_others_context"):
@@ -40,6 +65,11 @@ def share(hub: Hub, caller: Caller, key: str, value: str) -> ContextEntry:
         audit.record(conn, now, caller.name, "share_context", "context", key,
                      {"previous_set_by": before["set_by"]} if before else None)
     return ContextEntry(key=key, value=value, set_by=caller.name, updated_at=now)
+
+
+def read(hub: Hub, caller: Caller, key: str = "") -> ContextEntry | list[ContextEntry]:
+    """One entry, or all of them without a key; every member reads the whole board."""
+    return get(hub, key) if key else entries(hub)
 
 
 def get(hub: Hub, key: str) -> ContextEntry:

@@ -47,6 +47,12 @@ class Busy(TeamTableError):
     code = "busy"
 
 
+class Unavailable(TeamTableError):
+    """The database cannot be written (disk full, read-only, gone): nothing was changed; it is worth retrying."""
+
+    code = "unavailable"
+
+
 class ConfigError(TeamTableError):
     """A config file is wrong: names the file, the key path and (when known) the line."""
 

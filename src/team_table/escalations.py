@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import sqlite3
-
-from team_table import audit, events, limits, templates
+from team_table import audit, events, limits, members, templates
 from team_table.config import Notify
+from team_table.delivery import deliver
 from team_table.errors import Conflict, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Escalation
 from team_table.names import HUB_SENDER
+from team_table.store import Tx
 
 
-def detect(conn: sqlite3.Connection, hub: Hub, message_id: int, sender: str, recipient: str, content: str,
+def detect(conn: Tx, hub: Hub, message_id: int, sender: str, recipient: str, content: str,
            now: str) -> list[str]:
     """Open an escalation for every rule the message matches; call inside the send's transaction.
 
@@ -25,27 +25,27 @@ def detect(conn: sqlite3.Connection, hub: Hub, message_id: int, sender: str, rec
     return matched
 
 
-def escalate(conn: sqlite3.Connection, hub: Hub, message_id: int | None, sender: str, agent: str, rule: str,
+def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str, rule: str,
              notify: Notify, now: str, notice_template: str | None = None, reason: str = "") -> int:
     """Record an escalation, tell the sender a person was asked, and tell the people `notify` names (a message
     and an `escalation` event each). Auto-replies for `agent` wait until it is resolved."""
     escalation_id = conn.execute(
-        "INSERT INTO escalation (at, message_id, sender, agent, rule, status) VALUES (?, ?, ?, ?, ?, 'open')",
-        (now, message_id, sender, agent, rule),
-    ).lastrowid
+        "INSERT INTO escalation (at, message_id, sender, agent, rule, status) VALUES (?, ?, ?, ?, ?, 'open')"
+        " RETURNING id", (now, message_id, sender, agent, rule),
+    ).fetchone()[0]
     if sender != HUB_SENDER:
         notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
             "agent": agent, "sender": sender, "rule": rule, "escalation_id": escalation_id, "count": 1,
             "messages": []})
-        _notify(conn, sender, notice, now)
-    people = _people(conn, hub, notify) - {sender}
+        deliver(conn, now, HUB_SENDER, sender, notice)
+    people = (set(notify.agents) | set(members.holding(conn, hub, notify.roles))) - {sender, HUB_SENDER}
     alert = templates.render(None, templates.ESCALATION_ALERT, {
         "escalation_id": escalation_id, "rule": rule, "sender": sender, "agent": agent, "message_id": message_id})
     if reason:  # the hub's own escalations (workflows) say why, as no message of an agent does
         alert = (f"[AUTO] A decision is needed (escalation {escalation_id}, rule {rule}): {reason}. Resolve it with "
                  f"resolve_escalation or `team-table resolve {escalation_id}`.")
     for person in sorted(people):
-        _notify(conn, person, alert, now)
+        deliver(conn, now, HUB_SENDER, person, alert)
         events.emit(conn, now, "escalation", {"id": escalation_id, "rule": rule, "message_id": message_id,
                                               "sender": sender, "agent": agent}, to=person)
     audit.record(conn, now, HUB_SENDER, "escalate", "message", message_id,
@@ -53,18 +53,7 @@ def escalate(conn: sqlite3.Connection, hub: Hub, message_id: int | None, sender:
     return escalation_id
 
 
-def _people(conn: sqlite3.Connection, hub: Hub, notify: Notify) -> set[str]:
-    """The named agents, and every active member holding one of the named roles."""
-    people = set(notify.agents)
-    if notify.roles:
-        wanted = set(notify.roles)
-        for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-            if wanted & set(hub.roles_of(row["name"], row["role"])):
-                people.add(row["name"])
-    return people
-
-
-def open_for(conn: sqlite3.Connection, agent: str) -> bool:
+def open_for(conn: Tx, agent: str) -> bool:
     """Is a person's decision pending for messages to `agent`? (Its auto-replies wait until it is resolved.)"""
     return conn.execute("SELECT 1 FROM escalation WHERE agent = ? AND status = 'open' LIMIT 1", (agent,)).fetchone() \
         is not None
@@ -99,14 +88,7 @@ def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Esc
         answer = f"[AUTO] {caller.name} resolved escalation {escalation_id} (rule {row['rule']})" + \
             (f": {note}" if note else ".")
         for person in {row["sender"], row["agent"]} - {HUB_SENDER}:
-            _notify(conn, person, answer, now)
+            deliver(conn, now, HUB_SENDER, person, answer)
             events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved",
                                                   "by": caller.name}, to=person)
     return Escalation(**dict(row))
-
-
-def _notify(conn: sqlite3.Connection, person: str, text: str, now: str) -> int:
-    message_id = conn.execute("INSERT INTO message (sender, recipient, content, created_at) VALUES (?, ?, ?, ?)",
-                              (HUB_SENDER, person, text, now)).lastrowid
-    conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (person, message_id))
-    return message_id

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
-from team_table.store import Store
+from team_table.clock import Clock, iso
+from team_table.config import HubSection
+from team_table.store import Store, Tx
 
 EVERYONE = "*"
 
@@ -26,7 +28,7 @@ class Event:
         return agent == self.recipient
 
 
-def emit(conn: sqlite3.Connection, at: str, kind: str, data: dict[str, Any], *, to: str = EVERYONE,
+def emit(conn: Tx, at: str, kind: str, data: dict[str, Any], *, to: str = EVERYONE,
          exclude: str | None = None) -> None:
     """Record one event for one agent, or for everyone but `exclude`; call inside the change's transaction."""
     conn.execute(
@@ -35,14 +37,14 @@ def emit(conn: sqlite3.Connection, at: str, kind: str, data: dict[str, Any], *, 
     )
 
 
-def _event(row: sqlite3.Row) -> Event:
+def _event(row) -> Event:
     return Event(row["id"], row["kind"], row["recipient"], row["exclude"], json.loads(row["data"]))
 
 
 def for_agent(store: Store, agent: str, after_id: int, limit: int = 1000) -> list[Event]:
     """What `agent` missed after `after_id` (a reconnecting stream's Last-Event-ID)."""
     rows = store.query(
-        "SELECT * FROM event WHERE id > ? AND (recipient = ? OR (recipient = '*' AND exclude IS NOT ?))"
+        "SELECT * FROM event WHERE id > ? AND (recipient = ? OR (recipient = '*' AND exclude IS DISTINCT FROM ?))"
         " ORDER BY id LIMIT ?",
         (after_id, agent, agent, limit),
     )
@@ -56,6 +58,11 @@ def tail(store: Store, after_id: int, limit: int = 1000) -> list[Event]:
 
 def last_id(store: Store) -> int:
     return store.query("SELECT COALESCE(MAX(id), 0) FROM event")[0][0]
+
+
+def prune_old(store: Store, policy: HubSection, clock: Clock) -> int:
+    """Drop the events past the age and count team.yaml keeps for replay."""
+    return prune(store, iso(clock.now() - timedelta(seconds=policy.events_max_age_seconds)), policy.events_max_count)
 
 
 def prune(store: Store, older_than: str, keep: int) -> int:

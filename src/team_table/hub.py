@@ -2,21 +2,16 @@
 
 from __future__ import annotations
 
-import logging
-import sqlite3
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import timedelta
 
+from team_table import roles
 from team_table.clock import Clock, SystemClock, iso
 from team_table.config import Team
 from team_table.models import Caller
+from team_table.names import HUB_SENDER, OPERATOR
 from team_table.settings import Settings
 from team_table.store import Store
-
-log = logging.getLogger(__name__)
 
 
 class Activity:
@@ -38,6 +33,13 @@ class Activity:
         with self._lock:
             seen, self._seen = self._seen, {}
         return seen
+
+    def put_back(self, seen: dict[str, str]) -> None:
+        """Notes that could not be written down: kept (newer ones win) for the next try."""
+        with self._lock:
+            for agent, at in seen.items():
+                if at > self._seen.get(agent, ""):
+                    self._seen[agent] = at
 
 
 @dataclass
@@ -69,41 +71,8 @@ class Hub:
 
     def itself(self) -> Caller:
         """The hub acting on its own (workflows): every permission, no rate limit, named team-table."""
-        from team_table import roles
-
-        return Caller(name="team-table", roles=("admin",), granted=frozenset(roles.ACTIONS))
+        return Caller(name=HUB_SENDER, roles=("admin",), granted=frozenset(roles.ACTIONS))
 
     def operator(self) -> Caller:
         """The person with the database file, acting from the CLI: everything is permitted."""
-        from team_table import roles
-
-        return Caller(name="operator", roles=("admin",), granted=frozenset(roles.ACTIONS))
-
-
-@contextmanager
-def open_hub(settings: Settings, team: Team, clock: Clock | None = None, *, seat: bool = True) -> Iterator[Hub]:
-    """Open the store for this process, seat the declared agents (unless only looking), close cleanly at the end."""
-    from team_table import members  # members imports Hub from here
-
-    store = Store.open(settings.db_path)
-    hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
-    try:
-        if seat:
-            members.sync_declared(hub)
-            prune_old_events(hub)
-        yield hub
-    finally:
-        try:
-            store.checkpoint()
-        except sqlite3.OperationalError as exc:  # another process holds a reader: it checkpoints later
-            log.debug("checkpoint skipped: %s", exc)
-        store.close()
-
-
-def prune_old_events(hub: Hub) -> int:
-    """Drop push events past the age and count team.yaml keeps for replay."""
-    from team_table import events
-
-    settings = hub.team.hub
-    cutoff = iso(hub.clock.now() - timedelta(seconds=settings.events_max_age_seconds))
-    return events.prune(hub.store, cutoff, settings.events_max_count)
+        return Caller(name=OPERATOR, roles=("admin",), granted=frozenset(roles.ACTIONS))

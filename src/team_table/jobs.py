@@ -1,11 +1,13 @@
-"""The hub's jobs on APScheduler: presence (heartbeat) and auto-reply (poll), built from team.yaml.
+"""The hub's jobs on APScheduler: presence (heartbeat), activity, auto-reply and workflows, built from team.yaml.
 
 Every hub process on a database runs a scheduler, but each job runs in one process at a time: a run first
 takes the job's lease in the database, which another process takes over once the holder stops renewing it.
+A lease is renewed when half of it is left, so an idle hub does not write to hold it.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import uuid
@@ -16,14 +18,16 @@ from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from team_table import autoreply, presence
 from team_table.config import Team
-from team_table.engine import Engine
+from team_table.errors import TeamTableError
 from team_table.hub import Hub
+from team_table.workflow.engine import Engine
 
 log = logging.getLogger("team_table.jobs")
 
 HEARTBEAT = "heartbeat"
 WORKFLOWS = "workflows"
 FLUSH = "activity"
+MIN_LEASE = 15.0  # seconds; a job of a process that died is taken over by another within this long
 
 
 def heartbeat_interval(team: Team) -> float:
@@ -60,6 +64,9 @@ class Jobs:
         self.observe = observe or (lambda job, result: None)
         self.default_patterns = default_patterns
         self.scheduler: AsyncIOScheduler | None = None
+        self._held: dict[str, float] = {}  # job -> until when this process holds its lease (hub clock)
+        self._running: set[asyncio.Task] = set()
+        self._stopping = False
 
     @property
     def running(self) -> bool:
@@ -72,15 +79,23 @@ class Jobs:
         self.rebuild()
         self.scheduler.start()
 
-    def stop(self) -> None:
+    async def stop(self) -> None:
+        """No new runs; let the runs under way finish; write down the activity noted; give up the leases."""
+        self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
             self.scheduler.shutdown(wait=False)
-        presence.flush(self.hub)
-        drop_leases(self.hub, self.owner)
+        if self._running:
+            with anyio.move_on_after(10):
+                await asyncio.gather(*self._running, return_exceptions=True)
+        try:
+            await anyio.to_thread.run_sync(presence.flush, self.hub)
+            await anyio.to_thread.run_sync(drop_leases, self.hub, self.owner)
+        except TeamTableError as exc:  # a full or read-only disk: said once; the leases simply expire
+            log.warning("stopping: could not write down the last activity or give up job leases: %s", exc.message)
 
     def rebuild(self, *_: object) -> None:
         """(Re)build the jobs from the config in force; called at start and after every reload."""
-        if self.scheduler is None:
+        if self.scheduler is None or self._stopping:
             return
         team = self.hub.team
         wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
@@ -98,19 +113,22 @@ class Jobs:
                                    replace_existing=True)
 
     async def workflows(self, job_id: str, seconds: float) -> None:
+        engine = self.engine
+        # Idle, this is two indexed reads a second: the lease is taken only when there is something to do.
+        if not await anyio.to_thread.run_sync(lambda: engine.pending() or engine.has_schedules()):
+            return
+
         def work():
-            self.engine.reload()
-            self.engine.step()
-            self.engine.scheduled()
+            engine.step()
+            engine.scheduled()
 
         await self._run(job_id, seconds, work)
 
     async def flush(self, job_id: str, seconds: float) -> None:
         """Every process writes down its own callers' activity: no lease, one small write at most."""
-        try:
-            await anyio.to_thread.run_sync(presence.flush, self.hub)
-        except Exception:
-            log.exception("writing down activity failed; it is kept and written next time")
+        if not self.hub.activity.peek():
+            return
+        await self._guarded(job_id, lambda: presence.flush(self.hub))
 
     async def heartbeat(self, job_id: str, seconds: float) -> None:
         await self._run(job_id, seconds, lambda: presence.sweep(self.hub))
@@ -125,13 +143,44 @@ class Jobs:
         await self._run(job_id, seconds, work)
 
     async def _run(self, job_id: str, seconds: float, work: Callable[[], object]) -> None:
-        """Run one job once, if this process holds its lease; a failure is logged and counted, never fatal."""
+        """Run one job once, if this process holds its lease."""
+        def leased_work():
+            if not self._hold(job_id, seconds):
+                return "skipped"
+            work()
+            return "ok"
+
+        await self._guarded(job_id, leased_work)
+
+    def _hold(self, job_id: str, seconds: float) -> bool:
+        lease = max(MIN_LEASE, seconds * 3)
+        now = self.hub.clock.now().timestamp()
+        if self._held.get(job_id, 0.0) - now > lease / 2:
+            return True  # held, with more than half of it left: no write needed
+        if take_lease(self.hub, job_id, self.owner, lease):
+            self._held[job_id] = now + lease
+            return True
+        self._held.pop(job_id, None)
+        return False
+
+    async def _guarded(self, job_id: str, work: Callable[[], object]) -> None:
+        """Run `work` on a worker thread; a failure is logged and counted, never fatal. A stopping hub waits for
+        it to finish rather than cancelling it halfway."""
+        if self._stopping:
+            return
+        task = asyncio.ensure_future(anyio.to_thread.run_sync(work))
+        self._running.add(task)
         try:
-            if not await anyio.to_thread.run_sync(take_lease, self.hub, job_id, self.owner, seconds * 3):
-                self.observe(job_id, "skipped")
-                return
-            await anyio.to_thread.run_sync(work)
-            self.observe(job_id, "ok")
-        except Exception:
-            log.exception("job %s failed; it runs again in %.0f s", job_id, seconds)
+            result = await asyncio.shield(task)
+            self.observe(job_id, result if isinstance(result, str) else "ok")
+        except asyncio.CancelledError:
+            if not task.done():
+                await asyncio.wait([task])  # the thread finishes its transaction; the scheduler is stopping
+        except TeamTableError as exc:
+            log.warning("job %s could not run: %s", job_id, exc.message)
             self.observe(job_id, "error")
+        except Exception:
+            log.exception("job %s failed; it runs again at its next turn", job_id)
+            self.observe(job_id, "error")
+        finally:
+            self._running.discard(task)

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 
 from team_table.config import FAMILY_OF, RateLimit, Sizes
 from team_table.errors import Invalid, RateLimited
 from team_table.hub import Hub
 from team_table.models import Caller
 from team_table.names import HUB_SENDER
+from team_table.store import Tx
 
 WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
@@ -47,17 +47,18 @@ def capabilities(raw: str | list, sizes: Sizes) -> list[str]:
     return caps
 
 
-def take(conn: sqlite3.Connection, hub: Hub, caller: Caller, tool: str) -> None:
+def take(conn: Tx, hub: Hub, caller: Caller, tool: str) -> None:
     """Count one write by `caller`, or refuse if a window it counts against is full. Call inside the write
     transaction: the counts live in the database, so every hub process on it shares one limit."""
     if caller.name == HUB_SENDER:  # the hub's own actions (workflows, jobs) are not an agent's writes
         return
+    conn.lock(f"rate:{caller.name}")  # the count and the new row are one step across hub processes
     now = hub.clock.now().timestamp()
     for bucket, rate in hub.team.rates_for(caller.name, caller.roles, FAMILY_OF.get(tool)):
         _count(conn, caller.name, bucket, rate, now)
 
 
-def _count(conn: sqlite3.Connection, actor: str, bucket: str, rate: RateLimit, now: float) -> None:
+def _count(conn: Tx, actor: str, bucket: str, rate: RateLimit, now: float) -> None:
     start = now - rate.window_seconds
     conn.execute("DELETE FROM rate_event WHERE actor = ? AND family = ? AND at <= ?", (actor, bucket, start))
     row = conn.execute(

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hmac
 import json
-import sqlite3
+from collections.abc import Collection
 
 from team_table import audit, events, limits, presence, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
-from team_table.names import HUB_SENDER, check_name, is_valid_name
+from team_table.names import OPERATOR, check_name, check_new_member, is_valid_name
+from team_table.store import Tx
 
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
@@ -46,10 +47,7 @@ def identify(hub: Hub, token: str) -> str | None:
     if rows and rows[0]["source"] == "issued":
         declared = hub.team.agents.get(rows[0]["member"])
         return None if declared and declared.token_hashes else rows[0]["member"]
-    for name, spec in hub.team.agents.items():
-        if spec.token_hashes and tokens.matches_any(token_digest, spec.token_hashes):
-            return name
-    return None
+    return hub.team.agent_with_hash(token_digest)
 
 
 def _token_ok(name, token, token_digest, row, declared) -> bool:
@@ -65,9 +63,7 @@ def _token_ok(name, token, token_digest, row, declared) -> bool:
 
 def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> Registration:
     """Join the table, or re-join with a fresh token (revoking the old ones)."""
-    check_name(name)
-    if name == HUB_SENDER:
-        raise Invalid(f"{HUB_SENDER} is the name the hub's own [AUTO] messages come from; choose another.")
+    check_new_member(name)
     team = hub.team
     if role not in team.all_roles():
         raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(team.all_roles()))}.")
@@ -91,10 +87,7 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
                 role, caps = declared.all_roles[0], list(declared.capabilities) or caps
             else:
                 role = _self_assigned_role(hub, name, role, row["role"] if active else None)
-            conn.execute(
-                "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL AND source = 'issued'",
-                (now, name),
-            )
+            _revoke_tokens(conn, name, now, issued_only=True)
             new_token = tokens.mint()
             conn.execute(
                 "INSERT INTO token (hash, member, source, created_at) VALUES (?, ?, 'issued', ?)",
@@ -115,7 +108,7 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
                         registered_at=registered_at, last_heartbeat=now, token=new_token)
 
 
-def _declared_token_ok(conn: sqlite3.Connection, token: str, hashes: tuple[str, ...]) -> bool:
+def _declared_token_ok(conn: Tx, token: str, hashes: tuple[str, ...]) -> bool:
     if not token:
         return False
     token_digest = tokens.digest(token)
@@ -125,7 +118,7 @@ def _declared_token_ok(conn: sqlite3.Connection, token: str, hashes: tuple[str, 
     return revoked is None and tokens.matches_any(token_digest, hashes)
 
 
-def _check_reregistration(conn: sqlite3.Connection, hub: Hub, name: str, token: str) -> None:
+def _check_reregistration(conn: Tx, hub: Hub, name: str, token: str) -> None:
     if not hub.settings.require_tokens:
         return  # tokens off: the token check is skipped, nothing else (CONTRACT §3)
     row = conn.execute(
@@ -155,19 +148,39 @@ def deregister(hub: Hub, caller: Caller) -> dict:
     """Leave the table: the member becomes inactive and its issued tokens are revoked."""
     now = hub.now()
     with hub.store.write() as conn:
-        conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (caller.name,))
-        conn.execute(
-            "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL AND source = 'issued'",
-            (now, caller.name),
-        )
         audit.record(conn, now, caller.name, "deregister", "member", caller.name)
-        presence.release_all_of(conn, hub, caller.name, now, "it left the table")
-        events.emit(conn, now, "revoked", {"agent": caller.name}, to=caller.name)
+        retire(conn, hub, caller.name, now, "it left the table", issued_only=True)
     return {"status": "deregistered", "name": caller.name}
 
 
-def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
-    """Members with their presence: active, idle or offline by their last call (inactive: deregistered)."""
+def retire(conn: Tx, hub: Hub, name: str, now: str, why: str, *, issued_only: bool = False) -> int:
+    """Take a member off the table: inactive, its tokens revoked (issued ones, or all), its claims released,
+    its streams closed. Returns how many tokens were revoked."""
+    count = _revoke_tokens(conn, name, now, issued_only=issued_only)
+    conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
+    presence.release_all_of(conn, hub, name, now, why)
+    events.emit(conn, now, "revoked", {"agent": name}, to=name)
+    return count
+
+
+def _revoke_tokens(conn: Tx, name: str, now: str, *, issued_only: bool) -> int:
+    return conn.execute(
+        "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL"
+        + (" AND source = 'issued'" if issued_only else ""), (now, name)).rowcount
+
+
+def holding(conn: Tx, hub: Hub, wanted: Collection[str]) -> list[str]:
+    """Active members holding any of the `wanted` roles (declared in team.yaml, else stored), by name."""
+    if not wanted:
+        return []
+    wanted = set(wanted)
+    return sorted(row["name"] for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'")
+                  if wanted & set(hub.roles_of(row["name"], row["role"])))
+
+
+def listing(hub: Hub, include_inactive: bool = False, *, caller: Caller | None = None) -> list[Member]:
+    """Members with their presence: active, idle or offline by their last call (inactive: deregistered).
+    Every member may see who is at the table (caller None: the operator)."""
     sql = "SELECT * FROM member"
     if not include_inactive:
         sql += " WHERE status = 'active'"
@@ -180,7 +193,7 @@ def listing(hub: Hub, include_inactive: bool = False) -> list[Member]:
     return found
 
 
-def _member(row: sqlite3.Row, declared=None, presence: str | None = None, last_seen: str | None = None) -> Member:
+def _member(row, declared=None, presence: str | None = None, last_seen: str | None = None) -> Member:
     member_roles = list(declared.all_roles) if declared else [row["role"]]
     return Member(
         name=row["name"], role=member_roles[0], roles=member_roles,
@@ -210,14 +223,14 @@ def sync_declared(hub: Hub) -> int:
             )
             if cur.rowcount:
                 added += 1
-                audit.record(conn, now, audit.OPERATOR, "declare", "member", name, {"roles": list(spec.all_roles)})
+                audit.record(conn, now, OPERATOR, "declare", "member", name, {"roles": list(spec.all_roles)})
             else:
                 conn.execute("UPDATE member SET role = ?, capabilities = ? WHERE name = ?",
                              (spec.all_roles[0], json.dumps(list(spec.capabilities)), name))
     return added
 
 
-def grant(hub: Hub, name: str, role: str, actor: str = audit.OPERATOR) -> Member:
+def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
     """The operator sets a member's role (privileged roles included)."""
     check_name(name)
     if role not in hub.team.all_roles():
@@ -235,26 +248,22 @@ def grant(hub: Hub, name: str, role: str, actor: str = audit.OPERATOR) -> Member
     return _member(member)
 
 
-def revoke(hub: Hub, name: str, actor: str = audit.OPERATOR) -> int:
+def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:
     """Revoke every token of `name` (issued ones, and the hashes team.yaml declares). Returns how many."""
     check_name(name)
     now = hub.now()
     declared = hub.team.agents.get(name)
     with hub.store.write() as conn:
-        count = conn.execute(
-            "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL", (now, name)
-        ).rowcount
-        for value in declared.token_hashes if declared else ():
+        if conn.execute("SELECT 1 FROM member WHERE name = ?", (name,)).fetchone() is None and not declared:
+            raise NotFound(f"No member named {name}.")
+        count = 0
+        for value in declared.token_hashes if declared else ():  # a declared hash is kept as a revoked row
             count += conn.execute(
                 "INSERT INTO token (hash, member, source, created_at, revoked_at) VALUES (?, ?, 'file', ?, ?)"
                 " ON CONFLICT(hash) DO NOTHING",
                 (value.removeprefix(tokens.PREFIX), name, now, now),
             ).rowcount
-        if count == 0 and conn.execute("SELECT 1 FROM member WHERE name = ?", (name,)).fetchone() is None:
-            raise NotFound(f"No member named {name}.")
         # Without a live token nobody could re-register the name: it leaves the table, free to join again.
-        conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
-        presence.release_all_of(conn, hub, name, now, "its tokens were revoked")
+        count += retire(conn, hub, name, now, "its tokens were revoked")
         audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
-        events.emit(conn, now, "revoked", {"agent": name}, to=name)
     return count

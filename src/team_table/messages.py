@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import json
-import sqlite3
-
-from team_table import audit, escalations, events, limits
+from team_table import audit, escalations, limits
 from team_table.clock import parse_iso
+from team_table.delivery import BROADCAST, deliver
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, InboxItem, Message, MessageChange
 from team_table.names import check_name
-
-BROADCAST = "*"
+from team_table.store import Tx, placeholders
 
 
 def send(hub: Hub, caller: Caller, recipient: str, content: str) -> Message:
@@ -25,14 +22,18 @@ def send(hub: Hub, caller: Caller, recipient: str, content: str) -> Message:
     now = hub.now()
     with hub.store.write() as conn:
         limits.take(conn, hub, caller, "send_message")
-        message_id = _insert(conn, caller.name, recipient, content, now)
-        conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (recipient, message_id))
-        audit.record(conn, now, caller.name, "send_message", "message", message_id, {"recipient": recipient})
-        events.emit(conn, now, "message", {"id": message_id, "sender": caller.name, "recipient": recipient},
-                    to=recipient)
-        matched = escalations.detect(conn, hub, message_id, caller.name, recipient, content, now)
-    return Message(id=message_id, sender=caller.name, recipient=recipient, content=content, created_at=now,
-                   escalated=matched or None)
+        sent = deliver(conn, now, caller.name, recipient, content, audit_action="send_message",
+                       audit_details={"recipient": recipient})
+        matched = escalations.detect(conn, hub, sent.id, caller.name, recipient, content, now)
+        warning = None if _at_table(conn, recipient) else (
+            f"Nobody named {recipient} is at the table now; the message waits in their inbox and is read if "
+            f"{recipient} joins. list_members shows who is here.")
+    return Message(id=sent.id, sender=caller.name, recipient=recipient, content=content, created_at=now,
+                   escalated=matched or None, warning=warning)
+
+
+def _at_table(conn: Tx, name: str) -> bool:
+    return conn.execute("SELECT 1 FROM member WHERE name = ? AND status = 'active'", (name,)).fetchone() is not None
 
 
 def broadcast(hub: Hub, caller: Caller, content: str) -> Message:
@@ -42,22 +43,9 @@ def broadcast(hub: Hub, caller: Caller, content: str) -> Message:
     now = hub.now()
     with hub.store.write() as conn:
         limits.take(conn, hub, caller, "broadcast")
-        message_id = _insert(conn, caller.name, BROADCAST, content, now)
-        readers = conn.execute(
-            "INSERT INTO delivery (agent, message_id)"
-            " SELECT name, ? FROM member WHERE status = 'active' AND name != ?",
-            (message_id, caller.name),
-        ).rowcount
-        audit.record(conn, now, caller.name, "broadcast", "message", message_id, {"readers": readers})
-        events.emit(conn, now, "broadcast", {"id": message_id, "sender": caller.name}, exclude=caller.name)
-    return Message(id=message_id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now)
-
-
-def _insert(conn: sqlite3.Connection, sender: str, recipient: str, content: str, now: str) -> int:
-    return conn.execute(
-        "INSERT INTO message (sender, recipient, content, created_at) VALUES (?, ?, ?, ?)",
-        (sender, recipient, content, now),
-    ).lastrowid
+        sent = deliver(conn, now, caller.name, BROADCAST, content)
+        audit.record(conn, now, caller.name, "broadcast", "message", sent.id, {"readers": sent.readers})
+    return Message(id=sent.id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now)
 
 
 _UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
@@ -66,40 +54,54 @@ _UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
 def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived: bool = False) -> list[InboxItem]:
     """The caller's messages, oldest first; what was unread is marked read, so it is returned exactly once."""
     if not include_read and not include_archived:
-        # The common poll finds nothing: answer from a read, without taking the write lock.
-        probe = hub.store.query(
-            f"SELECT 1 FROM delivery d INDEXED BY delivery_unread WHERE d.agent = ? AND {_UNREAD} LIMIT 1",
-            (caller.name,),
-        )
-        if not probe:
-            return []
-    if include_read or include_archived:
-        shown = ["d.archived_at IS NULL" if include_read else "d.read_at IS NULL AND d.archived_at IS NULL"]
-        if include_archived:
-            shown.append("d.archived_at IS NOT NULL")
-        where, index = f"d.agent = ? AND d.deleted_at IS NULL AND ({' OR '.join(shown)})", ""
-    else:
-        # Only unread rows are in the partial index; the planner cannot tell it is the smaller one.
-        where, index = f"d.agent = ? AND {_UNREAD}", " INDEXED BY delivery_unread"
+        return take_unread(hub, caller.name)
+    shown = ["d.archived_at IS NULL" if include_read else "d.read_at IS NULL AND d.archived_at IS NULL"]
+    if include_archived:
+        shown.append("d.archived_at IS NOT NULL")
+    where = f"d.agent = ? AND d.deleted_at IS NULL AND ({' OR '.join(shown)})"
     now = hub.now()
     with hub.store.write() as conn:
-        rows = conn.execute(
-            f"SELECT m.*, d.read_at, d.archived_at FROM delivery d{index} JOIN message m ON m.id = d.message_id"
-            f" WHERE {where} ORDER BY d.message_id",
-            (caller.name,),
-        ).fetchall()
-        unread = [r["id"] for r in rows if r["read_at"] is None]
-        if unread:
-            conn.execute(
-                "UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
-                " AND message_id IN (SELECT value FROM json_each(?))",
-                (now, caller.name, json.dumps(unread)),
-            )
-    return [
-        InboxItem(id=r["id"], sender=r["sender"], recipient=r["recipient"], content=r["content"],
-                  created_at=r["created_at"], read=r["read_at"] is not None, archived_at=r["archived_at"])
-        for r in rows
-    ]
+        rows = conn.execute(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (caller.name,)).fetchall()
+        _mark_read(conn, caller.name, now, [r["id"] for r in rows if r["read_at"] is None])
+    return [_item(r, read=True) for r in rows]
+
+
+def has_unread(hub: Hub, agent: str) -> bool:
+    """A read, without the write lock: the common poll that finds nothing never writes."""
+    return bool(hub.store.query(
+        f"SELECT 1 FROM delivery d {hub.store.dialect.unread_index} WHERE d.agent = ? AND {_UNREAD} LIMIT 1",
+        (agent,)))
+
+
+def take_unread(hub: Hub, agent: str) -> list[InboxItem]:
+    """The agent's unread messages, marked read in the same step: two readers racing never both get one."""
+    if not has_unread(hub, agent):
+        return []
+    now = hub.now()
+    with hub.store.write() as conn:
+        taken = [row[0] for row in conn.execute(
+            f"UPDATE delivery {hub.store.dialect.unread_index} SET read_at = ? WHERE agent = ? AND read_at IS NULL"
+            " AND archived_at IS NULL AND deleted_at IS NULL RETURNING message_id", (now, agent))]
+        if not taken:
+            return []
+        rows = conn.execute(f"{_ITEMS} WHERE d.agent = ? AND d.message_id IN ({placeholders(taken)})"
+                            " ORDER BY d.message_id", (agent, *taken)).fetchall()
+    return [_item(r, read=True) for r in rows]
+
+
+def _mark_read(conn: Tx, agent: str, now: str, ids: list[int]) -> None:
+    if ids:
+        conn.execute(f"UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
+                     f" AND message_id IN ({placeholders(ids)})", (now, agent, *ids))
+
+
+_ITEMS = "SELECT m.*, d.read_at, d.archived_at FROM delivery d JOIN message m ON m.id = d.message_id"
+
+
+def _item(row, read: bool | None = None) -> InboxItem:
+    return InboxItem(id=row["id"], sender=row["sender"], recipient=row["recipient"], content=row["content"],
+                     created_at=row["created_at"], read=row["read_at"] is not None if read is None else read,
+                     archived_at=row["archived_at"])
 
 
 def archive(hub: Hub, caller: Caller, message_id: int) -> MessageChange:
@@ -191,13 +193,4 @@ def peek(hub: Hub, agent: str, include_all: bool = False) -> list[InboxItem]:
     """An inbox as the operator sees it: nothing is marked read."""
     check_name(agent)
     where = "d.agent = ? AND d.deleted_at IS NULL" + ("" if include_all else f" AND {_UNREAD}")
-    rows = hub.store.query(
-        "SELECT m.*, d.read_at, d.archived_at FROM delivery d JOIN message m ON m.id = d.message_id"
-        f" WHERE {where} ORDER BY d.message_id",
-        (agent,),
-    )
-    return [
-        InboxItem(id=r["id"], sender=r["sender"], recipient=r["recipient"], content=r["content"],
-                  created_at=r["created_at"], read=r["read_at"] is not None, archived_at=r["archived_at"])
-        for r in rows
-    ]
+    return [_item(r) for r in hub.store.query(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (agent,))]

@@ -87,6 +87,8 @@ class Message(Record):
     created_at: str
     # The escalation rules a new message matched; shown only when there are some.
     escalated: list[str] | None = Field(default=None, exclude_if=lambda rules: not rules)
+    # Something the sender should know (e.g. nobody by that name is at the table); shown only when set.
+    warning: str | None = Field(default=None, exclude_if=lambda text: text is None)
 
 
 class InboxItem(Message):
@@ -122,6 +124,7 @@ class Task(Record):
     reviewer: str | None = None
     labels: list[str] = []
     depends_on: list[int] = []
+    review_rounds: int = 0  # how many times review sent it back
 
 
 class Comment(Record):

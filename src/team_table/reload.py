@@ -18,10 +18,12 @@ import anyio
 from watchfiles import Change as FileChange
 from watchfiles import awatch
 
-from team_table import audit, events, members, presence
-from team_table.config import Team, load_team
+from team_table import audit, events, members
+from team_table.config import Team, parse_team, read_config_file
 from team_table.errors import ConfigError
 from team_table.hub import Hub
+from team_table.names import OPERATOR
+from team_table.store import Tx
 
 log = logging.getLogger("team_table.config")
 
@@ -107,16 +109,18 @@ class Reloader:
     def reload(self) -> Change | None:
         """Apply the file if it changed and is valid; returns what changed, or None if nothing was applied."""
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except OSError as exc:
-            log.error("config %s cannot be read (%s); keeping the config in force", self.path, exc)
-            self.observe("error")
+            text = read_config_file(self.path)
+        except ConfigError as exc:
+            new_digest = f"unreadable:{exc.message}"
+            if new_digest != self.digest:
+                self.digest = new_digest
+                self._reject(new_digest, exc)
             return None
         new_digest = digest(text)
         if new_digest == self.digest:
             return None
         try:
-            new = load_team(self.path)
+            new = parse_team(text, str(self.path))
         except ConfigError as exc:
             self.digest = new_digest
             self._reject(new_digest, exc)
@@ -134,6 +138,7 @@ class Reloader:
     def _record_applied(self, team: Team, new_digest: str, audit_change: Change | None) -> None:
         now = self.hub.now()
         with self.hub.store.write() as conn:
+            conn.lock("config")  # replicas seeing the same edit announce it once
             last = conn.execute("SELECT digest FROM config_applied ORDER BY id DESC LIMIT 1").fetchone()
             if last is not None and last["digest"] == new_digest:
                 return  # another hub process applied (and announced) it already
@@ -142,48 +147,59 @@ class Reloader:
             if audit_change is None:
                 return
             for name in audit_change.agents_removed:  # a removed agent's issued tokens stop working too
-                conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
-                conn.execute("UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL", (now, name))
-                presence.release_all_of(conn, self.hub, name, now, "it was removed from team.yaml")
+                members.retire(conn, self.hub, name, now, "it was removed from team.yaml")
             summary = audit_change.summary()
-            audit.record(conn, now, audit.OPERATOR, "config_reloaded", "config", str(self.path), summary)
+            audit.record(conn, now, OPERATOR, "config_reloaded", "config", str(self.path), summary)
             events.emit(conn, now, "config_reloaded", {"file": str(self.path), **summary})
 
     def _reject(self, new_digest: str, error: ConfigError) -> None:
         problems = [p.describe(error.file) for p in error.problems]
         log.error("config %s is invalid; keeping the config in force:\n  %s", self.path, "\n  ".join(problems))
         self.observe("invalid")
-        now = self.hub.now()
         with self.hub.store.write() as conn:
             last = conn.execute("SELECT id FROM config_applied ORDER BY id DESC LIMIT 1").fetchone()
-            key = f"{new_digest}:{last['id'] if last else 0}"
-            if conn.execute("INSERT OR IGNORE INTO config_rejected (key, at) VALUES (?, ?)", (key, now)).rowcount == 0:
-                return  # another hub process reported this edit already
-            audit.record(conn, now, audit.OPERATOR, "config_error", "config", str(self.path), {"problems": problems})
-            for admin in admins(conn, self.hub):
-                events.emit(conn, now, "config_error", {"file": str(self.path), "problems": problems}, to=admin)
+            report_once(conn, self.hub, f"{new_digest}:{last['id'] if last else 0}", "config", str(self.path),
+                        problems)
 
-    async def watch(self) -> None:
-        """Reload on every save; watches the folder, since editors save by writing a new file and renaming it."""
-        name = self.path.name
 
-        def ours(change: FileChange, changed: str) -> bool:
-            return Path(changed).name == name
 
+def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, problems: list[str]) -> bool:
+    """Audit a rejected config file and push it to the admins, once across hub processes (keyed by the edit)."""
+    now = hub.now()
+    if not conn.execute("INSERT INTO config_rejected (key, at) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                        (key, now)).rowcount:
+        return False  # another hub process reported this edit already
+    audit.record(conn, now, OPERATOR, "config_error", target_type, target, {"problems": problems})
+    for admin in members.holding(conn, hub, hub.team.privileged_roles()):
+        events.emit(conn, now, "config_error", {"file": target, "problems": problems}, to=admin)
+    return True
+
+
+async def watch(files: dict[Path, Callable[[], object]]) -> None:
+    """Run a file's callback (on a worker thread) after every save of it, or of any file in it for a folder.
+
+    Folders are watched, not files, since editors save by writing a new file and renaming it over the old one.
+    One watcher serves them all; a folder that appears later (workflows/) is picked up when it does."""
+    def ours(change: FileChange, changed: str) -> bool:
+        path = Path(changed)
+        return any(path == target or (path.parent == target and path.suffix in (".yaml", ".yml"))
+                   for target in files)
+
+    while True:
+        folders = sorted({target if target.is_dir() else target.parent for target in files if
+                          (target if target.is_dir() else target.parent).is_dir()})
+        if not folders:
+            return
+        watched = set(folders)
         # rust_timeout bounds how long a stopping hub waits for the watcher thread (its default is 5 s).
-        async for _ in awatch(self.path.parent, watch_filter=ours, debounce=400, step=50, recursive=False,
-                              rust_timeout=500):
-            try:
-                await anyio.to_thread.run_sync(self.reload)
-            except Exception:
-                log.exception("reloading %s failed; keeping the config in force", self.path)
-                self.observe("error")
-
-
-def admins(conn, hub: Hub) -> list[str]:
-    """Active members holding a privileged role, who are told when an edit is rejected."""
-    found = []
-    for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-        if any(hub.team.is_privileged(r) for r in hub.roles_of(row["name"], row["role"])):
-            found.append(row["name"])
-    return found
+        async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=50, recursive=False,
+                                    rust_timeout=500):
+            touched = {Path(path) for _, path in changes}
+            for target, callback in files.items():
+                if any(path == target or path.parent == target for path in touched):
+                    try:
+                        await anyio.to_thread.run_sync(callback)
+                    except Exception:
+                        log.exception("reloading %s failed; keeping what is in force", target)
+            if {t for t in files if t.is_dir()} - watched:
+                break  # a watched folder appeared: watch it too

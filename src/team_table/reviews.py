@@ -6,7 +6,7 @@ from team_table import audit, events, limits
 from team_table.errors import Conflict, Forbidden, Invalid
 from team_table.hub import Hub
 from team_table.models import Caller, Task, TaskStatus
-from team_table.tasks import load
+from team_table.tasks import load, workers
 
 
 def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = "") -> Task:
@@ -17,15 +17,17 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
         raise Invalid("Sending work back needs a note saying what to change.")
     now = hub.now()
     with hub.store.write() as conn:
+        conn.lock(f"task:{task_id}")
         task = load(conn, task_id)
         if task.status != TaskStatus.AWAITING_REVIEW:
             raise Conflict(f"Task {task_id} is {task.status}, not awaiting_review: there is nothing to review.")
         if task.reviewer and task.reviewer != caller.name:
             raise Forbidden(f"Task {task_id} is for {task.reviewer} to review.")
-        if caller.name == task.assignee:
-            raise Forbidden(f"{caller.name} did task {task_id}; someone else reviews it.")
+        if caller.name == task.assignee or caller.name in workers(conn, task_id):
+            raise Forbidden(f"{caller.name} worked on task {task_id}; someone who did not reviews it.")
         status = TaskStatus.DONE if approve else TaskStatus.IN_PROGRESS
-        conn.execute("UPDATE task SET status = ?, updated_at = ? WHERE id = ?", (status.value, now, task_id))
+        conn.execute("UPDATE task SET status = ?, updated_at = ?, review_rounds = review_rounds + ? WHERE id = ?",
+                     (status.value, now, 0 if approve else 1, task_id))
         if note:
             conn.execute("INSERT INTO task_comment (task_id, author, text, at) VALUES (?, ?, ?, ?)",
                          (task_id, caller.name, f"{'Approved' if approve else 'Changes requested'}: {note}", now))
@@ -33,6 +35,7 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
                      {"approve": approve, "note": note, "status": status.value})
         events.emit(conn, now, "task_updated", {"id": task_id, "status": status.value, "assignee": task.assignee,
                                                 "by": caller.name, "review": "approved" if approve else "rework",
+                                                "round": task.review_rounds + (0 if approve else 1),
                                                 "note": note, "was": TaskStatus.AWAITING_REVIEW.value},
                     exclude=caller.name)
         return load(conn, task_id)

@@ -29,6 +29,7 @@ class Settings:
     agent: str | None = None
     token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
+    transport_from: str = "default"  # where the transport was chosen: flag, env, file or default
 
     @property
     def network(self) -> bool:
@@ -55,12 +56,16 @@ def load(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> tuple[S
 def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config_path: Path | None) -> Settings:
     hub = team.hub
 
-    def pick(flag: str, var: str, file_value: Any, default: Any) -> Any:
+    def source(flag: str, var: str, file_value: Any) -> str:
         if flags.get(flag) is not None:
-            return flags[flag]
+            return "flag"
         if env.get(var, "") != "":
-            return env[var]
-        return file_value if file_value is not None else default
+            return "env"
+        return "file" if file_value is not None else "default"
+
+    def pick(flag: str, var: str, file_value: Any, default: Any) -> Any:
+        return {"flag": lambda: flags[flag], "env": lambda: env[var], "file": lambda: file_value,
+                "default": lambda: default}[source(flag, var, file_value)]()
 
     transport = str(pick("transport", "TEAM_TABLE_TRANSPORT", hub.transport, "stdio")).lower()
     if transport not in TRANSPORTS:
@@ -88,6 +93,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         agent=flags.get("agent") or env.get("TEAM_TABLE_AGENT") or None,
         token=env.get("TEAM_TABLE_TOKEN") or None,
         allowed_hosts=tuple(flags.get("allow_host") or ()) + hub.allowed_hosts,
+        transport_from=source("transport", "TEAM_TABLE_TRANSPORT", hub.transport),
     )
 
 

@@ -1,15 +1,16 @@
-"""The task board: create, list, claim and next (atomically, across processes), update with legal moves."""
+"""The task board: create, list, update with legal moves, reassign, cancel; and who worked on each task."""
 
 from __future__ import annotations
 
 import json
-import sqlite3
+from collections.abc import Sequence
 
 from team_table import audit, events, limits
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Priority, Task, TaskStatus
 from team_table.names import check_name
+from team_table.store import Tx, placeholders
 
 
 def _status(value: str) -> TaskStatus:
@@ -19,8 +20,7 @@ def _status(value: str) -> TaskStatus:
         raise Invalid(f"Unknown status {value!r}; use one of: {', '.join(s.value for s in TaskStatus)}.") from None
 
 
-SELECT = ("SELECT t.*, (SELECT json_group_array(depends_on) FROM task_dependency d WHERE d.task_id = t.id)"
-          " AS deps FROM task t")
+SELECT = "SELECT t.* FROM task t"
 S = TaskStatus
 # Where a task may go from each status (review_task and cancel_task are the usual ways out of review).
 MOVES: dict[TaskStatus, set[TaskStatus]] = {
@@ -32,26 +32,52 @@ MOVES: dict[TaskStatus, set[TaskStatus]] = {
     S.CANCELLED: {S.CANCELLED},
 }
 FINISHED = {S.DONE, S.CANCELLED}
+WORKING = {S.IN_PROGRESS, S.BLOCKED, S.AWAITING_REVIEW}  # the assignee is doing the work
 
 
-def _task(row: sqlite3.Row) -> Task:
-    keys = row.keys()
+def _read(source: Tx | Hub, sql: str, params: Sequence = ()) -> list:
+    """Rows from inside a transaction, or from the store when there is none."""
+    return source.store.query(sql, params) if isinstance(source, Hub) else source.execute(sql, params).fetchall()
+
+
+def rows_to_tasks(source: Tx | Hub, rows: list) -> list[Task]:
+    """Task records for task rows, with what each depends on (one more query for all of them)."""
+    ids = [row["id"] for row in rows]
+    waits: dict[int, list[int]] = {}
+    if ids:
+        for row in _read(source, f"SELECT task_id, depends_on FROM task_dependency WHERE task_id IN"
+                                 f" ({placeholders(ids)}) ORDER BY depends_on", ids):
+            waits.setdefault(row[0], []).append(row[1])
+    return [_task(row, waits.get(row["id"], [])) for row in rows]
+
+
+def _task(row, depends_on: list[int]) -> Task:
     return Task(
         id=row["id"], title=row["title"], description=row["description"], status=row["status"],
         priority=row["priority"], creator=row["creator"], assignee=row["assignee"] or None,
         result=row["result"], created_at=row["created_at"], updated_at=row["updated_at"],
         kind=row["kind"], parent_id=row["parent_id"], reviewer=row["reviewer"], labels=json.loads(row["labels"]),
-        depends_on=sorted(json.loads(row["deps"])) if "deps" in keys and row["deps"] else [],
+        depends_on=depends_on, review_rounds=row["review_rounds"],
     )
 
 
-def load(conn: sqlite3.Connection | Hub, task_id: int) -> Task:
+def load(source: Tx | Hub, task_id: int) -> Task:
     """One task as it is now, or not_found."""
-    rows = conn.store.query(SELECT + " WHERE t.id = ?", (task_id,)) if isinstance(conn, Hub) else \
-        conn.execute(SELECT + " WHERE t.id = ?", (task_id,)).fetchall()
-    if not rows:
+    found = rows_to_tasks(source, _read(source, SELECT + " WHERE t.id = ?", (task_id,)))
+    if not found:
         raise NotFound(f"No task {task_id}; list_tasks shows the board.")
-    return _task(rows[0])
+    return found[0]
+
+
+def note_worker(conn: Tx, task_id: int, member: str | None) -> None:
+    """Remember that `member` held the task while it was worked on: it may not review it."""
+    if member:
+        conn.execute("INSERT INTO task_worker (task_id, member) VALUES (?, ?) ON CONFLICT DO NOTHING",
+                     (task_id, member))
+
+
+def workers(source: Tx | Hub, task_id: int) -> set[str]:
+    return {row[0] for row in _read(source, "SELECT member FROM task_worker WHERE task_id = ?", (task_id,))}
 
 
 def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee: str = "",
@@ -107,7 +133,8 @@ def _labels(labels: list[str]) -> list[str]:
     return labels
 
 
-def listing(hub: Hub, status: str = "", assignee: str = "") -> list[Task]:
+def listing(hub: Hub, status: str = "", assignee: str = "", *, caller: Caller | None = None) -> list[Task]:
+    """The board, oldest first; every member sees all of it (caller None: the operator)."""
     where, params = [], []
     if status:
         where.append("t.status = ?")
@@ -117,78 +144,7 @@ def listing(hub: Hub, status: str = "", assignee: str = "") -> list[Task]:
         where.append("t.assignee = ?")
         params.append(assignee)
     sql = SELECT + (" WHERE " + " AND ".join(where) if where else "") + " ORDER BY t.id"
-    return [_task(r) for r in hub.store.query(sql, params)]
-
-
-_WAITING = ("EXISTS (SELECT 1 FROM task_dependency d JOIN task x ON x.id = d.depends_on"
-            " WHERE d.task_id = task.id AND x.status != 'done')")
-
-
-def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
-    """Take a pending task: one conditional UPDATE, so of many claimers exactly one wins."""
-    caller.require("claim_task")
-    privileged = caller.may("claim_reserved")
-    now = hub.now()
-    with hub.store.write() as conn:
-        row = conn.execute(
-            "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ?"
-            f" WHERE id = ? AND status = 'pending' AND (assignee IS NULL OR assignee = ? OR ?) AND NOT {_WAITING}"
-            " RETURNING *",
-            (caller.name, now, task_id, caller.name, privileged),
-        ).fetchone()
-        if row is None:
-            _explain_failed_claim(conn, task_id)
-        audit.record(conn, now, caller.name, "claim_task", "task", task_id)
-        _announce_update(conn, now, row, caller, S.PENDING)
-        return load(conn, task_id)
-
-
-# Which role a task's kind calls for, when the kind is not itself a role or a capability.
-KIND_ROLES = {"code": "coder", "review": "reviewer", "qa": "tester", "test": "tester", "design": "designer"}
-
-
-def next_task(hub: Hub, caller: Caller) -> Task:
-    """Claim the best task for the caller, atomically: reserved for it or free, its dependencies done, its kind
-    fitting the caller's roles or capabilities; then by priority, then age."""
-    caller.require("claim_task")
-    rows = hub.store.query("SELECT capabilities FROM member WHERE name = ?", (caller.name,))
-    fits = set(caller.roles) | set(json.loads(rows[0]["capabilities"]) if rows else [])
-    fits |= {kind for kind, role in KIND_ROLES.items() if role in caller.roles}
-    now = hub.now()
-    with hub.store.write() as conn:
-        row = conn.execute(
-            "UPDATE task SET status = 'in_progress', assignee = :me, updated_at = :now WHERE id = ("
-            " SELECT id FROM task WHERE status = 'pending' AND (assignee IS NULL OR assignee = :me)"
-            f" AND NOT {_WAITING} AND (kind = '' OR kind IN (SELECT value FROM json_each(:fits)))"
-            " ORDER BY (assignee IS NOT NULL) DESC,"
-            " CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id LIMIT 1"
-            ") AND status = 'pending' RETURNING *",
-            {"me": caller.name, "now": now, "fits": json.dumps(sorted(fits))},
-        ).fetchone()
-        if row is None:
-            raise NotFound("No task is waiting for you now: none is free (or reserved for you) with its "
-                           "dependencies done and a kind that fits your roles or capabilities.")
-        audit.record(conn, now, caller.name, "claim_task", "task", row["id"], {"via": "next_task"})
-        _announce_update(conn, now, row, caller, S.PENDING)
-        return load(conn, row["id"])
-
-
-def _explain_failed_claim(conn: sqlite3.Connection, task_id: int) -> None:
-    current = conn.execute("SELECT status, assignee FROM task WHERE id = ?", (task_id,)).fetchone()
-    if current is None:
-        raise NotFound(f"No task {task_id}; list_tasks shows the board.")
-    if current["status"] != TaskStatus.PENDING:
-        holder = f" by {current['assignee']}" if current["assignee"] else ""
-        raise Conflict(f"Task {task_id} is {current['status']}{holder}, not pending; it cannot be claimed.")
-    waiting = [r[0] for r in conn.execute(
-        "SELECT d.depends_on FROM task_dependency d JOIN task x ON x.id = d.depends_on"
-        " WHERE d.task_id = ? AND x.status != 'done' ORDER BY 1", (task_id,))]
-    if waiting:
-        raise Conflict(f"Task {task_id} waits for task(s) {', '.join(map(str, waiting))} to be done first.")
-    raise Forbidden(
-        f"Task {task_id} is reserved for {current['assignee']}; only they, or a role with the claim_reserved "
-        "permission (admin, lead), can claim it."
-    )
+    return rows_to_tasks(hub, hub.store.query(sql, params))
 
 
 def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = "", reason: str = "") -> Task:
@@ -199,6 +155,7 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
     limits.text(reason, hub.team.limits.sizes.task_result, "reason", required=False)
     now = hub.now()
     with hub.store.write() as conn:
+        conn.lock(f"task:{task_id}")
         row = conn.execute("SELECT creator, assignee, status, reviewer FROM task WHERE id = ?", (task_id,)).fetchone()
         if row is None:
             raise NotFound(f"No task {task_id}; list_tasks shows the board.")
@@ -224,11 +181,13 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         audit.record(conn, now, caller.name, "reopen_task" if reopen else "update_task", "task", task_id,
                      {"status": new_status.value, "was": was.value, **({"reason": reason} if reopen else {})})
         updated = conn.execute("SELECT * FROM task WHERE id = ?", (task_id,)).fetchone()
-        _announce_update(conn, now, updated, caller, was)
+        if new_status in WORKING:
+            note_worker(conn, task_id, updated["assignee"])
+        announce_update(conn, now, updated, caller, was)
         return load(conn, task_id)
 
 
-def _may_update(caller: Caller, task_id: int, row: sqlite3.Row) -> None:
+def _may_update(caller: Caller, task_id: int, row) -> None:
     if caller.name in (row["creator"], row["assignee"]):
         caller.require("update_task")
     elif not caller.may("update_any_task"):
@@ -249,17 +208,20 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
     check_name(assignee, "assignee")
     now = hub.now()
     with hub.store.write() as conn:
+        conn.lock(f"task:{task_id}")
         task = load(conn, task_id)
         _creator_or(caller, task, "assign_task")
         if task.status in FINISHED:
             raise Conflict(f"Task {task_id} is {task.status}; reopen it before giving it to someone.")
         updated = conn.execute("UPDATE task SET assignee = ?, reserved_for = ?, updated_at = ? WHERE id = ?"
                                " RETURNING *", (assignee, assignee, now, task_id)).fetchone()
+        if task.status in WORKING:
+            note_worker(conn, task_id, assignee)
         audit.record(conn, now, caller.name, "reassign_task", "task", task_id,
                      {"assignee": assignee, "was": task.assignee})
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
                                                  "assignee": assignee, "priority": task.priority}, to=assignee)
-        _announce_update(conn, now, updated, caller)
+        announce_update(conn, now, updated, caller)
         return load(conn, task_id)
 
 
@@ -276,11 +238,11 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
             updated = conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ? RETURNING *",
                                    (now, one)).fetchone()
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
-            _announce_update(conn, now, updated, caller, before)
+            announce_update(conn, now, updated, caller, before)
         return [load(conn, one) for one, _ in open_ones]
 
 
-def _announce_update(conn: sqlite3.Connection, now: str, row: sqlite3.Row, caller: Caller,
+def announce_update(conn: Tx, now: str, row, caller: Caller,
                      was: str | None = None) -> None:
     events.emit(conn, now, "task_updated",
                 {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name,

@@ -19,12 +19,22 @@ class HubGroup(click.Group):
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
-        except ConfigError as exc:
-            click.echo(f"team-table: the config file has problems:\n{exc.message}", err=True)
+        except BaseException as exc:
+            error = _refusal_in(exc)
+            if error is None:
+                raise
+            if isinstance(error, ConfigError):
+                click.echo(f"team-table: the config file has problems:\n{error.message}", err=True)
+            else:
+                click.echo(f"team-table: {error.message}", err=True)
             ctx.exit(1)
-        except TeamTableError as exc:
-            click.echo(f"team-table: {exc.message}", err=True)
-            ctx.exit(1)
+
+
+def _refusal_in(exc: BaseException) -> TeamTableError | None:
+    """The hub's refusal, also when it comes wrapped in task groups (a hub that could not start)."""
+    while isinstance(exc, BaseExceptionGroup) and len(exc.exceptions) == 1:
+        exc = exc.exceptions[0]
+    return exc if isinstance(exc, TeamTableError) else None
 
 
 def setup_logging() -> None:
@@ -68,12 +78,12 @@ def main() -> None:
 
 
 def _register_commands() -> None:
-    from team_table.cli import files, flows, jobs, operator, serve
+    from team_table.cli import escalations, files, flows, operator, serve
 
     serve.register(main)
     files.register(main)
     operator.register(main)
-    jobs.register(main)
+    escalations.register(main)
     flows.register(main)
 
 

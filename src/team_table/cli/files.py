@@ -57,7 +57,7 @@ def check(file: Path | None, show_diff: bool, db: str | None) -> None:
     click.echo(f"{path}: valid. {_summary(team)}")
     folder = path.parent / "workflows"
     if folder.is_dir():  # the workflows beside the file are checked as the hub would load them
-        from team_table.workflows import load_folder
+        from team_table.workflow.library import load_folder
 
         found, _ = load_folder(folder)
         click.echo(f"{folder}: {len(found)} valid workflow(s): {', '.join(sorted(found)) or 'none'}.")
@@ -67,11 +67,13 @@ def check(file: Path | None, show_diff: bool, db: str | None) -> None:
 
 def _print_diff(path: Path, team: Team, db: str | None) -> None:
     from team_table import reload
-    from team_table.hub import open_hub
+    from team_table.runtime import open_table
 
     settings, _ = load_settings(config=str(path), db=db)
-    with open_hub(settings, team, seat=False) as hub:
-        running = reload.applied(hub)
+    running = None
+    if settings.db_path.is_file():
+        with open_table(settings, team, read_only=True) as hub:
+            running = reload.applied(hub)
     if running is None:
         click.echo(f"No hub has run on {settings.db_path} yet: nothing to compare with.")
         return

@@ -7,11 +7,12 @@ from pathlib import Path
 
 import click
 
-from team_table import engine as engine_module
-from team_table import workflows
 from team_table.cli import config_options, load_settings
 from team_table.cli.operator import json_option, operator_hub, show
 from team_table.errors import Invalid
+from team_table.workflow import engine as workflow_engine
+from team_table.workflow.library import load_folder
+from team_table.workflow.spec import parse
 
 
 def _folder(config: str | None) -> Path:
@@ -36,8 +37,8 @@ def workflows_cmd(ctx, config, db, as_json) -> None:
     """
     if ctx.invoked_subcommand is not None:
         return
-    found, _ = workflows.load_folder(_folder(config))
-    with operator_hub(config, db) as hub:
+    found, _ = load_folder(_folder(config))
+    with operator_hub(config, db, read_only=True) as hub:
         last = {r["workflow"]: dict(r) for r in hub.store.query(
             "SELECT workflow, status, at, COUNT(*) OVER (PARTITION BY workflow) AS runs FROM workflow_run"
             " WHERE id IN (SELECT MAX(id) FROM workflow_run GROUP BY workflow)")}
@@ -59,11 +60,11 @@ def check_cmd(file: Path | None, config: str | None) -> None:
       team-table workflows check workflows/review.yaml
     """
     if file is not None and file.is_file():
-        workflow = workflows.parse(file.read_text(encoding="utf-8"), str(file))
+        workflow = parse(file.read_text(encoding="utf-8"), str(file))
         click.echo(f"{file}: valid workflow {workflow.name} ({len(workflow.triggers)} triggers).")
         return
     folder = file or _folder(config)
-    found, _ = workflows.load_folder(folder)
+    found, _ = load_folder(folder)
     click.echo(f"{folder}: {len(found)} valid workflow(s): {', '.join(sorted(found)) or 'none'}.")
 
 
@@ -79,7 +80,7 @@ def dry_run(file: Path, event_json: str, config, db) -> None:
     Example:
       team-table workflows dry-run workflows/review.yaml --event '{"event": "task_status", "task": 12}'
     """
-    workflow = workflows.parse(file.read_text(encoding="utf-8"), str(file))
+    workflow = parse(file.read_text(encoding="utf-8"), str(file))
     try:
         event = json.loads(event_json)
         kind = event["event"]
@@ -87,7 +88,7 @@ def dry_run(file: Path, event_json: str, config, db) -> None:
         raise Invalid('--event must be JSON with at least "event", e.g. {"event": "task_status", "task": 12}') \
             from None
     with operator_hub(config, db) as hub:
-        records = engine_module.rehearse(hub, workflow, kind, event.get("task"), event.get("verdict"),
+        records = workflow_engine.rehearse(hub, workflow, kind, event.get("task"), event.get("verdict"),
                                          event.get("agent", ""), event.get("note", ""))
     if not records:
         click.echo(f"No trigger of {workflow.name} matches this event. Nothing would happen.")
@@ -111,7 +112,7 @@ def runs_cmd(run_id, config, db, as_json) -> None:
       team-table runs
       team-table runs 7
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         if run_id is None:
             rows = [dict(r) for r in hub.store.query("SELECT id, at, workflow, trigger, task_id, status, error"
                                                      " FROM workflow_run ORDER BY id DESC LIMIT 50")]

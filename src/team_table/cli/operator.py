@@ -14,15 +14,18 @@ import click
 from team_table import audit, members, messages, tasks
 from team_table.cli import config_options, load_settings
 from team_table.cli.output import emit_json, table
-from team_table.hub import Hub, open_hub
+from team_table.hub import Hub
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 
 
 @contextmanager
-def operator_hub(config: str | None, db: str | None) -> Iterator[Hub]:
+def operator_hub(config: str | None, db: str | None, *, read_only: bool = False) -> Iterator[Hub]:
+    """The table as the operator reaches it from the command line; read-only for commands that only look."""
+    from team_table.runtime import open_table
+
     settings, team = load_settings(config=config, db=db)
-    with open_hub(settings, team) as hub:
+    with open_table(settings, team, read_only=read_only) as hub:
         yield hub
 
 
@@ -44,7 +47,7 @@ def members_cmd(config, db, as_json, include_inactive) -> None:
     Example:
       team-table members --all
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         rows = members.listing(hub, include_inactive)
     show(rows, as_json, ["name", "role", "status", "capabilities", "last_seen"],
          "Members", "Nobody is at the table yet.")
@@ -62,7 +65,7 @@ def tasks_cmd(config, db, as_json, status, assignee) -> None:
     Example:
       team-table tasks --status pending
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         rows = tasks.listing(hub, status, assignee)
     show(rows, as_json, ["id", "status", "priority", "title", "creator", "assignee", "updated_at"],
          "Tasks", "No tasks match.")
@@ -80,7 +83,7 @@ def inbox_cmd(name, config, db, as_json, include_all) -> None:
     Example:
       team-table inbox alice --all
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         rows = messages.peek(hub, name, include_all)
     show(rows, as_json, ["id", "created_at", "sender", "recipient", "read", "archived_at", "content"],
          f"Inbox of {name}", f"{name} has no {'' if include_all else 'unread '}messages.")
@@ -101,7 +104,7 @@ def log_cmd(config, db, as_json, agent, action, since, limit) -> None:
       team-table log --agent alice --since 2026-11-01
       team-table log --action claim_task --json
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         rows = audit.entries(hub, None, agent, action, since, limit)
     show(rows, as_json, ["id", "timestamp", "agent_name", "action", "target_type", "target_id", "details"],
          "Audit log", "No audit entries match.")

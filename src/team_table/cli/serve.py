@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import sys
 from typing import Any
 
@@ -37,16 +39,26 @@ def up(**flags: Any) -> None:
     """
     setup_logging()
     settings, team = load_settings(**flags)
+    from team_table.server.stdio import spawned_on_pipes
+
+    if settings.network and settings.transport_from == "file" and spawned_on_pipes():
+        # An MCP client started us on pipes (the line users have in their client's config): it speaks MCP on
+        # stdin and stdout, so that is what this process serves; a network hub would write its banner on the
+        # wire and outlive the client.
+        logging.getLogger("team_table.hub").warning(
+            "%s says transport: %s, but this process was started by an MCP client on pipes: serving stdio. "
+            "Run the network hub from a terminal (`team-table up`), or pass --transport to choose.",
+            settings.config_path, settings.transport)
+        settings = dataclasses.replace(settings, transport="stdio")
+    from team_table import runtime
+
     if settings.network:
-        from team_table.server.run import serve_network
-
-        anyio.run(serve_network, settings, team, lambda url: _explain_network(url, settings, team))
+        anyio.run(runtime.serve_network, settings, team, lambda url: _explain_network(url, settings, team))
         return
-    from team_table.server.run import serve_stdio
-
     if sys.stdin.isatty():
         _explain_stdio(settings)
-    anyio.run(serve_stdio, settings, team)
+    anyio.run(runtime.serve_stdio, settings, team)
+
 
 
 def _explain_stdio(settings) -> None:

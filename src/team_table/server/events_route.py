@@ -15,13 +15,14 @@ from starlette.responses import JSONResponse, Response
 from team_table import events, members
 from team_table.errors import TeamTableError
 from team_table.events import Event
+from team_table.fanout import Fanout, Subscription
 from team_table.hub import Hub
 from team_table.server.guard import FailedAuth
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
-from team_table.server.push import Fanout, Subscription
 
 HEARTBEAT_SECONDS = 15.0
+SEND_TIMEOUT = 10.0  # a reader that takes no bytes for this long is cut off (its socket is not held forever)
 Run = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -30,7 +31,8 @@ def _sse(event: Event) -> ServerSentEvent:
 
 
 def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,
-                    heartbeat: float = HEARTBEAT_SECONDS) -> Callable[[Request], Awaitable[Response]]:
+                    heartbeat: float = HEARTBEAT_SECONDS,
+                    send_timeout: float = SEND_TIMEOUT) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         client = request.client.host if request.client else "-"
@@ -51,7 +53,8 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
         sub = fanout.subscribe(agent)
         cursor = resume if resume is not None else fanout.cursor
         return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat),
-                                   headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"})
+                                   headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
+                                   send_timeout=send_timeout, ping=0)
 
     return endpoint
 

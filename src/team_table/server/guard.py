@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import fnmatch
 import hashlib
+import ipaddress
 import json
 import logging
 import time
@@ -13,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from team_table.errors import Invalid
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
+from team_table.settings import Settings
 
 access = logging.getLogger("team_table.access")
 
@@ -23,6 +26,32 @@ MAX_BODY = 1 << 20  # 1 MiB: the largest tool arguments (50,000-character contex
 AUTH_FAILURES = 10  # per client address ...
 AUTH_WINDOW = 60.0  # ... per this many seconds, then 429 until the window passes
 KNOWN_GOOD_SECONDS = 1.0
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def allowed_hosts(settings: Settings) -> list[str]:
+    """The Host header values the hub answers: localhost always, plus what team.yaml or --allow-host add.
+
+    Binding beyond loopback without naming the hosts would leave the hub open to DNS rebinding: refused.
+    """
+    extra = []
+    for entry in settings.allowed_hosts:
+        extra += [entry] if ":" in entry.lstrip("[").split("]")[-1] else [entry, f"{entry}:*"]
+    if not is_loopback(settings.host) and not extra:
+        raise Invalid(
+            f"The hub would listen on {settings.host}, beyond this machine, but no host names are allowed: "
+            "list the names clients use in hub.allowed_hosts in team.yaml (e.g. [\"hub.example.lan\"]) or "
+            "pass --allow-host NAME."
+        )
+    return [*LOCAL_HOSTS, *extra]
 
 
 def allowed_origins(hosts: list[str]) -> list[str]:

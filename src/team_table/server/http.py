@@ -1,67 +1,78 @@
-"""The network hub: one Starlette app serving MCP at /mcp (streamable HTTP) and /sse, push, health, metrics."""
+"""The network hub: one Starlette app serving MCP at /mcp (streamable HTTP) and /sse, push, health, metrics;
+served by uvicorn with header, body and idle timeouts."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
+import h11
+import uvicorn
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from team_table import members
-from team_table.hub import Hub, prune_old_events
-from team_table.jobs import Jobs
-from team_table.reload import Change
+from team_table.errors import Invalid
 from team_table.server.app import build_server
 from team_table.server.events_route import events_endpoint
-from team_table.server.guard import FailedAuth, Guard, allowed_origins
+from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
-from team_table.server.push import Fanout
-from team_table.server.run import open_engine, start_reloading
+from team_table.settings import Settings
+
+if TYPE_CHECKING:
+    from team_table.runtime import Runtime
 
 log = logging.getLogger("team_table.hub")
+
+REQUEST_TIMEOUT = 15.0  # seconds from a request's first byte until it is read whole (headers and body)
+IDLE_TIMEOUT = 5  # seconds a kept-alive connection may sit idle between requests
 
 
 @dataclass
 class Network:
-    """The parts of a network hub that live as long as the process."""
+    """What the network edge of one hub process holds, beside the runtime."""
 
-    hub: Hub
     hosts: list[str]
     metrics: Metrics = field(default_factory=Metrics)
     failures: FailedAuth = field(default_factory=FailedAuth)
-    fanout: Fanout = field(init=False)
-    jobs: Jobs = field(init=False)
+    rt: Runtime | None = None
     # One connection serves the process, so one worker thread: more would only queue on its lock.
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
-    def __post_init__(self) -> None:
-        self.fanout = Fanout(self.hub.store)
-        self.jobs = Jobs(self.hub, observe=lambda job, result: self.metrics.job_runs.labels(job, result).inc(),
-                         engine=open_engine(self.hub, self.hub.settings))
+    @classmethod
+    def for_settings(cls, settings: Settings) -> Network:
+        return cls(allowed_hosts(settings))
 
-    def reloaded(self, change: Change) -> None:
-        """After a reload (on a worker thread): close the streams of agents removed or disabled, rebuild jobs."""
-        for agent in change.locked_out:
-            self.fanout.close_agent_threadsafe(agent, "the agent was removed or disabled in team.yaml")
-        self.jobs.rebuild()
+    def attach(self, rt: Runtime) -> None:
+        self.rt = rt
 
     async def run(self, work: Any) -> Any:
         """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
         return await anyio.to_thread.run_sync(work, limiter=self.limiter)
 
 
+def check_network_security(settings: Settings) -> None:
+    if not settings.require_tokens and not settings.allow_insecure:
+        raise Invalid(
+            "Refusing to serve the table on the network without tokens: anyone who can reach it could act as "
+            "any agent. Keep require_tokens on, or set TEAM_TABLE_ALLOW_INSECURE=true to accept that."
+        )
+
+
 def build_app(net: Network) -> Guard:
-    hub = net.hub
-    mcp = build_server(hub, from_bearer(hub), net.run, net.metrics)
+    rt = net.rt
+    hub = rt.hub
+    mcp = build_server(hub, from_bearer(hub), run=net.run, metrics=net.metrics, failures=net.failures)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=net.hosts,
                                          allowed_origins=allowed_origins(net.hosts))
     # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection
@@ -73,64 +84,119 @@ def build_app(net: Network) -> Guard:
         return JSONResponse({"status": "ok"})
 
     async def readyz(request: Request) -> Response:
-        checks = {"database": await _database_ok(net), "config": hub.team is not None,
-                  "push": net.fanout.running, "jobs": net.jobs.running}
+        unwritable = await net.run(hub.store.probe)
+        checks = {"database": unwritable is None, "config": hub.team is not None,
+                  "push": rt.fanout.running, "jobs": rt.jobs.running}
         ready = all(checks.values())
-        return JSONResponse({"status": "ready" if ready else "not ready", "checks": checks}, 200 if ready else 503)
+        body: dict[str, Any] = {"status": "ready" if ready else "not ready", "checks": checks}
+        if unwritable:
+            body["database"] = unwritable
+        return JSONResponse(body, 200 if ready else 503)
 
     async def metrics(request: Request) -> Response:
         return Response(net.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8")
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp.session_manager.run(), anyio.create_task_group() as tasks:
-            hub.store.on_commit = net.fanout.wake
-            tasks.start_soon(net.fanout.run)
-            tasks.start_soon(_prune_events, net)
-            net.jobs.start()
-            reloader = start_reloading(hub, hub.settings, on_change=net.reloaded,
-                                       observe=lambda result: net.metrics.config_reloads.labels(result).inc())
-            if reloader is not None:
-                tasks.start_soon(reloader.watch)
-            try:
-                yield
-            finally:
-                net.jobs.stop()
-                net.fanout.close_all("shutdown: the hub is stopping; reconnect with Last-Event-ID")
-                hub.store.on_commit = None
-                tasks.cancel_scope.cancel()
+        async with mcp.session_manager.run():
+            yield
 
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/events/{agent_name}", events_endpoint(hub, net.fanout, net.run, net.failures, net.metrics)),
+        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics)),
         *streamable.routes,
         *sse.routes,
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
+
     async def identify(token: str) -> str | None:
         return await net.run(lambda: members.identify(hub, token))
 
     return Guard(app, hosts=net.hosts, identify=identify, failures=net.failures, metrics=net.metrics)
 
 
-async def _prune_events(net: Network, every: float = 60.0) -> None:
-    """Keep the replay log bounded by the age and count team.yaml sets."""
-    while True:
+class TimedH11Protocol(H11Protocol):
+    """uvicorn's HTTP/1.1 protocol with a deadline for reading each request whole: a client that sends its
+    headers (or body) a byte at a time is cut off instead of holding the connection forever."""
+
+    request_timeout = REQUEST_TIMEOUT
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._arm()
+
+    def data_received(self, data: bytes) -> None:
+        if self._deadline is None and self.conn.their_state is h11.IDLE:
+            self._arm()  # the next request on a kept-alive connection starts its own clock
+        super().data_received(data)
+        if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
+            self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def _arm(self) -> None:
+        self._deadline = self.loop.call_later(self.request_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            log.info("closed a connection from %s: its request took over %.0f s to arrive",
+                     (self.client or ("-",))[0], self.request_timeout)
+            self.transport.close()
+
+
+class _Uvicorn(uvicorn.Server):
+    """Closes the push streams as soon as a stop is asked for, so the graceful shutdown does not wait on them."""
+
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+        super().__init__(config)
+        self._on_exit = on_exit
+
+    def handle_exit(self, sig: int, frame) -> None:
+        self._on_exit()
+        super().handle_exit(sig, frame)
+        # uvicorn re-raises a caught signal after its shutdown, which would kill the process before the
+        # database is checkpointed and closed; the stop is graceful, so the hub exits normally instead.
+        self._captured_signals.clear()
+
+
+async def serve_http(app: Guard, settings: Settings, net: Network, announce: Callable[[str], None]) -> None:
+    """Serve `app` until SIGTERM or SIGINT; `announce` is told the URL once the hub listens."""
+    config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                            lifespan="on", timeout_graceful_shutdown=10, server_header=False,
+                            http=TimedH11Protocol, timeout_keep_alive=IDLE_TIMEOUT)
+    server = _Uvicorn(config, lambda: net.rt.fanout.close_all("shutdown: the hub is stopping"))
+    url = f"http://{_url_host(settings.host)}:{settings.port}"
+    log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.db_path,
+             settings.config_path or "none")
+
+    async def serve() -> None:
         try:
-            gone = await net.run(lambda: prune_old_events(net.hub))
-            if gone:
-                log.info("pruned %d old push events", gone)
-        except Exception:
-            log.exception("pruning push events failed; trying again in %.0f s", every)
-        await anyio.sleep(every)
+            await server.serve()
+        except SystemExit:  # uvicorn exits when it cannot bind; said below, without a traceback
+            server.should_exit = True
+
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(serve)
+        while not server.started and not server.should_exit:
+            await anyio.sleep(0.02)  # uvicorn offers no event for "listening"
+        if server.started:
+            announce(url)
+    if not server.started:
+        raise Invalid(f"The hub could not listen on {settings.host}:{settings.port} (see the log above).")
 
 
-async def _database_ok(net: Network) -> bool:
-    try:
-        await net.run(lambda: net.hub.store.query("SELECT 1"))
-        return True
-    except Exception:
-        log.exception("readiness: the database did not answer")
-        return False
+def _url_host(host: str) -> str:
+    if host in ("0.0.0.0", "::"):
+        return "127.0.0.1"
+    return f"[{host}]" if ":" in host else host

@@ -10,6 +10,7 @@ from team_table import members
 from team_table.errors import Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller
+from team_table.settings import Settings
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,13 @@ def no_binding(ctx: Any = None) -> Binding | None:
 
 def fixed(binding: Binding | None) -> BindingSource:
     return lambda ctx=None: binding
+
+
+def stdio_binding(settings: Settings) -> Binding | None:
+    """TEAM_TABLE_AGENT (+ TEAM_TABLE_TOKEN) binds every call of a stdio server to one agent."""
+    if not settings.agent:
+        return None
+    return Binding(agent=settings.agent, token=settings.token or "")
 
 
 def from_bearer(hub: Hub) -> BindingSource:

@@ -30,5 +30,11 @@ class Metrics:
         if outcome == "rate_limited":
             self.rate_limited.inc()
 
+    def observe_job(self, job: str, result: str) -> None:
+        self.job_runs.labels(job, result).inc()
+
+    def observe_reload(self, result: str) -> None:
+        self.config_reloads.labels(result).inc()
+
     def render(self) -> bytes:
         return generate_latest(self.registry)

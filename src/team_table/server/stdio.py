@@ -49,8 +49,16 @@ class _Out:
 
 
 def _is_pipe(fd: int) -> bool:
-    mode = os.fstat(fd).st_mode
+    try:
+        mode = os.fstat(fd).st_mode
+    except OSError:
+        return False
     return stat.S_ISFIFO(mode) or stat.S_ISSOCK(mode)
+
+
+def spawned_on_pipes() -> bool:
+    """stdin and stdout are pipes or sockets: how an MCP client starts a stdio server."""
+    return _is_pipe(0) and _is_pipe(1)
 
 
 @asynccontextmanager
@@ -78,7 +86,7 @@ async def _pipes() -> AsyncIterator[tuple[_Lines, _Out]]:
 
 async def serve(server: MCPServer) -> None:
     """Run `server` on this process's stdin and stdout until the client closes stdin."""
-    if not (_is_pipe(0) and _is_pipe(1)):  # a terminal or a file: the SDK's own transport handles those
+    if not spawned_on_pipes():  # a terminal or a file: the SDK's own transport handles those
         await server.run_stdio_async()
         return
     lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, over our streams

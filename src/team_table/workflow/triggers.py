@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
-from team_table import tasks
+from team_table import members, tasks
 from team_table.events import Event
 from team_table.hub import Hub
 from team_table.models import Task, TaskStatus
 from team_table.names import HUB_SENDER
-from team_table.workflows import Trigger
+from team_table.store import Tx
+from team_table.workflow.spec import Trigger
 
 
 @dataclass
@@ -34,20 +34,12 @@ class Context:
                 "round": self.round, "workflow": workflow}
 
 
-def holders(conn: sqlite3.Connection, hub: Hub, role: str) -> list[str]:
-    found = []
-    for row in conn.execute("SELECT name, role FROM member WHERE status = 'active'"):
-        if role in hub.roles_of(row["name"], row["role"]):
-            found.append(row["name"])
-    return found
-
-
-def open_children(conn: sqlite3.Connection, task_id: int) -> int:
+def open_children(conn: Tx, task_id: int) -> int:
     return conn.execute("SELECT COUNT(*) FROM task WHERE parent_id = ? AND status NOT IN ('done', 'cancelled')",
                         (task_id,)).fetchone()[0]
 
 
-def matches(conn: sqlite3.Connection, hub: Hub, trigger: Trigger, context: Context) -> bool:
+def matches(conn: Tx, hub: Hub, trigger: Trigger, context: Context) -> bool:
     when, task = trigger.when, context.task
     if task is not None:
         if not when.matches_value(when.kind, task.kind) or not when.matches_value(when.status, task.status):
@@ -60,7 +52,7 @@ def matches(conn: sqlite3.Connection, hub: Hub, trigger: Trigger, context: Conte
         return False
     if when.role is not None:
         who = context.agent or context.actor
-        if who not in holders(conn, hub, when.role):
+        if who not in members.holding(conn, hub, {when.role}):
             return False
     if when.has_claims is not None:
         held = conn.execute("SELECT COUNT(*) FROM task WHERE assignee = ? AND status = 'in_progress'",
@@ -70,7 +62,7 @@ def matches(conn: sqlite3.Connection, hub: Hub, trigger: Trigger, context: Conte
     return True
 
 
-def contexts(conn: sqlite3.Connection, hub: Hub, event: Event) -> list[Context]:
+def contexts(conn: Tx, hub: Hub, event: Event) -> list[Context]:
     """What an event of the log means for workflows (none for most)."""
     data = event.data
 
@@ -89,9 +81,7 @@ def contexts(conn: sqlite3.Connection, hub: Hub, event: Event) -> list[Context]:
         task = task.model_copy(update={"status": TaskStatus(data["status"])})  # as the event saw it, not as now
         actor = data.get("by", "")
         if "review" in data:
-            rounds = conn.execute("SELECT COUNT(*) FROM audit WHERE action = 'review_task' AND target_type = 'task'"
-                                  " AND target_id = ? AND details LIKE '%\"approve\":false%'",
-                                  (str(task.id),)).fetchone()[0]
+            rounds = data.get("round", task.review_rounds)  # as it was when the verdict was given
             note = conn.execute("SELECT text FROM task_comment WHERE task_id = ? ORDER BY id DESC LIMIT 1",
                                 (task.id,)).fetchone()
             found.append(Context("review", {**data, "note": data.get("note") or (note["text"] if note else "")},

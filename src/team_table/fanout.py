@@ -1,4 +1,5 @@
-"""Push: events from the database fanned out to this process's open streams, with bounded buffers."""
+"""Fan-out: events from the database handed to this process's listeners (push streams, waits, channel
+pushes), each with a bounded buffer."""
 
 from __future__ import annotations
 
@@ -42,12 +43,13 @@ class Subscription:
 
 
 class Fanout:
-    """Reads new events from the database when woken (or every `poll` seconds) and offers them to streams.
+    """Reads new events from the database when woken and offers them to the listeners.
 
-    Woken right after a local commit; the poll catches events written by other processes on the same file.
+    Woken right after a commit in this process; every `poll` seconds it also asks the store whether any other
+    process committed (a cheap check of the store's version), and reads the new events only then.
     """
 
-    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.25) -> None:
+    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1) -> None:
         self._store = store
         self._buffer = buffer
         self._poll = poll
@@ -95,19 +97,25 @@ class Fanout:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.running = True
+        seen = self._store.version()
         try:
             while True:
                 with anyio.move_on_after(self._poll):
                     await self._wake.wait()
                 self._wake.clear()
-                await self.pump()
+                version = self._store.version()
+                if version != seen:
+                    seen = version
+                    self._dirty = True
+                if self._dirty:
+                    await self.pump()
         finally:
             self.running = False
 
     async def pump(self) -> None:
+        self._dirty = False  # a commit while reading sets it again, and the next turn reads once more
         if not self._subs:  # nobody to tell: skip the read; the cursor catches up when someone subscribes
-            self.cursor = await anyio.to_thread.run_sync(events.last_id, self._store) if self._dirty else self.cursor
-            self._dirty = False
+            self.cursor = await anyio.to_thread.run_sync(events.last_id, self._store)
             return
         while True:
             batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)

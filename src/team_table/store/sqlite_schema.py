@@ -1,4 +1,4 @@
-"""The schema, as an ordered list of migrations; the store records which ones a database has."""
+"""The SQLite schema, as an ordered list of migrations; the store records which ones a database has."""
 
 from __future__ import annotations
 
@@ -280,6 +280,23 @@ CREATE INDEX workflow_run_task ON workflow_run(workflow, task_id);
 CREATE INDEX workflow_run_at ON workflow_run(workflow, id)
 """
 
+REVIEWS = """
+ALTER TABLE task ADD COLUMN review_rounds INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE task_worker (
+    task_id INTEGER NOT NULL REFERENCES task(id) ON DELETE CASCADE,
+    member TEXT NOT NULL,
+    PRIMARY KEY (task_id, member)
+) WITHOUT ROWID;
+INSERT INTO task_worker (task_id, member)
+    SELECT DISTINCT CAST(target_id AS INTEGER), actor FROM audit WHERE action = 'claim_task' AND target_type = 'task'
+    ON CONFLICT DO NOTHING;
+INSERT INTO task_worker (task_id, member)
+    SELECT id, assignee FROM task WHERE assignee IS NOT NULL AND status IN ('in_progress', 'blocked', 'awaiting_review')
+    ON CONFLICT DO NOTHING;
+UPDATE task SET review_rounds = (SELECT COUNT(*) FROM audit a WHERE a.action = 'review_task'
+    AND a.target_type = 'task' AND a.target_id = CAST(task.id AS TEXT) AND a.details LIKE '%"approve":false%')
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -288,4 +305,5 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
     Migration(6, "task kinds, trees, dependencies, reviewers, labels and comments", _script(TASK_TREE)),
     Migration(7, "workflow runs and the engine's place in the event log", _script(WORKFLOWS)),
+    Migration(8, "review rounds on the task, and who worked on each task", _script(REVIEWS)),
 ]

@@ -26,7 +26,7 @@ def escalations_cmd(config, db, as_json, show_all) -> None:
       team-table escalations
       team-table escalations --all --json
     """
-    with operator_hub(config, db) as hub:
+    with operator_hub(config, db, read_only=True) as hub:
         rows = escalations.listing(hub, hub.operator(), "" if show_all else "open")
     show(rows, as_json, ["id", "at", "status", "rule", "sender", "agent", "message_id", "resolved_by", "note"],
          "Escalations", "No escalation is waiting for a decision." if not show_all else "No escalations.")

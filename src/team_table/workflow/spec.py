@@ -1,4 +1,4 @@
-"""Workflow files: YAML under workflows/ declaring what the hub does when something happens on the board.
+"""The workflow file format: YAML under workflows/ declaring what the hub does when something happens.
 
     name: review
     triggers:
@@ -11,18 +11,16 @@
 
 from __future__ import annotations
 
-import hashlib
-from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from team_table import templates
 from team_table.config import validate_yaml
-from team_table.errors import ConfigError, ConfigProblem
 
-TRIGGERS = ("task_created", "task_status", "review", "children_done", "comment", "agent_offline",
-            "message_to_role", "schedule")
+TriggerKind = Literal["task_created", "task_status", "review", "children_done", "comment", "agent_offline",
+                      "message_to_role", "schedule", "started"]
+TRIGGERS: tuple[str, ...] = get_args(TriggerKind)
 Strategy = Literal["round_robin", "least_loaded"]
 
 
@@ -52,26 +50,26 @@ class When(Frozen):
         return actual in ((wanted,) if isinstance(wanted, str) else wanted)
 
 
-class CreateTask(Frozen):
+class CreateTaskStep(Frozen):
     title: str
     description: str = ""
     kind: str = ""
     parent: Literal["task", "parent", "none"] = "task"  # under the event's task, its parent, or at the top
     depends_on_task: bool = False  # waits for the event's task to be done
     labels: tuple[str, ...] = ()
-    assign: Assign | None = None
+    assign: AssignStep | None = None
     priority: Literal["low", "medium", "high"] | None = None  # default: the event task's priority
 
     _check = field_validator("title", "description")(_template)
 
 
-class Assign(Frozen):
+class AssignStep(Frozen):
     role: str
     strategy: Strategy = "least_loaded"
     never_author: bool = True  # never the member who did the event's task
 
 
-class Message(Frozen):
+class MessageStep(Frozen):
     to: str  # an agent's name, role:NAME for every member holding a role, or assignee, reviewer, creator, author
     text: str
 
@@ -81,13 +79,13 @@ class Message(Frozen):
 class Step(Frozen):
     """One action; exactly one key."""
 
-    create_task: CreateTask | None = None
-    assign_reviewer: Assign | None = None
+    create_task: CreateTaskStep | None = None
+    assign_reviewer: AssignStep | None = None
     set_status: Literal["pending", "in_progress", "blocked", "awaiting_review", "done", "cancelled"] | None = None
     set_parent_status: Literal["in_progress", "blocked", "done", "cancelled"] | None = None
     send_back_to_author: bool | None = None  # the event's task (or its parent, for qa) back to in_progress
     comment: str | None = None
-    message: Message | None = None
+    message: MessageStep | None = None
     escalate: str | None = None  # the reason; a person is asked
     start: str | None = None  # run another workflow's triggers of type "started" with this event
 
@@ -109,8 +107,7 @@ class Step(Frozen):
 
 
 class Trigger(Frozen):
-    event: Literal["task_created", "task_status", "review", "children_done", "comment", "agent_offline",
-                "message_to_role", "schedule", "started"]
+    event: TriggerKind
     when: When = When()
     every_seconds: float | None = Field(default=None, gt=0)  # for schedule
     do: tuple[Step, ...]
@@ -131,24 +128,7 @@ class Workflow(Frozen):
     triggers: tuple[Trigger, ...]
 
 
-CreateTask.model_rebuild()
-
-
-def load_folder(folder: Path) -> tuple[dict[str, Workflow], str]:
-    """Every *.yaml of the folder, validated whole; raises ConfigError naming file, line, key path and reason."""
-    found: dict[str, Workflow] = {}
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        try:
-            text = path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
-            raise ConfigError(str(path), [ConfigProblem("", f"cannot be read as UTF-8 text: {exc}")]) from exc
-        digest.update(path.name.encode() + b"\0" + text.encode())
-        workflow = parse(text, str(path))
-        if workflow.name in found:
-            raise ConfigError(str(path), [ConfigProblem("name", f"the workflow name {workflow.name!r} is used twice")])
-        found[workflow.name] = workflow
-    return found, digest.hexdigest()
+CreateTaskStep.model_rebuild()
 
 
 def parse(text: str, file: str) -> Workflow:

@@ -1,0 +1,153 @@
+"""One hub process, start to stop: the store, the fan-out, the workflows and their engine, the jobs, the config
+watcher, and serving (stdio or network), entered in that order on one AsyncExitStack and closed in reverse.
+
+This is the wiring the CLI calls; it is the one place, beside the CLI, that reaches into `server/`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
+from dataclasses import dataclass, field
+
+import anyio
+
+from team_table import events, members
+from team_table.clock import Clock, SystemClock
+from team_table.config import Team
+from team_table.errors import TeamTableError
+from team_table.fanout import Fanout
+from team_table.hub import Hub
+from team_table.jobs import Jobs
+from team_table.reload import Change, Reloader
+from team_table.settings import Settings
+from team_table.store import open_store
+from team_table.workflow.engine import open_engine
+from team_table.workflow.library import Library
+
+log = logging.getLogger("team_table.hub")
+PRUNE_EVERY = 60.0
+
+
+@contextmanager
+def open_table(settings: Settings, team: Team, clock: Clock | None = None, *, seat: bool = True,
+               read_only: bool = False) -> Iterator[Hub]:
+    """The table's database and the Hub context over it, for one process. `seat` puts the agents declared with
+    tokens at the table and prunes old events (a hub starting); read-only, nothing at all is written."""
+    store = open_store(settings.db_path, synchronous=team.hub.synchronous, read_only=read_only)
+    hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
+    try:
+        if seat and not read_only:
+            members.sync_declared(hub)
+            events.prune_old(store, team.hub, hub.clock)
+        yield hub
+    finally:
+        try:
+            store.checkpoint()
+        except TeamTableError as exc:  # e.g. a full disk: the WAL stays, and is folded in at the next start
+            log.warning("closing: the database could not be checkpointed: %s", exc.message)
+        except Exception as exc:  # another process holds a reader: it checkpoints later
+            log.debug("checkpoint skipped: %s", exc)
+        store.close()
+
+
+@dataclass
+class Runtime:
+    """What one running hub process holds."""
+
+    hub: Hub
+    fanout: Fanout
+    jobs: Jobs
+    library: Library | None = None
+    reloader: Reloader | None = None
+    on_reload: list[Callable[[Change], None]] = field(default_factory=list)
+
+    def reloaded(self, change: Change) -> None:
+        """After a team.yaml reload (on a worker thread): listeners of removed agents closed, jobs rebuilt."""
+        for agent in change.locked_out:
+            self.fanout.close_agent_threadsafe(agent, "the agent was removed or disabled in team.yaml")
+        self.jobs.rebuild()
+        for hook in self.on_reload:
+            hook(change)
+
+
+@asynccontextmanager
+async def running(settings: Settings, team: Team, *, observe_job: Callable[[str, str], None] | None = None,
+                  observe_reload: Callable[[str], None] | None = None) -> AsyncIterator[Runtime]:
+    """Everything but serving, started; stopped in reverse order when the block ends."""
+    async with AsyncExitStack() as stack:
+        hub = stack.enter_context(open_table(settings, team))
+        library = engine = None
+        if settings.config_path is not None:  # workflows live beside team.yaml
+            engine = await anyio.to_thread.run_sync(open_engine, hub, settings.config_path.parent / "workflows")
+            library = engine.library
+        fanout = Fanout(hub.store)
+        jobs = Jobs(hub, engine=engine, observe=observe_job)
+        rt = Runtime(hub, fanout, jobs, library)
+        tasks = await stack.enter_async_context(anyio.create_task_group())
+        stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
+        hub.store.on_commit = fanout.wake
+        stack.callback(setattr, hub.store, "on_commit", None)
+        tasks.start_soon(fanout.run)
+        stack.push_async_callback(_close_listeners, fanout)
+        jobs.start()
+        stack.push_async_callback(jobs.stop)
+        tasks.start_soon(_prune_events, hub)
+        watched = {}
+        if settings.config_path is not None and settings.config_path.is_file():
+            rt.reloader = Reloader(hub, settings.config_path, on_change=rt.reloaded, observe=observe_reload)
+            await anyio.to_thread.run_sync(rt.reloader.record_start)
+            watched[settings.config_path] = rt.reloader.reload
+        if library is not None:
+            watched[library.folder] = lambda: library.reload() and jobs.rebuild()
+        if watched:
+            from team_table.reload import watch
+
+            tasks.start_soon(watch, watched)
+        yield rt
+
+
+async def _close_listeners(fanout: Fanout) -> None:
+    fanout.close_all("shutdown: the hub is stopping; reconnect with Last-Event-ID")
+
+
+async def _prune_events(hub: Hub, every: float = PRUNE_EVERY) -> None:
+    """Keep the replay log bounded by the age and count team.yaml sets."""
+    while True:
+        await anyio.sleep(every)
+        try:
+            gone = await anyio.to_thread.run_sync(events.prune_old, hub.store, hub.team.hub, hub.clock)
+            if gone:
+                log.info("pruned %d old push events", gone)
+        except TeamTableError as exc:
+            log.warning("pruning push events failed (trying again in %.0f s): %s", every, exc.message)
+        except Exception:
+            log.exception("pruning push events failed; trying again in %.0f s", every)
+
+
+async def serve_stdio(settings: Settings, team: Team) -> None:
+    """A hub on this process's stdin and stdout, until the client closes stdin."""
+    from team_table.server import stdio
+    from team_table.server.app import build_server
+    from team_table.server.identity import fixed, stdio_binding
+
+    async with running(settings, team) as rt:
+        binding = stdio_binding(settings)
+        server = build_server(rt.hub, fixed(binding))
+        log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
+                 f", bound to {binding.agent}" if binding else "")
+        await stdio.serve(server)
+
+
+async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:
+    """A network hub on settings.host:port (streamable HTTP, SSE, push, health, metrics), until SIGTERM."""
+    from team_table.server.http import Network, build_app, check_network_security, serve_http
+
+    check_network_security(settings)
+    net = Network.for_settings(settings)
+    async with running(settings, team, observe_job=net.metrics.observe_job,
+                       observe_reload=net.metrics.observe_reload) as rt:
+        net.attach(rt)
+        await serve_http(build_app(net), settings, net, announce)
+    log.info("hub stopped; database checkpointed")

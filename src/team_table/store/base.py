@@ -1,0 +1,72 @@
+"""The seam between the domain and a database engine: what every store offers, and where dialects differ.
+
+Domain modules own their SQL and write it once, in the subset both engines speak: `?` placeholders,
+`INSERT ... ON CONFLICT`, `RETURNING`, `IS DISTINCT FROM`. The few places where the engines differ are
+named in `Dialect`, written once per engine, and used by name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+class Cursor(Protocol):
+    rowcount: int
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+    def __iter__(self) -> Iterator[Any]: ...
+
+
+class Tx(Protocol):
+    """One write transaction: statements run in it commit together, or not at all."""
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Cursor: ...
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
+
+    def lock(self, key: str) -> None:
+        """Serialize this transaction with every other one that locks `key`, until it ends."""
+
+
+@dataclass(frozen=True)
+class Dialect:
+    """The SQL fragments that differ between engines, one value per engine."""
+
+    name: str
+    greatest: str  # the larger of two values: '{greatest}(a, b)'
+    unread_index: str  # a hint that reads a member's unread deliveries from their partial index
+    skip_locked: str  # appended to a SELECT that picks one row of several that others may be picking too
+
+
+class Store(Protocol):
+    """A database every hub process on it shares. Rows read by key (`row["name"]`) or by position."""
+
+    dialect: Dialect
+    on_commit: Callable[[], None] | None
+    url: str  # where it is, for logs and messages (never with a password)
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
+
+    def write(self) -> AbstractContextManager[Tx]: ...
+
+    def rehearse(self) -> AbstractContextManager[Tx]: ...
+
+    def migrate(self) -> list[str]: ...
+
+    def version(self) -> int:
+        """A number that changes whenever any process commits a change (cheap to read)."""
+
+    def checkpoint(self) -> None: ...
+
+    def close(self) -> None: ...
+
+
+def placeholders(values: Sequence[Any]) -> str:
+    """'?, ?, ?' for an IN list of these values (at least one)."""
+    return ", ".join("?" * len(values)) if values else "NULL"

@@ -1,0 +1,321 @@
+"""The SQLite store: one connection per process, WAL, short BEGIN IMMEDIATE writes, recorded migrations."""
+
+from __future__ import annotations
+
+import logging
+import os
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from team_table.errors import Busy, Unavailable
+from team_table.store.base import Dialect
+from team_table.store.sqlite_schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+# How long a writer waits for the lock in total (busy_timeout, then our own retries) before giving up.
+BUSY_TIMEOUT_MS = 5000
+_RETRIES = 6
+SYNCHRONOUS = ("full", "normal")
+
+SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="")
+
+
+class SqliteTx:
+    """A write transaction on the process's connection. SQLite has one writer at a time (BEGIN IMMEDIATE), so
+    every transaction is already serialized with every other: `lock` has nothing to add."""
+
+    __slots__ = ("_conn",)
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Cursor:
+        return self._conn.execute(sql, params)
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        return self._conn.executemany(sql, rows)
+
+    def lock(self, key: str) -> None:
+        return None
+
+
+class SqliteStore:
+    """A SQLite database file shared by every hub process on this machine."""
+
+    dialect = SQLITE
+
+    def __init__(self, path: Path, *, synchronous: str = "full", read_only: bool = False) -> None:
+        self.path = path
+        self.url = str(path)
+        self.read_only = read_only
+        self._lock = threading.RLock()
+        self._conn = _connect(path, synchronous, read_only)
+        self._tx = SqliteTx(self._conn)
+        self._watch: sqlite3.Connection | None = None  # for version(): its own connection, never waiting on ours
+        self._watch_lock = threading.Lock()
+        self.last_commit = 0.0  # monotonic time of the last commit here, for the readiness probe
+        self.unwritable: str | None = None  # why the last write failed, until one succeeds again
+        self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
+
+    @classmethod
+    def open(cls, path: Path, *, synchronous: str = "full", read_only: bool = False) -> SqliteStore:
+        """Open the database at `path` and bring its schema up to date (creating it if needed).
+
+        Read-only, nothing is created or written: the file must exist with a current schema."""
+        path = path.expanduser()
+        if read_only:
+            store = cls(path, read_only=True)
+            try:
+                store._check_current()
+            except BaseException:
+                store.close()
+                raise
+            return store
+        try:
+            _private_dir(path.parent)
+            # Create the file owner-only before SQLite does: its -wal and -shm files copy its mode.
+            os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
+        except OSError as exc:
+            raise Unavailable(_cannot_write(path, exc.strerror or str(exc))) from None
+        store = cls(path, synchronous=synchronous)
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        _private_files(path)
+        return store
+
+    def close(self) -> None:
+        with self._lock:
+            self._conn.close()
+        with self._watch_lock:
+            if self._watch is not None:
+                self._watch.close()
+
+    def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
+        """Run one read statement."""
+        with self._lock, self._mapped():
+            return self._conn.execute(sql, params).fetchall()
+
+    @contextmanager
+    def write(self) -> Iterator[SqliteTx]:
+        """One short write transaction, taken with BEGIN IMMEDIATE so it never fails on a stale snapshot.
+
+        A write opened inside another on the same thread joins it: the outer one commits both, or neither
+        (the workflow engine runs several domain changes as one step this way)."""
+        with self._lock:
+            if self._conn.in_transaction:
+                yield self._tx
+                return
+            with self._mapped():
+                _begin_immediate(self._conn)
+                try:
+                    yield self._tx
+                except BaseException:
+                    if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
+                        self._conn.execute("ROLLBACK")
+                    raise
+                self._conn.execute("COMMIT")
+            self.last_commit = time.monotonic()
+            self.unwritable = None
+        if self.on_commit is not None:
+            self.on_commit()
+
+    @contextmanager
+    def rehearse(self) -> Iterator[SqliteTx]:
+        """A write transaction that is always rolled back: for showing what would happen (dry runs)."""
+        with self._lock, self._mapped():
+            _begin_immediate(self._conn)
+            try:
+                yield self._tx
+            finally:
+                if self._conn.in_transaction:
+                    self._conn.execute("ROLLBACK")
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """SQLite's errors about the file itself become one refusal that says what to check."""
+        try:
+            yield
+        except sqlite3.OperationalError as exc:
+            text = str(exc)
+            if "locked" in text or "busy" in text:
+                raise Busy("The hub's database is busy right now; nothing was changed. Try the call again.") \
+                    from None
+            why = _file_problem(text)
+            if why is None:
+                raise
+            self.unwritable = why
+            log.error("the database %s cannot be written: %s", self.path, text)
+            raise Unavailable(_cannot_write(self.path, why)) from None
+        except sqlite3.DatabaseError as exc:
+            if "malformed" not in str(exc) and "not a database" not in str(exc):
+                raise
+            raise Unavailable(f"The hub's database {self.path} is damaged ({exc}); nothing was changed. Restore it "
+                              "from a backup, or move it aside and start again.") from None
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet recorded; safe when several processes start at once."""
+        applied: list[str] = []
+        with self.write() as conn:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migration ("
+                " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)"
+            )
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migration")}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                migration.apply(self._conn)
+                conn.execute(
+                    "INSERT INTO schema_migration (version, name, applied_at)"
+                    " VALUES (?, ?, strftime('%Y-%m-%dT%H:%M:%f+00:00', 'now'))",
+                    (migration.version, migration.name),
+                )
+                applied.append(migration.name)
+        if applied:
+            log.info("database %s upgraded: %s", self.path, ", ".join(applied))
+        return applied
+
+    def _check_current(self) -> None:
+        try:
+            rows = self.query("SELECT MAX(version) FROM schema_migration")
+        except sqlite3.OperationalError:
+            rows = [(None,)]
+        if rows[0][0] != MIGRATIONS[-1].version:
+            raise Unavailable(f"The database {self.path} was made by another version of team-table (or by none): "
+                              "start the hub once (`team-table up`) so it can bring the schema up to date.")
+
+    def version(self) -> int:
+        """A number that moves whenever any connection, in any process, commits (PRAGMA data_version on a
+        connection of its own, so it sees this process's commits too). Microseconds; never waits for a lock."""
+        with self._watch_lock:
+            if self._watch is None:
+                self._watch = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
+                                              check_same_thread=False)
+            return self._watch.execute("PRAGMA data_version").fetchone()[0]
+
+    def probe(self, fresh: float = 5.0) -> str | None:
+        """Can the database be written now? None if so, else why. A commit in the last `fresh` seconds counts."""
+        if self.read_only:
+            return "opened read-only"
+        if self.unwritable is None and time.monotonic() - self.last_commit < fresh:
+            return None
+        try:
+            with self.write() as conn:
+                conn.execute("INSERT INTO job_lease (name, owner, until) VALUES ('probe', 'probe', 0)"
+                             " ON CONFLICT(name) DO UPDATE SET until = job_lease.until + 1")
+        except (Unavailable, Busy) as exc:
+            return exc.message
+        return None
+
+    def checkpoint(self) -> None:
+        """Fold the WAL back into the database file (on shutdown)."""
+        if self.read_only:
+            return
+        with self._lock, self._mapped():
+            self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+
+def _file_problem(text: str) -> str | None:
+    if "disk is full" in text:
+        return "the disk is full"
+    if "readonly" in text or "read-only" in text:
+        return "the file or its folder is read-only"
+    if "disk I/O error" in text:
+        return "the disk reported an I/O error"
+    if "unable to open" in text:
+        return "the file cannot be opened"
+    return None
+
+
+def _cannot_write(path: Path, why: str) -> str:
+    return (f"The hub's database cannot be written ({why}): {path}. Nothing was changed. Free disk space or fix the "
+            "file's permissions; the hub picks up again by itself once it can write.")
+
+
+def _connect(path: Path, synchronous: str, read_only: bool) -> sqlite3.Connection:
+    if read_only:
+        if not path.is_file():
+            raise Unavailable(f"There is no table at {path} yet: start the hub (`team-table up`) to create it, "
+                              "or point --db at the right file.")
+        conn = _open_read_only(path)
+    else:
+        conn = sqlite3.connect(str(path), timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    if read_only:
+        conn.execute("PRAGMA query_only=ON")
+        return conn
+    if synchronous not in SYNCHRONOUS:
+        raise ValueError(f"synchronous must be one of {SYNCHRONOUS}")
+    # Switching a new file to WAL takes an exclusive lock and may fail at once, without the busy
+    # handler, when several hub processes open the same new file together: retry it.
+    try:
+        _retry_busy(lambda: conn.execute("PRAGMA journal_mode=WAL"), "PRAGMA journal_mode=WAL")
+    except sqlite3.OperationalError as exc:
+        conn.close()
+        why = _file_problem(str(exc)) or str(exc)
+        raise Unavailable(_cannot_write(path, why)) from None
+    conn.execute("PRAGMA foreign_keys=ON")
+    conn.execute(f"PRAGMA synchronous={synchronous.upper()}")
+    return conn
+
+
+def _open_read_only(path: Path) -> sqlite3.Connection:
+    """Read-only, without writing anything: a WAL file on a read-only folder has no -shm to share, so it is then
+    opened as immutable (nobody can be writing it there)."""
+    uri = f"file:{path}?mode=ro"
+    for attempt in (uri, uri + "&immutable=1"):
+        conn = sqlite3.connect(attempt, uri=True, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None,
+                               check_same_thread=False)
+        try:
+            conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()
+            return conn
+        except sqlite3.OperationalError:
+            conn.close()
+    raise Unavailable(f"The database {path} cannot be read: check the permissions of the file and its folder.")
+
+
+def _begin_immediate(conn: sqlite3.Connection) -> None:
+    # busy_timeout already waits; the retries only cover the rare case where SQLite
+    # returns SQLITE_BUSY without calling the busy handler (e.g. during WAL recovery).
+    _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
+
+
+def _retry_busy(step: Callable[[], object], what: str) -> None:
+    for attempt in range(_RETRIES):
+        try:
+            step()
+            return
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc) and "busy" not in str(exc):
+                raise
+            log.warning("database busy on %s (attempt %d)", what, attempt + 1)
+            time.sleep(0.01 * (2**attempt) * (1 + random.random()))
+    raise Busy("The hub's database is busy right now; nothing was changed. Try the call again.")
+
+
+def _private_dir(folder: Path) -> None:
+    """Create the folder owner-only; a folder that already exists is the user's to keep as it is."""
+    try:
+        folder.mkdir(parents=True, mode=0o700)
+    except FileExistsError:  # it was there, or another hub process made it a moment ago
+        return
+    os.chmod(folder, 0o700)  # mkdir's mode is filtered by the umask
+
+
+def _private_files(path: Path) -> None:
+    for suffix in ("", "-wal", "-shm"):
+        candidate = Path(f"{path}{suffix}")
+        if candidate.exists():
+            os.chmod(candidate, 0o600)
