@@ -9,9 +9,9 @@ import pytest
 
 from team_table import claims, events, members, presence
 from team_table.config import load_team
-from team_table.runtime import open_table
-from team_table.reload import Reloader
 from team_table.fanout import Fanout
+from team_table.reload import Reloader
+from team_table.runtime import open_table
 from team_table.settings import resolve
 
 from conftest import ManualClock

@@ -11,8 +11,8 @@ import pytest
 
 from team_table import events as event_log
 from team_table.config import EMPTY_TEAM
-from team_table.runtime import open_table
 from team_table.fanout import Fanout
+from team_table.runtime import open_table
 from team_table.settings import resolve
 
 from network_helpers import events, events_request, join_all, kinds, mcp_client, message_ids, running_hub

@@ -9,9 +9,9 @@ from pathlib import Path
 from team_table import members, messages, tasks
 from team_table.config import EMPTY_TEAM
 from team_table.runtime import open_table
-from team_table.store.sqlite_schema import MIGRATIONS
 from team_table.settings import resolve
 from team_table.store.sqlite import SqliteStore as Store
+from team_table.store.sqlite_schema import MIGRATIONS
 from team_table.tokens import digest
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from team_table.errors import ConfigError
 from team_table.workflow.engine import open_engine
 from team_table.workflow.library import load_folder
-from team_table.errors import ConfigError
 
 pytestmark = pytest.mark.anyio
 
