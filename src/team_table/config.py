@@ -6,7 +6,6 @@ import re
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from team_table import roles, templates, tokens
@@ -15,8 +14,6 @@ from team_table.names import is_reserved, is_valid_name
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 MAX_FILE_BYTES = 2 * 1024 * 1024  # a team of 10,000 agents fits in a quarter of this
-# libyaml's parser where PyYAML was built with it (about 10x faster), else PyYAML's own.
-_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 M = TypeVar("M", bound=BaseModel)
 Transport = Literal["stdio", "sse", "streamable-http"]
 
@@ -341,6 +338,8 @@ def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, e
     if len(text) > MAX_FILE_BYTES:
         raise ConfigError(file, [ConfigProblem("", f"is over {MAX_FILE_BYTES // (1024 * 1024)} MiB, too big for a "
                                                    "config file; nothing in it was applied")])
+    import yaml  # only where there is a file to read: a hub without team.yaml starts without it
+
     try:
         node, data = _parse(text)
     except yaml.YAMLError as exc:
@@ -358,9 +357,12 @@ def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, e
         raise ConfigError(file, _problems(exc, node)) from exc
 
 
-def _parse(text: str) -> tuple[yaml.Node | None, Any]:
-    """Parse once: the node tree (kept for the line numbers of problems) and the data built from it."""
-    loader = _Loader(text)
+def _parse(text: str) -> tuple[Any, Any]:
+    """Parse once: the node tree (kept for the line numbers of problems) and the data built from it, with libyaml's
+    parser where PyYAML was built with it (about ten times faster), else PyYAML's own."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         return node, (loader.construct_document(node) if node is not None else None)
@@ -368,7 +370,7 @@ def _parse(text: str) -> tuple[yaml.Node | None, Any]:
         loader.dispose()
 
 
-def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProblem]:
+def _problems(exc: ValidationError, root: Any) -> list[ConfigProblem]:
     problems = []
     for error in exc.errors():
         loc = tuple(error["loc"])
@@ -381,6 +383,8 @@ def _problems(exc: ValidationError, root: yaml.Node | None) -> list[ConfigProble
 
 def _line_of(node: Any, loc: tuple) -> int | None:
     """The 1-based line of the YAML node at `loc`, or of the deepest parent that exists."""
+    import yaml
+
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):

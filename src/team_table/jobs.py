@@ -12,15 +12,19 @@ import logging
 import os
 import uuid
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import anyio
-from apscheduler.schedulers.asyncio import AsyncIOScheduler
 
 from team_table import autoreply, presence
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
-from team_table.workflow.engine import Engine
+
+if TYPE_CHECKING:
+    from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
+    from team_table.workflow.engine import Engine
 
 log = logging.getLogger("team_table.jobs")
 
@@ -74,6 +78,8 @@ class Jobs:
 
     def start(self) -> None:
         """Start the scheduler on the running event loop, with the jobs of the current config."""
+        from apscheduler.schedulers.asyncio import AsyncIOScheduler
+
         self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1,
                                                         "misfire_grace_time": 30})
         self.rebuild()

@@ -15,8 +15,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
-from watchfiles import Change as FileChange
-from watchfiles import awatch
 
 from team_table import audit, events, members
 from team_table.config import Team, parse_team, read_config_file
@@ -90,7 +88,9 @@ class Reloader:
         self.path = path
         self.on_change = on_change or (lambda change: None)
         self.observe = observe or (lambda result: None)
-        self.digest = self._read_digest()
+        # What the team in force was read from (a save since then, even before this reloader was made, is a
+        # change to apply), else the file as it is now.
+        self.digest = hub.settings.config_digest or self._read_digest()
 
     def _read_digest(self) -> str:
         try:
@@ -175,31 +175,57 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
     return True
 
 
-async def watch(files: dict[Path, Callable[[], object]]) -> None:
-    """Run a file's callback (on a worker thread) after every save of it, or of any file in it for a folder.
+async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5) -> None:
+    """Run a file's callback (on a worker thread) after every save of it, or of a file in it for a folder.
 
     Folders are watched, not files, since editors save by writing a new file and renaming it over the old one.
-    One watcher serves them all; a folder that appears later (workflows/) is picked up when it does."""
-    def ours(change: FileChange, changed: str) -> bool:
+    Between events, every `every` seconds, the files' sizes and times are compared too: a change made before the
+    watcher was up, or on a file system that sends no events, is picked up as well. Callbacks are cheap when
+    nothing changed (they compare digests first)."""
+    from watchfiles import awatch
+
+    def ours(change: object, changed: str) -> bool:
         path = Path(changed)
         return any(path == target or (path.parent == target and path.suffix in (".yaml", ".yml"))
                    for target in files)
 
+    seen: dict[Path, object] = {}  # nothing seen yet: the first turn looks at everything
     while True:
-        folders = sorted({target if target.is_dir() else target.parent for target in files if
-                          (target if target.is_dir() else target.parent).is_dir()})
+        folders = sorted({_folder_of(target) for target in files if _folder_of(target).is_dir()})
         if not folders:
             return
         watched = set(folders)
-        # rust_timeout bounds how long a stopping hub waits for the watcher thread (its default is 5 s).
+        # rust_timeout: how long one wait for events lasts, so the stat comparison runs between them and a
+        # stopping hub never waits long for the watcher thread.
         async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=50, recursive=False,
-                                    rust_timeout=500):
+                                    rust_timeout=int(every * 1000), yield_on_timeout=True):
             touched = {Path(path) for _, path in changes}
             for target, callback in files.items():
-                if any(path == target or path.parent == target for path in touched):
-                    try:
-                        await anyio.to_thread.run_sync(callback)
-                    except Exception:
-                        log.exception("reloading %s failed; keeping what is in force", target)
+                signature = _signature(target)
+                if signature == seen.get(target) and not any(p == target or p.parent == target for p in touched):
+                    continue
+                seen[target] = signature
+                try:
+                    await anyio.to_thread.run_sync(callback)
+                except Exception:
+                    log.exception("reloading %s failed; keeping what is in force", target)
             if {t for t in files if t.is_dir()} - watched:
                 break  # a watched folder appeared: watch it too
+
+
+def _folder_of(target: Path) -> Path:
+    return target if target.is_dir() else target.parent
+
+
+def _signature(target: Path) -> object:
+    """What changes when the file, or a YAML file of the folder, is saved: names, sizes, modification times."""
+    def stat(path: Path) -> tuple:
+        try:
+            info = path.stat()
+        except OSError:
+            return (path.name, None)
+        return (path.name, info.st_size, info.st_mtime_ns, info.st_ino)
+
+    if target.is_dir():
+        return tuple(stat(p) for p in sorted(target.glob("*.y*ml")))
+    return stat(target)

@@ -23,24 +23,23 @@ from team_table.jobs import Jobs
 from team_table.reload import Change, Reloader
 from team_table.settings import Settings
 from team_table.store import open_store
-from team_table.workflow.engine import open_engine
 from team_table.workflow.library import Library
 
 log = logging.getLogger("team_table.hub")
 PRUNE_EVERY = 60.0
+REST_AFTER_SECONDS = 2.0  # a stdio hub whose client is slow to ask starts its jobs anyway
 
 
 @contextmanager
 def open_table(settings: Settings, team: Team, clock: Clock | None = None, *, seat: bool = True,
                read_only: bool = False) -> Iterator[Hub]:
     """The table's database and the Hub context over it, for one process. `seat` puts the agents declared with
-    tokens at the table and prunes old events (a hub starting); read-only, nothing at all is written."""
+    tokens at the table (a hub starting); read-only, nothing at all is written."""
     store = open_store(settings.db_path, synchronous=team.hub.synchronous, read_only=read_only)
     hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
     try:
         if seat and not read_only:
             members.sync_declared(hub)
-            events.prune_old(store, team.hub, hub.clock)
         yield hub
     finally:
         try:
@@ -74,38 +73,57 @@ class Runtime:
 
 @asynccontextmanager
 async def running(settings: Settings, team: Team, *, observe_job: Callable[[str, str], None] | None = None,
-                  observe_reload: Callable[[str], None] | None = None) -> AsyncIterator[Runtime]:
-    """Everything but serving, started; stopped in reverse order when the block ends."""
+                  observe_reload: Callable[[str], None] | None = None,
+                  rest_after: anyio.Event | None = None) -> AsyncIterator[Runtime]:
+    """Everything but serving, started; stopped in reverse order when the block ends.
+
+    What calls need (the store, the fan-out) is ready when the block begins. The rest (workflows and their
+    engine, jobs, the config watcher, pruning) starts then too, or, given `rest_after`, once that event is set:
+    a stdio hub answers its client's first request before it loads them."""
     async with AsyncExitStack() as stack:
         hub = stack.enter_context(open_table(settings, team))
-        library = engine = None
-        if settings.config_path is not None:  # workflows live beside team.yaml
-            engine = await anyio.to_thread.run_sync(open_engine, hub, settings.config_path.parent / "workflows")
-            library = engine.library
         fanout = Fanout(hub.store)
-        jobs = Jobs(hub, engine=engine, observe=observe_job)
-        rt = Runtime(hub, fanout, jobs, library)
+        rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job))
         tasks = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
         hub.store.on_commit = fanout.wake
         stack.callback(setattr, hub.store, "on_commit", None)
         tasks.start_soon(fanout.run)
         stack.push_async_callback(_close_listeners, fanout)
-        jobs.start()
-        stack.push_async_callback(jobs.stop)
-        tasks.start_soon(_prune_events, hub)
-        watched = {}
-        if settings.config_path is not None and settings.config_path.is_file():
-            rt.reloader = Reloader(hub, settings.config_path, on_change=rt.reloaded, observe=observe_reload)
-            await anyio.to_thread.run_sync(rt.reloader.record_start)
-            watched[settings.config_path] = rt.reloader.reload
-        if library is not None:
-            watched[library.folder] = lambda: library.reload() and jobs.rebuild()
-        if watched:
-            from team_table.reload import watch
+        stack.push_async_callback(rt.jobs.stop)
+        if rest_after is None:
+            await _start_rest(rt, settings, tasks, observe_reload)
+        else:
+            async def later() -> None:
+                with anyio.move_on_after(REST_AFTER_SECONDS):
+                    await rest_after.wait()
+                await _start_rest(rt, settings, tasks, observe_reload)
 
-            tasks.start_soon(watch, watched)
+            tasks.start_soon(later)
         yield rt
+
+
+async def _start_rest(rt: Runtime, settings: Settings, tasks: anyio.abc.TaskGroup,
+                      observe_reload: Callable[[str], None] | None) -> None:
+    """Workflows and their engine, the jobs, the config watcher and event pruning."""
+    from team_table.workflow.engine import open_engine
+
+    hub, jobs = rt.hub, rt.jobs
+    watched: dict = {}
+    if settings.config_path is not None:  # workflows live beside team.yaml
+        engine = await anyio.to_thread.run_sync(open_engine, hub, settings.config_path.parent / "workflows")
+        rt.library, jobs.engine = engine.library, engine
+        watched[engine.library.folder] = lambda: engine.library.reload() and jobs.rebuild()
+    if settings.config_path is not None and settings.config_path.is_file():
+        rt.reloader = Reloader(hub, settings.config_path, on_change=rt.reloaded, observe=observe_reload)
+        await anyio.to_thread.run_sync(rt.reloader.record_start)
+        watched[settings.config_path] = rt.reloader.reload
+    jobs.start()
+    tasks.start_soon(_prune_events, hub)
+    if watched:
+        from team_table.reload import watch
+
+        tasks.start_soon(watch, watched)
 
 
 async def _close_listeners(fanout: Fanout) -> None:
@@ -113,9 +131,8 @@ async def _close_listeners(fanout: Fanout) -> None:
 
 
 async def _prune_events(hub: Hub, every: float = PRUNE_EVERY) -> None:
-    """Keep the replay log bounded by the age and count team.yaml sets."""
+    """Keep the replay log bounded by the age and count team.yaml sets: now, then every `every` seconds."""
     while True:
-        await anyio.sleep(every)
         try:
             gone = await anyio.to_thread.run_sync(events.prune_old, hub.store, hub.team.hub, hub.clock)
             if gone:
@@ -124,6 +141,7 @@ async def _prune_events(hub: Hub, every: float = PRUNE_EVERY) -> None:
             log.warning("pruning push events failed (trying again in %.0f s): %s", every, exc.message)
         except Exception:
             log.exception("pruning push events failed; trying again in %.0f s", every)
+        await anyio.sleep(every)
 
 
 async def serve_stdio(settings: Settings, team: Team) -> None:
@@ -132,12 +150,13 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     from team_table.server.app import build_server
     from team_table.server.identity import fixed, stdio_binding
 
-    async with running(settings, team) as rt:
+    answered = anyio.Event()
+    async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
         server = build_server(rt.hub, fixed(binding))
         log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
-        await stdio.serve(server)
+        await stdio.serve(server, on_first_answer=answered.set)
 
 
 async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:

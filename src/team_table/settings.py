@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from team_table.config import EMPTY_TEAM, Team, load_team
+from team_table.config import EMPTY_TEAM, Team, parse_team, read_config_file
 from team_table.errors import Invalid
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
@@ -30,6 +32,7 @@ class Settings:
     token: str | None = None
     allowed_hosts: tuple[str, ...] = ()
     transport_from: str = "default"  # where the transport was chosen: flag, env, file or default
+    config_digest: str | None = None  # of the team.yaml text the team was read from
 
     @property
     def network(self) -> bool:
@@ -49,8 +52,12 @@ def find_config(flag: str | None, env: Mapping[str, str], cwd: Path) -> Path | N
 def load(flags: Mapping[str, Any], env: Mapping[str, str], cwd: Path) -> tuple[Settings, Team]:
     """Resolve settings and load the team file they point at; raises Invalid or ConfigError."""
     config_path = find_config(flags.get("config"), env, cwd)
-    team = load_team(config_path) if config_path else EMPTY_TEAM
-    return resolve(flags, env, team, config_path), team
+    if config_path is None:
+        return resolve(flags, env, EMPTY_TEAM, None), EMPTY_TEAM
+    text = read_config_file(config_path)
+    team = parse_team(text, str(config_path))
+    settings = resolve(flags, env, team, config_path)
+    return dataclasses.replace(settings, config_digest=hashlib.sha256(text.encode("utf-8")).hexdigest()), team
 
 
 def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config_path: Path | None) -> Settings:

@@ -1,18 +1,27 @@
-"""[AUTO] texts: Jinja templates from team.yaml, rendered in a sandbox; message contents are data, not templates."""
+"""[AUTO] texts: the built-in ones, and the Jinja templates of team.yaml and workflow files.
+
+The built-in texts are ours and render in this process. A configured template is untrusted code: it renders in a
+separate, memory-capped process (template_worker) under Jinja's immutable sandbox, with a deadline for each
+render and a bound on its output; message contents are data passed to templates, never templates themselves.
+"""
 
 from __future__ import annotations
 
+import atexit
+import functools
+import json
 import logging
+import select
+import subprocess
+import sys
+import threading
 from collections.abc import Mapping
 from typing import Any
 
-from jinja2 import StrictUndefined, TemplateError
-from jinja2.sandbox import ImmutableSandboxedEnvironment
-
 log = logging.getLogger("team_table.templates")
 
-_ENV = ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
 MAX_OUTPUT = 4000  # a small template can render a huge text; an [AUTO] message stays short
+RENDER_SECONDS = 1.0  # a configured template that takes longer is stopped (its process is replaced)
 
 # The built-in texts, also what a failed custom template falls back to. They use only these variables.
 AUTO_REPLY = ("[AUTO] {{ agent }} is away; your {{ count }} message{{ 's' if count != 1 else '' }} will be "
@@ -46,35 +55,95 @@ WORKFLOW_SAMPLE: dict[str, Any] = {
 }
 
 
+class TemplateFailed(Exception):
+    """A configured template could not be rendered: it failed, took too long, or needed too much."""
+
+
+@functools.cache
+def _builtin_env():
+    from jinja2 import StrictUndefined
+    from jinja2.sandbox import ImmutableSandboxedEnvironment
+
+    return ImmutableSandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
+
+
+class _Worker:
+    """The template process: started on first use, replaced when a render misses its deadline or it dies."""
+
+    def __init__(self) -> None:
+        self._process: subprocess.Popen | None = None
+        self._lock = threading.Lock()
+        atexit.register(self.stop)
+
+    def render(self, source: str, variables: Mapping[str, Any], limit: int = MAX_OUTPUT) -> str:
+        request = json.dumps({"source": source, "variables": variables, "limit": limit}, default=str) + "\n"
+        with self._lock:
+            process = self._started()
+            try:
+                process.stdin.write(request.encode())
+                process.stdin.flush()
+                ready, _, _ = select.select([process.stdout], [], [], RENDER_SECONDS)
+                line = process.stdout.readline() if ready else b""
+            except OSError:
+                line, ready = b"", True
+            if not line:
+                self._kill()
+                raise TemplateFailed(f"the template took longer than {RENDER_SECONDS:g} s" if not ready
+                                     else "the template process stopped")
+        answer = json.loads(line)
+        if "error" in answer:
+            raise TemplateFailed(answer["error"])
+        return answer["text"]
+
+    def _started(self) -> subprocess.Popen:
+        if self._process is None or self._process.poll() is not None:
+            self._process = subprocess.Popen([sys.executable, "-m", "team_table.template_worker"],
+                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                             stderr=subprocess.DEVNULL, close_fds=True)
+        return self._process
+
+    def _kill(self) -> None:
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait()
+            self._process = None
+
+    def stop(self) -> None:
+        with self._lock:
+            if self._process is not None and self._process.poll() is None:
+                self._process.stdin.close()
+                try:
+                    self._process.wait(timeout=1)
+                except subprocess.TimeoutExpired:
+                    self._kill()
+            self._process = None
+
+
+_worker = _Worker()
+
+
 def problems(source: str, sample: Mapping[str, Any] = SAMPLE) -> str | None:
-    """Compile and render `source` against sample data; the problem as a sentence, or None."""
+    """Render `source` against sample data, as at run time; the problem as a sentence, or None."""
     try:
-        _ENV.from_string(source).render(sample)
-    except TemplateError as exc:
-        return f"the template does not render: {exc}"
-    except Exception as exc:  # e.g. arithmetic on sample values
-        return f"the template fails on sample data: {type(exc).__name__}: {exc}"
+        _worker.render(source, sample)
+    except TemplateFailed as exc:
+        return f"the template does not render on sample data: {exc}"
     return None
 
 
 def render(source: str | None, fallback: str, variables: Mapping[str, Any]) -> str:
-    """Render a configured template (or the built-in one); on any error, the built-in text, and a log line."""
+    """Render a configured template (or the built-in one); on any failure, the built-in text, and a log line."""
     if source is not None:
         try:
-            return _ENV.from_string(source).render(variables)[:MAX_OUTPUT]
-        except Exception as exc:  # a sandboxed template can still divide by zero: never lose the message
-            log.warning("an [AUTO] template failed (%s: %s); sending the built-in text instead",
-                        type(exc).__name__, exc)
-    return _ENV.from_string(fallback).render(variables)[:MAX_OUTPUT]
-
-
-class TemplateFailed(Exception):
-    """A workflow template failed at run time: the run is recorded as failed and a person asked."""
+            return _worker.render(source, variables)
+        except TemplateFailed as exc:  # never lose the message over its template
+            log.warning("an [AUTO] template failed (%s); sending the built-in text instead", exc)
+    return _builtin_env().from_string(fallback).render(variables)[:MAX_OUTPUT]
 
 
 def render_strict(source: str, variables: Mapping[str, Any]) -> str:
     """Render a workflow template; a failure is raised (the engine records it and escalates), not papered over."""
     try:
-        return _ENV.from_string(source).render(variables)[:MAX_OUTPUT]
-    except Exception as exc:
-        raise TemplateFailed(f"a template failed: {type(exc).__name__}: {exc}") from exc
+        return _worker.render(source, variables)
+    except TemplateFailed as exc:
+        raise TemplateFailed(f"a template failed: {exc}") from None

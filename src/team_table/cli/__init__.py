@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -12,9 +13,30 @@ import click
 from team_table import __version__
 from team_table.errors import ConfigError, TeamTableError
 
+# Each command and where it lives: a command's module is imported only when that command runs (or --help lists
+# them), so `team-table up` started by an MCP client loads only what serving needs.
+COMMANDS = {
+    "up": "serve:up",
+    "init": "files:init", "check": "files:check", "token": "files:token",
+    "members": "operator:members_cmd", "tasks": "operator:tasks_cmd", "inbox": "operator:inbox_cmd",
+    "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke",
+    "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
+    "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
+}
+
 
 class HubGroup(click.Group):
-    """Maps the hub's errors to a message on stderr and exit code 1, once, for every command."""
+    """Maps the hub's errors to a message on stderr and exit code 1, once, for every command; loads commands
+    on demand."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(COMMANDS)
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS:
+            return None
+        module, attr = COMMANDS[name].split(":")
+        return getattr(importlib.import_module(f"team_table.cli.{module}"), attr)
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
@@ -76,15 +98,3 @@ def main() -> None:
       team-table log --agent alice    the audit log
     """
 
-
-def _register_commands() -> None:
-    from team_table.cli import escalations, files, flows, operator, serve
-
-    serve.register(main)
-    files.register(main)
-    operator.register(main)
-    escalations.register(main)
-    flows.register(main)
-
-
-_register_commands()

@@ -93,8 +93,3 @@ def poll(name, interval, max_messages, config, db) -> None:
 
 def _say(text: str) -> None:
     click.echo(f"[{datetime.now().strftime('%H:%M:%S')}] {text}")
-
-
-def register(group: click.Group) -> None:
-    for command in (escalations_cmd, resolve_cmd, poll):
-        group.add_command(command)

@@ -133,8 +133,3 @@ def token(name: str, config: str | None, db: str | None) -> None:
         lines = stdio_lines(settings, name, value)
     for client, line in lines.items():
         click.echo(f"  {client}:\n    {line}\n")
-
-
-def register(group: click.Group) -> None:
-    for command in (init, check, token):
-        group.add_command(command)

@@ -131,8 +131,3 @@ def runs_cmd(run_id, config, db, as_json) -> None:
                f" {run['status']} at {run['at']}" + (f"\n  error: {run['error']}" if run["error"] else ""))
     for n, step in enumerate(steps, 1):
         click.echo(f"  {n}. {step['action']}: {json.dumps(step['detail'])}")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(workflows_cmd)
-    group.add_command(runs_cmd)

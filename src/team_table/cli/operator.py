@@ -139,10 +139,3 @@ def revoke(name, config, db) -> None:
     with operator_hub(config, db) as hub:
         count = members.revoke(hub, name)
     click.echo(f"Revoked {count} token(s) of {name}.")
-
-
-
-
-def register(group: click.Group) -> None:
-    for command in (members_cmd, tasks_cmd, inbox_cmd, log_cmd, grant, revoke):
-        group.add_command(command)

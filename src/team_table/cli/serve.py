@@ -97,7 +97,3 @@ def _explain_network(url: str, settings, team) -> None:
         for client, line in plain.items():
             click.echo(f"    {client + ':':13}{line}")
         click.echo("")
-
-
-def register(group: click.Group) -> None:
-    group.add_command(up)

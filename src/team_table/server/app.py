@@ -5,9 +5,10 @@ from __future__ import annotations
 import difflib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import MCPServer
+from mcp.server.mcpserver import server as _sdk_server
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from pydantic import ValidationError
 
@@ -16,10 +17,18 @@ from team_table.errors import Invalid, NotFound
 from team_table.hub import Hub
 from team_table.server import tools
 from team_table.server.boundary import bad_arguments, refusal
-from team_table.server.guard import FailedAuth
 from team_table.server.identity import BindingSource, no_binding
-from team_table.server.metrics import Metrics
 from team_table.server.tools import Runner, Seat, inline
+
+if TYPE_CHECKING:
+    from team_table.server.guard import FailedAuth
+    from team_table.server.metrics import Metrics
+
+
+# MCPServer's constructor configures logging (basicConfig with a rich handler, importing rich). The hub sets up
+# its own logging on stderr before it builds servers (cli.logs), so the SDK's setup would only cost start-up
+# time and could add a second handler: it is turned off for this process.
+_sdk_server.configure_logging = lambda *args, **kwargs: None
 
 
 class HubServer(MCPServer):

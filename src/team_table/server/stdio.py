@@ -10,7 +10,7 @@ from __future__ import annotations
 import asyncio
 import os
 import stat
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 
 from mcp.server.mcpserver import MCPServer
@@ -38,14 +38,18 @@ class _Lines:
 class _Out:
     """`await stdout.write(text)` and `await stdout.flush()`, as the SDK's stdio transport writes."""
 
-    def __init__(self, writer: asyncio.StreamWriter) -> None:
+    def __init__(self, writer: asyncio.StreamWriter, on_first: Callable[[], None] | None = None) -> None:
         self._writer = writer
+        self._on_first = on_first
 
     async def write(self, text: str) -> None:
         self._writer.write(text.encode("utf-8"))
 
     async def flush(self) -> None:
         await self._writer.drain()
+        if self._on_first is not None:
+            self._on_first, first = None, self._on_first
+            first()
 
 
 def _is_pipe(fd: int) -> bool:
@@ -62,7 +66,7 @@ def spawned_on_pipes() -> bool:
 
 
 @asynccontextmanager
-async def _pipes() -> AsyncIterator[tuple[_Lines, _Out]]:
+async def _pipes(on_first: Callable[[], None] | None) -> AsyncIterator[tuple[_Lines, _Out]]:
     """Serve the wire from private copies of fd 0 and 1; meanwhile fd 0 reads nothing and fd 1 goes to stderr,
     so stray output from anything in the process cannot corrupt the wire."""
     loop = asyncio.get_running_loop()
@@ -78,17 +82,21 @@ async def _pipes() -> AsyncIterator[tuple[_Lines, _Out]]:
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0))
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
     try:
-        yield _Lines(reader), _Out(writer)
+        yield _Lines(reader), _Out(writer, on_first)
     finally:
         read_transport.close()
         write_transport.close()
 
 
-async def serve(server: MCPServer) -> None:
-    """Run `server` on this process's stdin and stdout until the client closes stdin."""
+async def serve(server: MCPServer, on_first_answer: Callable[[], None] | None = None) -> None:
+    """Run `server` on this process's stdin and stdout until the client closes stdin; `on_first_answer` is called
+    once the first message has been written to the client."""
     if not spawned_on_pipes():  # a terminal or a file: the SDK's own transport handles those
+        if on_first_answer is not None:
+            on_first_answer()
         await server.run_stdio_async()
         return
     lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, over our streams
-    async with _pipes() as (lines, out), stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
+    async with _pipes(on_first_answer) as (lines, out), \
+            stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())

@@ -8,7 +8,7 @@ import functools
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
@@ -20,9 +20,11 @@ from team_table.errors import RateLimited, Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller
 from team_table.server.boundary import answer
-from team_table.server.guard import FailedAuth
 from team_table.server.identity import BindingSource, resolve
-from team_table.server.metrics import Metrics
+
+if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
+    from team_table.server.guard import FailedAuth
+    from team_table.server.metrics import Metrics
 
 # Runs a sync callable off or on the event loop: inline for stdio, a worker thread for network clients.
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]

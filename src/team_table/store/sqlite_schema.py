@@ -294,7 +294,9 @@ INSERT INTO task_worker (task_id, member)
     SELECT id, assignee FROM task WHERE assignee IS NOT NULL AND status IN ('in_progress', 'blocked', 'awaiting_review')
     ON CONFLICT DO NOTHING;
 UPDATE task SET review_rounds = (SELECT COUNT(*) FROM audit a WHERE a.action = 'review_task'
-    AND a.target_type = 'task' AND a.target_id = CAST(task.id AS TEXT) AND a.details LIKE '%"approve":false%')
+    AND a.target_type = 'task' AND a.target_id = CAST(task.id AS TEXT) AND a.details LIKE '%"approve":false%');
+INSERT INTO workflow_state (key, value) SELECT 'events', COALESCE(MAX(id), 0) FROM event WHERE true
+    ON CONFLICT DO NOTHING
 """
 
 MIGRATIONS: list[Migration] = [
@@ -305,5 +307,6 @@ MIGRATIONS: list[Migration] = [
     Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
     Migration(6, "task kinds, trees, dependencies, reviewers, labels and comments", _script(TASK_TREE)),
     Migration(7, "workflow runs and the engine's place in the event log", _script(WORKFLOWS)),
-    Migration(8, "review rounds on the task, and who worked on each task", _script(REVIEWS)),
+    Migration(8, "review rounds on the task, who worked on each task, the workflow engine's place from the start",
+              _script(REVIEWS)),
 ]

@@ -15,18 +15,29 @@ from team_table.workflow.spec import Workflow, parse
 log = logging.getLogger("team_table.workflows")
 
 
+def read_folder(folder: Path) -> tuple[list[tuple[Path, str]], str]:
+    """The texts of every *.yaml of the folder, and one digest of them all."""
+    texts = [(path, read_config_file(path)) for path in (sorted(folder.glob("*.yaml")) if folder.is_dir() else [])]
+    digest = hashlib.sha256()
+    for path, text in texts:
+        digest.update(path.name.encode() + b"\0" + text.encode() + b"\0")
+    return texts, digest.hexdigest()
+
+
 def load_folder(folder: Path) -> tuple[dict[str, Workflow], str]:
     """Every *.yaml of the folder, validated whole; raises ConfigError naming file, line, key path and reason."""
+    texts, digest = read_folder(folder)
+    return parse_all(texts), digest
+
+
+def parse_all(texts: list[tuple[Path, str]]) -> dict[str, Workflow]:
     found: dict[str, Workflow] = {}
-    digest = hashlib.sha256()
-    for path in sorted(folder.glob("*.yaml")) if folder.is_dir() else []:
-        text = read_config_file(path)
-        digest.update(path.name.encode() + b"\0" + text.encode())
+    for path, text in texts:
         workflow = parse(text, str(path))
         if workflow.name in found:
             raise ConfigError(str(path), [ConfigProblem("name", f"the workflow name {workflow.name!r} is used twice")])
         found[workflow.name] = workflow
-    return found, digest.hexdigest()
+    return found
 
 
 class Library:
@@ -38,6 +49,7 @@ class Library:
         self.folder = folder
         self.workflows: dict[str, Workflow] = workflows or {}
         self.digest = ""
+        self.rejected = ""  # the digest of the last invalid set, not parsed again until the files change
         self.ready = workflows is not None  # no valid set yet: events wait (an empty set must not consume them)
         self.error: ConfigError | None = None  # the problem of the files on disk, until they are fixed
 
@@ -47,17 +59,20 @@ class Library:
         return cls(None, Path(), workflows)  # type: ignore[arg-type]
 
     def reload(self) -> bool:
-        """Load the folder if it changed; returns whether the set in force changed."""
+        """Load the folder if its files changed (compared by digest, before anything is parsed); returns whether
+        the set in force changed."""
+        digest = ""
         try:
-            found, digest = load_folder(self.folder)
+            texts, digest = read_folder(self.folder)
+            if digest in (self.digest, self.rejected):
+                return False
+            found = parse_all(texts)
         except ConfigError as exc:
-            self.error = exc
+            self.error, self.rejected = exc, digest
             self._reject(exc)
             return False
         self.error = None
         self.ready = True
-        if digest == self.digest:
-            return False
         self.workflows, self.digest = found, digest
         log.info("workflows loaded from %s: %s", self.folder, ", ".join(sorted(found)) or "none")
         return True

@@ -1,0 +1,221 @@
+"""How the bench seats agents at a hub: one client session per agent, each doing its sends and reads the same way.
+
+stdio: a hub process per session, all on one database, as each agent's MCP client starts its own; the calls
+carry name and token, and each agent's sends go out under a pool of sender names (see `StdioSeat`).
+HTTP: sessions to one network hub, each bound to its agent by `Authorization: Bearer <token>`; the calls leave
+name and token out. A seat with no agent is a session to a bare server (its one tool: echo).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import anyio
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from processes import children, cpu_ms, log_tail
+
+RATE_LIMIT_PER_SENDER = 25  # stay under the hub's default 30 writes per sender per minute
+
+
+@dataclass
+class Tally:
+    """Tool calls made through a seating, and what went wrong among them."""
+
+    calls: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class Seat:
+    """One client session to one server process, speaking for one agent (or for none, at a bare server)."""
+
+    def __init__(self, client: Client, tally: Tally, agent: str | None = None) -> None:
+        self.client = client
+        self.tally = tally
+        self.agent = agent
+
+    async def call(self, tool: str, **args: Any) -> Any:
+        """Call a tool; its JSON answer. A refusal or a failed call is counted as an error, and the run goes on."""
+        self.tally.calls += 1
+        try:
+            result = await self.client.call_tool(tool, args)
+        except Exception as exc:  # a transport failure or timeout: reported, not fatal to the run
+            self.tally.errors.append(f"{tool}: {exc!r}")
+            return None
+        try:
+            data = json.loads(result.content[0].text) if result.content else None
+        except (ValueError, AttributeError):
+            data = None
+        if result.is_error or len(result.content) != 1 or data is None:
+            self.tally.errors.append(f"{tool}: {result.content}")
+        return data
+
+    async def echo(self, text: str) -> None:
+        """The bare server's one tool."""
+        self.tally.calls += 1
+        result = await self.client.call_tool("echo", {"text": text})
+        if result.is_error or [c.text for c in result.content] != [text]:
+            self.tally.errors.append(f"echo: {result.content}")
+
+    async def join(self) -> None:
+        """Take the seat's agent to the table."""
+
+    async def can_send(self, count: int) -> None:
+        """Be ready to send `count` more messages without meeting the rate limit."""
+
+    async def send(self, recipient: str, content: str) -> int | None:
+        """Send a message; its id (None when it was refused, which is counted as an error)."""
+        raise NotImplementedError
+
+    async def inbox(self) -> list[int]:
+        """Read the agent's new messages (marking them read); their ids."""
+        raise NotImplementedError
+
+
+def _id(answer: Any) -> int | None:
+    return answer.get("id") if isinstance(answer, dict) else None
+
+
+def _ids(answer: Any) -> list[int]:
+    return [m["id"] for m in answer] if isinstance(answer, list) else []  # a refusal was counted already
+
+
+class StdioSeat(Seat):
+    """An agent at its own stdio hub process. Name and token go in every call.
+
+    The hub's default rate limit (30 writes per sender per minute) applies, so the agent's sends go out under a
+    pool of sender names, 25 messages each: `can_send` registers enough of them before a measurement."""
+
+    def __init__(self, client: Client, tally: Tally, agent: str | None = None) -> None:
+        super().__init__(client, tally, agent)
+        self.tokens: dict[str, str] = {}
+        self.senders: list[str] = []
+        self.sent = 0
+
+    async def _register(self, name: str) -> None:
+        answer = await self.call("register", name=name)
+        if not isinstance(answer, dict) or "token" not in answer:
+            raise RuntimeError(f"register {name} failed: {self.tally.errors[-1:]}")
+        self.tokens[name] = answer["token"]
+
+    async def join(self) -> None:
+        await self._register(self.agent)
+
+    async def can_send(self, count: int) -> None:
+        while len(self.senders) * RATE_LIMIT_PER_SENDER < self.sent + count:
+            name = f"{self.agent}-out-{len(self.senders)}"
+            await self._register(name)
+            self.senders.append(name)
+
+    async def send(self, recipient: str, content: str) -> int | None:
+        sender = self.senders[self.sent // RATE_LIMIT_PER_SENDER]
+        self.sent += 1
+        return _id(await self.call("send_message", sender=sender, token=self.tokens[sender], recipient=recipient,
+                                   content=content))
+
+    async def inbox(self) -> list[int]:
+        return _ids(await self.call("get_messages", agent_name=self.agent, token=self.tokens[self.agent]))
+
+
+class BoundSeat(Seat):
+    """An agent whose HTTP session carries its bearer token: the hub binds every call to it."""
+
+    def __init__(self, client: Client, tally: Tally, agent: str | None = None, token: str = "") -> None:
+        super().__init__(client, tally, agent)
+        self.token = token
+
+    async def send(self, recipient: str, content: str) -> int | None:
+        return _id(await self.call("send_message", recipient=recipient, content=content))
+
+    async def inbox(self) -> list[int]:
+        return _ids(await self.call("get_messages"))
+
+
+@dataclass
+class Seating:
+    """The seats of one measurement, the server processes behind them, and the tally of their calls."""
+
+    seats: list[Seat]
+    pids: set[int]
+    tally: Tally
+
+    def cpu_ms(self) -> float:
+        return cpu_ms(self.pids)
+
+
+@asynccontextmanager
+async def stdio_seating(params: StdioServerParameters, agents: list[str | None], mode: str,
+                        logs: Path) -> AsyncIterator[Seating]:
+    """A server process per agent, started at once (all on the database `params` names); once all have answered
+    and every agent has joined, their seats."""
+    count, tally, before = len(agents), Tally(), children()
+    found: list[Seat | None] = [None] * count
+    ready = [anyio.Event() for _ in range(count)]
+    closing = anyio.Event()
+
+    async def hold(index: int) -> None:
+        log = logs / f"stdio-{agents[index] or 'bare'}-{index}.log"
+        try:
+            with log.open("a") as errlog:
+                async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
+                    await client.list_tools()
+                    found[index] = StdioSeat(client, tally, agents[index])
+                    ready[index].set()
+                    await closing.wait()
+        except Exception as exc:
+            raise RuntimeError(f"server process {index} failed: {exc!r}; its log ends:\n{log_tail(log)}") from exc
+
+    async with anyio.create_task_group() as tg:
+        for index in range(count):
+            tg.start_soon(hold, index)
+        try:
+            with anyio.fail_after(120):
+                for event in ready:
+                    await event.wait()
+            pids = children() - before
+            assert len(pids) == count, f"expected {count} server processes, found {sorted(pids)}"
+            seats = [seat for seat in found if seat is not None]
+            for seat in seats:
+                if seat.agent is not None:
+                    await seat.join()
+            yield Seating(seats, pids, tally)
+        finally:
+            closing.set()
+
+
+@asynccontextmanager
+async def _session(url: str, mode: str, token: str | None = None) -> AsyncIterator[Client]:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    async with httpx2.AsyncClient(headers=headers, timeout=httpx2.Timeout(30, read=60)) as http, \
+            Client(streamable_http_client(url, http_client=http), mode=mode, read_timeout_seconds=60) as client:
+        yield client
+
+
+@asynccontextmanager
+async def http_seating(url: str, agents: list[str | None], mode: str, pid: int) -> AsyncIterator[Seating]:
+    """A session per agent to the server at `url` (process `pid`). The agents are registered through one unbound
+    session first; each agent's own session then carries its token."""
+    tally = Tally()
+    tokens: dict[str, str] = {}
+    if any(agents):
+        async with _session(url, mode) as client:
+            registrar = Seat(client, tally)
+            for name in filter(None, agents):
+                answer = await registrar.call("register", name=name)
+                if not isinstance(answer, dict) or "token" not in answer:
+                    raise RuntimeError(f"register {name} failed: {tally.errors[-1:]}")
+                tokens[name] = answer["token"]
+    async with AsyncExitStack() as stack:
+        seats: list[Seat] = []
+        for name in agents:
+            client = await stack.enter_async_context(_session(url, mode, tokens.get(name or "")))
+            seats.append(BoundSeat(client, tally, name, tokens.get(name or "", "")))
+        yield Seating(seats, {pid}, tally)
