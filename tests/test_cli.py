@@ -15,6 +15,8 @@ from team_table.config import EMPTY_TEAM, load_team
 from team_table.runtime import open_table
 from team_table.settings import resolve
 
+import client_lines
+
 
 @pytest.fixture
 def run(tmp_path: Path, monkeypatch):
@@ -86,10 +88,14 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     from team_table.tokens import file_hash
 
     assert file_hash(token) == digest
-    claude = next(line.strip() for line in result.output.splitlines() if line.strip().startswith("claude mcp add"))
-    # The server name comes before -e (Claude Code's -e takes several values), `--` before the command.
-    assert re.match(r"claude mcp add team-table -e TEAM_TABLE_AGENT=alice -e TEAM_TABLE_TOKEN=\S+ -- /\S+ up", claude)
-    assert any(line.strip().startswith("codex mcp add team-table --env") for line in result.output.splitlines())
+    printed = client_lines.printed_commands(result.output)
+    # The server name comes before -e (Claude Code's -e takes several values), `--` before the command; the
+    # token is a reference to the variable the user exports, not the token itself.
+    assert re.match(r"claude mcp add --scope user team-table -e TEAM_TABLE_AGENT=alice "
+                    r"-e 'TEAM_TABLE_TOKEN=\$\{TEAM_TABLE_TOKEN_ALICE\}' -- /\S+ up", printed["Claude Code"])
+    assert printed["Codex"].startswith("[mcp_servers.team-table]\ncommand = \"/")
+    assert printed["Gemini CLI"].startswith("gemini mcp add --scope user team-table -e TEAM_TABLE_AGENT=alice")
+    assert token not in "".join(printed.values())
 
 
 def test_token_refuses_a_bad_name(run):

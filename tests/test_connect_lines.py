@@ -1,12 +1,12 @@
-"""The `claude mcp add` / `codex mcp add` lines the CLI prints work as printed: their command, run the way
-the client would run it, serves the hub bound to the agent."""
+"""The stdio lines `team-table token` prints work as printed: each client's command, started the way that client
+starts it (what it stores, expands and passes on, see client_lines), serves the hub bound to the agent, with the
+token taken from the variable the user exported and never written into the line."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
-import shlex
 from pathlib import Path
 
 import pytest
@@ -15,40 +15,39 @@ from mcp import Client, StdioServerParameters
 
 from team_table.cli import main
 
+import client_lines
+
 pytestmark = pytest.mark.anyio
 
 
-def parse_claude_line(line: str) -> tuple[dict[str, str], list[str]]:
-    """What Claude Code stores for `claude mcp add NAME -e K=V ... -- CMD ARGS`: the env and the command."""
-    words = shlex.split(line)
-    assert words[:4] == ["claude", "mcp", "add", "team-table"], words
-    split = words.index("--")
-    env = {}
-    options = words[4:split]
-    while options:
-        flag, value, *options = options
-        assert flag == "-e", flag
-        key, _, val = value.partition("=")
-        env[key] = val
-    return env, words[split + 1:]
-
-
-async def test_the_printed_stdio_line_starts_a_hub_bound_to_the_agent(tmp_path: Path, monkeypatch):
+async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
-    (tmp_path / "team.yaml").write_text("agents:\n  alice:\n    role: coder\n")
+    (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n")
     db = tmp_path / "db" / "team.db"
     first = CliRunner().invoke(main, ["token", "alice", "--db", str(db)], catch_exceptions=False)
+    token = re.search(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
     digest = re.search(r"sha256:[0-9a-f]{64}", first.output).group(0)
-    (tmp_path / "team.yaml").write_text(f'agents:\n  alice:\n    role: coder\n    token_hashes: ["{digest}"]\n')
-    line = next(x.strip() for x in first.output.splitlines() if x.strip().startswith("claude mcp add"))
-    env, command = parse_claude_line(line)
-    assert env["TEAM_TABLE_AGENT"] == "alice" and Path(command[0]).is_absolute()
+    (tmp_path / "team.yaml").write_text(f'hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n'
+                                        f'    token_hashes: ["{digest}"]\n')
+    printed = client_lines.printed_commands(first.output)
+    assert set(printed) == {"Claude Code", "Codex", "Gemini CLI"}
+    assert token not in first.output.split("export")[-1].split("\n", 1)[1]  # only the export line holds it
+    assert 'env_vars = ["TEAM_TABLE_TOKEN_ALICE"]' in printed["Codex"]  # what Codex needs to pass it on
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("TEAM_TABLE_")}
-    params = StdioServerParameters(command=command[0], args=command[1:], env={**base, **env}, cwd="/")
-    async with Client(params, mode="legacy") as client:
-        assert "You are alice" in client.instructions
-        sent = await client.call_tool("send_message", {"recipient": "bob", "content": "hello from alice"})
-        assert not sent.is_error, sent.content[0].text
-        assert json.loads(sent.content[0].text)["sender"] == "alice"
-        assert db.exists()
+    exported = {**base, "TEAM_TABLE_TOKEN_ALICE": token}
+    stored = {
+        "Claude Code": client_lines.claude(printed["Claude Code"], exported),
+        "Codex": client_lines.codex(printed["Codex"], exported),
+        "Gemini CLI": client_lines.gemini(printed["Gemini CLI"], exported),
+    }
+    assert stored["Claude Code"].scope == "user" and stored["Gemini CLI"].scope == "user"
+    for client, server in stored.items():
+        assert Path(server.command[0]).is_absolute(), (client, server.command)
+        params = StdioServerParameters(command=server.command[0], args=server.command[1:], env=server.env, cwd="/")
+        async with Client(params, mode="legacy") as session:
+            assert "You are alice" in session.instructions, client
+            sent = await session.call_tool("send_message", {"recipient": "bob", "content": f"hello via {client}"})
+            assert not sent.is_error, (client, sent.content[0].text)
+            assert json.loads(sent.content[0].text)["sender"] == "alice"
+    assert db.exists()

@@ -5,7 +5,6 @@ at once; and the connect lines `up` prints."""
 from __future__ import annotations
 
 import re
-import shlex
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -19,6 +18,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from team_table.cli import main
 
+import client_lines
 from network_helpers import KINDS, HubFiles, events, join_all, mcp_client, running_hub, seat
 from stdio_helpers import Seat
 
@@ -207,42 +207,10 @@ async def test_sixteen_agents_claiming_the_same_tasks_over_http_get_exactly_one_
 def printed_lines_for(printed: list[str], agent: str) -> dict[str, str]:
     """What `up` printed for `agent`: its `export VAR=<token>` line and one command per client."""
     start = next(i for i, line in enumerate(printed) if line.strip().startswith(f"{agent} ("))
-    found = {"export": printed[start].split(":", 1)[1].strip()}
-    for line in printed[start + 1:]:
-        if not line.strip():
-            break
-        client, _, command = line.strip().partition(":")
-        found[client] = command.strip()
-    return found
-
-
-def claude_http_config(line: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """What Claude Code stores for `claude mcp add --transport http NAME URL --header 'K: V'`, ${VAR}s expanded."""
-    words = shlex.split(line)
-    assert words[:3] == ["claude", "mcp", "add"], words
-    positional, headers, rest = [], {}, words[3:]
-    while rest:
-        word, *rest = rest
-        if word == "--transport":
-            transport, *rest = rest
-            assert transport == "http", transport
-        elif word == "--header":
-            header, *rest = rest
-            key, _, value = header.partition(":")
-            headers[key.strip()] = re.sub(r"\$\{(\w+)\}", lambda m: env[m.group(1)], value.strip())
-        else:
-            positional.append(word)
-    name, url = positional
-    assert name == "team-table"
-    return url, headers
-
-
-def codex_http_config(line: str, env: dict[str, str]) -> tuple[str, dict[str, str]]:
-    """What Codex does with `codex mcp add NAME --url URL --bearer-token-env-var VAR`."""
-    words = shlex.split(line)
-    assert words[:4] == ["codex", "mcp", "add", "team-table"], words
-    options = dict(zip(words[4::2], words[5::2], strict=True))
-    return options["--url"], {"Authorization": f"Bearer {env[options['--bearer-token-env-var']]}"}
+    end = next((i for i, line in enumerate(printed[start + 1:], start + 1)
+                if re.match(r"  \S.* \(\w+\): export", line)), len(printed))
+    return {"export": printed[start].split(":", 1)[1].strip(),
+            **client_lines.printed_commands("\n".join(printed[start + 1:end]))}
 
 
 async def test_up_prints_connect_lines_that_work_as_printed(tmp_path: Path):
@@ -260,9 +228,11 @@ async def test_up_prints_connect_lines_that_work_as_printed(tmp_path: Path):
         printed = printed_lines_for(hub.printed, "alice")
         variable = re.fullmatch(r"export (\w+)=<[^>]*>", printed["export"]).group(1)
         env = {variable: token}  # what the user exports, as the printed line says
-        for client, configure, mode in (("Claude Code", claude_http_config, "legacy"),
-                                        ("Codex", codex_http_config, "auto")):
-            url, headers = configure(printed[client], env)
+        for client, configure, mode in (("Claude Code", client_lines.claude, "legacy"),
+                                        ("Codex", client_lines.codex, "auto"),
+                                        ("Gemini CLI", client_lines.gemini, "legacy")):
+            stored = configure(printed[client], env)
+            url, headers = stored.url, stored.headers
             assert url == hub.url + "/mcp"
             http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers))
             session = await stack.enter_async_context(Client(streamable_http_client(url, http_client=http),

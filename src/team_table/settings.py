@@ -39,6 +39,11 @@ class Settings:
         return self.transport != "stdio"
 
 
+def token_variable(agent: str) -> str:
+    """The environment variable an agent's token is kept in where its client runs, e.g. TEAM_TABLE_TOKEN_ALICE."""
+    return "TEAM_TABLE_TOKEN_" + "".join(c if c.isalnum() else "_" for c in agent).upper()
+
+
 def find_config(flag: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
     """--config, else TEAM_TABLE_CONFIG, else ./team.yaml when there is one."""
     chosen = flag or env.get("TEAM_TABLE_CONFIG") or None
@@ -88,6 +93,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
     else:
         db_path = DEFAULT_DB.expanduser()
     admins = {n.strip() for n in env.get("TEAM_TABLE_ADMINS", "").split(",") if n.strip()}
+    agent = flags.get("agent") or env.get("TEAM_TABLE_AGENT") or None
     return Settings(
         db_path=db_path,
         transport=transport,
@@ -97,8 +103,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         allow_insecure=_bool(pick("allow_insecure", "TEAM_TABLE_ALLOW_INSECURE", hub.allow_insecure, False)),
         admins=frozenset(admins | set(hub.admins)),
         config_path=config_path,
-        agent=flags.get("agent") or env.get("TEAM_TABLE_AGENT") or None,
-        token=env.get("TEAM_TABLE_TOKEN") or None,
+        agent=agent,
+        # TEAM_TABLE_TOKEN, else the agent's own variable (which Codex passes through with env_vars).
+        token=env.get("TEAM_TABLE_TOKEN") or (env.get(token_variable(agent)) if agent else None) or None,
         allowed_hosts=tuple(flags.get("allow_host") or ()) + hub.allowed_hosts,
         transport_from=source("transport", "TEAM_TABLE_TRANSPORT", hub.transport),
     )

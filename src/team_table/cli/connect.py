@@ -1,14 +1,31 @@
-"""The lines a user pastes to connect an agent's client (Claude Code, Codex) to this hub."""
+"""The lines a user pastes to connect an agent's client (Claude Code, Codex, Gemini CLI) to this hub.
+
+The token never appears in a line: each client reads it from an environment variable where it runs
+(TEAM_TABLE_TOKEN_<AGENT>), so it stays out of the client's config file and out of the model's context.
+Claude Code and Gemini CLI expand `${VAR}` in what they store; Codex passes named variables through
+(`env_vars`) or reads a bearer token from one (`--bearer-token-env-var`).
+"""
 
 from __future__ import annotations
 
+import json
 import shlex
 import sys
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from team_table.settings import Settings
+from team_table.settings import Settings, token_variable
 
 SERVER_NAME = "team-table"
+
+
+@dataclass(frozen=True)
+class Lines:
+    """For each client, the command to paste, and any extra step it needs (said in words)."""
+
+    commands: dict[str, str]
+    notes: dict[str, list[str]] = field(default_factory=dict)
+    snippets: dict[str, list[str]] = field(default_factory=dict)  # config lines to add, printed as they are
 
 
 def hub_command(settings: Settings) -> list[str]:
@@ -26,36 +43,82 @@ def hub_command(settings: Settings) -> list[str]:
     return command
 
 
-def stdio_lines(settings: Settings, agent: str | None, token: str | None) -> dict[str, str]:
-    """`claude mcp add` and `codex mcp add` lines that start this hub bound to `agent`."""
-    env = []
-    if agent:
-        env.append(f"TEAM_TABLE_AGENT={agent}")
-        env.append(f"TEAM_TABLE_TOKEN={token}" if token else "TEAM_TABLE_TOKEN=<token>")
+SCOPE_NOTE = ("--scope user makes the hub visible in every folder you start the client in; without it, Claude "
+              "Code and Gemini CLI keep the server for the folder you run the line in only.")
+GEMINI_NOTE = ("Gemini CLI uses MCP servers only in folders it trusts (add the project folder to "
+               "~/.gemini/trustedFolders.json, or start it once and trust the folder). Run `gemini mcp add` and "
+               "`gemini mcp remove` with the token variable unset: they rewrite settings.json with every "
+               "${VARIABLE} expanded.")
+
+
+def stdio_lines(settings: Settings, agent: str | None) -> Lines:
+    """Lines that start this hub over stdio, bound to `agent` (its token read from TEAM_TABLE_TOKEN_<AGENT>)."""
     command = shlex.join(hub_command(settings))
-    # Claude Code's -e takes several values: the server name must come before it, `--` after it.
-    claude_env = "".join(f" -e {shlex.quote(e)}" for e in env)
-    codex_env = "".join(f" --env {shlex.quote(e)}" for e in env)
-    return {
-        "Claude Code": f"claude mcp add {SERVER_NAME}{claude_env} -- {command}",
-        "Codex": f"codex mcp add {SERVER_NAME}{codex_env} -- {command}",
-    }
-
-
-def token_variable(agent: str) -> str:
-    """The environment variable a client reads an agent's token from, e.g. TEAM_TABLE_TOKEN_ALICE."""
-    return "TEAM_TABLE_TOKEN_" + "".join(c if c.isalnum() else "_" for c in agent).upper()
-
-
-def http_lines(url: str, agent: str) -> dict[str, str]:
-    """Lines that connect a client over streamable HTTP as `agent`, its token read from an environment variable.
-
-    The variable stays a reference in the client's config (single quotes keep the shell from expanding it),
-    so the token itself is in neither the config file nor the model's context.
-    """
+    if not agent:
+        return Lines({
+            "Claude Code": f"claude mcp add --scope user {SERVER_NAME} -- {command}",
+            "Codex": f"codex mcp add {SERVER_NAME} -- {command}",
+            "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} {command}",
+        }, {"Claude Code": [SCOPE_NOTE], "Gemini CLI": [GEMINI_NOTE]})
     var = token_variable(agent)
-    return {
-        "Claude Code": f"claude mcp add --transport http {SERVER_NAME} {url}/mcp "
-                       f"--header 'Authorization: Bearer ${{{var}}}'",
-        "Codex": f"codex mcp add {SERVER_NAME} --url {url}/mcp --bearer-token-env-var {var}",
-    }
+    bound = shlex.quote(f"TEAM_TABLE_AGENT={agent}")
+    token = shlex.quote(f"TEAM_TABLE_TOKEN=${{{var}}}")
+    return Lines({
+        # Claude Code's -e takes several values: the server name comes before it, `--` after it.
+        "Claude Code": f"claude mcp add --scope user {SERVER_NAME} -e {bound} -e {token} -- {command}",
+        "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} -e {bound} -e {token} {command}",
+    }, {
+        "Claude Code": [SCOPE_NOTE],
+        "Codex": ["Codex passes a stdio server only the variables it is told to, which `codex mcp add` cannot say: "
+                  "add this table to ~/.codex/config.toml instead (`codex mcp list` shows it):"],
+        "Gemini CLI": [GEMINI_NOTE],
+    }, {"Codex": codex_table(hub_command(settings), {"TEAM_TABLE_AGENT": agent}, [var])})
+
+
+def codex_table(command: list[str], env: dict[str, str], env_vars: list[str]) -> list[str]:
+    """A [mcp_servers.team-table] table of Codex's config.toml, in TOML (strings as JSON strings, which TOML
+    reads the same)."""
+    def text(value: str) -> str:
+        return json.dumps(value)
+
+    return [f"[mcp_servers.{SERVER_NAME}]", f"command = {text(command[0])}",
+            f"args = [{', '.join(text(a) for a in command[1:])}]",
+            "env = { " + ", ".join(f"{k} = {text(v)}" for k, v in env.items()) + " }",
+            f"env_vars = [{', '.join(text(v) for v in env_vars)}]"]
+
+
+def http_lines(url: str, agent: str | None) -> Lines:
+    """Lines that connect a client over streamable HTTP, as `agent` (bearer token from its variable) if given."""
+    mcp = f"{url}/mcp"
+    if not agent:
+        return Lines({
+            "Claude Code": f"claude mcp add --scope user --transport http {SERVER_NAME} {mcp}",
+            "Codex": f"codex mcp add {SERVER_NAME} --url {mcp}",
+            "Gemini CLI": f"gemini mcp add --scope user --transport http {SERVER_NAME} {mcp}",
+        }, {"Claude Code": [SCOPE_NOTE], "Gemini CLI": [GEMINI_NOTE]})
+    var = token_variable(agent)
+    # Single quotes keep the shell from expanding the variable: the client stores the reference, not the token.
+    header = shlex.quote(f"Authorization: Bearer ${{{var}}}")
+    return Lines({
+        "Claude Code": f"claude mcp add --scope user --transport http {SERVER_NAME} {mcp} --header {header}",
+        "Codex": f"codex mcp add {SERVER_NAME} --url {mcp} --bearer-token-env-var {var}",
+        "Gemini CLI": f"gemini mcp add --scope user --transport http {SERVER_NAME} {mcp} -H {header}",
+    }, {"Claude Code": [SCOPE_NOTE], "Gemini CLI": [GEMINI_NOTE]})
+
+
+def show(lines: Lines, *, indent: str = "  ", err: bool = False) -> None:
+    """Print each client's line, and under it what else that client needs."""
+    import textwrap
+
+    import click
+
+    for client in (c for c in ("Claude Code", "Codex", "Gemini CLI") if c in lines.commands or c in lines.snippets):
+        click.echo(f"{indent}{client}:", err=err)
+        if client in lines.commands:
+            click.echo(f"{indent}  {lines.commands[client]}", err=err)
+        for note in lines.notes.get(client, ()):
+            click.echo(textwrap.fill(note, 100, initial_indent=f"{indent}  ", subsequent_indent=f"{indent}  "),
+                       err=err)
+        for snippet in lines.snippets.get(client, ()):
+            click.echo(f"{indent}    {snippet}", err=err)
+        click.echo("", err=err)

@@ -10,11 +10,11 @@ import click
 
 from team_table import tokens
 from team_table.cli import load_settings
-from team_table.cli.connect import http_lines, stdio_lines, token_variable
+from team_table.cli.connect import http_lines, show, stdio_lines
 from team_table.config import Team, load_team
 from team_table.errors import Conflict, Invalid
 from team_table.names import check_name
-from team_table.settings import find_config
+from team_table.settings import find_config, token_variable
 
 
 def starter_text() -> str:
@@ -122,14 +122,9 @@ def token(name: str, config: str | None, db: str | None) -> None:
         where = settings.config_path or "team.yaml"
         click.echo(f"Declare {name} in {where} (under agents:):\n\n  {name}:\n    role: {role}\n"
                    f'    token_hashes: ["{tokens.file_hash(value)}"]\n')
-    if settings.network:
-        url = f"http://{settings.host}:{settings.port}"
-        click.echo(f"Then, where {name}'s client runs, put the token in its environment and add the hub\n"
-                   f"(the token stays out of the client's config and the model's context):\n\n"
-                   f"  export {token_variable(name)}={value}\n")
-        lines = http_lines(url, name)
-    else:
-        click.echo(f"Then connect {name}'s client (stdio; the token stays out of the model's context):\n")
-        lines = stdio_lines(settings, name, value)
-    for client, line in lines.items():
-        click.echo(f"  {client}:\n    {line}\n")
+    how = "over HTTP" if settings.network else "over stdio: each client starts its own hub process"
+    click.echo(f"Then, where {name}'s client runs, put the token in its environment (it stays out of the\n"
+               f"client's config and the model's context) and add the hub ({how}):\n\n"
+               f"  export {token_variable(name)}={value}\n")
+    show(http_lines(f"http://{settings.host}:{settings.port}", name) if settings.network
+         else stdio_lines(settings, name))

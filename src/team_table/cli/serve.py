@@ -11,7 +11,8 @@ import anyio
 import click
 
 from team_table.cli import config_options, load_settings, setup_logging
-from team_table.cli.connect import SERVER_NAME, http_lines, stdio_lines, token_variable
+from team_table.cli.connect import http_lines, show, stdio_lines
+from team_table.settings import token_variable
 
 
 @click.command()
@@ -62,14 +63,12 @@ def up(**flags: Any) -> None:
 
 
 def _explain_stdio(settings) -> None:
-    lines = stdio_lines(settings, settings.agent, None)
     click.echo(
         "team-table hub, stdio transport: this process speaks MCP on stdin/stdout.\n"
-        "Agents' clients start their own copy; register it once per agent (mint a token with "
-        "`team-table token NAME`):\n", err=True,
+        "Agents' clients start their own copy; add it to each agent's client (mint a token with "
+        "`team-table token NAME` for the line that binds it to one agent):\n", err=True,
     )
-    for client, line in lines.items():
-        click.echo(f"  {client}:\n    {line}\n", err=True)
+    show(stdio_lines(settings, settings.agent), err=True)
     click.echo(f"Database: {settings.db_path}   Config: {settings.config_path or 'none (open registration)'}\n"
                "Waiting for an MCP client on stdin; Ctrl-C to stop.", err=True)
 
@@ -78,22 +77,16 @@ def _explain_network(url: str, settings, team) -> None:
     click.echo(f"\nteam-table hub on {url}\n"
                f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
                f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n")
-    plain = {"Claude Code": f"claude mcp add --transport http {SERVER_NAME} {url}/mcp",
-             "Codex": f"codex mcp add {SERVER_NAME} --url {url}/mcp"}
     with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
     without = [name for name, spec in team.agents.items() if not spec.token_hashes]
     if with_token:
-        click.echo("Agents with a token: put it in the environment variable shown (it stays out of the\n"
-                   "client's config and the model's context), then add the hub to the agent's client:\n")
+        click.echo("Agents with a token: put it in the environment variable shown where the agent's client runs\n"
+                   "(it stays out of the client's config and the model's context), then add the hub:\n")
         for agent in with_token:
-            click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<its token>")
-            for client, line in http_lines(url, agent).items():
-                click.echo(f"    {client + ':':13}{line}")
-            click.echo("")
+            click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<its token>\n")
+            show(http_lines(url, agent), indent="    ")
     if without or not team.agents:
         who = ", ".join(f"{a} ({team.agents[a].role})" for a in without) or "any agent"
-        click.echo(f"Agents that join with register: {who}. Add the hub to each client, and the agent calls\n"
+        click.echo(f"Agents that join with register: {who}. Add the hub to each client; the agent calls\n"
                    "register(name=...) once and keeps its token (or mint one: `team-table token NAME`):\n")
-        for client, line in plain.items():
-            click.echo(f"    {client + ':':13}{line}")
-        click.echo("")
+        show(http_lines(url, None), indent="    ")
