@@ -38,6 +38,8 @@ class HubSection(Frozen):
     # SQLite's sync on commit: full (every acknowledged write survives a power loss) or normal (faster; the
     # last writes before a power loss or OS crash may roll back, never corrupting the file).
     synchronous: Literal["full", "normal"] = "full"
+    # A network request must arrive whole (headers and body) within this many seconds of its first byte.
+    request_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
 
 
 class RoleSpec(Frozen):

@@ -31,9 +31,18 @@ if TYPE_CHECKING:
 _sdk_server.configure_logging = lambda *args, **kwargs: None
 
 
+# The hub serves tools only; MCPServer also answers prompts and resources (empty lists) and so advertises them.
+UNSERVED = ("prompts/list", "prompts/get", "resources/list", "resources/read", "resources/templates/list")
+
+
 class HubServer(MCPServer):
     """MCPServer whose argument problems (a wrong type, a name the tool does not have) answer as JSON refusals,
-    like every other refusal."""
+    like every other refusal, and which advertises only what it serves (tools)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        for method in UNSERVED:  # capabilities are derived from the handlers there are
+            self._lowlevel_server._request_handlers.pop(method, None)
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         known = self._tool_manager.get_tool(name)

@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("team_table.hub")
 
-REQUEST_TIMEOUT = 15.0  # seconds from a request's first byte until it is read whole (headers and body)
 IDLE_TIMEOUT = 5  # seconds a kept-alive connection may sit idle between requests
 
 
@@ -121,7 +120,7 @@ class TimedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for reading each request whole: a client that sends its
     headers (or body) a byte at a time is cut off instead of holding the connection forever."""
 
-    request_timeout = REQUEST_TIMEOUT
+    request_timeout = 15.0  # seconds from a request's first byte until it is read whole (hub.request_timeout_seconds)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
@@ -172,9 +171,11 @@ class _Uvicorn(uvicorn.Server):
 
 async def serve_http(app: Guard, settings: Settings, net: Network, announce: Callable[[str], None]) -> None:
     """Serve `app` until SIGTERM or SIGINT; `announce` is told the URL once the hub listens."""
+    protocol = type("HubH11Protocol", (TimedH11Protocol,),
+                    {"request_timeout": net.rt.hub.team.hub.request_timeout_seconds})
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=10, server_header=False,
-                            http=TimedH11Protocol, timeout_keep_alive=IDLE_TIMEOUT)
+                            http=protocol, timeout_keep_alive=IDLE_TIMEOUT)
     server = _Uvicorn(config, lambda: net.rt.fanout.close_all("shutdown: the hub is stopping"))
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.db_path,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import random
@@ -83,7 +84,7 @@ class SqliteStore:
             # Create the file owner-only before SQLite does: its -wal and -shm files copy its mode.
             os.close(os.open(path, os.O_CREAT | os.O_RDWR, 0o600))
         except OSError as exc:
-            raise Unavailable(_cannot_write(path, exc.strerror or str(exc))) from None
+            raise Unavailable(_cannot_write(path, _os_problem(exc))) from None
         store = cls(path, synchronous=synchronous)
         try:
             store.migrate()
@@ -235,6 +236,11 @@ def _file_problem(text: str) -> str | None:
     if "unable to open" in text:
         return "the file cannot be opened"
     return None
+
+
+def _os_problem(exc: OSError) -> str:
+    return {errno.EROFS: "the file or its folder is read-only", errno.ENOSPC: "the disk is full",
+            errno.EACCES: "the file or its folder is not writable by this user"}.get(exc.errno, exc.strerror or str(exc))
 
 
 def _cannot_write(path: Path, why: str) -> str:
