@@ -238,9 +238,12 @@ def _file_problem(text: str) -> str | None:
     return None
 
 
+_OS_PROBLEMS = {errno.EROFS: "the file or its folder is read-only", errno.ENOSPC: "the disk is full",
+                errno.EACCES: "the file or its folder is not writable by this user"}
+
+
 def _os_problem(exc: OSError) -> str:
-    return {errno.EROFS: "the file or its folder is read-only", errno.ENOSPC: "the disk is full",
-            errno.EACCES: "the file or its folder is not writable by this user"}.get(exc.errno, exc.strerror or str(exc))
+    return _OS_PROBLEMS.get(exc.errno, exc.strerror or str(exc))
 
 
 def _cannot_write(path: Path, why: str) -> str:
