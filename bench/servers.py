@@ -69,6 +69,11 @@ class Workspace:
         # No TEAM_TABLE_* of the caller's shell changes the hubs; warnings and worse go to the logs.
         self.env = {k: v for k, v in os.environ.items() if not k.startswith("TEAM_TABLE_")}
         self.env["TEAM_TABLE_LOG_LEVEL"] = "WARNING"
+        # The servers keep their compiled bytecode in the run's folder, written by their first start, as an
+        # installed package has it: neither PYTHONDONTWRITEBYTECODE in the caller's shell nor the stale
+        # __pycache__ of a tree being edited makes them compile their sources at every start.
+        self.env.pop("PYTHONDONTWRITEBYTECODE", None)
+        self.env["PYTHONPYCACHEPREFIX"] = str(self.root / "pycache")
 
     @property
     def logs(self) -> Path:

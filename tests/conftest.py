@@ -92,8 +92,13 @@ class Table:
     era: str
     binding: Binding | None = None
 
+    servers: dict[Binding | None, Any] = field(default_factory=dict)
+
     async def connect(self, binding: Binding | None = None) -> Agent:
-        server = build_server(self.hub, fixed(binding))
+        """A new client session, to the table's one server for this kind of connection (built once per table)."""
+        server = self.servers.get(binding)
+        if server is None:
+            server = self.servers[binding] = build_server(self.hub, fixed(binding))
         client = await self.stack.enter_async_context(Client(server, mode=self.era))
         expected = MODERN if self.era == "auto" else None
         assert expected is None or client.protocol_version == expected, client.protocol_version
@@ -125,9 +130,17 @@ async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dic
             yield Table(hub, stack, era)
 
 
-@pytest.fixture(params=ERAS, ids=["handshake", "2026"])
-def era(request) -> str:
-    return request.param
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "both_eras: run this test in both protocol eras (transport and tool surface "
+                                       "tests); the others run in the handshake era, which today's clients speak")
+
+
+def pytest_generate_tests(metafunc) -> None:
+    chosen = any("era" in str(mark.args[0]).replace(" ", "").split(",")
+                 for mark in metafunc.definition.iter_markers("parametrize"))
+    if "era" in metafunc.fixturenames and not chosen:
+        both = metafunc.definition.get_closest_marker("both_eras") is not None
+        metafunc.parametrize("era", ERAS if both else ERAS[:1], ids=["handshake", "2026"] if both else ["handshake"])
 
 
 @pytest.fixture

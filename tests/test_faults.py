@@ -17,6 +17,7 @@ pytestmark = pytest.mark.anyio
 TOO_BIG = 2**63
 
 
+@pytest.mark.both_eras
 @pytest.mark.parametrize(("tool", "args"), [
     ("claim_task", {"task_id": TOO_BIG}),
     ("get_task", {"task_id": TOO_BIG}),
@@ -90,6 +91,7 @@ async def test_a_message_to_a_name_nobody_holds_says_so_and_waits_for_them(table
     assert [m["content"] for m in await ghost.ok("get_messages")] == ["are you there?"]
 
 
+@pytest.mark.both_eras
 async def test_an_argument_the_tool_does_not_have_is_refused_with_the_names_it_has(table):
     alice = await table.join("alice")
     refusal = await alice.refused("create_task", "invalid", title="t", asignee="bob")
@@ -97,6 +99,7 @@ async def test_an_argument_the_tool_does_not_have_is_refused_with_the_names_it_h
     assert await alice.ok("list_tasks") == []
 
 
+@pytest.mark.both_eras
 async def test_capabilities_may_be_a_list_or_json_text(table):
     agent = await table.connect()
     as_list = (await agent.raw("register", name="a1", capabilities=["python", "sql"])).data
@@ -104,6 +107,7 @@ async def test_capabilities_may_be_a_list_or_json_text(table):
     assert as_list["capabilities"] == ["python", "sql"] and as_text["capabilities"] == ["go"]
 
 
+@pytest.mark.both_eras
 async def test_the_hub_advertises_only_what_it_serves(table):
     agent = await table.connect()
     capabilities = agent.client.server_capabilities

@@ -6,7 +6,7 @@ import pytest
 
 from team_table.server.identity import Binding
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 
 
 async def test_a_bound_connection_calls_tools_without_name_or_token(table):

@@ -1,6 +1,6 @@
 import pytest
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 
 
 async def test_two_agents_exchange_a_message_and_claim_a_task(table):

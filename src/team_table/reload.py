@@ -175,7 +175,8 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
     return True
 
 
-async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5) -> None:
+async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5,
+                stop: anyio.Event | None = None) -> None:
     """Run a file's callback (on a worker thread) after every save of it, or of a file in it for a folder.
 
     Folders are watched, not files, since editors save by writing a new file and renaming it over the old one.
@@ -190,7 +191,7 @@ async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5) 
                    for target in files)
 
     seen: dict[Path, object] = {}  # nothing seen yet: the first turn looks at everything
-    while True:
+    while stop is None or not stop.is_set():
         folders = sorted({_folder_of(target) for target in files if _folder_of(target).is_dir()})
         if not folders:
             return
@@ -198,7 +199,7 @@ async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5) 
         # rust_timeout: how long one wait for events lasts, so the stat comparison runs between them and a
         # stopping hub never waits long for the watcher thread.
         async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=50, recursive=False,
-                                    rust_timeout=int(every * 1000), yield_on_timeout=True):
+                                    rust_timeout=int(every * 1000), yield_on_timeout=True, stop_event=stop):
             touched = {Path(path) for _, path in changes}
             for target, callback in files.items():
                 signature = _signature(target)

@@ -6,10 +6,12 @@ This is the wiring the CLI calls; it is the one place, beside the CLI, that reac
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
 
@@ -60,6 +62,7 @@ class Runtime:
     jobs: Jobs
     library: Library | None = None
     reloader: Reloader | None = None
+    stopping: anyio.Event = field(default_factory=anyio.Event)  # set first when the process stops
     on_reload: list[Callable[[Change], None]] = field(default_factory=list)
 
     def reloaded(self, change: Change) -> None:
@@ -86,6 +89,7 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
         rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job))
         tasks = await stack.enter_async_context(anyio.create_task_group())
         stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
+        stack.callback(rt.stopping.set)  # and before that, the config watcher's thread is told to stop
         hub.store.on_commit = fanout.wake
         stack.callback(setattr, hub.store, "on_commit", None)
         tasks.start_soon(fanout.run)
@@ -123,7 +127,7 @@ async def _start_rest(rt: Runtime, settings: Settings, tasks: anyio.abc.TaskGrou
     if watched:
         from team_table.reload import watch
 
-        tasks.start_soon(watch, watched)
+        tasks.start_soon(partial(watch, watched, stop=rt.stopping))
 
 
 async def _close_listeners(fanout: Fanout) -> None:
@@ -144,12 +148,19 @@ async def _prune_events(hub: Hub, every: float = PRUNE_EVERY) -> None:
         await anyio.sleep(every)
 
 
+def _freeze_imports() -> None:
+    """The SDK and pydantic leave some 80,000 objects from import. Moved out of the collector's sight, they cost
+    nothing in each full collection while the hub runs, nor a third of a second when it exits."""
+    gc.freeze()
+
+
 async def serve_stdio(settings: Settings, team: Team) -> None:
     """A hub on this process's stdin and stdout, until the client closes stdin."""
     from team_table.server import stdio
     from team_table.server.app import build_server
     from team_table.server.identity import fixed, stdio_binding
 
+    _freeze_imports()
     answered = anyio.Event()
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
@@ -164,6 +175,7 @@ async def serve_network(settings: Settings, team: Team, announce: Callable[[str]
     from team_table.server.http import Network, build_app, check_network_security, serve_http
 
     check_network_security(settings)
+    _freeze_imports()
     net = Network.for_settings(settings)
     async with running(settings, team, observe_job=net.metrics.observe_job,
                        observe_reload=net.metrics.observe_reload) as rt:
