@@ -59,35 +59,45 @@ def _gemini_expand(value: str, env: dict[str, str]) -> str:
                   lambda m: env.get(m.group(1) or m.group(2), m.group(3) or m.group(0)), value)
 
 
-def claude(line: str, env: dict[str, str]) -> Stored:
-    """`claude mcp add [--scope S] [--transport http] NAME [URL] [-e K=V...] [--header H...] [-- CMD...]`."""
-    words = shlex.split(line)
-    assert words[:3] == ["claude", "mcp", "add"], words
-    stored, positional = Stored(), []
-    rest = words[3:]
-    if "--" in rest:
-        split = rest.index("--")
-        rest, stored.command = rest[:split], [_claude_expand(w, env) for w in rest[split + 1:]]
-        stored.env = dict(env)  # stdio servers inherit Claude's environment
+def _options(words: list[str], stored: Stored, expand) -> tuple[list[str], bool]:
+    """The options Claude Code and Gemini CLI share (--scope, --transport, -e, --header/-H) into `stored`;
+    returns the positional words and whether the transport is HTTP."""
+    positional, rest, http = [], list(words), False
     while rest:
         word, *rest = rest
         if word in ("--scope", "-s"):
             stored.scope, *rest = rest
         elif word in ("--transport", "-t"):
             transport, *rest = rest
-            assert transport == "http", transport
+            http = transport == "http"
         elif word == "-e":
             value, *rest = rest
             key, _, val = value.partition("=")
-            stored.env[key] = _claude_expand(val, env)
+            stored.env[key] = expand(val)
         elif word in ("--header", "-H"):
             header, *rest = rest
             key, _, value = header.partition(":")
-            stored.headers[key.strip()] = _claude_expand(value.strip(), env)
+            stored.headers[key.strip()] = expand(value.strip())
+        elif word.startswith("-"):
+            raise AssertionError(f"the client would take {word!r} as its own option (put the command after --)")
         else:
             positional.append(word)
     assert positional[0] == "team-table", positional
-    stored.url = _claude_expand(positional[1], env) if len(positional) > 1 else ""
+    return positional, http
+
+
+def claude(line: str, env: dict[str, str]) -> Stored:
+    """`claude mcp add [--scope S] [--transport http] NAME [URL] [-e K=V...] [--header H...] [-- CMD...]`."""
+    words = shlex.split(line)
+    assert words[:3] == ["claude", "mcp", "add"], words
+    stored, rest = Stored(), words[3:]
+    if "--" in rest:
+        split = rest.index("--")
+        rest, stored.command = rest[:split], [_claude_expand(w, env) for w in rest[split + 1:]]
+        stored.env = dict(env)  # stdio servers inherit Claude's environment
+    positional, http = _options(rest, stored, lambda value: _claude_expand(value, env))
+    if http:
+        stored.url = _claude_expand(positional[1], env)
     return stored
 
 
@@ -121,32 +131,19 @@ def codex(line: str, env: dict[str, str], env_vars: tuple[str, ...] = ()) -> Sto
 
 
 def gemini(line: str, env: dict[str, str]) -> Stored:
-    """`gemini mcp add [--scope S] [--transport http] [-e K=V...] [-H H...] NAME COMMAND_OR_URL [ARGS...]`."""
+    """`gemini mcp add [--scope S] [--transport http] [-e K=V...] [-H H...] NAME COMMAND_OR_URL [-- ARGS...]`:
+    options are read anywhere before `--` (as yargs does), so a command's own options must come after it."""
     words = shlex.split(line)
     assert words[:3] == ["gemini", "mcp", "add"], words
     secret = re.compile(r"TOKEN|SECRET|PASSWORD|PASSWD|KEY|AUTH|CREDENTIAL|CREDS|PRIVATE|CERT", re.I)
     stored = Stored(env={k: v for k, v in env.items() if not secret.search(k)})
-    positional, rest, http = [], words[3:], False
-    while rest:
-        word, *rest = rest
-        if word in ("--scope", "-s"):
-            stored.scope, *rest = rest
-        elif word in ("--transport", "-t"):
-            transport, *rest = rest
-            http = transport == "http"
-        elif word == "-e":
-            value, *rest = rest
-            key, _, val = value.partition("=")
-            stored.env[key] = _gemini_expand(val, env)
-        elif word == "-H":
-            header, *rest = rest
-            key, _, value = header.partition(":")
-            stored.headers[key.strip()] = _gemini_expand(value.strip(), env)
-        else:
-            positional.append(word)
-    assert positional[0] == "team-table", positional
+    rest, args = words[3:], []
+    if "--" in rest:
+        split = rest.index("--")
+        rest, args = rest[:split], rest[split + 1:]
+    positional, http = _options(rest, stored, lambda value: _gemini_expand(value, env))
     if http:
         stored.url = _gemini_expand(positional[1], env)
     else:
-        stored.command = [_gemini_expand(w, env) for w in positional[1:]]
+        stored.command = [_gemini_expand(w, env) for w in positional[1:] + args]
     return stored

@@ -53,12 +53,15 @@ GEMINI_NOTE = ("Gemini CLI uses MCP servers only in folders it trusts (add the p
 
 def stdio_lines(settings: Settings, agent: str | None) -> Lines:
     """Lines that start this hub over stdio, bound to `agent` (its token read from TEAM_TABLE_TOKEN_<AGENT>)."""
-    command = shlex.join(hub_command(settings))
+    parts = hub_command(settings)
+    command = shlex.join(parts)
+    # Gemini CLI reads options anywhere on its line: the hub's own (--transport, --config) go after `--`.
+    gemini_command = f"{shlex.quote(parts[0])} -- {shlex.join(parts[1:])}"
     if not agent:
         return Lines({
             "Claude Code": f"claude mcp add --scope user {SERVER_NAME} -- {command}",
             "Codex": f"codex mcp add {SERVER_NAME} -- {command}",
-            "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} {command}",
+            "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} {gemini_command}",
         }, {"Claude Code": [SCOPE_NOTE], "Gemini CLI": [GEMINI_NOTE]})
     var = token_variable(agent)
     bound = shlex.quote(f"TEAM_TABLE_AGENT={agent}")
@@ -66,7 +69,7 @@ def stdio_lines(settings: Settings, agent: str | None) -> Lines:
     return Lines({
         # Claude Code's -e takes several values: the server name comes before it, `--` after it.
         "Claude Code": f"claude mcp add --scope user {SERVER_NAME} -e {bound} -e {token} -- {command}",
-        "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} -e {bound} -e {token} {command}",
+        "Gemini CLI": f"gemini mcp add --scope user {SERVER_NAME} -e {bound} -e {token} {gemini_command}",
     }, {
         "Claude Code": [SCOPE_NOTE],
         "Codex": ["Codex passes a stdio server only the variables it is told to, which `codex mcp add` cannot say: "
