@@ -2,7 +2,7 @@
 
 Run from the repository root:
 
-    uv run python bench/bench.py                  # full run, every part: about 3 minutes on 2 cores
+    uv run python bench/bench.py                  # full run, every part: 2 to 2.5 minutes on 2 cores
     uv run python bench/bench.py --quick          # a short run
     uv run python bench/bench.py --only http      # one part (--only may be given more than once)
 

@@ -45,8 +45,9 @@ class Subscription:
 class Fanout:
     """Reads new events from the database when woken and offers them to the listeners.
 
-    Woken right after a commit in this process; every `poll` seconds it also asks the store whether any other
-    process committed (a cheap check of the store's version), and reads the new events only then.
+    Woken right after a commit in this process; while anyone listens, every `poll` seconds it also asks the
+    store whether any other process committed (a cheap check of the store's version), and reads the new events
+    only then. With nobody listening it does nothing at all.
     """
 
     def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1) -> None:
@@ -65,9 +66,19 @@ class Fanout:
         return sum(len(s) for s in self._subs.values())
 
     def subscribe(self, agent: str) -> Subscription:
+        """A new listener (call on the event loop). The first one after an idle spell starts the polling."""
         sub = Subscription(agent, self._buffer)
+        idle = not self._subs
         self._subs.setdefault(agent, set()).add(sub)
+        if idle:
+            self._wake.set()
         return sub
+
+    def start_at(self, cursor: int) -> None:
+        """A listener that starts after `cursor` (the newest event id, read after it subscribed): when it is the
+        only listener, nothing older needs reading."""
+        if self.streams == 1:
+            self.cursor = max(self.cursor, cursor)
 
     def unsubscribe(self, sub: Subscription) -> None:
         subs = self._subs.get(sub.agent)
@@ -100,9 +111,14 @@ class Fanout:
         seen = self._store.version()
         try:
             while True:
-                with anyio.move_on_after(self._poll):
-                    await self._wake.wait()
+                if self._subs:
+                    with anyio.move_on_after(self._poll):
+                        await self._wake.wait()
+                else:
+                    await self._wake.wait()  # idle until someone listens
                 self._wake.clear()
+                if not self._subs:
+                    continue
                 version = self._store.version()
                 if version != seen:
                     seen = version
@@ -114,10 +130,7 @@ class Fanout:
 
     async def pump(self) -> None:
         self._dirty = False  # a commit while reading sets it again, and the next turn reads once more
-        if not self._subs:  # nobody to tell: skip the read; the cursor catches up when someone subscribes
-            self.cursor = await anyio.to_thread.run_sync(events.last_id, self._store)
-            return
-        while True:
+        while self._subs:
             batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
             for event in batch:
                 self._deliver(event)

@@ -71,6 +71,7 @@ class Jobs:
         self._held: dict[str, float] = {}  # job -> until when this process holds its lease (hub clock)
         self._running: set[asyncio.Task] = set()
         self._stopping = False
+        self._seen_version: int | None = None  # the store's version when the engine last had nothing to do
 
     @property
     def running(self) -> bool:
@@ -120,8 +121,13 @@ class Jobs:
 
     async def workflows(self, job_id: str, seconds: float) -> None:
         engine = self.engine
-        # Idle, this is two indexed reads a second: the lease is taken only when there is something to do.
+        # Idle, this is one look at the store's version, on the event loop; with something new, two indexed
+        # reads on a worker thread; the lease is taken only when there is something to do.
+        version = self.hub.store.version()
+        if version == self._seen_version and not engine.has_schedules():
+            return
         if not await anyio.to_thread.run_sync(lambda: engine.pending() or engine.has_schedules()):
+            self._seen_version = version
             return
 
         def work():

@@ -175,7 +175,7 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
     return True
 
 
-async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5,
+async def watch(files: dict[Path, Callable[[], object]], *, every: float = 1.0,
                 stop: anyio.Event | None = None) -> None:
     """Run a file's callback (on a worker thread) after every save of it, or of a file in it for a folder.
 
@@ -198,7 +198,7 @@ async def watch(files: dict[Path, Callable[[], object]], *, every: float = 0.5,
         watched = set(folders)
         # rust_timeout: how long one wait for events lasts, so the stat comparison runs between them and a
         # stopping hub never waits long for the watcher thread.
-        async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=50, recursive=False,
+        async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=200, recursive=False,
                                     rust_timeout=int(every * 1000), yield_on_timeout=True, stop_event=stop):
             touched = {Path(path) for _, path in changes}
             for target, callback in files.items():

@@ -48,10 +48,18 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
             failures.failed(client)
             return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
         resume = _last_event_id(request)
-        # Subscribe and note where the stream starts in one step: an event fanned out after this is both
-        # queued for the stream and newer than its cursor, so it is neither lost nor sent twice.
+        # Subscribe, then read where the stream starts: an event committed after that read is both queued for
+        # the stream and newer than its cursor (not lost); one at or before it is filtered out (not sent twice).
         sub = fanout.subscribe(agent)
-        cursor = resume if resume is not None else fanout.cursor
+        if resume is not None:
+            cursor = resume
+        else:
+            try:
+                cursor = await run(partial(events.last_id, hub.store))
+            except BaseException:
+                fanout.unsubscribe(sub)
+                raise
+            fanout.start_at(cursor)
         return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=send_timeout, ping=0)

@@ -60,6 +60,9 @@ class Engine:
                 if not workflow.enabled or trigger.event != "schedule":
                     continue
                 key = f"schedule:{workflow.name}:{index}"
+                seen = self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?", (key,))
+                if seen and now - float(seen[0]["value"]) < trigger.every_seconds:
+                    continue  # not due: a read, no write
                 with self.hub.store.write() as conn:
                     conn.lock(key)
                     row = conn.execute("SELECT value FROM workflow_state WHERE key = ?", (key,)).fetchone()
@@ -79,21 +82,24 @@ class Engine:
         return any(t.event == "schedule" for w in self.workflows.values() if w.enabled for t in w.triggers)
 
     def step(self, limit: int = 200) -> int:
-        """Handle the events after the engine's place; returns how many this process handled."""
+        """Handle the events after the engine's place, up to `limit` of them in one transaction; returns how many
+        this process handled. Moving the place is conditional, so another process on the same events loses."""
         if not self.library.ready:
             return 0
         place = self.place()
-        handled = 0
-        for event in events.tail(self.hub.store, place, limit):
-            with self.hub.store.write() as conn:
-                moved = conn.execute("UPDATE workflow_state SET value = ? WHERE key = ? AND value = ?",
-                                     (str(event.id), PLACE, str(place))).rowcount
-                if not moved:
-                    return handled  # another process is on it
+        batch = events.tail(self.hub.store, place, limit)
+        if not batch:
+            return 0
+        active = any(workflow.enabled for workflow in self.workflows.values())
+        with self.hub.store.write() as conn:
+            moved = conn.execute("UPDATE workflow_state SET value = ? WHERE key = ? AND value = ?",
+                                 (str(batch[-1].id), PLACE, str(place))).rowcount
+            if not moved:
+                return 0  # another process is on it
+            for event in batch if active else ():
                 for context in contexts(conn, self.hub, event):
                     self._dispatch(conn, context, event.id)
-            place, handled = event.id, handled + 1
-        return handled
+        return len(batch)
 
     def _dispatch(self, conn: Tx, context: Context, event_id: int | None) -> None:
         if context.kind == "children_done" and (open_children(conn, context.task.id) or
