@@ -17,11 +17,12 @@ from pathlib import Path
 import anyio
 
 from team_table import audit, events, members
-from team_table.config import Team, parse_team, read_config_file
+from team_table.config import Team, parse_team
 from team_table.errors import ConfigError
 from team_table.hub import Hub
 from team_table.names import OPERATOR
 from team_table.store import Tx
+from team_table.yaml_files import read_config_file
 
 log = logging.getLogger("team_table.config")
 

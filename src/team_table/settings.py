@@ -9,8 +9,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from team_table.config import EMPTY_TEAM, Team, parse_team, read_config_file
+from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.errors import Invalid
+from team_table.yaml_files import read_config_file
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}

@@ -6,11 +6,11 @@ import hashlib
 import logging
 from pathlib import Path
 
-from team_table.config import read_config_file
 from team_table.errors import ConfigError, ConfigProblem
 from team_table.hub import Hub
 from team_table.reload import report_once
 from team_table.workflow.spec import Workflow, parse
+from team_table.yaml_files import read_config_file
 
 log = logging.getLogger("team_table.workflows")
 

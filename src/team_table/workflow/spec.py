@@ -16,7 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from team_table import templates
-from team_table.config import validate_yaml
+from team_table.yaml_files import validate_yaml
 
 TriggerKind = Literal["task_created", "task_status", "review", "children_done", "comment", "agent_offline",
                       "message_to_role", "schedule", "started"]
