@@ -9,10 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from mcp import Client
 
 from team_table.config import EMPTY_TEAM, Team, parse_team
+from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.runtime import open_table as open_hub_table
 from team_table.server import build_server
@@ -92,13 +94,14 @@ class Table:
     era: str
     binding: Binding | None = None
 
+    fanout: Fanout | None = None
     servers: dict[Binding | None, Any] = field(default_factory=dict)
 
     async def connect(self, binding: Binding | None = None) -> Agent:
         """A new client session, to the table's one server for this kind of connection (built once per table)."""
         server = self.servers.get(binding)
         if server is None:
-            server = self.servers[binding] = build_server(self.hub, fixed(binding))
+            server = self.servers[binding] = build_server(self.hub, self.fanout, fixed(binding))
         client = await self.stack.enter_async_context(Client(server, mode=self.era))
         expected = MODERN if self.era == "auto" else None
         assert expected is None or client.protocol_version == expected, client.protocol_version
@@ -127,7 +130,12 @@ async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dic
     settings = resolve({"db": str(tmp_path / "db" / "team.db")}, env or {}, team, None)
     with open_hub_table(settings, team, clock=clock) as hub:
         async with AsyncExitStack() as stack:
-            yield Table(hub, stack, era)
+            fanout = Fanout(hub.store)  # the table's push fan-out, as a running hub has (waits and pushes use it)
+            tasks = await stack.enter_async_context(anyio.create_task_group())
+            stack.callback(tasks.cancel_scope.cancel)
+            hub.store.on_commit = fanout.wake
+            tasks.start_soon(fanout.run)
+            yield Table(hub, stack, era, fanout=fanout)
 
 
 def pytest_configure(config) -> None:

@@ -173,7 +173,8 @@ async def test_a_call_in_flight_finishes_under_the_config_it_started_with(tmp_pa
         from team_table.server import build_server
 
         reloader = Reloader(table.hub, path)
-        client = await table.stack.enter_async_context(Client(build_server(table.hub, run=held), mode=era))
+        server = build_server(table.hub, table.fanout, run=held)
+        client = await table.stack.enter_async_context(Client(server, mode=era))
         async with anyio.create_task_group() as tasks:
             result: dict = {}
 

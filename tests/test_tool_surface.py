@@ -13,7 +13,7 @@ from stdio_helpers import TOOLS
 pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 
 HUB_TOOLS = TOOLS | {"list_escalations", "resolve_escalation", "get_task", "comment_task", "next_task",
-                     "review_task", "reassign_task", "cancel_task"}
+                     "review_task", "reassign_task", "cancel_task", "wait_for_messages", "get_thread", "catch_up"}
 
 
 async def test_every_tool_is_listed_with_a_description_and_an_object_schema(table):

@@ -130,7 +130,8 @@ def _acknowledge(conn, hub: Hub, agent: str, sender: str, batch: list, policy: A
     text = templates.render(policy.template, templates.AUTO_REPLY, {
         "agent": agent, "sender": sender, "count": len(batch), "messages": [_plain(m) for m in batch]})
     # From the away agent itself, so the conversation reads naturally; [AUTO] so it is never answered in turn.
-    deliver(conn, now, agent, sender, text if text.startswith(AUTO) else f"{AUTO} {text}")
+    deliver(conn, now, agent, sender, text if text.startswith(AUTO) else f"{AUTO} {text}",
+            reply_to=batch[-1]["id"])
     for message in batch:
         _mark(conn, message, agent, now, "ack")
     audit.record(conn, now, agent, "auto_reply", "messages", None,

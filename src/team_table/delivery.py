@@ -3,6 +3,9 @@
 Every sender goes through `deliver`: agents (send_message, broadcast) and the hub itself (escalation notices,
 auto-replies, released claims, workflow messages). A wait, a push stream and a channel notification all
 start from the event it writes, in the same transaction as the message.
+
+Threads: a reply carries `reply_to` (the message it answers) and `thread_id` (the first message of the
+thread). The hub's own messages about a task share one thread per task.
 """
 
 from __future__ import annotations
@@ -19,26 +22,46 @@ BROADCAST = "*"
 class Delivered:
     id: int
     readers: int
+    thread_id: int | None = None
 
 
-def deliver(conn: Tx, now: str, sender: str, recipient: str, content: str, *,
-            audit_action: str | None = None, audit_details: dict | None = None) -> Delivered:
+def deliver(conn: Tx, now: str, sender: str, recipient: str, content: str, *, reply_to: int | None = None,
+            thread_id: int | None = None, audit_action: str | None = None,
+            audit_details: dict | None = None) -> Delivered:
     """Write one message from `sender`. A direct message is read by `recipient`; a broadcast (recipient '*') by
-    every other active member. With `audit_action`, the send is audited too."""
+    every other active member. A reply joins the thread of the message it answers. With `audit_action`, the
+    send is audited too."""
+    if reply_to is not None and thread_id is None:
+        thread_id = thread_of(conn, reply_to)
     message_id = conn.execute(
-        "INSERT INTO message (sender, recipient, content, created_at) VALUES (?, ?, ?, ?) RETURNING id",
-        (sender, recipient, content, now),
+        "INSERT INTO message (sender, recipient, content, created_at, thread_id, reply_to) VALUES (?, ?, ?, ?, ?, ?)"
+        " RETURNING id", (sender, recipient, content, now, thread_id, reply_to),
     ).fetchone()[0]
+    pointer = {"id": message_id, "sender": sender, **({"thread_id": thread_id} if thread_id else {})}
     if recipient == BROADCAST:
         count = conn.execute(
             "INSERT INTO delivery (agent, message_id) SELECT name, ? FROM member"
             " WHERE status = 'active' AND name != ?", (message_id, sender)).rowcount
-        events.emit(conn, now, "broadcast", {"id": message_id, "sender": sender}, exclude=sender)
+        events.emit(conn, now, "broadcast", pointer, exclude=sender)
     else:
         conn.execute("INSERT INTO delivery (agent, message_id) VALUES (?, ?)", (recipient, message_id))
         count = 1
-        events.emit(conn, now, "message", {"id": message_id, "sender": sender, "recipient": recipient},
-                    to=recipient)
+        events.emit(conn, now, "message", {**pointer, "recipient": recipient}, to=recipient)
     if audit_action is not None:
         audit.record(conn, now, sender, audit_action, "message", message_id, audit_details)
-    return Delivered(message_id, count)
+    return Delivered(message_id, count, thread_id)
+
+
+def thread_of(conn: Tx, message_id: int) -> int | None:
+    """The thread a message belongs to: the first message's id (the message itself when it started one)."""
+    row = conn.execute("SELECT id, thread_id FROM message WHERE id = ?", (message_id,)).fetchone()
+    return None if row is None else row["thread_id"] or row["id"]
+
+
+def about_task(conn: Tx, now: str, sender: str, recipient: str, content: str, task_id: int) -> Delivered:
+    """A message of the hub's about a task, in the task's one thread (its first such message starts it)."""
+    row = conn.execute("SELECT thread_id FROM task WHERE id = ?", (task_id,)).fetchone()
+    sent = deliver(conn, now, sender, recipient, content, thread_id=row["thread_id"] if row else None)
+    if row is not None and row["thread_id"] is None:
+        conn.execute("UPDATE task SET thread_id = ? WHERE id = ? AND thread_id IS NULL", (sent.id, task_id))
+    return sent

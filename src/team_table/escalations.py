@@ -37,7 +37,7 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
         notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
             "agent": agent, "sender": sender, "rule": rule, "escalation_id": escalation_id, "count": 1,
             "messages": []})
-        deliver(conn, now, HUB_SENDER, sender, notice)
+        deliver(conn, now, HUB_SENDER, sender, notice, reply_to=message_id)  # in the thread of the question
     people = (set(notify.agents) | set(members.holding(conn, hub, notify.roles))) - {sender, HUB_SENDER}
     alert = templates.render(None, templates.ESCALATION_ALERT, {
         "escalation_id": escalation_id, "rule": rule, "sender": sender, "agent": agent, "message_id": message_id})
@@ -88,7 +88,7 @@ def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Esc
         answer = f"[AUTO] {caller.name} resolved escalation {escalation_id} (rule {row['rule']})" + \
             (f": {note}" if note else ".")
         for person in {row["sender"], row["agent"]} - {HUB_SENDER}:
-            deliver(conn, now, HUB_SENDER, person, answer)
+            deliver(conn, now, HUB_SENDER, person, answer, reply_to=row["message_id"])
             events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved",
                                                   "by": caller.name}, to=person)
     return Escalation(**dict(row))

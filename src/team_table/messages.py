@@ -2,50 +2,94 @@
 
 from __future__ import annotations
 
-from team_table import audit, escalations, limits
+from team_table import audit, delivery, escalations, limits
 from team_table.clock import parse_iso
 from team_table.delivery import BROADCAST, deliver
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, InboxItem, Message, MessageChange
-from team_table.names import check_name
+from team_table.names import HUB_SENDER, check_name
 from team_table.store import Tx, placeholders
 
 
-def send(hub: Hub, caller: Caller, recipient: str, content: str) -> Message:
-    """A direct message; a recipient of '*' is a broadcast."""
+def send(hub: Hub, caller: Caller, recipient: str, content: str, reply_to: int | None = None) -> Message:
+    """A direct message; a recipient of '*' is a broadcast. `reply_to` answers a message the caller can see."""
     if recipient == BROADCAST:
-        return broadcast(hub, caller, content)
+        return broadcast(hub, caller, content, reply_to)
     check_name(recipient, "recipient")
     caller.require("send")
     limits.text(content, hub.team.limits.sizes.message, "message content")
     now = hub.now()
     with hub.store.write() as conn:
+        _check_visible(conn, caller, reply_to)
         limits.take(conn, hub, caller, "send_message")
-        sent = deliver(conn, now, caller.name, recipient, content, audit_action="send_message",
-                       audit_details={"recipient": recipient})
+        sent = deliver(conn, now, caller.name, recipient, content, reply_to=reply_to, audit_action="send_message",
+                       audit_details={"recipient": recipient, **({"reply_to": reply_to} if reply_to else {})})
         matched = escalations.detect(conn, hub, sent.id, caller.name, recipient, content, now)
         warning = None if _at_table(conn, recipient) else (
             f"Nobody named {recipient} is at the table now; the message waits in their inbox and is read if "
             f"{recipient} joins. list_members shows who is here.")
     return Message(id=sent.id, sender=caller.name, recipient=recipient, content=content, created_at=now,
-                   escalated=matched or None, warning=warning)
+                   thread_id=sent.thread_id, reply_to=reply_to, escalated=matched or None, warning=warning)
+
+
+def about_task(hub: Hub, recipient: str, text: str, task_id: int) -> int:
+    """A message of the hub's own to `recipient` about a task, in that task's thread (workflows send these)."""
+    check_name(recipient, "recipient")
+    now = hub.now()
+    with hub.store.write() as conn:
+        sent = delivery.about_task(conn, now, HUB_SENDER, recipient, text, task_id)
+        audit.record(conn, now, HUB_SENDER, "send_message", "message", sent.id,
+                     {"recipient": recipient, "task": task_id})
+    return sent.id
+
+
+def _check_visible(conn: Tx, caller: Caller, message_id: int | None) -> None:
+    """A reply answers a message its sender can see (sent or received it)."""
+    if message_id is None:
+        return
+    if not conn.execute(f"SELECT 1 FROM message m WHERE m.id = ? AND {_VISIBLE}",
+                        (message_id, caller.name, caller.name)).fetchone():
+        raise NotFound(f"No message {message_id} that {caller.name} sent or received; reply_to names one of those.")
+
+
+# A message a member may see: one it sent, or one delivered to it and not deleted.
+_VISIBLE = ("(m.sender = ? OR EXISTS (SELECT 1 FROM delivery v WHERE v.message_id = m.id AND v.agent = ?"
+            " AND v.deleted_at IS NULL))")
 
 
 def _at_table(conn: Tx, name: str) -> bool:
     return conn.execute("SELECT 1 FROM member WHERE name = ? AND status = 'active'", (name,)).fetchone() is not None
 
 
-def broadcast(hub: Hub, caller: Caller, content: str) -> Message:
+def broadcast(hub: Hub, caller: Caller, content: str, reply_to: int | None = None) -> Message:
     """One message to every other active member, each of whom reads, archives or deletes it for itself."""
     caller.require("broadcast")
     limits.text(content, hub.team.limits.sizes.message, "message content")
     now = hub.now()
     with hub.store.write() as conn:
+        _check_visible(conn, caller, reply_to)
         limits.take(conn, hub, caller, "broadcast")
-        sent = deliver(conn, now, caller.name, BROADCAST, content)
+        sent = deliver(conn, now, caller.name, BROADCAST, content, reply_to=reply_to)
         audit.record(conn, now, caller.name, "broadcast", "message", sent.id, {"readers": sent.readers})
-    return Message(id=sent.id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now)
+    return Message(id=sent.id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now,
+                   thread_id=sent.thread_id, reply_to=reply_to)
+
+
+def thread(hub: Hub, caller: Caller, message_id: int) -> list[InboxItem]:
+    """The thread of a message, oldest first: those of its messages the caller sent or received (and did not
+    delete). Marks nothing read."""
+    root = hub.store.query("SELECT COALESCE(thread_id, id) FROM message WHERE id = ?", (message_id,))
+    rows = [] if not root else hub.store.query(
+        f"{_THREAD} WHERE (m.id = ? OR m.thread_id = ?) AND (m.sender = ? OR (d.agent IS NOT NULL"
+        " AND d.deleted_at IS NULL)) ORDER BY m.id", (caller.name, root[0][0], root[0][0], caller.name))
+    if not any(r["id"] == message_id for r in rows):
+        raise NotFound(f"No message {message_id} that {caller.name} sent or received.")
+    return [_item(r, read=True if r["sender"] == caller.name else None) for r in rows]
+
+
+_THREAD = ("SELECT m.*, d.agent, d.read_at, d.archived_at FROM message m"
+           " LEFT JOIN delivery d ON d.message_id = m.id AND d.agent = ?")
 
 
 _UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
@@ -89,6 +133,14 @@ def take_unread(hub: Hub, agent: str) -> list[InboxItem]:
     return [_item(r, read=True) for r in rows]
 
 
+def put_back(hub: Hub, agent: str, ids: list[int]) -> None:
+    """Unread again: messages taken for an answer that was never delivered (its wait was cancelled)."""
+    if ids:
+        with hub.store.write() as conn:
+            conn.execute(f"UPDATE delivery SET read_at = NULL WHERE agent = ? AND message_id IN ({placeholders(ids)})",
+                         (agent, *ids))
+
+
 def _mark_read(conn: Tx, agent: str, now: str, ids: list[int]) -> None:
     if ids:
         conn.execute(f"UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
@@ -101,7 +153,7 @@ _ITEMS = "SELECT m.*, d.read_at, d.archived_at FROM delivery d JOIN message m ON
 def _item(row, read: bool | None = None) -> InboxItem:
     return InboxItem(id=row["id"], sender=row["sender"], recipient=row["recipient"], content=row["content"],
                      created_at=row["created_at"], read=row["read_at"] is not None if read is None else read,
-                     archived_at=row["archived_at"])
+                     archived_at=row["archived_at"], thread_id=row["thread_id"], reply_to=row["reply_to"])
 
 
 def archive(hub: Hub, caller: Caller, message_id: int) -> MessageChange:

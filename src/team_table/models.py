@@ -85,6 +85,8 @@ class Message(Record):
     recipient: str
     content: str
     created_at: str
+    thread_id: int | None = None  # the thread's first message (None for a message that is no reply)
+    reply_to: int | None = None  # the message this one answers
     # The escalation rules a new message matched; shown only when there are some.
     escalated: list[str] | None = Field(default=None, exclude_if=lambda rules: not rules)
     # Something the sender should know (e.g. nobody by that name is at the table); shown only when set.

@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 
 from team_table import audit, events, templates
 from team_table.clock import iso, parse_iso
-from team_table.delivery import deliver
+from team_table.delivery import about_task
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
@@ -97,7 +97,7 @@ def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
                                             "by": HUB_SENDER, "released_from": task["assignee"]})
     text = templates.render(None, templates.CLAIM_RELEASED, {
         "task_id": task["id"], "title": task["title"], "assignee": task["assignee"]})
-    deliver(conn, now, HUB_SENDER, task["creator"], text)
+    about_task(conn, now, HUB_SENDER, task["creator"], text, task["id"])
 
 
 def release_all_of(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> int:

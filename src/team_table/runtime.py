@@ -164,7 +164,7 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     answered = anyio.Event()
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
-        server = build_server(rt.hub, fixed(binding))
+        server = build_server(rt.hub, rt.fanout, fixed(binding))
         log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
         await stdio.serve(server, on_first_answer=answered.set)

@@ -1,4 +1,5 @@
-"""Build the hub's MCP server: instructions for the agent, the tools, argument errors mapped like refusals."""
+"""Build the hub's MCP server: instructions, the tools (all of them, or for a bound connection those its roles
+permit), argument errors mapped like refusals, and the pushes of bound connections."""
 
 from __future__ import annotations
 
@@ -7,42 +8,50 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver import server as _sdk_server
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.types import ListToolsResult
 from pydantic import ValidationError
 
-from team_table import __version__
-from team_table.errors import Invalid, NotFound
+from team_table import __version__, members
+from team_table.errors import Invalid, NotFound, TeamTableError
+from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.server import tools
 from team_table.server.boundary import bad_arguments, refusal
-from team_table.server.identity import BindingSource, no_binding
+from team_table.server.connections import CHANNEL, Connections
+from team_table.server.identity import Binding, BindingSource, no_binding
 from team_table.server.tools import Runner, Seat, inline
 
 if TYPE_CHECKING:
     from team_table.server.guard import FailedAuth
     from team_table.server.metrics import Metrics
 
-
 # MCPServer's constructor configures logging (basicConfig with a rich handler, importing rich). The hub sets up
 # its own logging on stderr before it builds servers (cli.logs), so the SDK's setup would only cost start-up
 # time and could add a second handler: it is turned off for this process.
 _sdk_server.configure_logging = lambda *args, **kwargs: None
 
-
 # The hub serves tools only; MCPServer also answers prompts and resources (empty lists) and so advertises them.
 UNSERVED = ("prompts/list", "prompts/get", "resources/list", "resources/read", "resources/templates/list")
+HANDSHAKE = ("initialize", "server/discover")
 
 
 class HubServer(MCPServer):
     """MCPServer whose argument problems (a wrong type, a name the tool does not have) answer as JSON refusals,
-    like every other refusal, and which advertises only what it serves (tools)."""
+    like every other refusal; which advertises only what it serves; and whose tool list fits the connection."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         for method in UNSERVED:  # capabilities are derived from the handlers there are
             self._lowlevel_server._request_handlers.pop(method, None)
+        self.middleware.append(_bound_connections)
+
+    async def _handle_list_tools(self, ctx: Any, params: Any) -> ListToolsResult:
+        granted = await _granted(ctx)
+        return ListToolsResult(tools=list(tools.listing(granted)))
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
         known = self._tool_manager.get_tool(name)
@@ -59,6 +68,58 @@ class HubServer(MCPServer):
             if isinstance(exc.__cause__, ValidationError):
                 return bad_arguments(name, exc.__cause__)
             raise
+
+
+def _headers(ctx: Any) -> Any:
+    return getattr(ctx.request, "headers", None)
+
+
+async def _caller(ctx: Any) -> tuple[Binding, Any] | None:
+    """The bound connection's binding and authenticated caller, or None (unbound, or its token is not good)."""
+    seat: Seat = ctx.lifespan_context
+    bound = seat.binding(_headers(ctx))
+    if bound is None:
+        return None
+    try:
+        return bound, await seat.run(lambda: members.authenticate(seat.hub, bound.agent, bound.token))
+    except TeamTableError:
+        return None
+
+
+async def _granted(ctx: Any) -> frozenset[str] | None:
+    found = await _caller(ctx)
+    return None if found is None else found[1].granted
+
+
+async def _bound_connections(ctx: Any, call_next: Any) -> Any:
+    """For a connection bound to an agent: advertise pushes (Claude Code channels, a changing tool list) in its
+    handshake, and start pushing once it is set up."""
+    result = await call_next(ctx)
+    seat: Seat = ctx.lifespan_context
+    if ctx.method in HANDSHAKE and isinstance(result, dict) and seat.binding(_headers(ctx)) is not None:
+        capabilities = result.setdefault("capabilities", {})
+        capabilities.setdefault("tools", {})["listChanged"] = True
+        capabilities.setdefault("experimental", {})[CHANNEL] = {}
+    if seat.connections is not None and ctx.method not in HANDSHAKE:
+        key = _connection_key(ctx)
+        if key is not None and not seat.connections.has(key) and (found := await _caller(ctx)) is not None:
+            seat.connections.attach(key, found[0].agent, ctx.session, _on_close(ctx))
+    return result
+
+
+def _connection_key(ctx: Any) -> object | None:
+    """What identifies the connection a message came on: a legacy HTTP session's id; the connection itself on
+    stdio. None for the 2026 protocol over HTTP, which has no stream to push on outside a request."""
+    headers = _headers(ctx)
+    if headers is not None:
+        return headers.get("mcp-session-id")
+    return id(ctx.session._connection)  # the SDK keeps the connection private; one per stdio process or client
+
+
+def _on_close(ctx: Any) -> Any:
+    """Register a callback for when the connection closes (the SDK's documented per-connection exit stack)."""
+    stack = ctx.session._connection.exit_stack
+    return lambda callback: stack.callback(callback)
 
 
 def _unknown_arguments(tool: str, unknown: list[str], known: list[str]) -> str:
@@ -82,8 +143,8 @@ def instructions(hub: Hub, bound_agent: str | None) -> str:
     return "\n".join([
         "team-table is the coordination hub your team of agents shares.",
         start,
-        "Read your inbox with get_messages (each message comes once), answer with send_message; "
-        "broadcast reaches everyone.",
+        "Coming back to work, call catch_up once. Read messages with get_messages, or wait_for_messages to wait "
+        "for the next ones instead of polling; answer with send_message (reply_to keeps a thread).",
         "Find work with next_task (or list_tasks(status='pending') and claim_task), report progress and the "
         "result with update_task.",
         "Keep facts others need in share_context (keys 'yourname/...' are yours) and call heartbeat while you work.",
@@ -91,14 +152,28 @@ def instructions(hub: Hub, bound_agent: str | None) -> str:
     ])
 
 
-def build_server(hub: Hub, binding: BindingSource = no_binding, *, run: Runner = inline,
+def tool_names(hub: Hub, agent: str) -> frozenset[str]:
+    """What a bound connection of `agent` lists now (to tell it when that changes)."""
+    rows = hub.store.query("SELECT role FROM member WHERE name = ?", (agent,))
+    if not rows:
+        return frozenset()
+    return tools.listed_for(hub.team.granted(hub.roles_of(agent, rows[0]["role"])))
+
+
+def build_server(hub: Hub, fanout: Fanout, binding: BindingSource = no_binding, *, run: Runner = inline,
                  metrics: Metrics | None = None, failures: FailedAuth | None = None) -> HubServer:
     """An MCP server for one connection kind of this process (stdio, a test client, the HTTP endpoints)."""
-    seat = Seat(hub=hub, binding=binding, run=run, metrics=metrics, failures=failures)
+    seat = Seat(hub=hub, fanout=fanout, binding=binding, run=run, metrics=metrics, failures=failures)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[Seat]:
-        yield seat
+        async with anyio.create_task_group() as pushes:
+            seat.connections = Connections(hub, fanout, pushes, tool_names, run)
+            try:
+                yield seat
+            finally:
+                seat.connections = None
+                pushes.cancel_scope.cancel()
 
     bound = binding(None)
     return HubServer(

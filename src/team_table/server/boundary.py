@@ -34,14 +34,20 @@ def refusal(error: TeamTableError) -> CallToolResult:
 
 def answer(tool: str, work: Callable[[], Any]) -> tuple[CallToolResult, str]:
     """Run one domain call and map its outcome, once, to what the client sees; also says the outcome."""
+    value, refused, outcome = attempt(tool, work)
+    return (refused if refused is not None else result(value)), outcome
+
+
+def attempt(tool: str, work: Callable[[], Any]) -> tuple[Any, CallToolResult | None, str]:
+    """Run one domain call: its value, or the refusal the client sees; and the outcome."""
     try:
-        return result(work()), "ok"
+        return work(), None, "ok"
     except TeamTableError as exc:
         log.info("tool %s refused: %s", tool, exc.code)
-        return refusal(exc), exc.code
+        return None, refusal(exc), exc.code
     except Exception:
         log.exception("tool %s failed unexpectedly", tool)
-        return refusal(TeamTableError(INTERNAL)), "internal"
+        return None, refusal(TeamTableError(INTERNAL)), "internal"
 
 
 def bad_arguments(tool: str, exc: ValidationError) -> CallToolResult:

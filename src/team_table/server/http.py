@@ -71,7 +71,7 @@ def check_network_security(settings: Settings) -> None:
 def build_app(net: Network) -> Guard:
     rt = net.rt
     hub = rt.hub
-    mcp = build_server(hub, from_bearer(hub), run=net.run, metrics=net.metrics, failures=net.failures)
+    mcp = build_server(hub, rt.fanout, from_bearer(hub), run=net.run, metrics=net.metrics, failures=net.failures)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=net.hosts,
                                          allowed_origins=allowed_origins(net.hosts))
     # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection

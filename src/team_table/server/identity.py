@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
 
 from team_table import members
 from team_table.errors import Unauthorized
@@ -21,16 +20,17 @@ class Binding:
     token: str
 
 
-# The binding of the call in `ctx`, if any (stdio: fixed for the process; HTTP: the request's bearer token).
-BindingSource = Callable[[Any], Binding | None]
+# The binding of a request, from its HTTP headers (None on stdio): fixed for a stdio process, the bearer token's
+# agent over HTTP.
+BindingSource = Callable[[Mapping[str, str] | None], Binding | None]
 
 
-def no_binding(ctx: Any = None) -> Binding | None:
+def no_binding(headers: Mapping[str, str] | None = None) -> Binding | None:
     return None
 
 
 def fixed(binding: Binding | None) -> BindingSource:
-    return lambda ctx=None: binding
+    return lambda headers=None: binding
 
 
 def stdio_binding(settings: Settings) -> Binding | None:
@@ -43,8 +43,8 @@ def stdio_binding(settings: Settings) -> Binding | None:
 def from_bearer(hub: Hub) -> BindingSource:
     """HTTP: an `Authorization: Bearer <token>` header on the request binds the call to the token's agent."""
 
-    def source(ctx: Any = None) -> Binding | None:
-        token = bearer_token(getattr(ctx, "headers", None) or {})
+    def source(headers: Mapping[str, str] | None = None) -> Binding | None:
+        token = bearer_token(headers or {})
         if not token:
             return None
         agent = members.identify(hub, token)

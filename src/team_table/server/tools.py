@@ -13,16 +13,32 @@ from typing import TYPE_CHECKING, Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
+from mcp.types import Tool as MCPTool
 from pydantic import Field
 
-from team_table import audit, claims, comments, context, escalations, members, messages, reviews, tasks
+from team_table import (
+    audit,
+    catchup,
+    claims,
+    comments,
+    context,
+    escalations,
+    members,
+    messages,
+    reviews,
+    roles,
+    tasks,
+    waiting,
+)
 from team_table.errors import RateLimited, Unauthorized
+from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import Caller
-from team_table.server.boundary import answer
+from team_table.server.boundary import answer, attempt
 from team_table.server.identity import BindingSource, resolve
 
 if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
+    from team_table.server.connections import Connections
     from team_table.server.guard import FailedAuth
     from team_table.server.metrics import Metrics
 
@@ -51,10 +67,12 @@ class Seat:
     """What every tool call of one server reaches: the hub, who the connection is bound to, how to run work."""
 
     hub: Hub
+    fanout: Fanout
     binding: BindingSource
     run: Runner = inline
     metrics: Metrics | None = None
     failures: FailedAuth | None = None  # network hubs: failed authentications are throttled per address
+    connections: Connections | None = None  # the bound ones, and their pushes (while the server runs)
 
 
 def _seat(ctx: Context) -> Seat:
@@ -66,9 +84,13 @@ async def _call(ctx: Context, tool: str, work: Callable[[Hub], Any]) -> CallTool
     start = time.perf_counter()
     pinned = seat.hub.pinned()  # the whole call sees one config, even if a reload swaps it meanwhile
     result, outcome = await seat.run(lambda: answer(tool, lambda: work(pinned)))
+    _observe(seat, tool, outcome, start)
+    return result
+
+
+def _observe(seat: Seat, tool: str, outcome: str, start: float) -> None:
     if seat.metrics is not None:
         seat.metrics.observe_tool(tool, outcome, time.perf_counter() - start)
-    return result
 
 
 def _who(hub: Hub, ctx: Context, name: str, token: str) -> Caller:
@@ -76,7 +98,7 @@ def _who(hub: Hub, ctx: Context, name: str, token: str) -> Caller:
     bearer token does, and an address past the limit is told to wait; a valid token is never held up."""
     seat = _seat(ctx)
     try:
-        return resolve(hub, seat.binding(ctx), name, token)
+        return resolve(hub, seat.binding(ctx.headers), name, token)
     except Unauthorized:
         client = _client(ctx) if seat.failures is not None else None
         if client is not None:
@@ -110,6 +132,60 @@ def built() -> tuple[Tool, ...]:
     return tuple(Tool.from_function(fn, annotations=annotations) for fn, annotations in TOOLS)
 
 
+# Each tool's identity parameter (the others' is agent_name); with a bound connection it and `token` go unsaid.
+IDENTITY = {"register": "name", "deregister": "name", "heartbeat": "name", "send_message": "sender",
+            "broadcast": "sender", "create_task": "creator", "get_audit_log": "requester",
+            "list_escalations": "requester", "resolve_escalation": "requester"}
+# What a member's roles must permit for a bound connection to list a tool (any one of them); the others are
+# every member's. A task's creator may reassign or cancel it, so whoever may create tasks sees those two.
+NEEDS: dict[str, tuple[str, ...]] = {
+    "send_message": ("send",), "broadcast": ("broadcast",), "create_task": ("create_task",),
+    "claim_task": ("claim_task",), "next_task": ("claim_task",), "update_task": ("update_task", "update_any_task"),
+    "share_context": ("write_context", "write_others_context"), "purge_messages": ("purge",),
+    "review_task": ("review_task",), "comment_task": ("comment_task",),
+    "list_escalations": ("resolve_escalation",), "resolve_escalation": ("resolve_escalation",),
+    "reassign_task": ("assign_task", "create_task"), "cancel_task": ("cancel_task", "create_task"),
+}
+UNBOUND_ONLY = frozenset({"register"})  # a bound connection is an agent already
+
+
+def listed_for(granted: frozenset[str]) -> frozenset[str]:
+    """The tools a bound connection with these permissions lists."""
+    names = set()
+    for tool in built():
+        needs = NEEDS.get(tool.name)
+        if tool.name not in UNBOUND_ONLY and (needs is None or any(roles.allows(granted, a) for a in needs)):
+            names.add(tool.name)
+    return frozenset(names)
+
+
+def _plain_schema(schema: dict, drop: set[str]) -> dict:
+    """A tool's input schema without `drop`ped parameters, and without the titles pydantic adds (they repeat
+    the names, and cost every client tokens)."""
+    properties = {name: {k: v for k, v in spec.items() if k != "title"}
+                  for name, spec in schema.get("properties", {}).items() if name not in drop}
+    plain = {k: v for k, v in schema.items() if k not in ("title", "properties", "required")}
+    plain["properties"] = properties
+    required = [name for name in schema.get("required", []) if name not in drop]
+    if required:
+        plain["required"] = required
+    return plain
+
+
+@functools.cache
+def listing(granted: frozenset[str] | None) -> tuple[MCPTool, ...]:
+    """What tools/list answers: every tool for an unbound connection (granted None); for a bound one, the tools
+    its permissions allow, without the identity and token parameters it never passes."""
+    found = []
+    for tool in built():
+        if granted is not None and tool.name not in listed_for(granted):
+            continue
+        drop = set() if granted is None else {IDENTITY.get(tool.name, "agent_name"), "token"}
+        found.append(MCPTool(name=tool.name, description=tool.description,
+                             input_schema=_plain_schema(tool.parameters, drop), annotations=tool.annotations))
+    return tuple(found)
+
+
 @tool(WRITE)
 async def register(
     ctx: Context, name: Name = "", role: str = "agent",
@@ -122,7 +198,7 @@ async def register(
     Re-registering a name that is at the table needs its current token and issues a new one (the old one
     stops working)."""
     def work(h):
-        bound = _seat(ctx).binding(ctx)
+        bound = _seat(ctx).binding(ctx.headers)
         return members.register(h, name or (bound.agent if bound else ""), role, capabilities,
                                 token or (bound.token if bound else ""))
     return await _call(ctx, "register", work)
@@ -151,11 +227,13 @@ async def heartbeat(ctx: Context, name: Name = "", token: Token = "") -> CallToo
 
 @tool(WRITE)
 async def send_message(
-    ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str
+    ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str,
+    reply_to: Annotated[int, Field(ge=1, le=MAX_INT, description="Answer this message: the reply joins its thread.")]
+    | None = None,
 ) -> CallToolResult:
-    """Send a direct message to one member (recipient '*' broadcasts to everyone)."""
+    """Send a direct message to one member (recipient '*' broadcasts to everyone). reply_to answers a message."""
     return await _call(ctx, "send_message",
-                       lambda h: messages.send(h, _who(h, ctx, sender, token), recipient, content))
+                       lambda h: messages.send(h, _who(h, ctx, sender, token), recipient, content, reply_to))
 
 
 @tool(WRITE)
@@ -167,6 +245,54 @@ async def get_messages(
     marked read; include_read=true lists read ones too, include_archived=true archived ones."""
     return await _call(ctx, "get_messages", lambda h: messages.inbox(
         h, _who(h, ctx, agent_name, token), include_read, include_archived))
+
+
+@tool(WRITE)
+async def wait_for_messages(
+    ctx: Context, agent_name: Name = "", token: Token = "",
+    timeout_seconds: Annotated[float, Field(allow_inf_nan=False, description="1 to 50 (longer is cut to 50).")] = 30,
+) -> CallToolResult:
+    """Wait for your next messages instead of polling: returns at once with your unread messages, or as soon as one
+    arrives, or after timeout_seconds (1..50; clients give up on a call after about 60 s) with
+    {"messages": [], "timed_out": true}. Each message comes once, marked read as get_messages marks it."""
+    seat = _seat(ctx)
+    start = time.perf_counter()
+    caller, reply, outcome = await seat.run(
+        lambda: attempt("wait_for_messages", lambda: _who(seat.hub.pinned(), ctx, agent_name, token)))
+    if reply is None:  # authenticated: wait (on the event loop, not in a worker thread), then answer
+        found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
+                                                progress=_progress(ctx), gone=_gone(ctx))
+        reply, outcome = answer("wait_for_messages", lambda: found)
+    _observe(seat, "wait_for_messages", outcome, start)
+    return reply
+
+
+def _progress(ctx: Context):
+    async def report(elapsed: float, total: float) -> None:
+        await ctx.report_progress(round(elapsed, 1), total, "waiting for messages")
+    return report
+
+
+def _gone(ctx: Context):
+    """Whether an HTTP caller has hung up (a stdio one leaves with its pipe, which ends the wait anyway)."""
+    return getattr(ctx.request_context.request, "is_disconnected", None)
+
+
+@tool(READ)
+async def get_thread(
+    ctx: Context, *, message_id: MessageId, agent_name: Name = "", token: Token = ""
+) -> CallToolResult:
+    """A whole thread (the one message_id belongs to), oldest first: the messages of it you sent or received.
+    Marks nothing read."""
+    return await _call(ctx, "get_thread", lambda h: messages.thread(h, _who(h, ctx, agent_name, token), message_id))
+
+
+@tool(WRITE)
+async def catch_up(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
+    """Back to work? One short answer instead of reading everything: unread messages by thread (who, how many,
+    the first words), your tasks, reviews waiting for you, what changed since your last catch_up, your
+    escalations, and who is active. Marks nothing read."""
+    return await _call(ctx, "catch_up", lambda h: catchup.catch_up(h, _who(h, ctx, agent_name, token)))
 
 
 @tool(WRITE)

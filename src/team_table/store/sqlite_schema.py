@@ -299,6 +299,14 @@ INSERT INTO workflow_state (key, value) SELECT 'events', COALESCE(MAX(id), 0) FR
     ON CONFLICT DO NOTHING
 """
 
+THREADS = """
+ALTER TABLE message ADD COLUMN thread_id INTEGER;
+ALTER TABLE message ADD COLUMN reply_to INTEGER;
+CREATE INDEX message_thread ON message(thread_id, id) WHERE thread_id IS NOT NULL;
+ALTER TABLE task ADD COLUMN thread_id INTEGER;
+ALTER TABLE member ADD COLUMN caught_up_at TEXT
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -309,4 +317,6 @@ MIGRATIONS: list[Migration] = [
     Migration(7, "workflow runs and the engine's place in the event log", _script(WORKFLOWS)),
     Migration(8, "review rounds on the task, who worked on each task, the workflow engine's place from the start",
               _script(REVIEWS)),
+    Migration(9, "threads of messages (one per task for the hub's own), and each member's last catch_up",
+              _script(THREADS)),
 ]

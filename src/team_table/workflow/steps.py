@@ -131,9 +131,14 @@ def _comment(run: Run, source: str) -> dict:
 @step("message")
 def _message(run: Run, spec: MessageStep) -> dict:
     text = run.render(spec.text)
+    text = text if text.startswith("[AUTO]") else f"[AUTO] {text}"
     people = recipients(run.conn, run.hub, spec.to, run.context)
-    for person in people:
-        messages.send(run.hub, run.me, person, text if text.startswith("[AUTO]") else f"[AUTO] {text}")
+    task = run.context.task
+    for person in people:  # about a task: in the task's one thread
+        if task is not None:
+            messages.about_task(run.hub, person, text, task.id)
+        else:
+            messages.send(run.hub, run.me, person, text)
     return {"to": people}
 
 

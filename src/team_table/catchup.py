@@ -1,0 +1,98 @@
+"""catch_up: one compact answer for an agent coming back to work, instead of reading every inbox and board.
+
+Headers, not bodies: unread messages grouped by thread (who, how many, the first words of the latest), the
+tasks that are the agent's or changed for it since its last catch_up, its escalations, and who is active.
+Nothing is marked read; the time of the call is kept as the next one's "since".
+"""
+
+from __future__ import annotations
+
+from team_table import members, presence
+from team_table.hub import Hub
+from team_table.models import Caller
+
+HEAD = 80  # characters of a message shown
+TITLE = 40  # characters of a task title shown
+
+
+def _short(text: str, size: int) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= size else text[: size - 1] + "…"
+
+
+def catch_up(hub: Hub, caller: Caller) -> dict:
+    """What changed for the caller since its last catch_up (since it joined, the first time)."""
+    me = caller.name
+    row = hub.store.query("SELECT caught_up_at, registered_at FROM member WHERE name = ?", (me,))
+    since = (row[0]["caught_up_at"] or row[0]["registered_at"]) if row else ""
+    now = hub.now()
+    answer = {"since": since, **_unread(hub, me), "tasks": _tasks(hub, me, since),
+              "escalations": _escalations(hub, me, since),
+              "active": [m.name for m in members.listing(hub) if m.presence == presence.ACTIVE and m.name != me]}
+    with hub.store.write() as conn:
+        conn.execute("UPDATE member SET caught_up_at = ? WHERE name = ?", (now, me))
+    return answer
+
+
+def _unread(hub: Hub, me: str) -> dict:
+    rows = hub.store.query(
+        "SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.content FROM delivery d"
+        f" {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
+        " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL ORDER BY m.id", (me,))
+    threads: dict[int, dict] = {}
+    for r in rows:
+        thread = threads.setdefault(r["thread"], {"thread": r["thread"], "from": [], "n": 0})
+        if r["sender"] not in thread["from"]:
+            thread["from"].append(r["sender"])
+        thread["n"] += 1
+        thread["last"] = _short(r["content"], HEAD)
+    return {"unread": len(rows), "threads": [{**t, "from": ", ".join(t["from"])} for t in threads.values()]}
+
+
+def _tasks(hub: Hub, me: str, since: str) -> dict:
+    def rows(sql: str, *params) -> list:
+        return hub.store.query(sql, params)
+
+    mine = rows("SELECT id, status, title FROM task WHERE assignee = ? AND status IN ('pending', 'in_progress',"
+                " 'blocked') ORDER BY id", me)
+    review = rows("SELECT id, title FROM task WHERE reviewer = ? AND status = 'awaiting_review' ORDER BY id", me)
+    changed = rows("SELECT id, status FROM task WHERE updated_at > ? AND (creator = ? OR assignee = ?)"
+                   " AND NOT (assignee = ? AND status IN ('pending', 'in_progress', 'blocked')) ORDER BY id",
+                   since, me, me, me)
+    return {"mine": [[r["id"], r["status"], _short(r["title"], TITLE)] for r in mine],
+            "review": [[r["id"], _short(r["title"], TITLE)] for r in review],
+            "changed": [[r["id"], r["status"]] for r in changed]}
+
+
+def _escalations(hub: Hub, me: str, since: str) -> dict:
+    open_ = hub.store.query("SELECT id, rule FROM escalation WHERE status = 'open' AND (sender = ? OR agent = ?)"
+                            " ORDER BY id", (me, me))
+    decided = hub.store.query("SELECT id, resolved_by, note FROM escalation WHERE status = 'resolved'"
+                              " AND resolved_at > ? AND (sender = ? OR agent = ?) ORDER BY id", (since, me, me))
+    return {"open": [[r["id"], r["rule"]] for r in open_],
+            "resolved": [[r["id"], r["resolved_by"], _short(r["note"] or "", HEAD)] for r in decided]}
+
+
+def waiting_for(hub: Hub, agent: str) -> dict:
+    """What waits for the agent now, read only (for hooks): unread messages by sender, tasks awaiting its review."""
+    senders = hub.store.query(
+        "SELECT m.sender, COUNT(*) AS n FROM delivery d JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
+        " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL GROUP BY m.sender"
+        " ORDER BY MIN(m.id)", (agent,))
+    review = hub.store.query("SELECT id FROM task WHERE reviewer = ? AND status = 'awaiting_review' ORDER BY id",
+                             (agent,))
+    return {"unread": {r["sender"]: r["n"] for r in senders}, "review": [r["id"] for r in review]}
+
+
+def in_words(waiting: dict) -> str:
+    """'2 unread from bob, 1 from carol; task 7 waits for your review', or '' when nothing waits."""
+    parts = []
+    unread = list(waiting["unread"].items())
+    if unread:
+        first, *rest = unread
+        parts.append(", ".join([f"{first[1]} unread from {first[0]}", *(f"{n} from {who}" for who, n in rest)]))
+    if waiting["review"]:
+        ids = ", ".join(map(str, waiting["review"]))
+        parts.append(f"task{'s' if len(waiting['review']) > 1 else ''} {ids} "
+                     f"wait{'' if len(waiting['review']) > 1 else 's'} for your review")
+    return "; ".join(parts)

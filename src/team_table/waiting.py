@@ -1,0 +1,79 @@
+"""A bounded wait for one's next messages, woken by the fan-out (no polling of the inbox).
+
+The messages a wait returns are taken exactly as get_messages takes them: marked read in the same statement, so
+of a get_messages and two waits of one agent racing, each message goes to exactly one. A wait that is cancelled,
+or whose caller went away, takes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import anyio
+import anyio.lowlevel
+
+from team_table import messages
+from team_table.fanout import Fanout
+from team_table.hub import Hub
+from team_table.models import Caller
+
+MIN_SECONDS, MAX_SECONDS = 1.0, 50.0  # clients give up on a tool call after about 60 s
+PROGRESS_EVERY = 10.0
+ARRIVALS = frozenset({"message", "broadcast"})
+Run = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def clamp(seconds: float) -> float:
+    return min(MAX_SECONDS, max(MIN_SECONDS, seconds))
+
+
+async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, seconds: float, *,
+                            progress: Callable[[float, float], Awaitable[None]] | None = None,
+                            gone: Callable[[], Awaitable[bool]] | None = None) -> dict:
+    """The caller's unread messages now, or as soon as one arrives, or none once `seconds` (clamped) pass.
+
+    `progress(elapsed, total)` is called every 10 s while waiting; `gone()` says whether the caller went away
+    (then nothing is taken, and the answer will not be read)."""
+    seconds = clamp(seconds)
+    agent = caller.name
+    sub = fanout.subscribe(agent)
+    try:
+        arrived = await run(lambda: messages.has_unread(hub, agent))  # subscribed first: nothing slips between
+        start = anyio.current_time()
+        while not arrived:
+            left = seconds - (anyio.current_time() - start)
+            if left <= 0:
+                return {"messages": [], "timed_out": True}
+            with anyio.move_on_after(min(left, PROGRESS_EVERY)):
+                while not arrived:
+                    event = await sub.queue.get()
+                    if event is None:  # closed (revoked, the hub stopping, or flooded): look once more, and end
+                        if not await run(lambda: messages.has_unread(hub, agent)):
+                            return {"messages": [], "timed_out": True}
+                        arrived = True
+                    else:
+                        arrived = event.kind in ARRIVALS
+            if not arrived:
+                if gone is not None and await gone():
+                    return {"messages": [], "timed_out": True}
+                if progress is not None:
+                    await progress(anyio.current_time() - start, seconds)
+    finally:
+        fanout.unsubscribe(sub)
+    if gone is not None and await gone():
+        return {"messages": [], "timed_out": True}
+    return {"messages": await _take(hub, run, agent), "timed_out": False}
+
+
+async def _take(hub: Hub, run: Run, agent: str) -> list:
+    """Take the unread messages; if the wait is cancelled while they are taken, put them back unread."""
+    with anyio.CancelScope(shield=True):
+        taken = await run(lambda: messages.take_unread(hub, agent))
+    try:
+        await anyio.lowlevel.checkpoint()
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await run(lambda: messages.put_back(hub, agent, [m.id for m in taken]))
+        raise
+    return taken
