@@ -12,6 +12,8 @@ from typing import Any
 import anyio
 import pytest
 from mcp import Client
+from mcp.client.extension import ClientExtension, NotificationBinding
+from pydantic import BaseModel
 
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.fanout import Fanout
@@ -46,12 +48,23 @@ class Reply:
 
 @dataclass
 class Agent:
-    """One MCP client session, with the agent's name and token filled into calls."""
+    """One MCP client session, with the agent's name and token filled into calls; `pushed` holds what the hub
+    pushed to it: channel notifications (their params) and "tools/list_changed"."""
 
     client: Client
     name: str = ""
     token: str = ""
     name_param: dict[str, str] = field(default_factory=dict)
+    pushed: list[Any] = field(default_factory=list)
+    arrived: anyio.Event = field(default_factory=anyio.Event)
+
+    async def next_push(self, within: float = 5) -> Any:
+        """The next push not seen yet (waited for, bounded)."""
+        with anyio.fail_after(within):
+            while not self.pushed:
+                await self.arrived.wait()
+                self.arrived = anyio.Event()
+        return self.pushed.pop(0)
 
     async def raw(self, tool: str, **args: Any) -> Reply:
         result = await self.client.call_tool(tool, args)
@@ -78,6 +91,34 @@ class Agent:
         return reply.data
 
 
+class ChannelParams(BaseModel):
+    content: str
+    meta: dict[str, str] = {}
+
+
+def listening_client(target: Any, mode: str, agent: Agent, **options: Any) -> Client:
+    """An MCP client that keeps what the hub pushes (as Claude Code reads channel notifications) in `agent`."""
+    def keep(item: Any) -> None:
+        agent.pushed.append(item)
+        agent.arrived.set()
+
+    async def on_channel(params: ChannelParams) -> None:
+        keep(params)
+
+    async def on_message(message: Any) -> None:
+        if type(message).__name__ == "ToolListChangedNotification":
+            keep("tools/list_changed")
+
+    class Channel(ClientExtension):
+        identifier = "claude/channel"
+
+        def notifications(self):
+            return [NotificationBinding(method="notifications/claude/channel", params_type=ChannelParams,
+                                        handler=on_channel)]
+
+    return Client(target, mode=mode, message_handler=on_message, extensions=[Channel()], **options)
+
+
 IDENTITY_PARAM = {
     "register": "name", "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
     "create_task": "creator", "get_audit_log": "requester", "list_escalations": "requester",
@@ -102,10 +143,11 @@ class Table:
         server = self.servers.get(binding)
         if server is None:
             server = self.servers[binding] = build_server(self.hub, self.fanout, fixed(binding))
-        client = await self.stack.enter_async_context(Client(server, mode=self.era))
+        agent = Agent(None)  # type: ignore[arg-type]
+        agent.client = await self.stack.enter_async_context(listening_client(server, self.era, agent))
         expected = MODERN if self.era == "auto" else None
-        assert expected is None or client.protocol_version == expected, client.protocol_version
-        return Agent(client)
+        assert expected is None or agent.client.protocol_version == expected, agent.client.protocol_version
+        return agent
 
     async def join(self, name: str, role: str = "agent", **extra: Any) -> Agent:
         agent = await self.connect()

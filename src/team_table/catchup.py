@@ -12,7 +12,8 @@ from team_table.hub import Hub
 from team_table.models import Caller
 
 HEAD = 80  # characters of a message shown
-TITLE = 40  # characters of a task title shown
+TITLE = 32  # characters of a task title shown
+THREADS = 4  # threads shown with a header (the latest); the others are counted by sender
 
 
 def _short(text: str, size: int) -> str:
@@ -26,8 +27,8 @@ def catch_up(hub: Hub, caller: Caller) -> dict:
     row = hub.store.query("SELECT caught_up_at, registered_at FROM member WHERE name = ?", (me,))
     since = (row[0]["caught_up_at"] or row[0]["registered_at"]) if row else ""
     now = hub.now()
-    answer = {"since": since, **_unread(hub, me), "tasks": _tasks(hub, me, since),
-              "escalations": _escalations(hub, me, since),
+    answer = {"since": since, **_unread(hub, me), **_tasks(hub, me, since),
+              **_escalations(hub, me, since),
               "active": [m.name for m in members.listing(hub) if m.presence == presence.ACTIVE and m.name != me]}
     with hub.store.write() as conn:
         conn.execute("UPDATE member SET caught_up_at = ? WHERE name = ?", (now, me))
@@ -35,21 +36,31 @@ def catch_up(hub: Hub, caller: Caller) -> dict:
 
 
 def _unread(hub: Hub, me: str) -> dict:
+    """Unread messages by thread: a header for the busiest threads, the latest first among equals ("#12 bob (3):
+    first words"), and the rest counted by sender."""
     rows = hub.store.query(
         "SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.content FROM delivery d"
         f" {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
         " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL ORDER BY m.id", (me,))
     threads: dict[int, dict] = {}
     for r in rows:
-        thread = threads.setdefault(r["thread"], {"thread": r["thread"], "from": [], "n": 0})
-        if r["sender"] not in thread["from"]:
-            thread["from"].append(r["sender"])
+        thread = threads.setdefault(r["thread"], {"senders": [], "n": 0})
+        if r["sender"] not in thread["senders"]:
+            thread["senders"].append(r["sender"])
         thread["n"] += 1
-        thread["last"] = _short(r["content"], HEAD)
-    return {"unread": len(rows), "threads": [{**t, "from": ", ".join(t["from"])} for t in threads.values()]}
+        thread["last"], thread["at"] = _short(r["content"], HEAD), r["id"]
+    latest = sorted(threads.items(), key=lambda item: (item[1]["n"], item[1]["at"]), reverse=True)
+    shown = [f"#{tid} {', '.join(t['senders'])}" + (f" ({t['n']})" if t["n"] > 1 else "") + f": {t['last']}"
+             for tid, t in latest[:THREADS]]
+    more: dict[str, int] = {}
+    for _, t in latest[THREADS:]:
+        for sender in t["senders"]:
+            more[sender] = more.get(sender, 0) + 1
+    return {"unread": len(rows), "threads": shown, **({"more_threads": more} if more else {})}
 
 
 def _tasks(hub: Hub, me: str, since: str) -> dict:
+    """The caller's open tasks ("#7 in_progress: title"), reviews waiting for it, and its others that changed."""
     def rows(sql: str, *params) -> list:
         return hub.store.query(sql, params)
 
@@ -59,18 +70,19 @@ def _tasks(hub: Hub, me: str, since: str) -> dict:
     changed = rows("SELECT id, status FROM task WHERE updated_at > ? AND (creator = ? OR assignee = ?)"
                    " AND NOT (assignee = ? AND status IN ('pending', 'in_progress', 'blocked')) ORDER BY id",
                    since, me, me, me)
-    return {"mine": [[r["id"], r["status"], _short(r["title"], TITLE)] for r in mine],
-            "review": [[r["id"], _short(r["title"], TITLE)] for r in review],
-            "changed": [[r["id"], r["status"]] for r in changed]}
+    return {"tasks": [f"#{r['id']} {r['status']}: {_short(r['title'], TITLE)}" for r in mine],
+            "review": [f"#{r['id']}: {_short(r['title'], TITLE)}" for r in review],
+            "changed": [f"#{r['id']} {r['status']}" for r in changed]}
 
 
 def _escalations(hub: Hub, me: str, since: str) -> dict:
+    """The caller's open escalations, and those decided since ("#3 boss: the note")."""
     open_ = hub.store.query("SELECT id, rule FROM escalation WHERE status = 'open' AND (sender = ? OR agent = ?)"
                             " ORDER BY id", (me, me))
     decided = hub.store.query("SELECT id, resolved_by, note FROM escalation WHERE status = 'resolved'"
                               " AND resolved_at > ? AND (sender = ? OR agent = ?) ORDER BY id", (since, me, me))
-    return {"open": [[r["id"], r["rule"]] for r in open_],
-            "resolved": [[r["id"], r["resolved_by"], _short(r["note"] or "", HEAD)] for r in decided]}
+    return {"escalations": [f"#{r['id']} open ({r['rule']})" for r in open_]
+            + [f"#{r['id']} {r['resolved_by']}: {_short(r['note'] or 'resolved', HEAD)}" for r in decided]}
 
 
 def waiting_for(hub: Hub, agent: str) -> dict:

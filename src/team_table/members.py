@@ -244,6 +244,7 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
             raise NotFound(f"No member named {name}; they must register first.")
         conn.execute("UPDATE member SET role = ? WHERE name = ?", (role, name))
         audit.record(conn, now, actor, "grant_role", "member", name, {"role": role, "was": row["role"]})
+        events.emit(conn, now, "roles_changed", {"agent": name, "role": role}, to=name)
         member = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
     return _member(member)
 

@@ -246,7 +246,8 @@ def announce_update(conn: Tx, now: str, row, caller: Caller,
                      was: str | None = None) -> None:
     events.emit(conn, now, "task_updated",
                 {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name,
-                 "was": str(was) if was is not None else row["status"]},
+                 "was": str(was) if was is not None else row["status"],
+                 **({"reviewer": row["reviewer"]} if row["reviewer"] else {})},
                 exclude=caller.name)
 
 

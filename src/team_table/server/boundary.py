@@ -34,8 +34,8 @@ def refusal(error: TeamTableError) -> CallToolResult:
 
 def answer(tool: str, work: Callable[[], Any]) -> tuple[CallToolResult, str]:
     """Run one domain call and map its outcome, once, to what the client sees; also says the outcome."""
-    value, refused, outcome = attempt(tool, work)
-    return (refused if refused is not None else result(value)), outcome
+    answered, refused, outcome = attempt(tool, lambda: result(work()))
+    return (refused if refused is not None else answered), outcome
 
 
 def attempt(tool: str, work: Callable[[], Any]) -> tuple[Any, CallToolResult | None, str]:

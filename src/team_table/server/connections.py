@@ -56,6 +56,10 @@ def channel_note(hub: Hub, agent: str, event: Event) -> dict | None:
                                "review_task", "meta": {"kind": "review_requested", "task_id": str(task)}}
         return {"content": f"Task {task} ({title}) is assigned to you — see get_task({task}); claim_task or "
                            "next_task takes it", "meta": {"kind": "task_assigned", "task_id": str(task)}}
+    if event.kind == "task_updated" and data.get("status") == "awaiting_review" and data.get("reviewer") == agent \
+            and data.get("was") != "awaiting_review":
+        return {"content": f"Your review is asked for task {data['id']} — see get_task({data['id']}), then "
+                           "review_task", "meta": {"kind": "review_requested", "task_id": str(data["id"])}}
     if event.kind == "task_updated" and data.get("review") == "rework" and data.get("assignee") == agent:
         return {"content": f"Task {data['id']} came back from review ({data.get('by')}): {data.get('note', '')} — "
                            f"see get_task({data['id']})",

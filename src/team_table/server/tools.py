@@ -45,16 +45,17 @@ if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
 # Runs a sync callable off or on the event loop: inline for stdio, a worker thread for network clients.
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
 
-READ = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=False)
-WRITE = ToolAnnotations(read_only_hint=False, destructive_hint=False, open_world_hint=False)
-DESTRUCTIVE = ToolAnnotations(read_only_hint=False, destructive_hint=True, open_world_hint=False)
+# Only what differs from the defaults the spec gives the hints (not read-only, destructive, open world).
+READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
+WRITE = ToolAnnotations(destructive_hint=False, open_world_hint=False)
+DESTRUCTIVE = ToolAnnotations(open_world_hint=False)
 
 MAX_INT = 2**63 - 1  # what the database holds; anything larger is refused as invalid, not crashed on
 Name = Annotated[str, Field(description="Your agent name (may be left out when the connection is bound to you).")]
 Token = Annotated[str, Field(description="Your token from register (may be left out when bound).")]
-TaskId = Annotated[int, Field(ge=1, le=MAX_INT, description="The task's id.")]
-MessageId = Annotated[int, Field(ge=1, le=MAX_INT, description="The message's id.")]
-EscalationId = Annotated[int, Field(ge=1, le=MAX_INT, description="The escalation's id.")]
+TaskId = Annotated[int, Field(ge=1, le=MAX_INT)]
+MessageId = Annotated[int, Field(ge=1, le=MAX_INT)]
+EscalationId = Annotated[int, Field(ge=1, le=MAX_INT)]
 TaskIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_INT)]], Field(max_length=100)]
 
 
@@ -160,16 +161,31 @@ def listed_for(granted: frozenset[str]) -> frozenset[str]:
 
 
 def _plain_schema(schema: dict, drop: set[str]) -> dict:
-    """A tool's input schema without `drop`ped parameters, and without the titles pydantic adds (they repeat
-    the names, and cost every client tokens)."""
-    properties = {name: {k: v for k, v in spec.items() if k != "title"}
-                  for name, spec in schema.get("properties", {}).items() if name not in drop}
+    """A tool's input schema without `drop`ped parameters, in fewer words (every client pays for them in tokens):
+    no titles (they repeat the names), no bounds of ids (the hub checks them), no empty defaults (not being
+    required says it), `X | None = None` as an optional X."""
+    properties = {name: _plain_value(spec) for name, spec in schema.get("properties", {}).items()
+                  if name not in drop}
     plain = {k: v for k, v in schema.items() if k not in ("title", "properties", "required")}
     plain["properties"] = properties
     required = [name for name in schema.get("required", []) if name not in drop]
     if required:
         plain["required"] = required
     return plain
+
+
+def _plain_value(spec: dict) -> dict:
+    choices = spec.get("anyOf")
+    if choices and {"type": "null"} in choices and spec.get("default", "absent") is None:
+        rest = [choice for choice in choices if choice != {"type": "null"}]
+        if len(rest) == 1:
+            spec = {**{k: v for k, v in spec.items() if k not in ("anyOf", "default")}, **rest[0]}
+    ids = spec.get("maximum") == MAX_INT  # an id: its bounds are the hub's to check
+    spec = {k: v for k, v in spec.items() if k != "title" and not (ids and k in ("minimum", "maximum"))
+            and not (k == "default" and v in ("", None, False))}  # an empty default says only "optional"
+    if isinstance(spec.get("items"), dict):
+        spec["items"] = _plain_value(spec["items"])
+    return spec
 
 
 @functools.cache
@@ -206,7 +222,7 @@ async def register(
 
 @tool(WRITE)
 async def deregister(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
-    """Leave the table: you become inactive and your token stops working. You may register again later."""
+    """Leave the table: your token stops working (you may register again later)."""
     return await _call(ctx, "deregister", lambda h: members.deregister(h, _who(h, ctx, name, token)))
 
 
@@ -214,21 +230,21 @@ async def deregister(ctx: Context, name: Name = "", token: Token = "") -> CallTo
 async def list_members(
     ctx: Context, agent_name: Name = "", token: Token = "", include_inactive: bool = False
 ) -> CallToolResult:
-    """See who is at the table: name, role, capabilities, status, presence and last seen."""
+    """Who is at the table: roles, capabilities, presence (active, idle, offline), last seen."""
     return await _call(ctx, "list_members", lambda h: members.listing(h, include_inactive,
                                                                       caller=_who(h, ctx, agent_name, token)))
 
 
 @tool(WRITE)
 async def heartbeat(ctx: Context, name: Name = "", token: Token = "") -> CallToolResult:
-    """Tell the table you are still working (updates last_heartbeat)."""
+    """Tell the table you are still working."""
     return await _call(ctx, "heartbeat", lambda h: members.heartbeat(h, _who(h, ctx, name, token)))
 
 
 @tool(WRITE)
 async def send_message(
     ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str,
-    reply_to: Annotated[int, Field(ge=1, le=MAX_INT, description="Answer this message: the reply joins its thread.")]
+    reply_to: Annotated[int, Field(ge=1, le=MAX_INT, description="The message this answers (same thread).")]
     | None = None,
 ) -> CallToolResult:
     """Send a direct message to one member (recipient '*' broadcasts to everyone). reply_to answers a message."""
@@ -241,8 +257,8 @@ async def get_messages(
     ctx: Context, agent_name: Name = "", token: Token = "", include_read: bool = False,
     include_archived: bool = False,
 ) -> CallToolResult:
-    """Read your inbox: unread direct messages and broadcasts, oldest first. Each is returned once, then
-    marked read; include_read=true lists read ones too, include_archived=true archived ones."""
+    """Your unread messages (direct and broadcast), oldest first; each comes once, then is marked read.
+    include_read / include_archived add those."""
     return await _call(ctx, "get_messages", lambda h: messages.inbox(
         h, _who(h, ctx, agent_name, token), include_read, include_archived))
 
@@ -252,9 +268,9 @@ async def wait_for_messages(
     ctx: Context, agent_name: Name = "", token: Token = "",
     timeout_seconds: Annotated[float, Field(allow_inf_nan=False, description="1 to 50 (longer is cut to 50).")] = 30,
 ) -> CallToolResult:
-    """Wait for your next messages instead of polling: returns at once with your unread messages, or as soon as one
-    arrives, or after timeout_seconds (1..50; clients give up on a call after about 60 s) with
-    {"messages": [], "timed_out": true}. Each message comes once, marked read as get_messages marks it."""
+    """Wait for your next messages instead of polling: answers at once with what is unread, else when a message
+    arrives, else after timeout_seconds (1..50: clients give up on a call after about 60 s). Returns
+    {"messages": [...as get_messages], "timed_out": bool}; each message comes once."""
     seat = _seat(ctx)
     start = time.perf_counter()
     caller, reply, outcome = await seat.run(
@@ -282,16 +298,14 @@ def _gone(ctx: Context):
 async def get_thread(
     ctx: Context, *, message_id: MessageId, agent_name: Name = "", token: Token = ""
 ) -> CallToolResult:
-    """A whole thread (the one message_id belongs to), oldest first: the messages of it you sent or received.
-    Marks nothing read."""
+    """The thread of message_id, oldest first: its messages you sent or received. Marks nothing read."""
     return await _call(ctx, "get_thread", lambda h: messages.thread(h, _who(h, ctx, agent_name, token), message_id))
 
 
 @tool(WRITE)
 async def catch_up(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
-    """Back to work? One short answer instead of reading everything: unread messages by thread (who, how many,
-    the first words), your tasks, reviews waiting for you, what changed since your last catch_up, your
-    escalations, and who is active. Marks nothing read."""
+    """Back to work? One short summary: unread messages by thread (who, how many, first words), your tasks,
+    reviews waiting for you, what changed since your last catch_up, escalations, who is active."""
     return await _call(ctx, "catch_up", lambda h: catchup.catch_up(h, _who(h, ctx, agent_name, token)))
 
 
@@ -314,7 +328,7 @@ async def delete_message(
 async def archive_message(
     ctx: Context, *, message_id: MessageId, agent_name: Name = "", token: Token = ""
 ) -> CallToolResult:
-    """Archive a message out of your inbox; get_messages(include_archived=true) still lists it."""
+    """Archive a message out of your inbox (get_messages(include_archived=true) still lists it)."""
     return await _call(ctx, "archive_message",
                        lambda h: messages.archive(h, _who(h, ctx, agent_name, token), message_id))
 
@@ -344,9 +358,8 @@ async def create_task(
     parent_id: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None,
     depends_on: TaskIds | None = None, reviewer: str = "", labels: list[str] | None = None,
 ) -> CallToolResult:
-    """Post a task on the board (pending). assignee reserves it for one member; priority low|medium|high.
-    Optional: kind (code, review, qa...), parent_id, depends_on (task ids that must be done first),
-    reviewer, labels."""
+    """Post a task (pending). assignee reserves it; priority low|medium|high; kind (code, review, qa...);
+    parent_id; depends_on: task ids to be done first; reviewer; labels."""
     return await _call(ctx, "create_task", lambda h: tasks.create(
         h, _who(h, ctx, creator, token), title, description, assignee, priority, kind=kind,
         parent_id=parent_id, depends_on=depends_on, reviewer=reviewer, labels=labels))
@@ -356,8 +369,7 @@ async def create_task(
 async def list_tasks(
     ctx: Context, agent_name: Name = "", token: Token = "", status: str = "", assignee: str = ""
 ) -> CallToolResult:
-    """The task board, oldest first; filter by status (pending, in_progress, blocked, awaiting_review, done,
-    cancelled) and assignee."""
+    """The task board, oldest first; filter by status and assignee."""
     return await _call(ctx, "list_tasks", lambda h: tasks.listing(h, status, assignee,
                                                                   caller=_who(h, ctx, agent_name, token)))
 
@@ -373,8 +385,8 @@ async def update_task(
     ctx: Context, *, task_id: TaskId, status: str, agent_name: Name = "", token: Token = "", result: str = "",
     reason: str = "",
 ) -> CallToolResult:
-    """Move a task you created or are doing: pending, in_progress, blocked, awaiting_review, done, cancelled;
-    result says what came of it. Reopening a done task (status pending) needs a reason."""
+    """Move a task you created or are doing (pending, in_progress, blocked, awaiting_review, done, cancelled)
+    with a result; reopening a done task (pending) needs a reason."""
     return await _call(ctx, "update_task", lambda h: tasks.update(
         h, _who(h, ctx, agent_name, token), task_id, status, result, reason))
 
@@ -403,7 +415,7 @@ async def get_audit_log(
     limit: Annotated[int, Field(ge=1, le=audit.MAX_LIMIT)] = 50,
 ) -> CallToolResult:
     """Who changed what, newest first; filter by agent_name, action, since (ISO 8601); limit 1..200.
-    Admin and lead read everything; others read entries about themselves."""
+    Leads see everything, others their own entries."""
     return await _call(ctx, "get_audit_log", lambda h: audit.entries(
         h, _who(h, ctx, requester, token), agent_name, action, since, limit))
 
@@ -444,8 +456,8 @@ async def comment_task(
 
 @tool(WRITE)
 async def next_task(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
-    """Claim the best task for you, atomically: reserved for you or free, dependencies done, a kind that fits
-    your roles or capabilities; highest priority, then oldest. With nothing to do: {"task": null, "reason"}."""
+    """Claim the best task for you: reserved for you or free, dependencies done, a kind that fits you; highest
+    priority first. With nothing to do: {"task": null, "reason": ...}."""
     def work(h):
         found = claims.next_task(h, _who(h, ctx, agent_name, token))
         return found if found is not None else {"task": None, "reason": claims.NOTHING_TO_DO}

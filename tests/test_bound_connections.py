@@ -1,0 +1,159 @@
+"""Connections bound to an agent: a compact tool list fitted to its roles (changed when they change), and Claude
+Code channel notifications for what concerns the agent; unbound connections keep the full 0.2.1 surface and get
+no pushes."""
+
+from __future__ import annotations
+
+import json
+
+import anyio
+import pytest
+
+from team_table import members, tokens
+from team_table.server.identity import Binding
+from team_table.server.tools import IDENTITY
+
+pytestmark = pytest.mark.anyio
+
+
+def declared(name: str, role: str) -> tuple[str, str]:
+    token = tokens.mint()
+    return token, f"  {name}:\n    role: {role}\n    token_hashes: [\"{tokens.file_hash(token)}\"]\n"
+
+
+async def listed(agent) -> dict:
+    return {tool.name: tool for tool in (await agent.client.list_tools()).tools}
+
+
+def size(tools: dict) -> int:
+    return len(json.dumps([tool.model_dump(mode="json", by_alias=True, exclude_none=True) for tool in tools.values()],
+                          separators=(",", ":")).encode())
+
+
+async def test_a_bound_coder_lists_what_its_role_permits_without_identity_and_in_under_8_kb(table_with):
+    coder_token, coder = declared("alice", "coder")
+    lead_token, lead = declared("boss", "lead")
+    async with table_with(f"agents:\n{coder}{lead}") as table:
+        unbound = await listed(await table.connect())
+        alice = await listed(await table.connect(Binding("alice", coder_token)))
+        boss = await listed(await table.connect(Binding("boss", lead_token)))
+    assert "register" in unbound and "sender" in unbound["send_message"].input_schema["properties"]
+    assert set(alice) < set(unbound) and "register" not in alice
+    for hidden in ("purge_messages", "review_task", "list_escalations", "resolve_escalation"):
+        assert hidden not in alice, hidden
+    for kept in ("send_message", "get_messages", "wait_for_messages", "catch_up", "next_task", "update_task",
+                 "cancel_task", "reassign_task", "get_thread", "share_context"):
+        assert kept in alice, kept
+    for tool in alice.values():
+        properties = tool.input_schema["properties"]
+        assert "token" not in properties and IDENTITY.get(tool.name, "agent_name") not in properties, tool.name
+        assert all("title" not in spec for spec in properties.values())
+    assert "agent_name" in alice["get_audit_log"].input_schema["properties"]  # a filter there, not the caller
+    assert {"purge_messages", "review_task", "resolve_escalation"} <= set(boss)
+    assert size(alice) <= 8 * 1024, size(alice)
+    assert size(unbound) > size(alice)
+
+
+async def test_a_hidden_tool_called_anyway_is_refused_by_the_permission_it_lacks(table_with):
+    coder_token, coder = declared("alice", "coder")
+    async with table_with(f"agents:\n{coder}") as table:
+        alice = await table.connect(Binding("alice", coder_token))
+        reply = await alice.raw("purge_messages", before_date="2020-01-01")
+        assert reply.is_error and reply.code == "forbidden"
+
+
+async def test_a_grant_tells_a_bound_connection_its_tool_list_changed(table):
+    token = members.register(table.hub, "carol", "agent", "[]", "").token
+    carol = await table.connect(Binding("carol", token))
+    assert "review_task" not in await listed(carol)
+    await carol.ok("heartbeat")  # the connection is set up and listening
+    members.grant(table.hub, "carol", "lead")
+    assert await carol.next_push() == "tools/list_changed"
+    assert "review_task" in await listed(carol)
+
+
+async def test_a_reload_that_changes_a_bound_agents_role_tells_it(table_with, tmp_path):
+    from team_table.reload import Reloader
+
+    token, agent = declared("rita", "coder")
+    path = tmp_path / "team.yaml"
+    path.write_text(f"agents:\n{agent}")
+    async with table_with(path.read_text()) as table:
+        rita = await table.connect(Binding("rita", token))
+        await rita.ok("heartbeat")
+        reloader = Reloader(table.hub, path)
+        path.write_text(f"agents:\n{agent.replace('role: coder', 'role: reviewer')}")
+        await anyio.to_thread.run_sync(reloader.reload)
+        assert await rita.next_push() == "tools/list_changed"
+        assert "review_task" in await listed(rita)
+
+
+async def test_a_bound_connection_gets_a_channel_note_for_each_thing_that_concerns_its_agent(table_with):
+    yaml = "escalation:\n  patterns:\n    decide: '(?i)should we'\n"
+    async with table_with(yaml) as table:
+        lead, bob = await table.join("lead"), await table.join("bob", role="reviewer")
+        table.grant("lead", "lead")
+        token = members.register(table.hub, "carol", "coder", "[]", "").token
+        carol = await table.connect(Binding("carol", token))
+        await carol.ok("heartbeat")
+        plain = await table.connect()  # an unbound connection: never pushed to
+        plain.name, plain.token = "carol", token
+
+        sent = await bob.ok("send_message", recipient="carol", content="x" * 300)
+        note = await carol.next_push()
+        assert note.meta == {"kind": "message", "message_id": str(sent["id"]), "sender": "bob"}
+        assert note.content.startswith(f"bob wrote to you (message {sent['id']}): " + "x" * 150)
+        assert len(note.content) < 300 and "get_messages" in note.content
+
+        await lead.ok("broadcast", content="stand-up in 5")
+        assert (await carol.next_push()).meta["kind"] == "broadcast"
+
+        task = await lead.ok("create_task", title="parse", assignee="carol", reviewer="bob")
+        assigned = await carol.next_push()
+        assert assigned.meta == {"kind": "task_assigned", "task_id": str(task["id"])}
+
+        await carol.ok("claim_task", task_id=task["id"])
+        await carol.ok("update_task", task_id=task["id"], status="awaiting_review")
+        await bob.ok("review_task", task_id=task["id"], approve=False, note="handle empty input")
+        back = await carol.next_push()
+        assert back.meta["kind"] == "sent_back" and "handle empty input" in back.content
+
+        asked = await lead.ok("create_task", title="look at mine", assignee="bob", reviewer="carol")
+        await bob.ok("claim_task", task_id=asked["id"])
+        await bob.ok("update_task", task_id=asked["id"], status="awaiting_review")
+        review = await carol.next_push()
+        assert (review.meta["kind"], review.meta["task_id"]) == ("review_requested", str(asked["id"]))
+
+        question = await carol.ok("send_message", recipient="bob", content="should we ship?")
+        assert question["escalated"] == ["decide"]
+        [escalation] = await lead.ok("list_escalations")
+        await lead.ok("resolve_escalation", escalation_id=escalation["id"], note="ship it")
+        resolved = None
+        with anyio.fail_after(5):
+            while resolved is None or resolved.meta["kind"] != "escalation_resolved":
+                resolved = await carol.next_push()
+        assert resolved.meta["escalation_id"] == str(escalation["id"])
+
+        assert plain.pushed == []
+        inbox = await carol.ok("get_messages")  # pushes marked nothing read
+        assert sent["id"] in [m["id"] for m in inbox]
+
+
+async def test_the_handshake_of_a_bound_connection_declares_channels_and_a_changing_tool_list(table):
+    token = members.register(table.hub, "carol", "agent", "[]", "").token
+    bound = (await table.connect(Binding("carol", token))).client.server_capabilities
+    unbound = (await table.connect()).client.server_capabilities
+    assert bound.experimental == {"claude/channel": {}} and bound.tools.list_changed is True
+    assert not unbound.experimental and "claude/channel/permission" not in (bound.experimental or {})
+
+
+async def test_a_binding_with_a_wrong_token_gets_no_pushes(table):
+    members.register(table.hub, "carol", "agent", "[]", "")
+    alice = await table.join("alice")
+    impostor = await table.connect(Binding("carol", "not-her-token"))
+    await impostor.raw("heartbeat")
+    await alice.ok("send_message", recipient="carol", content="private")
+    await anyio.sleep(0.3)
+    assert impostor.pushed == []
+
+
