@@ -26,6 +26,7 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+from conftest import Agent, listening_client
 from stdio_helpers import LOG_ALARMS, PYTHON, TEAM_TABLE, Seat, hub_env
 
 # How an agent's client reaches the hub: (path, protocol mode). SSE only speaks the handshake era.
@@ -214,8 +215,10 @@ async def refused_start(folder: Path, team_yaml: str = "", *args: str, env: dict
 
 
 @asynccontextmanager
-async def mcp_client(url: str, kind: str, bearer: str | None = None) -> AsyncIterator[Client]:
-    """An MCP client of `kind` (see KINDS) to the hub at `url`, with an Authorization header if `bearer`."""
+async def mcp_client(url: str, kind: str, bearer: str | None = None,
+                     keep: Agent | None = None) -> AsyncIterator[Client]:
+    """An MCP client of `kind` (see KINDS) to the hub at `url`, with an Authorization header if `bearer`; what the
+    hub pushes to it is kept in `keep`, if given."""
     path, mode = KINDS[kind]
     headers = {"Authorization": f"Bearer {bearer}"} if bearer else {}
     async with AsyncExitStack() as stack:
@@ -224,15 +227,17 @@ async def mcp_client(url: str, kind: str, bearer: str | None = None) -> AsyncIte
         else:
             http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers, timeout=30))
             transport = streamable_http_client(url + path, http_client=http)
-        client = await stack.enter_async_context(Client(transport, mode=mode))
+        client = await stack.enter_async_context(
+            listening_client(transport, mode, keep) if keep is not None else Client(transport, mode=mode))
         assert (client.protocol_version == MODERN) == (mode == "auto"), (kind, client.protocol_version)
         yield client
 
 
 async def seat(stack: AsyncExitStack, hub: NetHub, kind: str, name: str = "", bearer: str | None = None) -> Seat:
-    """An agent's own client session to `hub`, held open by `stack`; registered as `name` when given."""
-    client = await stack.enter_async_context(mcp_client(hub.url, kind, bearer))
-    agent = Seat(client, hub.log)
+    """An agent's own client session to `hub`, held open by `stack`; registered as `name` when given. What the
+    hub pushes to it is kept (`pushed`)."""
+    agent = Seat(None, hub.log)  # type: ignore[arg-type]
+    agent.client = await stack.enter_async_context(mcp_client(hub.url, kind, bearer, keep=agent))
     return await agent.join(name) if name else agent
 
 

@@ -18,7 +18,7 @@ import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
-from conftest import Agent, Reply  # noqa: F401 - Reply is re-exported to the tests
+from conftest import Agent, Reply, listening_client  # noqa: F401 - Reply is re-exported to the tests
 
 PYTHON = sys.executable
 # The console script sits next to the interpreter of the venv the tests run in.
@@ -96,9 +96,11 @@ async def seats(servers: Sequence[tuple[StdioServerParameters, str]], logs: Path
         log = logs / f"server-{index}.log"
         try:
             with log.open("w") as errlog:
-                async with Client(stdio_client(params, errlog=errlog), mode=era) as client:
+                seat = Seat(None, log)  # type: ignore[arg-type]
+                async with listening_client(stdio_client(params, errlog=errlog), era, seat) as client:
+                    seat.client = client
                     await client.list_tools()  # the first request waits for the process to be up
-                    found[index] = Seat(client, log)
+                    found[index] = seat
                     ready[index].set()
                     await closing.wait()
         except Exception as exc:

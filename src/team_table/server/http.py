@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import logging
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
@@ -13,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import h11
 import uvicorn
+from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from team_table import members
@@ -77,6 +80,7 @@ def build_app(net: Network) -> Guard:
     # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection
     # (an SSE answer per call made legacy clients open a new TCP connection for every call).
     streamable = mcp.streamable_http_app(transport_security=security, json_response=True)
+    mcp.session_manager.__class__ = _AnswerModes  # plain JSON answers, but a 2026-era wait answers as a stream
     sse = mcp.sse_app(transport_security=security)
 
     async def healthz(request: Request) -> Response:
@@ -113,7 +117,40 @@ def build_app(net: Network) -> Guard:
     async def identify(token: str) -> str | None:
         return await net.run(lambda: members.identify(hub, token))
 
-    return Guard(app, hosts=net.hosts, identify=identify, failures=net.failures, metrics=net.metrics)
+    return Guard(_streamed_waits(app), hosts=net.hosts, identify=identify, failures=net.failures,
+                 metrics=net.metrics)
+
+
+# Whether the request being served is answered as an SSE stream (a wait) rather than one JSON document.
+_STREAMED: contextvars.ContextVar[bool] = contextvars.ContextVar("team_table_streamed", default=False)
+
+
+class _AnswerModes(StreamableHTTPSessionManager):
+    """The SDK's session manager, answering plain JSON (so handshake-era clients keep their connection) except a
+    2026-era wait_for_messages, answered as a stream: its progress notifications reach the client, a client that
+    hangs up cancels it, and the answer's headers go out at once (Claude Code gives up waiting for headers after
+    60 s). Handshake-era sessions choose once, at their initialize: JSON."""
+
+    @property
+    def json_response(self) -> bool:
+        return not _STREAMED.get()
+
+    @json_response.setter
+    def json_response(self, value: bool) -> None:  # set by the SDK's constructor; the mode is chosen per request
+        pass
+
+
+def _streamed_waits(app: ASGIApp) -> ASGIApp:
+    """Mark a 2026-era `tools/call` of wait_for_messages (its Mcp-Method and Mcp-Name headers, which the SDK checks
+    against the body) to be answered as a stream."""
+    async def marked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/mcp":
+            headers = dict(scope["headers"])
+            _STREAMED.set(headers.get(b"mcp-method") == b"tools/call"
+                          and headers.get(b"mcp-name") == b"wait_for_messages")
+        await app(scope, receive, send)
+
+    return marked
 
 
 class TimedH11Protocol(H11Protocol):

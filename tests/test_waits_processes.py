@@ -1,0 +1,122 @@
+"""Waits and pushes through real processes: over HTTP (both eras), across stdio processes on one database, a wait
+whose client hangs up, and channel notifications reaching a bound stdio process and a bound HTTP session."""
+
+from __future__ import annotations
+
+import time
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import anyio
+import pytest
+
+from team_table import tokens
+
+from network_helpers import join_all, running_hub, seat
+from stdio_helpers import launch, seats
+
+pytestmark = pytest.mark.anyio
+
+
+def declared(*names: str) -> tuple[str, dict[str, str]]:
+    """team.yaml agents with tokens, and the tokens."""
+    minted = {name: tokens.mint() for name in names}
+    body = "".join(f"  {name}:\n    role: coder\n    token_hashes: [\"{tokens.file_hash(token)}\"]\n"
+                   for name, token in minted.items())
+    return f"agents:\n{body}", minted
+
+
+async def woken_after(waiter, sender, recipient: str) -> tuple[float, dict]:
+    """Seconds from a send returning to the recipient's wait returning, and the wait's answer."""
+    answers: list[tuple[float, dict]] = []
+
+    async def wait() -> None:
+        answer = await waiter.ok("wait_for_messages", timeout_seconds=20)
+        answers.append((time.monotonic(), answer))
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(wait)
+        await anyio.sleep(0.3)
+        await sender.ok("send_message", recipient=recipient, content="wake up")
+        sent = time.monotonic()
+        with anyio.fail_after(10):
+            while not answers:
+                await anyio.sleep(0.002)
+    return answers[0][0] - sent, answers[0][1]
+
+
+@pytest.mark.parametrize("kind", ["http-handshake", "http-2026"])
+async def test_a_wait_over_http_is_woken_by_the_hubs_own_fanout(tmp_path: Path, kind: str):
+    yaml, minted = declared("bob")
+    async with running_hub(tmp_path, yaml) as hub, AsyncExitStack() as stack:
+        (alice,) = await join_all(stack, hub, "alice")
+        bob = await seat(stack, hub, kind, bearer=minted["bob"])
+        delay, answer = await woken_after(bob, alice, "bob")
+    assert answer["timed_out"] is False and [m["content"] for m in answer["messages"]] == ["wake up"]
+    assert delay < 0.5, delay
+
+
+@pytest.mark.parametrize("kind", ["http-handshake", "http-2026"])
+async def test_a_wait_over_http_whose_client_gives_up_takes_nothing(tmp_path: Path, kind: str):
+    yaml, minted = declared("bob")
+    async with running_hub(tmp_path, yaml) as hub, AsyncExitStack() as stack:
+        (alice,) = await join_all(stack, hub, "alice")
+        async with AsyncExitStack() as leaving:  # bob's client waits, then gives up and goes
+            bob = await seat(leaving, hub, kind, bearer=minted["bob"])
+            with anyio.move_on_after(1):
+                await bob.call("wait_for_messages", timeout_seconds=20)
+            await anyio.sleep(0.3)  # the client's cancellation reaches the hub before the client leaves
+        await alice.ok("send_message", recipient="bob", content="while nobody waits")
+        await anyio.sleep(0.5)  # had the wait lived on, it would have taken this now
+        again = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
+        assert [m["content"] for m in await again.ok("get_messages")] == ["while nobody waits"]
+
+
+async def test_a_wait_in_one_stdio_process_is_woken_by_a_message_written_by_another(tmp_path: Path):
+    db, home = tmp_path / "db" / "team.db", tmp_path / "home"
+    home.mkdir()
+    params = launch("python -m team_table.server", db, home)
+    async with seats([(params, "legacy"), (params, "legacy")], tmp_path / "logs") as (alice, bob):
+        await alice.join("alice")
+        await bob.join("bob")
+        delays = []
+        for _ in range(3):
+            delay, answer = await woken_after(bob, alice, "bob")
+            assert [m["content"] for m in answer["messages"]] == ["wake up"]
+            delays.append(delay)
+    assert sorted(delays)[1] < 0.25, delays  # the median, within the 250 ms a stdio hub promises
+
+
+async def test_a_bound_stdio_process_pushes_a_channel_note_for_what_another_process_wrote(tmp_path: Path):
+    yaml, minted = declared("bob")
+    db, home = tmp_path / "db" / "team.db", tmp_path / "home"
+    home.mkdir()
+    (home / "team.yaml").write_text(yaml)
+    plain = launch("python -m team_table.server", db, home, TEAM_TABLE_CONFIG=str(home / "team.yaml"))
+    bound = launch("python -m team_table.server", db, home, TEAM_TABLE_CONFIG=str(home / "team.yaml"),
+                   TEAM_TABLE_AGENT="bob", TEAM_TABLE_TOKEN_BOB=minted["bob"])
+    async with seats([(plain, "legacy"), (bound, "legacy")], tmp_path / "logs") as (alice, bob):
+        capabilities = bob.client.server_capabilities
+        assert capabilities.experimental == {"claude/channel": {}} and capabilities.tools.list_changed
+        await bob.ok("heartbeat")  # bound: no name or token
+        await alice.join("alice")
+        sent = await alice.ok("send_message", recipient="bob", content="from the other process")
+        note = await bob.next_push(within=5)
+        assert note.meta == {"kind": "message", "message_id": str(sent["id"]), "sender": "alice"}
+        assert "from the other process" in note.content
+        assert [m["id"] for m in await bob.ok("get_messages")] == [sent["id"]]  # the push marked nothing read
+
+
+async def test_a_bound_http_session_gets_channel_notes_on_its_stream(tmp_path: Path):
+    yaml, minted = declared("bob")
+    async with running_hub(tmp_path, yaml) as hub, AsyncExitStack() as stack:
+        (alice,) = await join_all(stack, hub, "alice")
+        bob = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
+        await bob.ok("heartbeat")
+        unbound = await seat(stack, hub, "http-handshake", "carol")
+        sent = await alice.ok("send_message", recipient="bob", content="over http")
+        note = await bob.next_push(within=5)
+        assert note.meta["message_id"] == str(sent["id"]) and "over http" in note.content
+        await alice.ok("send_message", recipient="carol", content="for carol")
+        await anyio.sleep(0.5)
+        assert unbound.pushed == []
