@@ -83,28 +83,3 @@ def _escalations(hub: Hub, me: str, since: str) -> dict:
                               " AND resolved_at > ? AND (sender = ? OR agent = ?) ORDER BY id", (since, me, me))
     return {"escalations": [f"#{r['id']} open ({r['rule']})" for r in open_]
             + [f"#{r['id']} {r['resolved_by']}: {_short(r['note'] or 'resolved', HEAD)}" for r in decided]}
-
-
-def waiting_for(hub: Hub, agent: str) -> dict:
-    """What waits for the agent now, read only (for hooks): unread messages by sender, tasks awaiting its review."""
-    senders = hub.store.query(
-        "SELECT m.sender, COUNT(*) AS n FROM delivery d JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
-        " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL GROUP BY m.sender"
-        " ORDER BY MIN(m.id)", (agent,))
-    review = hub.store.query("SELECT id FROM task WHERE reviewer = ? AND status = 'awaiting_review' ORDER BY id",
-                             (agent,))
-    return {"unread": {r["sender"]: r["n"] for r in senders}, "review": [r["id"] for r in review]}
-
-
-def in_words(waiting: dict) -> str:
-    """'2 unread from bob, 1 from carol; task 7 waits for your review', or '' when nothing waits."""
-    parts = []
-    unread = list(waiting["unread"].items())
-    if unread:
-        first, *rest = unread
-        parts.append(", ".join([f"{first[1]} unread from {first[0]}", *(f"{n} from {who}" for who, n in rest)]))
-    if waiting["review"]:
-        ids = ", ".join(map(str, waiting["review"]))
-        parts.append(f"task{'s' if len(waiting['review']) > 1 else ''} {ids} "
-                     f"wait{'' if len(waiting['review']) > 1 else 's'} for your review")
-    return "; ".join(parts)

@@ -46,3 +46,8 @@ def check_new_member(name: str) -> str:
         raise Invalid(f"{name!r} is a name the hub itself writes under ({', '.join(sorted(RESERVED))}); "
                       "no member may take it. Choose another name.")
     return name
+
+
+def token_variable(agent: str) -> str:
+    """The environment variable an agent's token is kept in where its client runs, e.g. TEAM_TABLE_TOKEN_ALICE."""
+    return "TEAM_TABLE_TOKEN_" + "".join(c if c.isalnum() else "_" for c in agent).upper()

@@ -11,11 +11,12 @@ from typing import Any
 
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.errors import Invalid
+from team_table.names import token_variable
+from team_table.store.sqlite import DEFAULT_DB
 from team_table.yaml_files import read_config_file
 
 TRANSPORTS = ("stdio", "sse", "streamable-http")
 TRUE_WORDS = {"1", "true", "yes", "y", "on"}
-DEFAULT_DB = Path("~/.team-table/team_table.db")
 DEFAULT_PORT = 8741
 
 
@@ -38,11 +39,6 @@ class Settings:
     @property
     def network(self) -> bool:
         return self.transport != "stdio"
-
-
-def token_variable(agent: str) -> str:
-    """The environment variable an agent's token is kept in where its client runs, e.g. TEAM_TABLE_TOKEN_ALICE."""
-    return "TEAM_TABLE_TOKEN_" + "".join(c if c.isalnum() else "_" for c in agent).upper()
 
 
 def find_config(flag: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:

@@ -22,6 +22,7 @@ COMMANDS = {
     "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke",
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
+    "hook": "hooks:hook",
 }
 
 

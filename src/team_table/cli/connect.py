@@ -14,7 +14,8 @@ import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from team_table.settings import Settings, token_variable
+from team_table.names import token_variable
+from team_table.settings import Settings
 
 SERVER_NAME = "team-table"
 
@@ -125,3 +126,32 @@ def show(lines: Lines, *, indent: str = "  ", err: bool = False) -> None:
         for snippet in lines.snippets.get(client, ()):
             click.echo(f"{indent}    {snippet}", err=err)
         click.echo("", err=err)
+
+
+def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
+    """How `agent`'s client hears the table without polling: Claude Code's channel flag, and the hooks of Claude
+    Code and Codex (`team-table hook`), which ask the hub at `url` or, over stdio, read the table's file."""
+    script = Path(sys.executable).parent / "team-table"
+    exe = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m team_table"
+    where = f"--url {url}" if url else f"--db {shlex.quote(str(settings.db_path.resolve()))}"
+
+    def hooks(client: str) -> list[str]:
+        """A hooks object, one line per event (valid JSON, meant to be merged into the client's file)."""
+        def entry(event: str) -> str:
+            command = f"{exe} hook {client} {event} --agent {agent} {where}"
+            hook = json.dumps({"type": "command", "timeout": 5, "command": command})
+            return f'    {json.dumps(event)}: [{{"hooks": [{hook}]}}]'
+
+        events = [entry(event) for event in ("SessionStart", "UserPromptSubmit", "Stop")]
+        return ['{"hooks": {', ",\n".join(events), "}}"]
+
+    return [
+        "So the agent hears the table without polling (details: README, \"Agents that hear the table\"):",
+        "",
+        "  Claude Code, pushed messages (channels, a research preview; each one starts a turn):",
+        f"    claude --dangerously-load-development-channels server:{SERVER_NAME}",
+        "  Claude Code hooks (what waits, at each prompt and before it stops), in .claude/settings.json:",
+        *(f"    {line}" for line in "\n".join(hooks("claude-code")).splitlines()),
+        "  Codex: the same in ~/.codex/hooks.json with `hook codex`; Codex runs hooks once they are trusted.",
+        "  Any client: the wait_for_messages tool returns as soon as something arrives.",
+    ]

@@ -10,11 +10,11 @@ import click
 
 from team_table import tokens
 from team_table.cli import load_settings
-from team_table.cli.connect import http_lines, show, stdio_lines
+from team_table.cli.connect import hearing_lines, http_lines, show, stdio_lines
 from team_table.config import Team, load_team
 from team_table.errors import Conflict, Invalid
-from team_table.names import check_name
-from team_table.settings import find_config, token_variable
+from team_table.names import check_name, token_variable
+from team_table.settings import find_config
 
 
 def starter_text() -> str:
@@ -126,5 +126,6 @@ def token(name: str, config: str | None, db: str | None) -> None:
     click.echo(f"Then, where {name}'s client runs, put the token in its environment (it stays out of the\n"
                f"client's config and the model's context) and add the hub ({how}):\n\n"
                f"  export {token_variable(name)}={value}\n")
-    show(http_lines(f"http://{settings.host}:{settings.port}", name) if settings.network
-         else stdio_lines(settings, name))
+    url = f"http://{settings.host}:{settings.port}" if settings.network else None
+    show(http_lines(url, name) if url else stdio_lines(settings, name))
+    click.echo("\n".join(hearing_lines(settings, name, url)))

@@ -12,7 +12,7 @@ import click
 
 from team_table.cli import config_options, load_settings, setup_logging
 from team_table.cli.connect import http_lines, show, stdio_lines
-from team_table.settings import token_variable
+from team_table.names import token_variable
 
 
 @click.command()
@@ -90,3 +90,5 @@ def _explain_network(url: str, settings, team) -> None:
         click.echo(f"Agents that join with register: {who}. Add the hub to each client; the agent calls\n"
                    "register(name=...) once and keeps its token (or mint one: `team-table token NAME`):\n")
         show(http_lines(url, None), indent="    ")
+    click.echo("Agents hear the table without polling: wait_for_messages, Claude Code channels and hooks\n"
+               "(`team-table token NAME` prints the lines; `team-table hook --help`).\n")

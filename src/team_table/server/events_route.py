@@ -1,4 +1,5 @@
-"""GET /events/{agent_name}: an agent's push stream (SSE), resumable with Last-Event-ID."""
+"""An agent's own routes beside MCP: GET /events/{agent_name}, its push stream (SSE), resumable with
+Last-Event-ID; and GET /agents/{agent_name}/waiting, what waits for it (for client hooks)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from team_table.hub import Hub
 from team_table.server.guard import FailedAuth
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
+from team_table.waiting_summary import waiting_for
 
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 10.0  # a reader that takes no bytes for this long is cut off (its socket is not held forever)
@@ -30,23 +32,48 @@ def _sse(event: Event) -> ServerSentEvent:
     return ServerSentEvent(id=str(event.id), event=event.kind, data=json.dumps(event.data))
 
 
+async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: str, run: Run, failures: FailedAuth,
+                               metrics: Metrics, route: str) -> Response | None:
+    """None when `token` is `agent`'s; else the refusal (403, or 429 for an address that keeps guessing: a valid
+    token is never held up)."""
+    client = request.client.host if request.client else "-"
+    try:
+        await run(lambda: members.authenticate(hub, agent, token))
+        return None
+    except TeamTableError:
+        metrics.auth_failures.labels(route).inc()
+        wait = failures.blocked(client)
+        if wait:
+            return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
+                                 "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
+        failures.failed(client)
+        return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
+
+
+def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
+                     metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+    """GET /agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks."""
+    async def endpoint(request: Request) -> Response:
+        agent = request.path_params["agent_name"]
+        refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
+                                             metrics, "/agents")
+        if refused is not None:
+            return refused
+        return JSONResponse(await run(lambda: waiting_for(hub.store.query, agent)),
+                            headers={"Cache-Control": "no-store"})
+
+    return endpoint
+
+
 def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,
                     heartbeat: float = HEARTBEAT_SECONDS,
                     send_timeout: float = SEND_TIMEOUT) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        client = request.client.host if request.client else "-"
         token = bearer_token(request.headers) or request.query_params.get("token", "")
-        try:
-            await run(lambda: members.authenticate(hub, agent, token))
-        except TeamTableError:
-            metrics.auth_failures.labels("/events").inc()
-            wait = failures.blocked(client)
-            if wait:  # an address that keeps guessing is told to wait; a valid token is never held up
-                return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
-                                     "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
-            failures.failed(client)
-            return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
+        refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/events")
+        if refused is not None:
+            return refused
         resume = _last_event_id(request)
         # Subscribe, then read where the stream starts: an event committed after that read is both queued for
         # the stream and newer than its cursor (not lost); one at or before it is filtered out (not sent twice).

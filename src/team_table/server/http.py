@@ -26,7 +26,7 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 from team_table import members
 from team_table.errors import Invalid
 from team_table.server.app import build_server
-from team_table.server.events_route import events_endpoint
+from team_table.server.events_route import events_endpoint, waiting_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
@@ -109,6 +109,7 @@ def build_app(net: Network) -> Guard:
         Route("/readyz", readyz),
         Route("/metrics", metrics),
         Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics)),
+        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics)),
         *streamable.routes,
         *sse.routes,
     ]

@@ -24,6 +24,7 @@ log = logging.getLogger(__name__)
 BUSY_TIMEOUT_MS = 5000
 _RETRIES = 6
 SYNCHRONOUS = ("full", "normal")
+DEFAULT_DB = Path("~/.team-table/team_table.db")  # where the table is kept when nothing says otherwise
 
 SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="")
 

@@ -1,0 +1,147 @@
+"""`team-table hook claude-code EVENT` (and `hook codex EVENT`): the SessionStart, UserPromptSubmit and Stop hooks
+of Claude Code and Codex (which read the same JSON), for clients that ignore pushes. They tell the agent what
+waits for it ("2 unread from bob; task 7 waits for your review").
+
+A hook must never break the client: it answers within a fraction of a second, prints only the JSON the hook
+expects (or nothing when nothing waits), and exits 0 whatever happens, the hub down included. So this module
+imports only what it needs: the hub's HTTP route (with --url), or the table's file read directly.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+
+EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+TIMEOUT = 0.15  # seconds for the hub to answer; a slower hub is treated as down (the hook stays silent)
+STATE = Path("~/.team-table/hooks")  # how many Stops in a row each session's hook turned back
+
+
+@click.group("hook")
+def hook() -> None:
+    """Client hooks that tell an agent what waits for it on the table.
+
+    \b
+    For Claude Code, in .claude/settings.json (`team-table token NAME` prints it ready to paste):
+      {"hooks": {"Stop": [{"hooks": [{"type": "command",
+        "command": "team-table hook claude-code Stop --agent alice --url http://127.0.0.1:8741"}]}]}}
+    For Codex the same hooks go in ~/.codex/hooks.json, with `hook codex`; Codex runs hooks it trusts only.
+    """
+
+
+@hook.command("claude-code")
+@click.argument("event", type=click.Choice(EVENTS))
+@click.option("--agent", envvar="TEAM_TABLE_AGENT", metavar="NAME", help="The agent [env TEAM_TABLE_AGENT].")
+@click.option("--url", envvar="TEAM_TABLE_URL", metavar="URL",
+              help="A network hub to ask, e.g. http://127.0.0.1:8741 [env TEAM_TABLE_URL]; the token is read from "
+                   "TEAM_TABLE_TOKEN or TEAM_TABLE_TOKEN_<AGENT>.")
+@click.option("--db", envvar="TEAM_TABLE_DB", metavar="PATH",
+              help="Without --url: the table's SQLite file, read directly [env TEAM_TABLE_DB].")
+@click.option("--max-blocks", default=3, show_default=True, type=click.IntRange(0, 8),
+              envvar="TEAM_TABLE_HOOK_MAX_BLOCKS",
+              help="Stop: how many times in a row to keep the agent working while something waits.")
+def claude_code(event: str, agent: str | None, url: str | None, db: str | None, max_blocks: int) -> None:
+    """Answer the client's EVENT hook (SessionStart, UserPromptSubmit or Stop), reading its JSON on stdin.
+
+    SessionStart and UserPromptSubmit add what waits as context for the model; Stop keeps the agent working
+    (decision: block) while messages or reviews wait, at most --max-blocks times in a row. Silent when nothing
+    waits; exits 0 on any error.
+
+    \b
+    Examples:
+      team-table hook claude-code Stop --agent alice --url http://127.0.0.1:8741
+      team-table hook claude-code SessionStart --agent alice --db ~/.team-table/team.db
+    """
+    try:
+        answer = _answer(event, _stdin(), agent, url, db, max_blocks)
+    except Exception:  # a hook never breaks its client
+        answer = None
+    if answer is not None:
+        click.echo(json.dumps(answer))
+    sys.exit(0)
+
+
+def _stdin() -> dict:
+    try:
+        data = json.loads(sys.stdin.read() or "{}")
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def _answer(event: str, given: dict, agent: str | None, url: str | None, db: str | None,
+            max_blocks: int) -> dict | None:
+    from team_table.waiting_summary import in_words
+
+    if not agent:
+        return None
+    words = in_words(_ask_hub(url, agent) if url else _read_file(db, agent))
+    if event != "Stop":
+        if not words:
+            return None
+        return {"hookSpecificOutput": {"hookEventName": event, "additionalContext":
+                f"team-table: {words}. Read them with get_messages (or catch_up for the whole picture)."}}
+    state = _state_file(given.get("session_id"))
+    blocked = _read_count(state) if given.get("stop_hook_active") else 0
+    if not words or blocked >= max_blocks:
+        _write_count(state, 0)
+        return None
+    _write_count(state, blocked + 1)
+    return {"decision": "block", "reason": f"team-table: {words}. Deal with them before you stop (get_messages)."}
+
+
+def _ask_hub(url: str, agent: str) -> dict:
+    import urllib.parse
+    import urllib.request
+
+    from team_table.names import token_variable
+
+    token = os.environ.get("TEAM_TABLE_TOKEN") or os.environ.get(token_variable(agent), "")
+    request = urllib.request.Request(f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/waiting",
+                                     headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+        return json.loads(response.read())
+
+
+def _read_file(db: str | None, agent: str) -> dict:
+    """Straight from the table's file, read-only (whoever may read the file may read this)."""
+    from team_table.store.sqlite import DEFAULT_DB, SqliteStore
+    from team_table.waiting_summary import waiting_for
+
+    store = SqliteStore.open(Path(db).expanduser() if db else DEFAULT_DB.expanduser(), read_only=True)
+    try:
+        return waiting_for(store.query, agent)
+    finally:
+        store.close()
+
+
+def _state_file(session: Any) -> Path | None:
+    if not isinstance(session, str) or not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", session):
+        return None
+    return STATE.expanduser() / f"{session}.json"
+
+
+def _read_count(state: Path | None) -> int:
+    try:
+        return int(json.loads(state.read_text())["blocked"]) if state else 0
+    except (OSError, ValueError, KeyError, TypeError):
+        return 0
+
+
+def _write_count(state: Path | None, blocked: int) -> None:
+    if state is None:
+        return
+    try:
+        state.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
+        state.write_text(json.dumps({"blocked": blocked}))
+    except OSError:
+        pass
+
+
+hook.add_command(claude_code, "codex")
