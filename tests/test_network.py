@@ -58,6 +58,7 @@ async def test_a_bearer_token_binds_the_connection_to_its_agent(tmp_path: Path, 
         alice, bob = await join_all(stack, hub, "alice", "bob")
         client = await stack.enter_async_context(mcp_client(hub.url, kind, bearer=alice.token))
         bound = Seat(client, hub.log)  # no name and no token: the connection says who is calling
+        assert "You are alice" in client.instructions and "register(" not in client.instructions
 
         sent = await bound.raw("send_message", recipient="bob", content="no name, no token")
         assert not sent.is_error and sent.data["sender"] == "alice", sent.data

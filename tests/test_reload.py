@@ -229,3 +229,20 @@ async def test_every_stdio_hub_process_on_a_database_picks_up_a_saved_edit(tmp_p
     with open_table(resolve({"db": str(db)}, {}, team, None), team, seat=False) as hub:
         assert len(audit_log.entries(hub, None, action="config_reloaded")) == 1  # ...and it was recorded once
     assert log_alarms(tmp_path / "logs") == []
+
+
+def test_a_team_with_roles_lists_reads_back_as_the_config_applied(tmp_path: Path):
+    """A second hub process on the database compares its team.yaml with the one applied: an agent declared with
+    `roles: [...]` (as `team-table init` writes) must read back (it once stored `role: agent` beside the list)."""
+    from team_table import reload
+    from team_table.runtime import open_table as open_hub
+    from team_table.settings import resolve
+
+    path = tmp_path / "team.yaml"
+    path.write_text("agents:\n  reviewer:\n    roles: [reviewer, tester]\n")
+    team = load_team(path)
+    settings = resolve({"db": str(tmp_path / "t.db")}, {}, team, path)
+    for _process in range(2):
+        with open_hub(settings, team) as hub:
+            Reloader(hub, path).record_start()
+            assert reload.applied(hub).agents["reviewer"].all_roles == ("reviewer", "tester")

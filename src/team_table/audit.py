@@ -39,8 +39,11 @@ def entries(
     action: str = "",
     since: str = "",
     limit: int = 50,
+    *,
+    before_id: int | None = None,
 ) -> list[AuditEntry]:
-    """Newest first. With read_audit (and the operator, caller None) everything; otherwise one's own."""
+    """Newest first (older than `before_id`, for paging). With read_audit (and the operator, caller None)
+    everything; otherwise one's own."""
     if not 1 <= limit <= MAX_LIMIT:
         raise Invalid(f"limit must be between 1 and {MAX_LIMIT}; got {limit}.")
     where, params = [], []
@@ -59,6 +62,9 @@ def entries(
                 from None
         where.append("at >= ?")
         params.append(since_at.isoformat(timespec="microseconds"))
+    if before_id is not None:
+        where.append("id < ?")
+        params.append(before_id)
     if caller is not None and not caller.may("read_audit"):
         if agent_name and agent_name != caller.name:
             raise Forbidden(

@@ -11,6 +11,7 @@ from team_table.models import Caller
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
 
+MAX_INT = 2**63 - 1  # the largest id the database holds; anything larger is refused as invalid, not crashed on
 WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
 

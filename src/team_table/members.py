@@ -21,17 +21,22 @@ _MEMBER_AND_TOKEN = (
 
 def authenticate(hub: Hub, name: str, token: str) -> Caller:
     """The caller behind a name and token, or one refusal that does not say what was wrong. Reads only."""
+    return authenticate_digest(hub, name, tokens.digest(token) if token else None)
+
+
+def authenticate_digest(hub: Hub, name: str, token_digest: str | None) -> Caller:
+    """authenticate(), given the token's digest (None: no token): what a dashboard session keeps, so that a
+    revoked token, a removed or disabled member ends the session at its next request."""
     if not name or not is_valid_name(name):
         raise Unauthorized(NOT_AUTHENTICATED)
-    token_digest = tokens.digest(token or "")
-    rows = hub.store.query(_MEMBER_AND_TOKEN, (token_digest, name))
+    rows = hub.store.query(_MEMBER_AND_TOKEN, (token_digest or tokens.digest(""), name))
     if not rows or rows[0]["status"] != MemberStatus.ACTIVE:
         raise Unauthorized(NOT_AUTHENTICATED)
     row = rows[0]
     declared = hub.team.agents.get(name)
     if declared is not None and not declared.enabled:
         raise Unauthorized(NOT_AUTHENTICATED)
-    if hub.settings.require_tokens and not _token_ok(name, token, token_digest, row, declared):
+    if hub.settings.require_tokens and not _token_ok(name, token_digest, row, declared):
         raise Unauthorized(NOT_AUTHENTICATED)
     return hub.caller(name, hub.roles_of(name, row["role"]))
 
@@ -50,8 +55,8 @@ def identify(hub: Hub, token: str) -> str | None:
     return hub.team.agent_with_hash(token_digest)
 
 
-def _token_ok(name, token, token_digest, row, declared) -> bool:
-    if not token:
+def _token_ok(name, token_digest, row, declared) -> bool:
+    if token_digest is None:
         return False
     if row["revoked_at"] is not None:
         return False
@@ -247,6 +252,12 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
         events.emit(conn, now, "roles_changed", {"agent": name, "role": role}, to=name)
         member = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
     return _member(member)
+
+
+def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
+    """A member with the revoke_tokens permission (from the dashboard) revokes `name`'s tokens."""
+    caller.require("revoke_tokens")
+    return revoke(hub, name, actor=caller.name)
 
 
 def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:

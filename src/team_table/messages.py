@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from team_table import audit, delivery, escalations, limits
+from team_table import audit, delivery, escalations, limits, members
 from team_table.clock import parse_iso
 from team_table.delivery import BROADCAST, deliver
 from team_table.errors import Forbidden, Invalid, NotFound
@@ -246,3 +246,25 @@ def peek(hub: Hub, agent: str, include_all: bool = False) -> list[InboxItem]:
     check_name(agent)
     where = "d.agent = ? AND d.deleted_at IS NULL" + ("" if include_all else f" AND {_UNREAD}")
     return [_item(r) for r in hub.store.query(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (agent,))]
+
+
+def send_to_role(hub: Hub, caller: Caller, role: str, content: str) -> list[Message]:
+    """One direct message to each active member holding `role` (the caller aside): each arrives as any message
+    does (its push, its channel note, a wait that returns)."""
+    caller.require("send")
+    if role not in hub.team.all_roles():
+        raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(hub.team.all_roles()))}.")
+    limits.text(content, hub.team.limits.sizes.message, "message content")
+    now = hub.now()
+    with hub.store.write() as conn:
+        readers = [name for name in members.holding(conn, hub, {role}) if name != caller.name]
+        if not readers:
+            raise NotFound(f"Nobody at the table holds the role {role}; the team page shows who holds what.")
+        limits.take(conn, hub, caller, "send_message")
+        sent = []
+        for name in readers:
+            one = deliver(conn, now, caller.name, name, content, audit_action="send_message",
+                          audit_details={"recipient": name, "role": role})
+            escalations.detect(conn, hub, one.id, caller.name, name, content, now)
+            sent.append(Message(id=one.id, sender=caller.name, recipient=name, content=content, created_at=now))
+    return sent

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import anyio
+from pydantic import ValidationError
 
 from team_table import audit, events, members
 from team_table.config import Team, parse_team
@@ -77,7 +78,13 @@ def digest(text: str) -> str:
 def applied(hub: Hub) -> Team | None:
     """The config the hubs on this database last applied, if any (for `team-table check --diff`)."""
     rows = hub.store.query("SELECT team FROM config_applied ORDER BY id DESC LIMIT 1")
-    return Team.model_validate(json.loads(rows[0]["team"])) if rows else None
+    if not rows:
+        return None
+    try:
+        return Team.model_validate(json.loads(rows[0]["team"]))
+    except ValidationError:  # written by a version that stored defaults the file never said (role beside roles)
+        log.warning("the config last applied on this database cannot be read back; comparing with none")
+        return None
 
 
 class Reloader:
@@ -92,6 +99,7 @@ class Reloader:
         # What the team in force was read from (a save since then, even before this reloader was made, is a
         # change to apply), else the file as it is now.
         self.digest = hub.settings.config_digest or self._read_digest()
+        self.error: ConfigError | None = None  # the problem of the file on disk, until it is fixed
 
     def _read_digest(self) -> str:
         try:
@@ -120,6 +128,7 @@ class Reloader:
         new_digest = digest(text)
         if new_digest == self.digest:
             return None
+        self.error = None
         try:
             new = parse_team(text, str(self.path))
         except ConfigError as exc:
@@ -144,7 +153,7 @@ class Reloader:
             if last is not None and last["digest"] == new_digest:
                 return  # another hub process applied (and announced) it already
             conn.execute("INSERT INTO config_applied (digest, file, at, team) VALUES (?, ?, ?, ?)",
-                         (new_digest, str(self.path), now, team.model_dump_json()))
+                         (new_digest, str(self.path), now, team.model_dump_json(exclude_unset=True)))
             if audit_change is None:
                 return
             for name in audit_change.agents_removed:  # a removed agent's issued tokens stop working too
@@ -154,6 +163,7 @@ class Reloader:
             events.emit(conn, now, "config_reloaded", {"file": str(self.path), **summary})
 
     def _reject(self, new_digest: str, error: ConfigError) -> None:
+        self.error = error
         problems = [p.describe(error.file) for p in error.problems]
         log.error("config %s is invalid; keeping the config in force:\n  %s", self.path, "\n  ".join(problems))
         self.observe("invalid")

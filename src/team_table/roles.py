@@ -28,13 +28,15 @@ ACTIONS: dict[str, str] = {
     "write_others_context": "write keys under another member's name ('name/...')",
     "read_audit": "read the whole audit log",
     "resolve_escalation": "see and resolve escalations",
+    "read_messages": "read every member's messages (the dashboard's table traffic)",
+    "revoke_tokens": "revoke a member's tokens (from the dashboard)",
 }
 
 MEMBER = ("send", "broadcast", "create_task", "comment_task", "claim_task", "update_task", "write_context")
 # What an agent may give itself by registering with a role: a member's work, and reviewing.
 SELF_SERVICE = frozenset((*MEMBER, "review_task"))
 LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",
-        "write_others_context", "read_audit", "resolve_escalation")
+        "write_others_context", "read_audit", "resolve_escalation", "read_messages", "revoke_tokens")
 
 
 def check_action(permission: str) -> str:

@@ -99,21 +99,28 @@ def _summary(team: Team) -> str:
 @click.argument("name")
 @click.option("--config", metavar="FILE", default=None, help="team.yaml the hub uses [env TEAM_TABLE_CONFIG].")
 @click.option("--db", metavar="PATH", default=None, help="The table's SQLite file [env TEAM_TABLE_DB].")
-def token(name: str, config: str | None, db: str | None) -> None:
-    """Mint a token for agent NAME: prints it once, its team.yaml line and the client commands.
+@click.option("--role", metavar="ROLE", default=None,
+              help="The role to declare NAME with (default: its declared role, else agent); `person` for a human "
+                   "who signs in to the dashboard.")
+def token(name: str, config: str | None, db: str | None, role: str | None) -> None:
+    """Mint a token for member NAME: prints it once, its team.yaml line and the client commands.
 
     The token itself is never stored: team.yaml keeps its hash. Declaring a second hash
     for an agent rotates its token without downtime; remove the old one when done.
 
     \b
-    Example:
+    Examples:
       team-table token alice
+      team-table token boss --role person     # a human: signs in at /ui with this token
     """
     check_name(name)
     settings, team = load_settings(config=config, db=db)
+    if role is not None and role not in team.all_roles():
+        raise click.BadParameter(f"unknown role {role!r}; choose one of: {', '.join(sorted(team.all_roles()))}",
+                                 param_hint="--role")
     value = tokens.mint()
     declared = team.agents.get(name)
-    role = declared.role if declared else "agent"
+    role = role or (declared.role if declared else "agent")
     click.echo(f"Token for {name} (shown once, keep it secret):\n\n  {value}\n")
     if declared and declared.token_hashes:
         click.echo(f"Add this hash to agents.{name}.token_hashes in {settings.config_path}:\n\n"
@@ -122,6 +129,13 @@ def token(name: str, config: str | None, db: str | None) -> None:
         where = settings.config_path or "team.yaml"
         click.echo(f"Declare {name} in {where} (under agents:):\n\n  {name}:\n    role: {role}\n"
                    f'    token_hashes: ["{tokens.file_hash(value)}"]\n')
+    if role == "person" or (declared is not None and "person" in declared.all_roles):
+        url = f"http://{settings.host}:{settings.port}/ui"
+        hub = "the network hub (`team-table up`)" if settings.network else \
+            "the network hub (`team-table up --transport streamable-http`; the dashboard is not served over stdio)"
+        click.echo(f"Then, once the hub has the hash (a running hub applies the edit within a second), open\n"
+                   f"{url} in a browser, served by {hub}, and sign in with the token.")
+        return
     how = "over HTTP" if settings.network else "over stdio: each client starts its own hub process"
     click.echo(f"Then, where {name}'s client runs, put the token in its environment (it stays out of the\n"
                f"client's config and the model's context) and add the hub ({how}):\n\n"

@@ -13,13 +13,14 @@ import json
 import os
 import re
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import click
 
 EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
-TIMEOUT = 0.15  # seconds for the hub to answer; a slower hub is treated as down (the hook stays silent)
+TIMEOUT = 1.0  # seconds for the hub to answer (--timeout); a slower hub is treated as down (the hook stays silent)
 STATE = Path("~/.team-table/hooks")  # how many Stops in a row each session's hook turned back
 
 
@@ -46,7 +47,10 @@ def hook() -> None:
 @click.option("--max-blocks", default=3, show_default=True, type=click.IntRange(0, 8),
               envvar="TEAM_TABLE_HOOK_MAX_BLOCKS",
               help="Stop: how many times in a row to keep the agent working while something waits.")
-def claude_code(event: str, agent: str | None, url: str | None, db: str | None, max_blocks: int) -> None:
+@click.option("--timeout", default=TIMEOUT, show_default=True, type=click.FloatRange(0.05, 10),
+              help="Seconds to wait for the hub (--url); a hub slower than that is treated as down.")
+def claude_code(event: str, agent: str | None, url: str | None, db: str | None, max_blocks: int,
+                timeout: float) -> None:
     """Answer the client's EVENT hook (SessionStart, UserPromptSubmit or Stop), reading its JSON on stdin.
 
     SessionStart and UserPromptSubmit add what waits as context for the model; Stop keeps the agent working
@@ -56,10 +60,10 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
     \b
     Examples:
       team-table hook claude-code Stop --agent alice --url http://127.0.0.1:8741
-      team-table hook claude-code SessionStart --agent alice --db ~/.team-table/team.db
+      team-table hook claude-code SessionStart --agent alice --db ~/.team-table/team_table.db
     """
     try:
-        answer = _answer(event, _stdin(), agent, url, db, max_blocks)
+        answer = _answer(event, _stdin(), agent, url, db, max_blocks, timeout)
     except Exception:  # a hook never breaks its client
         answer = None
     if answer is not None:
@@ -76,12 +80,12 @@ def _stdin() -> dict:
 
 
 def _answer(event: str, given: dict, agent: str | None, url: str | None, db: str | None,
-            max_blocks: int) -> dict | None:
+            max_blocks: int, timeout: float = TIMEOUT) -> dict | None:
     from team_table.waiting_summary import in_words
 
     if not agent:
         return None
-    words = in_words(_ask_hub(url, agent) if url else _read_file(db, agent))
+    words = in_words(_ask_hub(url, agent, timeout) if url else _read_file(db, agent))
     if event != "Stop":
         if not words:
             return None
@@ -96,7 +100,7 @@ def _answer(event: str, given: dict, agent: str | None, url: str | None, db: str
     return {"decision": "block", "reason": f"team-table: {words}. Deal with them before you stop (get_messages)."}
 
 
-def _ask_hub(url: str, agent: str) -> dict:
+def _ask_hub(url: str, agent: str, timeout: float) -> dict:
     import urllib.parse
     import urllib.request
 
@@ -105,7 +109,7 @@ def _ask_hub(url: str, agent: str) -> dict:
     token = os.environ.get("TEAM_TABLE_TOKEN") or os.environ.get(token_variable(agent), "")
     request = urllib.request.Request(f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/waiting",
                                      headers={"Authorization": f"Bearer {token}"})
-    with urllib.request.urlopen(request, timeout=TIMEOUT) as response:
+    with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
@@ -135,11 +139,22 @@ def _read_count(state: Path | None) -> int:
 
 
 def _write_count(state: Path | None, blocked: int) -> None:
+    """Keep the count for the session's next Stop (a file only this user may read); a session's file goes once
+    the count is back to 0, and files of sessions that ended without it go after a day."""
     if state is None:
         return
     try:
+        if blocked == 0:
+            state.unlink(missing_ok=True)
+            return
         state.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
-        state.write_text(json.dumps({"blocked": blocked}))
+        descriptor = os.open(state, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w") as file:
+            file.write(json.dumps({"blocked": blocked}))
+        stale = time.time() - 86400
+        for old in state.parent.glob("*.json"):
+            if old.stat().st_mtime < stale:
+                old.unlink(missing_ok=True)
     except OSError:
         pass
 

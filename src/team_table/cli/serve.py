@@ -76,17 +76,20 @@ def _explain_stdio(settings) -> None:
 def _explain_network(url: str, settings, team) -> None:
     click.echo(f"\nteam-table hub on {url}\n"
                f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
-               f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n")
+               f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n"
+               f"  dashboard, for the people at the table: {url}/ui   (sign in with a person's token: "
+               "`team-table token NAME`, role: person)\n")
     with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
     without = [name for name, spec in team.agents.items() if not spec.token_hashes]
     if with_token:
         click.echo("Agents with a token: put it in the environment variable shown where the agent's client runs\n"
                    "(it stays out of the client's config and the model's context), then add the hub:\n")
         for agent in with_token:
-            click.echo(f"  {agent} ({team.agents[agent].role}): export {token_variable(agent)}=<its token>\n")
+            click.echo(f"  {agent} ({', '.join(team.agents[agent].all_roles)}): export {token_variable(agent)}"
+                       "=<its token>\n")
             show(http_lines(url, agent), indent="    ")
     if without or not team.agents:
-        who = ", ".join(f"{a} ({team.agents[a].role})" for a in without) or "any agent"
+        who = ", ".join(f"{a} ({', '.join(team.agents[a].all_roles)})" for a in without) or "any agent"
         click.echo(f"Agents that join with register: {who}. Add the hub to each client; the agent calls\n"
                    "register(name=...) once and keeps its token (or mint one: `team-table token NAME`):\n")
         show(http_lines(url, None), indent="    ")

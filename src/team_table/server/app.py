@@ -92,14 +92,17 @@ async def _granted(ctx: Any) -> frozenset[str] | None:
 
 
 async def _bound_connections(ctx: Any, call_next: Any) -> Any:
-    """For a connection bound to an agent: advertise pushes (Claude Code channels, a changing tool list) in its
-    handshake, and start pushing once it is set up."""
+    """For a connection bound to an agent: advertise pushes (Claude Code channels, a changing tool list) and the
+    bound instructions in its handshake, and start pushing once it is set up."""
     result = await call_next(ctx)
     seat: Seat = ctx.lifespan_context
-    if ctx.method in HANDSHAKE and isinstance(result, dict) and seat.binding(_headers(ctx)) is not None:
+    bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
+    if bound is not None:
         capabilities = result.setdefault("capabilities", {})
         capabilities.setdefault("tools", {})["listChanged"] = True
         capabilities.setdefault("experimental", {})[CHANNEL] = {}
+        if "instructions" in result:  # bound by this request's token: say so (the server's text is unbound)
+            result["instructions"] = instructions(seat.hub, bound.agent)
     if seat.connections is not None and ctx.method not in HANDSHAKE:
         key = _connection_key(ctx)
         if key is not None and not seat.connections.has(key) and (found := await _caller(ctx)) is not None:
@@ -134,7 +137,7 @@ def _unknown_arguments(tool: str, unknown: list[str], known: list[str]) -> str:
 def instructions(hub: Hub, bound_agent: str | None) -> str:
     if bound_agent:
         declared = hub.team.agents.get(bound_agent)
-        role = f" ({declared.role})" if declared else ""
+        role = f" ({', '.join(declared.all_roles)})" if declared else ""
         start = (f"You are {bound_agent}{role}. This connection is bound to you: leave the name and token "
                  "arguments out of every tool call.")
     else:

@@ -23,7 +23,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
 
-from team_table import members
+from team_table import members, ui
 from team_table.errors import Invalid
 from team_table.server.app import build_server
 from team_table.server.events_route import events_endpoint, waiting_endpoint
@@ -31,6 +31,7 @@ from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_or
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
 from team_table.settings import Settings
+from team_table.ui.web import Dashboard
 
 if TYPE_CHECKING:
     from team_table.runtime import Runtime
@@ -104,14 +105,22 @@ def build_app(net: Network) -> Guard:
         async with mcp.session_manager.run():
             yield
 
+    dashboard = Dashboard(rt, net.run, net.failures, net.metrics)
+
+    async def signed_in(request: Request) -> str | None:
+        session = await dashboard.session(request)
+        return session.caller.name if session else None
+
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics)),
+        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics,
+                                                      signed_in=signed_in)),
         Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics)),
         *streamable.routes,
         *sse.routes,
+        *ui.routes(dashboard),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
 

@@ -33,6 +33,7 @@ from team_table import (
 from team_table.errors import RateLimited, Unauthorized
 from team_table.fanout import Fanout
 from team_table.hub import Hub
+from team_table.limits import MAX_INT
 from team_table.models import Caller
 from team_table.server.boundary import answer, attempt
 from team_table.server.identity import BindingSource, resolve
@@ -50,7 +51,6 @@ READ = ToolAnnotations(read_only_hint=True, open_world_hint=False)
 WRITE = ToolAnnotations(destructive_hint=False, open_world_hint=False)
 DESTRUCTIVE = ToolAnnotations(open_world_hint=False)
 
-MAX_INT = 2**63 - 1  # what the database holds; anything larger is refused as invalid, not crashed on
 Name = Annotated[str, Field(description="Your agent name (may be left out when the connection is bound to you).")]
 Token = Annotated[str, Field(description="Your token from register (may be left out when bound).")]
 TaskId = Annotated[int, Field(ge=1, le=MAX_INT)]

@@ -307,6 +307,18 @@ ALTER TABLE task ADD COLUMN thread_id INTEGER;
 ALTER TABLE member ADD COLUMN caught_up_at TEXT
 """
 
+UI_SESSIONS = """
+CREATE TABLE ui_session (
+    id TEXT PRIMARY KEY,
+    member TEXT NOT NULL,
+    token_hash TEXT NOT NULL,
+    csrf TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    expires_at TEXT NOT NULL
+);
+CREATE INDEX ui_session_expires ON ui_session(expires_at)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -319,4 +331,6 @@ MIGRATIONS: list[Migration] = [
               _script(REVIEWS)),
     Migration(9, "threads of messages (one per task for the hub's own), and each member's last catch_up",
               _script(THREADS)),
+    Migration(10, "the dashboard's sign-in sessions (their ids and the token each was opened with, as hashes)",
+              _script(UI_SESSIONS)),
 ]

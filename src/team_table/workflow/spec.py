@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from team_table import templates
 from team_table.yaml_files import validate_yaml
@@ -118,6 +118,28 @@ class Trigger(Frozen):
             raise ValueError("every_seconds goes with event: schedule, and only with it")
         return self
 
+    def in_words(self) -> str:
+        """'when a task's status changes (kind code; status awaiting_review): assign_reviewer, message', for people."""
+        def said(value: Any) -> str:
+            if isinstance(value, tuple):
+                return " or ".join(map(said, value))
+            return ("yes" if value else "no") if isinstance(value, bool) else (str(value) or "none")
+
+        when = "; ".join(f"{key.replace('_', ' ')} {said(value)}"
+                         for key, value in self.when.model_dump(exclude_defaults=True).items())
+        every = f" every {self.every_seconds:g} s" if self.every_seconds else ""
+        return (f"{EVENT_WORDS[self.event]}{every}{f' ({when})' if when else ''}: "
+                f"{', '.join(step.action.replace('_', ' ') for step in self.do)}")
+
+
+EVENT_WORDS: dict[str, str] = {
+    "task_created": "when a task is created", "task_status": "when a task's status changes",
+    "review": "when a review is given", "children_done": "when a task's subtasks are all done",
+    "comment": "when a task is commented on", "agent_offline": "when an agent goes offline",
+    "message_to_role": "when a message goes to a role", "schedule": "on a schedule",
+    "started": "when another workflow starts it",
+}
+
 
 class Workflow(Frozen):
     name: str
@@ -126,10 +148,18 @@ class Workflow(Frozen):
     max_rounds: int = Field(default=3, ge=1)  # rework rounds per task before a person is asked
     max_runs_per_task: int = Field(default=20, ge=1)  # a bound on any loop
     triggers: tuple[Trigger, ...]
+    _file: str = PrivateAttr("")
+
+    @property
+    def file(self) -> str:
+        """The file it was read from."""
+        return self._file
 
 
 CreateTaskStep.model_rebuild()
 
 
 def parse(text: str, file: str) -> Workflow:
-    return validate_yaml(Workflow, text, file, "must be a mapping with name and triggers")
+    workflow = validate_yaml(Workflow, text, file, "must be a mapping with name and triggers")
+    workflow._file = file
+    return workflow

@@ -1,0 +1,96 @@
+"""Messages as a person reads them on the dashboard: the threads one is in, the whole table's traffic (for
+those with read_messages), and one thread, which opening marks read for the reader."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from team_table.errors import NotFound
+from team_table.hub import Hub
+from team_table.models import Caller
+from team_table.store import placeholders
+
+PAGE = 100
+
+
+@dataclass(frozen=True)
+class ThreadLine:
+    """One thread in a list: its first message's id and words, who is in it, how many, how many unread."""
+
+    thread: int
+    subject: str
+    people: list[str]
+    messages: int
+    unread: int
+    last_at: str
+
+
+@dataclass(frozen=True)
+class Line:
+    id: int
+    thread: int
+    sender: str
+    recipient: str
+    content: str
+    created_at: str
+    unread: bool = False
+
+
+# A message the member sent, or one delivered to it and not deleted (parameters: the member, twice).
+_MINE = ("(m.sender = ? OR EXISTS (SELECT 1 FROM delivery v WHERE v.message_id = m.id AND v.agent = ?"
+         " AND v.deleted_at IS NULL))")
+
+
+def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int = 50) -> list[ThreadLine]:
+    """The threads the caller is in (every thread, with `everyone` and read_messages), latest activity first."""
+    if everyone:
+        caller.require("read_messages")
+    me = caller.name
+    rows = hub.store.query(
+        "SELECT COALESCE(m.thread_id, m.id) AS thread, COUNT(*) AS n, MAX(m.created_at) AS last_at,"
+        " SUM(CASE WHEN EXISTS (SELECT 1 FROM delivery u WHERE u.message_id = m.id AND u.agent = ?"
+        "  AND u.read_at IS NULL AND u.archived_at IS NULL AND u.deleted_at IS NULL) THEN 1 ELSE 0 END) AS unread"
+        f" FROM message m {'' if everyone else 'WHERE ' + _MINE}"
+        " GROUP BY COALESCE(m.thread_id, m.id) ORDER BY MAX(m.id) DESC LIMIT ?",
+        (me, *(() if everyone else (me, me)), limit))
+    found = []
+    for row in rows:
+        thread = row["thread"]
+        first = hub.store.query("SELECT content FROM message WHERE id = ?", (thread,))
+        people = hub.store.query("SELECT sender, recipient FROM message WHERE id = ? OR thread_id = ?",
+                                 (thread, thread))
+        subject = " ".join(first[0]["content"].split())[:80] if first else ""
+        found.append(ThreadLine(thread, subject, sorted({p for r in people for p in r}), row["n"], row["unread"] or 0,
+                                row["last_at"]))
+    return found
+
+
+def read_thread(hub: Hub, caller: Caller, thread: int) -> list[Line]:
+    """The messages of one thread, oldest first, that the caller may see (all, with read_messages); those
+    delivered to the caller are marked read (it has now read them)."""
+    me = caller.name
+    mine = "" if caller.may("read_messages") else f" AND {_MINE}"
+    rows = hub.store.query(
+        "SELECT m.*, d.agent AS reader, d.read_at FROM message m LEFT JOIN delivery d ON d.message_id = m.id"
+        f" AND d.agent = ? AND d.deleted_at IS NULL WHERE (m.id = ? OR m.thread_id = ?){mine} ORDER BY m.id",
+        (me, thread, thread, *(() if not mine else (me, me))))
+    if not rows:
+        raise NotFound(f"No thread {thread} that {me} is in.")
+    lines = [Line(r["id"], thread, r["sender"], r["recipient"], r["content"], r["created_at"],
+                  r["reader"] is not None and r["read_at"] is None) for r in rows]
+    unread = [line.id for line in lines if line.unread]
+    if unread:
+        now = hub.now()
+        with hub.store.write() as conn:
+            conn.execute(f"UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
+                         f" AND message_id IN ({placeholders(unread)})", (now, me, *unread))
+    return lines
+
+
+def traffic(hub: Hub, caller: Caller, *, before_id: int | None = None, limit: int = PAGE) -> list[Line]:
+    """Every message on the table, newest first (read_messages: leads and admins)."""
+    caller.require("read_messages")
+    rows = hub.store.query("SELECT * FROM message" + (" WHERE id < ?" if before_id else "") + " ORDER BY id DESC"
+                           " LIMIT ?", (*((before_id,) if before_id else ()), limit))
+    return [Line(r["id"], r["thread_id"] or r["id"], r["sender"], r["recipient"], r["content"], r["created_at"])
+            for r in rows]

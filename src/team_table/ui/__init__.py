@@ -1,0 +1,38 @@
+"""The dashboard: /ui on the network hub, for the people at the table (members holding person, lead or admin).
+
+Server-rendered pages (Jinja2, autoescaped) that work as plain links and forms; a small script of the package's
+own keeps them live from the signed-in member's push stream (/events/NAME), with htmx swapping the page in.
+"""
+
+from __future__ import annotations
+
+from starlette.routing import BaseRoute, Mount, Route
+
+from team_table.ui import actions, pages
+from team_table.ui.web import HERE, Dashboard, StaticFiles
+
+
+def routes(ui: Dashboard) -> list[BaseRoute]:
+    get, post = ["GET", "HEAD"], ["POST"]
+    return [
+        Route("/ui", pages.needs_you(ui), methods=get),
+        Route("/ui/signin", actions.signin_page(ui), methods=get),
+        Route("/ui/signin", actions.signin(ui), methods=post),
+        Route("/ui/signout", actions.signout(ui), methods=post),
+        Route("/ui/escalations/{escalation_id:int}/resolve", actions.resolve(ui), methods=post),
+        Route("/ui/board", pages.board(ui), methods=get),
+        Route("/ui/tasks/{task_id:int}", pages.task_page(ui), methods=get),
+        Route("/ui/tasks/{task_id:int}/comment", actions.comment(ui), methods=post),
+        Route("/ui/tasks/{task_id:int}/reassign", actions.reassign(ui), methods=post),
+        Route("/ui/tasks/{task_id:int}/cancel", actions.cancel(ui), methods=post),
+        Route("/ui/tasks/{task_id:int}/reopen", actions.reopen(ui), methods=post),
+        Route("/ui/tasks/{task_id:int}/review", actions.review(ui), methods=post),
+        Route("/ui/team", pages.team(ui), methods=get),
+        Route("/ui/team/{name}/revoke", pages.revoke_confirm(ui), methods=get),
+        Route("/ui/team/{name}/revoke", actions.revoke(ui), methods=post),
+        Route("/ui/messages", pages.messages_page(ui), methods=get),
+        Route("/ui/messages", actions.compose(ui), methods=post),
+        Route("/ui/workflows", pages.workflows_page(ui), methods=get),
+        Route("/ui/audit", pages.audit_page(ui), methods=get),
+        Mount("/ui/static", StaticFiles(directory=HERE / "static"), name="ui-static"),
+    ]

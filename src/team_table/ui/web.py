@@ -1,0 +1,197 @@
+"""The dashboard's web plumbing: templates, the headers every page carries, the session at each request, and
+the one place where a refusal becomes a page.
+
+Handlers are `page` (GET: needs a session) and `action` (POST: needs a session and the form's CSRF token; on
+success it redirects, so a reload never repeats it). The domain does every check a tool does; a refusal it
+raises is shown on the page with its HTTP status and changes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import wraps
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import jinja2
+from starlette import staticfiles
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.types import Scope
+
+from team_table.clock import parse_iso
+from team_table.errors import Invalid, TeamTableError
+from team_table.hub import Hub
+from team_table.limits import MAX_INT
+from team_table.server.guard import FailedAuth
+from team_table.server.metrics import Metrics
+from team_table.ui import sessions
+from team_table.ui.sessions import Session
+
+if TYPE_CHECKING:
+    from team_table.runtime import Runtime
+
+log = logging.getLogger("team_table.ui")
+
+HERE = Path(__file__).parent
+FLASH_COOKIE = "team_table_flash"
+STATUS = {"invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
+          "rate_limited": 429, "unavailable": 503}
+HEADERS = {
+    # No inline script or style anywhere: what runs is the package's own static files.
+    "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
+                               " connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",  # "no-referrer" would make browsers send "Origin: null" with every form
+    "X-Content-Type-Options": "nosniff",
+    "Cache-Control": "no-store",
+}
+Run = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
+def _ago(moment: str | None, now: datetime) -> str:
+    if not moment:
+        return "never"
+    seconds = max(0, int((now - parse_iso(moment)).total_seconds()))
+    for size, unit in ((86400, "d"), (3600, "h"), (60, "min")):
+        if seconds >= size:
+            return f"{seconds // size} {unit} ago"
+    return f"{seconds} s ago"
+
+
+def _when(moment: str | None) -> str:
+    return parse_iso(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
+
+
+templates = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
+    trim_blocks=True, lstrip_blocks=True)
+templates.filters["when"] = _when
+
+
+@dataclass
+class Dashboard:
+    """What the dashboard's handlers share: the runtime (hub, push, workflows), the worker-thread runner for
+    database work, the failed-authentication throttle and the metrics."""
+
+    rt: Runtime
+    run: Run
+    failures: FailedAuth
+    metrics: Metrics
+
+    @property
+    def hub(self) -> Hub:
+        return self.rt.hub
+
+    async def session(self, request: Request) -> Session | None:
+        return await self.run(lambda: sessions.find(self.hub.pinned(), request.cookies.get(sessions.COOKIE)))
+
+    async def badge(self, session: Session) -> int:
+        if not session.caller.may("resolve_escalation"):
+            return 0
+        rows = await self.run(lambda: self.hub.store.query("SELECT COUNT(*) FROM escalation WHERE status = 'open'"))
+        return rows[0][0]
+
+    async def render(self, request: Request, template: str, session: Session | None, status: int = 200,
+                     **context: Any) -> Response:
+        now = self.hub.clock.now()
+        flash = request.cookies.get(FLASH_COOKIE, "")[:300]
+        html = templates.get_template(template).render(
+            me=session.caller if session else None, csrf=session.csrf if session else "",
+            badge=await self.badge(session) if session else 0, path=request.url.path, flash=flash,
+            ago=lambda moment: _ago(moment, now), **context)
+        response = HTMLResponse(html, status, headers=HEADERS)
+        if flash:
+            response.delete_cookie(FLASH_COOKIE, path="/ui")
+        return response
+
+    def refusal(self, request: Request, session: Session | None, error: TeamTableError) -> Awaitable[Response]:
+        """A refusal of the domain, as a page: what was refused and what to do next."""
+        return self.render(request, "refused.html", session, STATUS.get(error.code, 400), error=error.message,
+                           code=error.code)
+
+
+def signed_out(request: Request, *, come_back: bool = True) -> Response:
+    """To the sign-in page (and, with `come_back`, back to this page after it); a stale cookie is cleared."""
+    here = request.url.path
+    target = "/ui/signin" + (f"?next={quote(here, safe='/')}" if come_back and here != "/ui" else "")
+    response = RedirectResponse(target, 303, headers=HEADERS)
+    if request.cookies.get(sessions.COOKIE):
+        response.delete_cookie(sessions.COOKIE, path="/")
+    return response
+
+
+def done(to: str, notice: str) -> Response:
+    """After an action: back to a page (303, so a reload does not repeat the post), with a notice shown once."""
+    response = RedirectResponse(to, 303, headers=HEADERS)
+    response.set_cookie(FLASH_COOKIE, notice[:300], max_age=30, path="/ui", httponly=True, samesite="strict")
+    return response
+
+
+class StaticFiles(staticfiles.StaticFiles):
+    """The package's static files (its script, htmx and the style sheet), never sniffed, revalidated on use."""
+
+    async def get_response(self, path: str, scope: Scope) -> Response:
+        response = await super().get_response(path, scope)
+        response.headers.update({"X-Content-Type-Options": "nosniff", "Cache-Control": "no-cache"})
+        return response
+
+
+Handler = Callable[[Dashboard, Request, Session], Awaitable[Response]]
+FormHandler = Callable[[Dashboard, Request, Session, FormData], Awaitable[Response]]
+
+
+def page(handler: Handler) -> Callable[[Dashboard], Callable[[Request], Awaitable[Response]]]:
+    """A GET page: signed-in people only; a refusal of the domain becomes the refusal page."""
+    def bind(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            session = await ui.session(request)
+            if session is None:
+                return signed_out(request)
+            try:
+                return await handler(ui, request, session)
+            except TeamTableError as error:
+                return await ui.refusal(request, session, error)
+
+        return endpoint
+
+    return bind
+
+
+def action(handler: FormHandler) -> Callable[[Dashboard], Callable[[Request], Awaitable[Response]]]:
+    """A POST action: signed-in people only, with the session's CSRF token in the form."""
+    def bind(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
+        @wraps(handler)
+        async def endpoint(request: Request) -> Response:
+            session = await ui.session(request)
+            if session is None:
+                return signed_out(request)
+            try:
+                form = await request.form(max_files=0, max_fields=50)
+                sessions.check_csrf(session.csrf, form.get("csrf"))
+                return await handler(ui, request, session, form)
+            except TeamTableError as error:
+                return await ui.refusal(request, session, error)
+
+        return endpoint
+
+    return bind
+
+
+def path_id(request: Request, key: str) -> int:
+    """An id from the path (digits, by its route), refused past the largest id the table holds."""
+    value = int(request.path_params[key])
+    if not 0 < value <= MAX_INT:
+        raise Invalid(f"{key} must be between 1 and {MAX_INT}.")
+    return value
+
+
+def text(form: FormData, key: str, default: str = "") -> str:
+    value = form.get(key, default)
+    return value if isinstance(value, str) else default
