@@ -2,17 +2,18 @@
 
 Run from the repository root:
 
-    uv run python bench/bench.py                  # full run, every part: 2 to 2.5 minutes on 2 cores
+    uv run python bench/bench.py                  # full run, every part: about 4 minutes on 2 cores
     uv run python bench/bench.py --quick          # a short run
     uv run python bench/bench.py --only http      # one part (--only may be given more than once)
 
 Parts: stdio (round trips, 8 hub processes on one database exchanging messages, CPU per call), http (the same
 through the network hub with bearer-bound sessions, push latency on /events, memory), startup (spawn to the
 initialize answer against a bare MCPServer), idle (CPU of connected, idle hubs), durability (hub.synchronous
-full against normal), config (loading a team.yaml of 10,000 agents; refusing a 20 MB one). Each figure is
-printed next to its target. Exits 1 only when something was wrong (a tool error, a message lost or delivered
-twice, a push event missing or repeated, a server that did not answer, a team.yaml loaded or refused wrongly),
-never because a figure missed its speed target.
+full against normal), config (loading a team.yaml of 10,000 agents; refusing a 20 MB one), wake (how soon
+wait_for_messages returns a message, over HTTP and across stdio processes; 200 open waits; tool-list and catch_up
+sizes). Each figure is printed next to its target. Exits 1 only when something was wrong (a tool error, a message
+lost or delivered twice, a push event missing or repeated, a server that did not answer, a team.yaml loaded or
+refused wrongly, a wait that did not return its message once), never because a figure missed its speed target.
 """
 
 from __future__ import annotations
@@ -31,8 +32,9 @@ from servers import Workspace
 from startup import startup_part
 from team_file import config_part
 from transports import http_part, stdio_part
+from wake import wake_part
 
-PARTS = ("stdio", "http", "startup", "idle", "durability", "config")
+PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake")
 
 
 async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
@@ -46,7 +48,9 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await idle_part(ws, args.mode, args.quick)
     if part == "durability":
         return await durability_part(ws, args.mode, args.quick)
-    return await config_part(ws, args.quick)
+    if part == "config":
+        return await config_part(ws, args.quick)
+    return await wake_part(ws, args.mode, args.quick)
 
 
 async def main(args: argparse.Namespace) -> int:

@@ -79,6 +79,10 @@ class Seat:
         """Read the agent's new messages (marking them read); their ids."""
         raise NotImplementedError
 
+    async def wait(self, seconds: float) -> list[int]:
+        """Wait for the agent's next messages (wait_for_messages, taking them); their ids ([] if none came)."""
+        raise NotImplementedError
+
 
 def _id(answer: Any) -> int | None:
     return answer.get("id") if isinstance(answer, dict) else None
@@ -86,6 +90,10 @@ def _id(answer: Any) -> int | None:
 
 def _ids(answer: Any) -> list[int]:
     return [m["id"] for m in answer] if isinstance(answer, list) else []  # a refusal was counted already
+
+
+def _waited(answer: Any) -> list[int]:
+    return _ids(answer.get("messages")) if isinstance(answer, dict) else []
 
 
 class StdioSeat(Seat):
@@ -124,6 +132,10 @@ class StdioSeat(Seat):
     async def inbox(self) -> list[int]:
         return _ids(await self.call("get_messages", agent_name=self.agent, token=self.tokens[self.agent]))
 
+    async def wait(self, seconds: float) -> list[int]:
+        return _waited(await self.call("wait_for_messages", agent_name=self.agent, token=self.tokens[self.agent],
+                                       timeout_seconds=seconds))
+
 
 class BoundSeat(Seat):
     """An agent whose HTTP session carries its bearer token: the hub binds every call to it."""
@@ -137,6 +149,9 @@ class BoundSeat(Seat):
 
     async def inbox(self) -> list[int]:
         return _ids(await self.call("get_messages"))
+
+    async def wait(self, seconds: float) -> list[int]:
+        return _waited(await self.call("wait_for_messages", timeout_seconds=seconds))
 
 
 @dataclass
@@ -200,15 +215,18 @@ async def _session(url: str, mode: str, token: str | None = None) -> AsyncIterat
 
 
 @asynccontextmanager
-async def http_seating(url: str, agents: list[str | None], mode: str, pid: int) -> AsyncIterator[Seating]:
+async def http_seating(url: str, agents: list[str | None], mode: str, pid: int,
+                       declared: dict[str, str] | None = None) -> AsyncIterator[Seating]:
     """A session per agent to the server at `url` (process `pid`). The agents are registered through one unbound
-    session first; each agent's own session then carries its token."""
+    session first, but for those `declared` in team.yaml (name: token); each agent's own session then carries its
+    token."""
     tally = Tally()
-    tokens: dict[str, str] = {}
-    if any(agents):
+    tokens = dict(declared or {})
+    joining = [name for name in agents if name and name not in tokens]
+    if joining:
         async with _session(url, mode) as client:
             registrar = Seat(client, tally)
-            for name in filter(None, agents):
+            for name in joining:
                 answer = await registrar.call("register", name=name)
                 if not isinstance(answer, dict) or "token" not in answer:
                     raise RuntimeError(f"register {name} failed: {tally.errors[-1:]}")

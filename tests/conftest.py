@@ -15,6 +15,7 @@ from mcp import Client
 from mcp.client.extension import ClientExtension, NotificationBinding
 from pydantic import BaseModel
 
+import stores
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.fanout import Fanout
 from team_table.hub import Hub
@@ -169,7 +170,7 @@ def team_from(text: str) -> Team:
 @asynccontextmanager
 async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dict[str, str] | None = None,
                      clock: Any = None) -> AsyncIterator[Table]:
-    settings = resolve({"db": str(tmp_path / "db" / "team.db")}, env or {}, team, None)
+    settings = resolve({"db": stores.table_db(tmp_path)}, env or {}, team, None)
     with open_hub_table(settings, team, clock=clock) as hub:
         async with AsyncExitStack() as stack:
             fanout = Fanout(hub.store)  # the table's push fan-out, as a running hub has (waits and pushes use it)
@@ -183,6 +184,24 @@ async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dic
 def pytest_configure(config) -> None:
     config.addinivalue_line("markers", "both_eras: run this test in both protocol eras (transport and tool surface "
                                        "tests); the others run in the handshake era, which today's clients speak")
+    config.addinivalue_line("markers", "sqlite_only: a test of SQLite's own file (disk, locks, WAL): not run on "
+                                       "PostgreSQL")
+
+
+@pytest.fixture(autouse=True, params=stores.ENGINES)
+def engine(request) -> Any:
+    """Each test on each engine: SQLite, and PostgreSQL when TEAM_TABLE_TEST_POSTGRES names a server."""
+    if request.param == "postgresql" and request.node.get_closest_marker("sqlite_only"):
+        pytest.skip("a test of SQLite's own file")
+    stores.use(request.param)
+    yield request.param
+    stores.drop_made()
+    stores.use("sqlite")
+
+
+def pytest_sessionfinish(session, exitstatus) -> None:
+    if stores.SERVER:
+        stores.drop_all()
 
 
 def pytest_generate_tests(metafunc) -> None:

@@ -26,6 +26,8 @@ from mcp import Client
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamable_http_client
 
+import stores
+
 from conftest import Agent, listening_client
 from stdio_helpers import LOG_ALARMS, PYTHON, TEAM_TABLE, Seat, hub_env
 
@@ -55,8 +57,9 @@ class HubFiles:
         return self.folder / "home"
 
     @property
-    def db(self) -> Path:
-        return self.folder / "db" / "team.db"
+    def db(self) -> str:
+        """The table's database: a file in the folder, or the test's PostgreSQL database (see stores.py)."""
+        return stores.table_db(self.folder)
 
     @property
     def config(self) -> Path:

@@ -45,7 +45,7 @@ def hub_env(home: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def launch(launcher: str, db: Path, home: Path, **extra_env: str) -> StdioServerParameters:
+def launch(launcher: str, db: Path | str, home: Path, **extra_env: str) -> StdioServerParameters:
     """How an agent's client starts the hub: `team-table up --db`, or a module with TEAM_TABLE_DB."""
     by_env = hub_env(home, TEAM_TABLE_DB=str(db), **extra_env)
     if launcher == "team-table up":

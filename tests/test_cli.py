@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
+import stores
 from team_table import members, messages, tasks
 from team_table.cli import main
 from team_table.config import EMPTY_TEAM, load_team
@@ -23,7 +24,7 @@ def run(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     for var in ("TEAM_TABLE_CONFIG", "TEAM_TABLE_DB", "TEAM_TABLE_AGENT", "TEAM_TABLE_TOKEN"):
         monkeypatch.delenv(var, raising=False)
-    monkeypatch.setenv("TEAM_TABLE_DB", str(tmp_path / "db" / "team.db"))
+    monkeypatch.setenv("TEAM_TABLE_DB", stores.table_db(tmp_path))
     runner = CliRunner()
 
     def invoke(*args: str):
@@ -35,7 +36,7 @@ def run(tmp_path: Path, monkeypatch):
 @pytest.fixture
 def seeded(tmp_path: Path):
     """A table with two members, a message and a task, made through the domain."""
-    settings = resolve({"db": str(tmp_path / "db" / "team.db")}, {}, EMPTY_TEAM, None)
+    settings = resolve({"db": stores.table_db(tmp_path)}, {}, EMPTY_TEAM, None)
     with open_table(settings, EMPTY_TEAM) as hub:
         members.register(hub, "alice", "coder", '["python"]', "")
         members.register(hub, "bob", "reviewer", "[]", "")
@@ -152,7 +153,7 @@ def test_check_diff_shows_what_a_reload_would_change_against_the_running_hub(run
     path = tmp_path / "team.yaml"
     path.write_text("agents:\n  alice:\n    role: coder\n")
     team = load_team(path)
-    db = tmp_path / "db" / "team.db"
+    db = stores.table_db(tmp_path)
     assert "No hub has run" in run("check", "--diff", "--db", str(db)).output
     with open_table(resolve({"db": str(db)}, {}, team, path), team) as hub:
         Reloader(hub, path).record_start()  # what a running hub records

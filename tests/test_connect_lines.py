@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner
 from mcp import Client, StdioServerParameters
 
+import stores
 from team_table.cli import main
 
 import client_lines
@@ -23,7 +24,7 @@ pytestmark = pytest.mark.anyio
 async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n")
-    db = tmp_path / "db" / "team.db"
+    db = stores.table_db(tmp_path)
     first = CliRunner().invoke(main, ["token", "alice", "--db", str(db)], catch_exceptions=False)
     token = re.search(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
     digest = re.search(r"sha256:[0-9a-f]{64}", first.output).group(0)
@@ -50,4 +51,4 @@ async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: 
             sent = await session.call_tool("send_message", {"recipient": "bob", "content": f"hello via {client}"})
             assert not sent.is_error, (client, sent.content[0].text)
             assert json.loads(sent.content[0].text)["sender"] == "alice"
-    assert db.exists()
+    assert stores.on_postgres() or Path(db).exists()

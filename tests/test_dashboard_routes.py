@@ -12,6 +12,7 @@ import anyio
 import httpx2
 import pytest
 
+import stores
 from dashboard_helpers import copy_workflows, example_team, mint_people
 from team_table import members, tokens
 from team_table.config import parse_team
@@ -232,7 +233,7 @@ def test_a_session_expires(tmp_path: Path):
     team = parse_team(f"agents:\n  boss:\n    role: person\n    token_hashes: [\"{tokens.file_hash(token)}\"]\n",
                       "team.yaml")
     clock = ManualClock()
-    with open_table(resolve({"db": str(tmp_path / "t.db")}, {}, team, None), team, clock) as hub:
+    with open_table(resolve({"db": stores.table_db(tmp_path)}, {}, team, None), team, clock) as hub:
         session_id, _ = sessions.open_session(hub, "boss", token)
         assert sessions.find(hub, session_id).caller.name == "boss"
         assert sessions.find(hub, session_id + "x") is None

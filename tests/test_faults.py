@@ -147,6 +147,7 @@ def test_a_team_file_over_the_size_limit_is_refused_before_it_is_parsed(tmp_path
     assert time.monotonic() - start < 1
 
 
+@pytest.mark.sqlite_only
 async def test_synchronous_full_is_the_default_and_normal_can_be_chosen(table_with):
     async with table_with() as table:
         assert table.hub.store.query("PRAGMA synchronous")[0][0] == 2  # FULL
@@ -165,6 +166,7 @@ async def test_a_declared_agents_token_is_found_by_its_hash_among_ten_thousand(t
     assert team.agent_with_hash(tokens.digest("guess")) is None
 
 
+@pytest.mark.sqlite_only
 async def test_a_full_disk_is_an_unavailable_refusal_until_the_hub_can_write_again(table):
     alice, bob = await table.join("alice"), await table.join("bob")
     await alice.ok("send_message", recipient="bob", content="before")

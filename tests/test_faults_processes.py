@@ -18,6 +18,7 @@ import pytest
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
+import stores
 from team_table.config import EMPTY_TEAM
 from team_table.fanout import Fanout
 from team_table.runtime import open_table
@@ -56,7 +57,7 @@ async def test_a_client_that_sends_its_headers_a_byte_at_a_time_is_cut_off(tmp_p
 async def test_a_push_reader_that_stops_reading_is_cut_off_and_its_stream_counted_closed(tmp_path: Path):
     from team_table import members
 
-    settings = resolve({"db": str(tmp_path / "team.db")}, {}, EMPTY_TEAM, None)
+    settings = resolve({"db": stores.table_db(tmp_path)}, {}, EMPTY_TEAM, None)
     with open_table(settings, EMPTY_TEAM) as hub:
         token = members.register(hub, "alice", "agent", "[]", "").token
         fanout, metrics = Fanout(hub.store), Metrics()
@@ -133,6 +134,7 @@ def fill(folder: Path) -> Path:
         os.close(fd)
 
 
+@pytest.mark.sqlite_only
 async def test_a_full_disk_is_refused_as_unavailable_reported_by_readyz_and_recovered_from(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "4m") as disk:
         env = {"TEAM_TABLE_DB": str(disk / "team.db")}
@@ -153,6 +155,7 @@ async def test_a_full_disk_is_refused_as_unavailable_reported_by_readyz_and_reco
             fill(disk)  # and the hub stops cleanly on a full disk too (checked as it exits: code 0, no traceback)
 
 
+@pytest.mark.sqlite_only
 async def test_a_read_only_database_is_read_by_the_cli_and_refused_by_up_in_one_line(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "8m") as disk:
         db = disk / "team.db"
@@ -170,6 +173,7 @@ async def test_a_read_only_database_is_read_by_the_cli_and_refused_by_up_in_one_
         assert "read-only" in up.stderr and str(db) in up.stderr, up.stderr
 
 
+@pytest.mark.sqlite_only
 async def test_a_client_spawning_the_hub_in_the_example_teams_folder_gets_stdio_and_no_hub_outlives_it(
         tmp_path: Path):
     files = HubFiles(tmp_path)

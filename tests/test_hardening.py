@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import stores
 from team_table import claims, events, members, presence
 from team_table.config import load_team
 from team_table.fanout import Fanout
@@ -19,7 +20,7 @@ from conftest import ManualClock
 pytestmark = pytest.mark.anyio
 
 
-def hub_on(db: Path, team, clock=None):
+def hub_on(db: Path | str, team, clock=None):
     return open_table(resolve({"db": str(db)}, {}, team, None), team, clock=clock)
 
 
@@ -27,7 +28,7 @@ async def test_an_agent_working_through_another_process_stays_active_and_keeps_i
     from team_table.config import EMPTY_TEAM
 
     clock = ManualClock()
-    db = tmp_path / "team.db"
+    db = stores.table_db(tmp_path)
     with hub_on(db, EMPTY_TEAM, clock) as holder, hub_on(db, EMPTY_TEAM, clock) as other:
         token = members.register(other, "alice", "coder", "[]", "").token
         alice = members.authenticate(other, "alice", token)
@@ -48,7 +49,7 @@ async def test_an_agent_working_through_another_process_stays_active_and_keeps_i
 async def test_removing_an_agent_while_no_hub_runs_takes_effect_when_one_starts(tmp_path: Path):
     path = tmp_path / "team.yaml"
     path.write_text("agents:\n  bob:\n    role: reviewer\n")
-    db = tmp_path / "team.db"
+    db = stores.table_db(tmp_path)
     with hub_on(db, load_team(path)) as hub:
         Reloader(hub, path).record_start()
         token = members.register(hub, "bob", "reviewer", "[]", "").token
@@ -67,7 +68,7 @@ async def test_removing_an_agent_while_no_hub_runs_takes_effect_when_one_starts(
 async def test_a_revoked_agents_open_streams_close_even_when_another_process_revokes(tmp_path: Path):
     from team_table.config import EMPTY_TEAM
 
-    db = tmp_path / "team.db"
+    db = stores.table_db(tmp_path)
     with hub_on(db, EMPTY_TEAM) as network, hub_on(db, EMPTY_TEAM) as cli:
         members.register(network, "carol", "agent", "[]", "")
         fanout = Fanout(network.store)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+import stores
 from team_table import members, messages, tasks
 from team_table.config import EMPTY_TEAM
 from team_table.runtime import open_table
@@ -30,7 +31,7 @@ def hook(event: str, home: Path, *args: str, stdin: dict | None = None, env: dic
 @pytest.fixture
 def table_file(tmp_path: Path) -> Path:
     """A table where bob wrote alice twice, carol once, and a task waits for alice's review."""
-    db = tmp_path / "team.db"
+    db = stores.table_db(tmp_path)
     with open_table(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
         for name in ("alice", "bob", "carol", "dave"):
             members.register(hub, name, "reviewer", "[]", "")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import anyio
 import pytest
 
+import stores
 from team_table import autoreply, escalations, events, jobs, presence
 from team_table.tokens import file_hash
 
@@ -236,7 +237,7 @@ async def test_team_table_poll_answers_from_a_terminal_with_timestamped_lines(tm
     from team_table.runtime import open_table
     from team_table.settings import resolve
 
-    db = tmp_path / "team.db"
+    db = stores.table_db(tmp_path)
     with open_table(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
         members.register(hub, "alice", "coder", "[]", "")
         members.register(hub, "bob", "coder", "[]", "")

@@ -10,7 +10,8 @@ from pathlib import Path
 import anyio
 import pytest
 
-from team_table.store.sqlite import SqliteStore as Store
+import stores
+from team_table.store import open_store
 
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 
@@ -28,8 +29,8 @@ def table_of(tmp_path: Path, count: int = AGENTS):
     """
     home = tmp_path / "home"
     home.mkdir(exist_ok=True)
-    db = tmp_path / "db" / "team.db"
-    Store.open(db).close()
+    db = stores.table_db(tmp_path)
+    open_store(db).close()
     servers = [(launch("python -m team_table.server", db, home), ERAS[i % 2]) for i in range(count)]
     return seats(servers, tmp_path / "logs")
 
@@ -172,19 +173,23 @@ async def test_eight_processes_registering_one_new_name_at_once_seat_exactly_one
 
 # A hub process up to the point where it opens its database, held there until told to go.
 OPEN_WHEN_TOLD = (
-    "import sys; from pathlib import Path; from team_table.store.sqlite import SqliteStore as Store; "
-    "print('ready', flush=True); sys.stdin.readline(); Store.open(Path(sys.argv[1])).close()"
+    "import sys; from pathlib import Path; from team_table.store import is_url, open_store; "
+    "print('ready', flush=True); sys.stdin.readline(); "
+    "open_store(sys.argv[1] if is_url(sys.argv[1]) else Path(sys.argv[1])).close()"
 )
 
 
 @pytest.mark.parametrize("where", ["new folder", "new file"])
 def test_hub_processes_opening_a_new_database_at_the_same_moment_all_start(tmp_path, where):
-    """Every agent's client starts its hub when the team starts, so the first open is contested."""
+    """Every agent's client starts its hub when the team starts, so the first open (and its migrations, on
+    PostgreSQL: replicas starting together) is contested."""
+    if stores.on_postgres() and where == "new file":
+        pytest.skip("one case on PostgreSQL: a new, empty database")
     for round_ in range(6):
         folder = tmp_path / f"round-{round_}"
         if where == "new file":
             folder.mkdir()
-        db = folder / "team.db"
+        db = stores.empty_db(folder) if stores.on_postgres() else folder / "team.db"
         hubs = [subprocess.Popen([sys.executable, "-c", OPEN_WHEN_TOLD, str(db)], stdin=subprocess.PIPE,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=tmp_path)
                 for _ in range(AGENTS)]

@@ -9,6 +9,7 @@ import anyio
 import httpx2
 import pytest
 
+import stores
 from team_table import events as event_log
 from team_table.config import EMPTY_TEAM
 from team_table.fanout import Fanout
@@ -184,7 +185,7 @@ async def test_a_reader_that_does_not_read_does_not_hold_up_other_streams(tmp_pa
 
 
 async def test_a_stream_that_falls_behind_is_closed_with_overflow_while_others_keep_receiving(tmp_path: Path):
-    settings = resolve({"db": str(tmp_path / "db" / "team.db")}, {}, EMPTY_TEAM, None)
+    settings = resolve({"db": stores.table_db(tmp_path)}, {}, EMPTY_TEAM, None)
     with open_table(settings, EMPTY_TEAM) as hub:
         fanout = Fanout(hub.store, buffer=4)
         slow, fast, other = fanout.subscribe("bob"), fanout.subscribe("bob"), fanout.subscribe("carol")

@@ -9,6 +9,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+import stores
 from team_table import audit as audit_log
 from team_table import events
 from team_table.config import load_team
@@ -208,7 +209,7 @@ async def test_every_stdio_hub_process_on_a_database_picks_up_a_saved_edit(tmp_p
     path = tmp_path / "conf" / "team.yaml"
     path.parent.mkdir()
     path.write_text(team_yaml())
-    db = tmp_path / "db" / "team.db"
+    db = stores.table_db(tmp_path)
     params = [launch("python -m team_table.server", db, tmp_path, TEAM_TABLE_CONFIG=str(path)) for _ in range(2)]
     async with seats([(p, "legacy") for p in params], tmp_path / "logs") as (first, second):
         first.as_agent("bob", BOB)
@@ -241,7 +242,7 @@ def test_a_team_with_roles_lists_reads_back_as_the_config_applied(tmp_path: Path
     path = tmp_path / "team.yaml"
     path.write_text("agents:\n  reviewer:\n    roles: [reviewer, tester]\n")
     team = load_team(path)
-    settings = resolve({"db": str(tmp_path / "t.db")}, {}, team, path)
+    settings = resolve({"db": stores.table_db(tmp_path)}, {}, team, path)
     for _process in range(2):
         with open_hub(settings, team) as hub:
             Reloader(hub, path).record_start()

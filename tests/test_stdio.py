@@ -10,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+import stores
+
 from stdio_helpers import LAUNCHERS, PYTHON, TOOLS, launch, log_alarms, seats
 
 ERAS = ["legacy", "2026-07-28"]
@@ -26,7 +28,7 @@ def home(tmp_path: Path) -> Path:
 @pytest.mark.parametrize("era", ERAS)
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 async def test_every_launcher_serves_the_18_tools_over_stdio(tmp_path, home, launcher, era):
-    db = tmp_path / "db" / "team.db"
+    db = stores.table_db(tmp_path)
     async with seats([(launch(launcher, db, home), era)], tmp_path / "logs") as (hub,):
         listed = await hub.client.list_tools()
         assert {tool.name for tool in listed.tools} >= TOOLS  # the 18 tools of 0.2.1; new ones are extra
@@ -36,10 +38,11 @@ async def test_every_launcher_serves_the_18_tools_over_stdio(tmp_path, home, lau
         inbox = await hub.as_agent("bob", bob_token).ok("get_messages")
     assert [(m["id"], m["sender"], m["content"]) for m in inbox] == [
         (sent["id"], "alice", "hello over stdio")]
-    assert db.is_file()
+    assert stores.on_postgres() or Path(db).is_file()
     assert not log_alarms(tmp_path / "logs")
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.anyio
 async def test_the_server_module_keeps_its_table_in_the_file_named_by_TEAM_TABLE_DB(tmp_path, home):
     db = tmp_path / "elsewhere" / "hub.db"
@@ -57,7 +60,7 @@ async def test_the_server_module_keeps_its_table_in_the_file_named_by_TEAM_TABLE
 @pytest.mark.anyio
 @pytest.mark.parametrize("era", ERAS)
 async def test_a_server_bound_by_TEAM_TABLE_AGENT_speaks_for_that_agent_only(tmp_path, home, era):
-    db = tmp_path / "db" / "team.db"
+    db = stores.table_db(tmp_path)
     async with seats([(launch("python -m team_table.server", db, home), era)], tmp_path / "logs") as (plain,):
         alice_token = (await plain.raw("register", name="alice")).data["token"]
         bob = await plain.join("bob")
@@ -80,7 +83,7 @@ async def test_a_server_bound_by_TEAM_TABLE_AGENT_speaks_for_that_agent_only(tmp
 
 def run_hub(launcher: str, tmp_path: Path, home: Path, **env: str) -> subprocess.CompletedProcess:
     """Run a hub with stdin closed: a hub that starts would see end of input and exit 0."""
-    params = launch(launcher, tmp_path / "db" / "team.db", home, **env)
+    params = launch(launcher, stores.table_db(tmp_path), home, **env)
     return subprocess.run([params.command, *params.args], env=params.env, cwd=params.cwd,
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
@@ -147,7 +150,7 @@ def test_an_mcp_1_client_registers_and_exchanges_a_message(tmp_path, home):
         pytest.skip("TEAM_TABLE_MCP1_PYTHON is not set (a python with mcp<2 installed)")
     script = tmp_path / "mcp1_client.py"
     script.write_text(MCP1_CLIENT)
-    server = launch("python -m team_table.server", tmp_path / "db" / "team.db", home)
+    server = launch("python -m team_table.server", stores.table_db(tmp_path), home)
     done = subprocess.run([mcp1_python, str(script), PYTHON, json.dumps(server.env), str(server.cwd)],
                           capture_output=True, text=True, timeout=120, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -6,6 +6,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
+import pytest
+
 from team_table import members, messages, tasks
 from team_table.config import EMPTY_TEAM
 from team_table.runtime import open_table
@@ -13,6 +15,8 @@ from team_table.settings import resolve
 from team_table.store.sqlite import SqliteStore as Store
 from team_table.store.sqlite_schema import MIGRATIONS
 from team_table.tokens import digest
+
+pytestmark = pytest.mark.sqlite_only  # the SQLite file itself (its modes, WAL, indexes, the 0.2.1 import)
 
 
 def test_a_new_database_folder_is_0700_and_its_files_0600(tmp_path: Path):

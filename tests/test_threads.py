@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+import stores
 from team_table import messages
 from team_table.workflow.engine import open_engine
 
@@ -102,7 +103,7 @@ def test_the_thread_of_a_message_is_its_first_messages_id(tmp_path: Path):
     from team_table.runtime import open_table
     from team_table.settings import resolve
 
-    with open_table(resolve({"db": str(tmp_path / "t.db")}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
+    with open_table(resolve({"db": stores.table_db(tmp_path)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
         from team_table import members
 
         members.register(hub, "a", "agent", "[]", "")

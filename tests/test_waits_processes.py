@@ -10,6 +10,7 @@ from pathlib import Path
 import anyio
 import pytest
 
+import stores
 from team_table import tokens
 
 from network_helpers import join_all, running_hub, seat
@@ -73,7 +74,7 @@ async def test_a_wait_over_http_whose_client_gives_up_takes_nothing(tmp_path: Pa
 
 
 async def test_a_wait_in_one_stdio_process_is_woken_by_a_message_written_by_another(tmp_path: Path):
-    db, home = tmp_path / "db" / "team.db", tmp_path / "home"
+    db, home = stores.table_db(tmp_path), tmp_path / "home"
     home.mkdir()
     params = launch("python -m team_table.server", db, home)
     async with seats([(params, "legacy"), (params, "legacy")], tmp_path / "logs") as (alice, bob):
@@ -89,7 +90,7 @@ async def test_a_wait_in_one_stdio_process_is_woken_by_a_message_written_by_anot
 
 async def test_a_bound_stdio_process_pushes_a_channel_note_for_what_another_process_wrote(tmp_path: Path):
     yaml, minted = declared("bob")
-    db, home = tmp_path / "db" / "team.db", tmp_path / "home"
+    db, home = stores.table_db(tmp_path), tmp_path / "home"
     home.mkdir()
     (home / "team.yaml").write_text(yaml)
     plain = launch("python -m team_table.server", db, home, TEAM_TABLE_CONFIG=str(home / "team.yaml"))

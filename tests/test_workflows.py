@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+import stores
 from team_table.errors import ConfigError
 from team_table.workflow.engine import open_engine
 from team_table.workflow.library import load_folder
@@ -180,8 +181,9 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
         monkeypatch.delenv(var, raising=False)
     shutil.copytree(SHIPPED, tmp_path / "workflows")
     (tmp_path / "team.yaml").write_text("hub:\n  db: team.db\n")
+    monkeypatch.setenv("TEAM_TABLE_DB", stores.table_db(tmp_path))  # wins over the file's (SQLite or PostgreSQL)
     team = load_team(tmp_path / "team.yaml")
-    with open_table(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
+    with open_table(resolve({"db": stores.table_db(tmp_path)}, {}, team, tmp_path / "team.yaml"), team) as hub:
         members.register(hub, "coder", "coder", "[]", "")
         members.register(hub, "rita", "reviewer", "[]", "")
         coder = hub.caller("coder", ("coder",))
@@ -198,7 +200,7 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
     dry = run(main, ["workflows", "dry-run", "workflows/review.yaml", "--event",
                      f'{{"event": "task_status", "task": {task.id}}}'], catch_exceptions=False)
     assert "assign_reviewer" in dry.output and '"rita"' in dry.output and "nothing was changed" in dry.output
-    with open_table(resolve({"db": str(tmp_path / "team.db")}, {}, team, tmp_path / "team.yaml"), team) as hub:
+    with open_table(resolve({"db": stores.table_db(tmp_path)}, {}, team, tmp_path / "team.yaml"), team) as hub:
         assert tasks.load(hub, task.id).reviewer is None  # the dry run changed nothing
         open_engine(hub, tmp_path / "workflows")  # a hub starts: its place is after the events already there
         assert hub.store.query("SELECT COUNT(*) FROM workflow_run")[0][0] == 0
@@ -213,7 +215,7 @@ async def test_a_running_hub_carries_out_the_workflows_beside_its_team_file(tmp_
     shutil.copytree(SHIPPED, tmp_path / "conf" / "workflows")
     config = tmp_path / "conf" / "team.yaml"
     config.write_text("agents: {}\n")
-    params = launch("python -m team_table.server", tmp_path / "db" / "team.db", tmp_path, TEAM_TABLE_CONFIG=str(config))
+    params = launch("python -m team_table.server", stores.table_db(tmp_path), tmp_path, TEAM_TABLE_CONFIG=str(config))
     async with seats([(params, "legacy"), (params, "legacy")], tmp_path / "logs") as (coder, rita):
         await coder.join("coder", role="coder")
         await rita.join("rita", role="reviewer")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
@@ -38,6 +39,18 @@ class HubSection(Frozen):
     synchronous: Literal["full", "normal"] = "full"
     # A network request must arrive whole (headers and body) within this many seconds of its first byte.
     request_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
+    pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL: connections per hub process
+    # MCP over HTTP for clients of the 2024/2025 protocol without a session kept in the process, so any replica
+    # answers any request. Default: on when the database is PostgreSQL (replicas), off on SQLite.
+    stateless_http: bool | None = None
+
+    @field_validator("db")
+    @classmethod
+    def _no_password(cls, db: str | None) -> str | None:
+        if db is not None and db.startswith(("postgresql://", "postgres://")) and urlsplit(db).password:
+            raise ValueError("a password does not belong in team.yaml: give the URL without it, and the password "
+                             "in PGPASSWORD or ~/.pgpass where the hub runs (or the whole URL in TEAM_TABLE_DB)")
+        return db
 
 
 class RoleSpec(Frozen):

@@ -35,6 +35,7 @@ def emit(conn: Tx, at: str, kind: str, data: dict[str, Any], *, to: str = EVERYO
         "INSERT INTO event (at, kind, recipient, exclude, data) VALUES (?, ?, ?, ?, ?)",
         (at, kind, to, exclude, json.dumps(data, separators=(",", ":"))),
     )
+    conn.announce()
 
 
 def _event(row) -> Event:

@@ -45,9 +45,10 @@ class Subscription:
 class Fanout:
     """Reads new events from the database when woken and offers them to the listeners.
 
-    Woken right after a commit in this process; while anyone listens, every `poll` seconds it also asks the
-    store whether any other process committed (a cheap check of the store's version), and reads the new events
-    only then. With nobody listening it does nothing at all.
+    Woken right after a commit in this process, and by the store when another process committed events (a
+    PostgreSQL notification); while anyone listens, every `poll` seconds it also asks the store whether any
+    other process committed (a cheap check of the store's version), and reads the new events only then. With
+    nobody listening it does nothing at all.
     """
 
     def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1) -> None:
@@ -108,6 +109,7 @@ class Fanout:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.running = True
+        self._store.watch(self.wake)  # a store that hears other processes' commits wakes us at once
         seen = self._store.version()
         try:
             while True:

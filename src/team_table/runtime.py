@@ -37,7 +37,8 @@ def open_table(settings: Settings, team: Team, clock: Clock | None = None, *, se
                read_only: bool = False) -> Iterator[Hub]:
     """The table's database and the Hub context over it, for one process. `seat` puts the agents declared with
     tokens at the table (a hub starting); read-only, nothing at all is written."""
-    store = open_store(settings.db_path, synchronous=team.hub.synchronous, read_only=read_only)
+    store = open_store(settings.store_at, synchronous=team.hub.synchronous, read_only=read_only,
+                       pool_size=settings.pool_size)
     hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
     try:
         if seat and not read_only:
@@ -165,7 +166,7 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
         server = build_server(rt.hub, rt.fanout, fixed(binding))
-        log.info("hub up: stdio, db %s, config %s%s", settings.db_path, settings.config_path or "none",
+        log.info("hub up: stdio, db %s, config %s%s", settings.database, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
         await stdio.serve(server, on_first_answer=answered.set)
 

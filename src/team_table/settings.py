@@ -12,6 +12,7 @@ from typing import Any
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.errors import Invalid
 from team_table.names import token_variable
+from team_table.store.postgres import is_url, shown, without_password
 from team_table.store.sqlite import DEFAULT_DB
 from team_table.yaml_files import read_config_file
 
@@ -35,10 +36,29 @@ class Settings:
     allowed_hosts: tuple[str, ...] = ()
     transport_from: str = "default"  # where the transport was chosen: flag, env, file or default
     config_digest: str | None = None  # of the team.yaml text the team was read from
+    db_url: str | None = None  # a PostgreSQL database (db_path is then unused); may hold a password: never print it
+    pool_size: int = 10
+    stateless_http: bool = False
 
     @property
     def network(self) -> bool:
         return self.transport != "stdio"
+
+    @property
+    def store_at(self) -> Path | str:
+        """What open_store opens: the SQLite file, or the PostgreSQL URL."""
+        return self.db_url or self.db_path
+
+    @property
+    def database(self) -> str:
+        """Where the table is, to print: the file, or the URL without its password."""
+        return shown(self.db_url) if self.db_url else str(self.db_path)
+
+    @property
+    def database_for_others(self) -> str:
+        """Where the table is, for a line others run (`--db`): an absolute path, or the URL without its password
+        (which each process takes from PGPASSWORD or ~/.pgpass)."""
+        return without_password(self.db_url) if self.db_url else str(self.db_path.resolve())
 
 
 def find_config(flag: str | None, env: Mapping[str, str], cwd: Path) -> Path | None:
@@ -81,7 +101,10 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         raise Invalid(f"Unknown transport {transport!r}: choose one of {', '.join(TRANSPORTS)}.")
     port = _port(pick("port", "TEAM_TABLE_PORT", hub.port, DEFAULT_PORT))
     db = pick("db", "TEAM_TABLE_DB", None, None)
-    if db is not None:
+    db_url = str(db) if is_url(db) else hub.db if db is None and is_url(hub.db) else None
+    if db_url is not None:
+        db_path = DEFAULT_DB.expanduser()  # unused: the table is on the database server
+    elif db is not None:
         db_path = Path(str(db)).expanduser()
     elif hub.db is not None:
         db_path = Path(hub.db).expanduser()
@@ -105,6 +128,9 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         token=env.get("TEAM_TABLE_TOKEN") or (env.get(token_variable(agent)) if agent else None) or None,
         allowed_hosts=tuple(flags.get("allow_host") or ()) + hub.allowed_hosts,
         transport_from=source("transport", "TEAM_TABLE_TRANSPORT", hub.transport),
+        db_url=db_url,
+        pool_size=hub.pool_size,
+        stateless_http=hub.stateless_http if hub.stateless_http is not None else db_url is not None,
     )
 
 

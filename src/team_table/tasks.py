@@ -231,7 +231,8 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
     with hub.store.write() as conn:
         _creator_or(caller, load(conn, task_id), "cancel_task")
         open_ones = conn.execute(
-            "WITH RECURSIVE tree(id) AS (SELECT ? UNION SELECT t.id FROM task t JOIN tree ON t.parent_id = tree.id)"
+            "WITH RECURSIVE tree(id) AS (SELECT CAST(? AS BIGINT) UNION SELECT t.id FROM task t JOIN tree"
+            " ON t.parent_id = tree.id)"
             " SELECT task.id, task.status FROM task JOIN tree ON task.id = tree.id"
             " WHERE task.status NOT IN ('done', 'cancelled') ORDER BY task.id", (task_id,)).fetchall()
         for one, before in open_ones:

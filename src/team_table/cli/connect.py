@@ -40,7 +40,7 @@ def hub_command(settings: Settings) -> list[str]:
     command = [*exe, "up", "--transport", "stdio"]
     if settings.config_path is not None:
         command += ["--config", str(settings.config_path.resolve())]
-    command += ["--db", str(settings.db_path.resolve())]
+    command += ["--db", settings.database_for_others]
     return command
 
 
@@ -133,7 +133,7 @@ def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
     Code and Codex (`team-table hook`), which ask the hub at `url` or, over stdio, read the table's file."""
     script = Path(sys.executable).parent / "team-table"
     exe = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m team_table"
-    where = f"--url {url}" if url else f"--db {shlex.quote(str(settings.db_path.resolve()))}"
+    where = f"--url {url}" if url else f"--db {shlex.quote(settings.database_for_others)}"
 
     def hooks(client: str) -> list[str]:
         """A hooks object, one line per event (valid JSON, meant to be merged into the client's file)."""

@@ -73,7 +73,7 @@ def poll(name, interval, max_messages, config, db) -> None:
         policy = declared.auto_reply if declared and declared.auto_reply else AutoReply(
             interval_seconds=interval, max_replies=max_messages, pause_when_active=False)
         _say(f"auto-reply for {name}: every {policy.interval_seconds:g} s, at most {policy.max_replies} replies, "
-            f"database {hub.settings.db_path}. Ctrl-C stops.")
+            f"database {hub.settings.database}. Ctrl-C stops.")
         waiting = False
         try:
             while True:

@@ -71,11 +71,11 @@ def _print_diff(path: Path, team: Team, db: str | None) -> None:
 
     settings, _ = load_settings(config=str(path), db=db)
     running = None
-    if settings.db_path.is_file():
+    if settings.db_url or settings.db_path.is_file():
         with open_table(settings, team, read_only=True) as hub:
             running = reload.applied(hub)
     if running is None:
-        click.echo(f"No hub has run on {settings.db_path} yet: nothing to compare with.")
+        click.echo(f"No hub has run on {settings.database} yet: nothing to compare with.")
         return
     change = reload.diff(running, team)
     if change.empty:

@@ -115,10 +115,12 @@ def _ask_hub(url: str, agent: str, timeout: float) -> dict:
 
 def _read_file(db: str | None, agent: str) -> dict:
     """Straight from the table's file, read-only (whoever may read the file may read this)."""
-    from team_table.store.sqlite import DEFAULT_DB, SqliteStore
+    from team_table.store import is_url, open_store
+    from team_table.store.sqlite import DEFAULT_DB
     from team_table.waiting_summary import waiting_for
 
-    store = SqliteStore.open(Path(db).expanduser() if db else DEFAULT_DB.expanduser(), read_only=True)
+    where = db if is_url(db) else Path(db).expanduser() if db else DEFAULT_DB.expanduser()
+    store = open_store(where, read_only=True, pool_size=1)
     try:
         return waiting_for(store.query, agent)
     finally:

@@ -69,7 +69,7 @@ def _explain_stdio(settings) -> None:
         "`team-table token NAME` for the line that binds it to one agent):\n", err=True,
     )
     show(stdio_lines(settings, settings.agent), err=True)
-    click.echo(f"Database: {settings.db_path}   Config: {settings.config_path or 'none (open registration)'}\n"
+    click.echo(f"Database: {settings.database}   Config: {settings.config_path or 'none (open registration)'}\n"
                "Waiting for an MCP client on stdin; Ctrl-C to stop.", err=True)
 
 

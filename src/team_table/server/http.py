@@ -49,7 +49,7 @@ class Network:
     metrics: Metrics = field(default_factory=Metrics)
     failures: FailedAuth = field(default_factory=FailedAuth)
     rt: Runtime | None = None
-    # One connection serves the process, so one worker thread: more would only queue on its lock.
+    # SQLite: one connection serves the process, so one worker thread (more would only queue on its lock).
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
     @classmethod
@@ -58,6 +58,8 @@ class Network:
 
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
+        # As many worker threads as the store can use at once: one for SQLite, the pool's size for PostgreSQL.
+        self.limiter = anyio.CapacityLimiter(rt.hub.store.parallel)
 
     async def run(self, work: Any) -> Any:
         """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
@@ -240,7 +242,7 @@ async def serve_http(app: Guard, settings: Settings, net: Network, announce: Cal
                             http=protocol, timeout_keep_alive=IDLE_TIMEOUT)
     server = _Uvicorn(config, lambda: net.rt.fanout.close_all("shutdown: the hub is stopping"))
     url = f"http://{_url_host(settings.host)}:{settings.port}"
-    log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.db_path,
+    log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.database,
              settings.config_path or "none")
 
     async def serve() -> None:

@@ -1,15 +1,21 @@
-"""Where the table is kept: one store interface (base.Store), SQLite behind it by default."""
+"""Where the table is kept: one store interface (base.Store), SQLite by default, PostgreSQL for a database server
+shared by several hub processes (a `postgresql://` URL)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 from team_table.store.base import Dialect, Store, Tx, placeholders
+from team_table.store.postgres import is_url
 from team_table.store.sqlite import SqliteStore
 
-__all__ = ["Dialect", "Store", "Tx", "open_store", "placeholders"]
+__all__ = ["Dialect", "Store", "Tx", "is_url", "open_store", "placeholders"]
 
 
-def open_store(path: Path, *, synchronous: str = "full", read_only: bool = False) -> Store:
-    """Open the table's database (migrated, unless read-only)."""
-    return SqliteStore.open(path, synchronous=synchronous, read_only=read_only)
+def open_store(where: Path | str, *, synchronous: str = "full", read_only: bool = False, pool_size: int = 10) -> Store:
+    """Open the table's database (migrated, unless read-only): a SQLite file, or a PostgreSQL URL."""
+    if is_url(where):
+        from team_table.store.postgres import PostgresStore
+
+        return PostgresStore.open(str(where), pool_size=pool_size, read_only=read_only)
+    return SqliteStore.open(Path(where), synchronous=synchronous, read_only=read_only)

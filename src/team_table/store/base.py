@@ -33,6 +33,9 @@ class Tx(Protocol):
     def lock(self, key: str) -> None:
         """Serialize this transaction with every other one that locks `key`, until it ends."""
 
+    def announce(self) -> None:
+        """Tell the other processes on the database, once this commits, that it wrote new events."""
+
 
 @dataclass(frozen=True)
 class Dialect:
@@ -50,6 +53,7 @@ class Store(Protocol):
     dialect: Dialect
     on_commit: Callable[[], None] | None
     url: str  # where it is, for logs and messages (never with a password)
+    parallel: int  # how many calls of this process may use it at once (worker threads worth having)
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]: ...
 
@@ -61,6 +65,13 @@ class Store(Protocol):
 
     def version(self) -> int:
         """A number that changes whenever any process commits a change (cheap to read)."""
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback`, from any thread, when another process commits events (stores that cannot tell never
+        call it: their version() is polled)."""
+
+    def probe(self) -> str | None:
+        """None when the database can be written now, else why not."""
 
     def checkpoint(self) -> None: ...
 

@@ -35,6 +35,7 @@ class SqliteTx:
 
     __slots__ = ("_conn",)
 
+
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
@@ -47,11 +48,15 @@ class SqliteTx:
     def lock(self, key: str) -> None:
         return None
 
+    def announce(self) -> None:
+        return None  # other processes see the commit in PRAGMA data_version (version())
+
 
 class SqliteStore:
     """A SQLite database file shared by every hub process on this machine."""
 
     dialect = SQLITE
+    parallel = 1  # one connection per process, used by one thread at a time
 
     def __init__(self, path: Path, *, synchronous: str = "full", read_only: bool = False) -> None:
         self.path = path
@@ -204,6 +209,9 @@ class SqliteStore:
                 self._watch = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
                                               check_same_thread=False)
             return self._watch.execute("PRAGMA data_version").fetchone()[0]
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """SQLite cannot tell this process when another one commits: the fan-out polls version() instead."""
 
     def probe(self, fresh: float = 5.0) -> str | None:
         """Can the database be written now? None if so, else why. A commit in the last `fresh` seconds counts."""

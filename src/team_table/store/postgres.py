@@ -1,0 +1,350 @@
+"""The PostgreSQL store: several hub processes, on several machines, on one database server.
+
+- A pool of connections (psycopg 3 and psycopg_pool), checked before use, prepared statements off so that
+  PgBouncer in transaction mode works. Reads run in parallel; each write transaction first takes one advisory
+  transaction lock, so writes are serialized across every replica exactly as SQLite serializes them (one
+  writer at a time): the domain's rules hold unchanged, and event ids commit in order, which the push cursor
+  relies on. Transaction-scoped locks are released at commit, so PgBouncer is no problem for them either.
+- A transaction that wrote events notifies (`NOTIFY team_table`, delivered at commit); each process listens
+  on a connection of its own and wakes its fan-out at once. A dropped notification only delays an event:
+  `version()` also reads the newest event id once a second.
+- Errors about the server (down, restarting, unreachable, pool exhausted) become one `unavailable` refusal;
+  nothing is half-written, since a transaction commits whole or not at all.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+from team_table.errors import Unavailable
+from team_table.store.base import Dialect
+from team_table.store.postgres_schema import MIGRATIONS
+
+log = logging.getLogger(__name__)
+
+POSTGRES = Dialect(name="postgresql", greatest="GREATEST", unread_index="", skip_locked=" FOR UPDATE SKIP LOCKED")
+WRITE_LOCK = 0x7465616D  # the advisory lock every write transaction takes ('team')
+CHANNEL = "team_table"
+CATCH_UP_SECONDS = 1.0  # how often version() reads the newest event id, whatever the notifications say
+CONNECT_TIMEOUT = 10
+
+
+def is_url(where: object) -> bool:
+    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
+
+
+def shown(url: str) -> str:
+    """The URL for logs and messages: its password, if any, replaced."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
+
+
+def without_password(url: str) -> str:
+    """The URL to print for others to use: the password stays where it was (PGPASSWORD, ~/.pgpass)."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}" if parts.username else host))
+
+
+@functools.lru_cache(maxsize=4096)
+def translate(sql: str) -> str:
+    """The domain's SQL ('?' placeholders) in psycopg's ('%s'; a literal '%' doubled, so statements are always
+    run with a parameter sequence, if empty), outside quoted strings."""
+    out, quoted = [], False
+    for char in sql:
+        if char == "'":
+            quoted = not quoted
+            out.append(char)
+        elif char == "%":
+            out.append("%%")
+        elif char == "?" and not quoted:
+            out.append("%s")
+        else:
+            out.append(char)
+    return "".join(out)
+
+
+class Row:
+    """A result row read by column name or by position, like sqlite3.Row (and dict(row) works)."""
+
+    __slots__ = ("_index", "_values")
+
+    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
+        self._values = values
+        self._index = index
+
+    def __getitem__(self, key: int | str | slice) -> Any:
+        if isinstance(key, str):
+            return self._values[self._index[key]]
+        return self._values[key]
+
+    def keys(self) -> list[str]:
+        return list(self._index)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self._values)
+
+    def __len__(self) -> int:
+        return len(self._values)
+
+    def __repr__(self) -> str:
+        return f"Row({dict(zip(self._index, self._values, strict=True))})"
+
+
+def _rows(cursor: Any) -> Callable[[Sequence[Any]], Row]:
+    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    return lambda values: Row(values, index)
+
+
+class PgTx:
+    """One write transaction on one pooled connection."""
+
+    __slots__ = ("_conn", "announced")
+
+    def __init__(self, conn: Any) -> None:
+        self._conn = conn
+        self.announced = False
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        return self._conn.execute(translate(sql), tuple(params))
+
+    def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any:
+        cursor = self._conn.cursor()
+        cursor.executemany(translate(sql), list(rows))
+        return cursor
+
+    def lock(self, key: str) -> None:
+        self._conn.execute("SELECT pg_advisory_xact_lock(hashtextextended(%s, 0))", (key,))
+
+    def announce(self) -> None:
+        self.announced = True
+
+
+class PostgresStore:
+    """A PostgreSQL database shared by every hub process (replica) on it."""
+
+    dialect = POSTGRES
+
+    def __init__(self, url: str, *, pool_size: int = 10, read_only: bool = False) -> None:
+        import psycopg
+        from psycopg_pool import ConnectionPool
+
+        self._psycopg = psycopg
+        self.conninfo = url
+        self.url = shown(url)
+        self.read_only = read_only
+        self.parallel = pool_size  # how many calls may use the database at once in this process
+        self.on_commit: Callable[[], None] | None = None
+        self.unwritable: str | None = None
+        self.last_commit = 0.0
+        self._local = threading.local()
+        self._watchers: list[Callable[[], None]] = []
+        self._notified = 0
+        self._newest = 0
+        self._newest_at = 0.0
+        self._stop = threading.Event()
+        self._listener: threading.Thread | None = None
+        options = "-c default_transaction_read_only=on" if read_only else None
+        self._pool = ConnectionPool(
+            url, min_size=1, max_size=pool_size, open=False, name="team-table", timeout=CONNECT_TIMEOUT,
+            check=ConnectionPool.check_connection,
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": _rows,
+                    "connect_timeout": CONNECT_TIMEOUT, "application_name": "team-table",
+                    **({"options": options} if options else {})})
+
+    @classmethod
+    def open(cls, url: str, *, pool_size: int = 10, read_only: bool = False) -> PostgresStore:
+        try:
+            store = cls(url, pool_size=pool_size, read_only=read_only)
+        except ImportError:
+            raise Unavailable("A PostgreSQL database needs the PostgreSQL driver: install team-table[postgresql] "
+                              "(psycopg and psycopg-pool).") from None
+        try:
+            store._pool.open(wait=True, timeout=CONNECT_TIMEOUT)
+        except Exception as exc:
+            store._pool.close()
+            raise Unavailable(f"Cannot reach the PostgreSQL database {store.url} ({_first_line(exc)}): check that "
+                              "the server runs, the URL, and the password (PGPASSWORD or ~/.pgpass).") from None
+        try:
+            if read_only:
+                store._check_current()
+            else:
+                store.migrate()
+        except BaseException:
+            store.close()
+            raise
+        return store
+
+    def close(self) -> None:
+        self._stop.set()
+        if self._listener is not None:
+            self._listener.join(timeout=0.05)  # it ends by itself within a second (a daemon thread)
+        self._pool.close()
+
+    @contextmanager
+    def _mapped(self) -> Iterator[None]:
+        """The server's troubles (down, restarting, unreachable, no connection free) become one refusal."""
+        from psycopg_pool import PoolTimeout
+
+        psycopg = self._psycopg
+        try:
+            yield
+        except (psycopg.OperationalError, PoolTimeout) as exc:
+            why = _first_line(exc)
+            self.unwritable = why
+            log.error("the database %s cannot be used: %s", self.url, why)
+            raise Unavailable(f"The hub's database server cannot be used right now ({why}); nothing was changed. "
+                              "Try again shortly: the hub reconnects by itself.") from None
+
+    def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
+        current = getattr(self._local, "tx", None)
+        if current is not None:  # inside this thread's write: read what it wrote
+            return current.execute(sql, params).fetchall()
+        with self._mapped(), self._pool.connection() as conn:
+            return conn.execute(translate(sql), tuple(params)).fetchall()
+
+    @contextmanager
+    def write(self) -> Iterator[PgTx]:
+        """One write transaction, serialized with every other one on the database (its advisory lock). A write
+        opened inside another on the same thread joins it."""
+        current = getattr(self._local, "tx", None)
+        if current is not None:
+            yield current
+            return
+        with self._mapped(), self._pool.connection() as conn:
+            tx = PgTx(conn)
+            self._local.tx = tx
+            try:
+                with conn.transaction():
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield tx
+                    if tx.announced:
+                        conn.execute("SELECT pg_notify(%s, '')", (CHANNEL,))
+            finally:
+                self._local.tx = None
+        self.last_commit = time.monotonic()
+        self.unwritable = None
+        if self.on_commit is not None:
+            self.on_commit()
+
+    @contextmanager
+    def rehearse(self) -> Iterator[PgTx]:
+        """A write transaction that is always rolled back (dry runs)."""
+        with self._mapped(), self._pool.connection() as conn:
+            tx = PgTx(conn)
+            self._local.tx = tx
+            try:
+                with conn.transaction(force_rollback=True):
+                    conn.execute("SELECT pg_advisory_xact_lock(%s)", (WRITE_LOCK,))
+                    yield tx
+            finally:
+                self._local.tx = None
+
+    def migrate(self) -> list[str]:
+        """Apply every migration not yet recorded, under the write lock: replicas starting together apply each
+        one once."""
+        applied: list[str] = []
+        with self.write() as conn:
+            conn.execute("CREATE TABLE IF NOT EXISTS schema_migration ("
+                         " version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)")
+            done = {row[0] for row in conn.execute("SELECT version FROM schema_migration")}
+            for migration in MIGRATIONS:
+                if migration.version in done:
+                    continue
+                for statement in migration.sql.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.execute("INSERT INTO schema_migration (version, name, applied_at) VALUES"
+                             " (?, ?, to_char(clock_timestamp() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US')"
+                             " || '+00:00')", (migration.version, migration.name))
+                applied.append(migration.name)
+        if applied:
+            log.info("database %s upgraded: %s", self.url, ", ".join(applied))
+        return applied
+
+    def _check_current(self) -> None:
+        try:
+            rows = self.query("SELECT MAX(version) FROM schema_migration")
+        except self._psycopg.errors.UndefinedTable:
+            rows = [(None,)]
+        if rows[0][0] != MIGRATIONS[-1].version:
+            raise Unavailable(f"The database {self.url} was made by another version of team-table (or by none): "
+                              "start the hub once (`team-table up`) so it can bring the schema up to date.")
+
+    def is_empty(self) -> bool:
+        """No member, message, task or event yet (a target for `team-table migrate`)."""
+        return not any(self.query(f"SELECT 1 FROM {table} LIMIT 1")
+                       for table in ("member", "message", "task", "event", "audit"))
+
+    # -- changes made by other processes ------------------------------------------------------------------
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call `callback` (from the listener's thread) whenever another process commits new events."""
+        self._watchers.append(callback)
+        if self._listener is None:
+            self._listener = threading.Thread(target=self._listen, name="team-table-listen", daemon=True)
+            self._listener.start()
+
+    def _listen(self) -> None:
+        psycopg = self._psycopg
+        while not self._stop.is_set():
+            try:
+                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
+                    conn.execute(f"LISTEN {CHANNEL}")
+                    self._changed()  # what was committed while nobody listened is read now
+                    while not self._stop.is_set():
+                        for _note in conn.notifies(timeout=1.0, stop_after=100):
+                            self._notified += 1
+                        self._changed()
+            except psycopg.Error as exc:
+                if not self._stop.is_set():
+                    log.warning("listening for changes on %s failed (%s); again in 1 s", self.url, _first_line(exc))
+                    self._stop.wait(1.0)
+
+    def _changed(self) -> None:
+        for callback in list(self._watchers):
+            callback()
+
+    def version(self) -> int:
+        """Moves when a notification arrives, and when the newest event id moved (read once a second)."""
+        now = time.monotonic()
+        if now - self._newest_at >= CATCH_UP_SECONDS:
+            self._newest_at = now
+            with contextlib.suppress(Unavailable):  # the server is away: the next read tries again
+                self._newest = self.query("SELECT COALESCE(MAX(id), 0) FROM event")[0][0]
+        return self._notified + self._newest
+
+    def probe(self, fresh: float = 5.0) -> str | None:
+        """Can the database be written now? None if so, else why."""
+        if self.read_only:
+            return "opened read-only"
+        if self.unwritable is None and time.monotonic() - self.last_commit < fresh:
+            return None
+        try:
+            with self.write() as conn:
+                conn.execute("INSERT INTO job_lease (name, owner, until) VALUES ('probe', 'probe', 0)"
+                             " ON CONFLICT(name) DO UPDATE SET until = job_lease.until + 1")
+        except Unavailable as exc:
+            return exc.message
+        return None
+
+    def checkpoint(self) -> None:
+        """Nothing to fold back: the server keeps its own log."""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip() or type(exc).__name__
+    return text.splitlines()[0]
