@@ -21,11 +21,12 @@ CHROMIUM = os.environ.get("TEAM_TABLE_CHROMIUM") or shutil.which("chromium") or 
 
 @dataclass(frozen=True)
 class People:
-    """The tokens of the example team's people: boss (person), lena (lead), and dan, a plain agent."""
+    """The tokens of the example team's people: boss (person), lena (lead), root (admin), and dan, an agent."""
 
     boss: str
     lena: str
     dan: str
+    root: str
 
 
 def example_team(people: People) -> str:
@@ -33,13 +34,13 @@ def example_team(people: People) -> str:
     text = (ROOT / "team.yaml").read_text()
     declared = "".join(f"  {name}:\n    role: {role}\n    token_hashes: [\"{tokens.file_hash(token)}\"]\n"
                        for name, role, token in (("boss", "person", people.boss), ("lena", "lead", people.lena),
-                                                 ("dan", "coder", people.dan)))
+                                                 ("dan", "coder", people.dan), ("root", "admin", people.root)))
     assert "\nagents:\n" in text
     return text.replace("\nagents:\n", "\nagents:\n" + declared, 1)
 
 
 def mint_people() -> People:
-    return People(tokens.mint(), tokens.mint(), tokens.mint())
+    return People(tokens.mint(), tokens.mint(), tokens.mint(), tokens.mint())
 
 
 def copy_workflows(folder: Path) -> None:

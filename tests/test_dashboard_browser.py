@@ -82,9 +82,17 @@ async def test_a_question_appears_live_and_the_persons_decision_reaches_the_agen
         assert "decision" in await card.inner_text()
         assert "1 needs you" in await page.inner_text("#badge")
 
+        await bob.ok("send_message", recipient="alice", content="Which option do you want, A or B?")
+        await page.locator("#escalation-2").wait_for(timeout=5_000)
+        lena = await sign_in(browser, hub.url, people.lena)  # another person decides the second one ...
+        await lena.fill("#note-2", "A.")
+        await lena.click("#resolve-2")
+        await lena.wait_for_selector("text=Escalation 2 resolved")
+        await page.locator("#escalation-2").wait_for(state="detached", timeout=5_000)  # ... and boss sees it go
+
         await page.fill("#note-1", "Yes, once the backup has run.")
-        await page.click("#escalation-1 button")
-        await page.wait_for_selector("text=Escalation 1 resolved")
+        await page.click("#resolve-1")
+        await page.wait_for_selector("text=Escalation 1 resolved; alice and bob got your decision.")
         assert "Yes, once the backup has run." in await page.inner_text("main")
         assert await page.locator("#badge").count() == 0
 
@@ -103,6 +111,8 @@ async def test_the_board_moves_live_as_agents_claim_and_a_person_comments(tmp_pa
         await page.goto(hub.url + "/ui/board")
         await live(page)
 
+        reserved = await alice.ok("create_task", title="Write the docs", assignee="bob")  # an event for bob only
+        await page.locator(f"#column-pending #task-{reserved['id']}").wait_for(timeout=5_000)
         task = await alice.ok("create_task", title="Parse the config", kind="code", labels=["parser"])
         await page.locator(f"#column-pending #task-{task['id']}").wait_for(timeout=5_000)
         await alice.ok("claim_task", task_id=task["id"])
@@ -154,7 +164,7 @@ async def test_revoking_the_persons_token_ends_the_session(tmp_path: Path):
         boss = await sign_in(browser, hub.url, people.boss)
         lena = await sign_in(browser, hub.url, people.lena)  # a lead: may revoke, with a confirmation step
         await lena.goto(hub.url + "/ui/team")
-        await lena.click("#member-boss >> text=Revoke tokens")
+        await lena.click("#revoke-boss")
         await lena.wait_for_url(hub.url + "/ui/team/boss/revoke")
         await lena.click("form.danger button")
         await lena.wait_for_selector("text=boss has left the table")

@@ -21,7 +21,7 @@ from team_table.settings import resolve
 from team_table.ui import sessions
 
 from conftest import ManualClock
-from network_helpers import running_hub, seat
+from network_helpers import EventStream, running_hub, seat
 
 pytestmark = pytest.mark.anyio
 
@@ -65,9 +65,16 @@ async def test_signing_in_sets_only_a_session_cookie_and_refuses_the_rest(tmp_pa
         assert wrong.status_code == 401 and "not valid" in wrong.text
         agent = await anonymous.post("/ui/signin", data={"csrf": token, "token": people.dan})
         assert agent.status_code == 403 and "for the people at the table" in agent.text
-        away = await anonymous.post("/ui/signin", data={"csrf": token, "token": people.boss,
-                                                        "next": "https://evil.example/ui"})
-        assert away.status_code == 303 and away.headers["location"] == "/ui"  # never sent to another site
+        for elsewhere in ("https://evil.example/ui", "/ui/..//evil.example/x", "/ui\\..\\x", "//evil.example"):
+            anonymous.cookies.clear()  # signed out again, and each sign-in uses up its form's token
+            token = csrf_of((await anonymous.get("/ui/signin")).text)
+            away = await anonymous.post("/ui/signin", data={"csrf": token, "token": people.boss, "next": elsewhere})
+            assert away.status_code == 303 and away.headers["location"] == "/ui", elsewhere  # never elsewhere
+        anonymous.cookies.clear()
+        token = csrf_of((await anonymous.get("/ui/signin")).text)
+        other_port = await anonymous.post("/ui/signin", data={"csrf": token, "token": people.boss},
+                                          headers={"Origin": "http://127.0.0.1:3000"})
+        assert other_port.status_code == 403  # a page on another port of this machine may not sign anyone in
         cookie = next(v for k, v in away.headers.multi_items() if k == "set-cookie" and "team_table_session" in v)
         assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/" in cookie
         assert people.boss not in cookie and people.boss not in hub.log_text()
@@ -139,6 +146,8 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
             assert refused.status_code == 403 and "lacks the" in refused.text, path
         assert (await boss.get("/ui/messages?all=1")).status_code == 403
         assert (await boss.get("/ui/team/alice/revoke")).status_code == 403
+        assert (await lena.get("/ui/team/..%5Cescalations%5C1%5Cresolve%3F/revoke")).status_code == 400
+        assert (await lena.get("/ui/team/nobody/revoke")).status_code == 404
         # ... and may decide escalations, comment and write.
         done = await boss.post("/ui/escalations/1/resolve", data={"csrf": boss_csrf, "note": "Not on a Friday."})
         assert done.status_code == 303 and done.headers["location"] == "/ui"
@@ -182,6 +191,7 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
         assert (await lena.get("/ui/audit?since=yesterday")).status_code == 400
         confirm = await lena.get("/ui/team/alice/revoke")
         assert confirm.status_code == 200 and "Revoke alice" in confirm.text
+        assert (await lena.post("/ui/team/root/revoke", data={"csrf": lena_csrf})).status_code == 403  # an admin
         assert (await lena.post("/ui/team/alice/revoke", data={"csrf": lena_csrf})).status_code == 303
         assert (await alice.call("get_messages")).is_error
 
@@ -194,12 +204,26 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
         assert f"<tr><td>{newest - 1}</td>" in page.text
 
 
-async def test_the_push_stream_takes_the_session_of_its_own_member_only(tmp_path: Path):
+async def test_the_dashboard_stream_tells_of_every_change_and_ends_with_the_session(tmp_path: Path):
     people = mint_people()
-    async with running_hub(tmp_path, example_team(people)) as hub, signed_in(hub.url, people.boss) as (client, _):
-        async with client.stream("GET", "/events/boss") as own:
-            assert own.status_code == 200 and own.headers["content-type"].startswith("text/event-stream")
-        assert (await client.get("/events/lena")).status_code == 403
+    async with AsyncExitStack() as stack:
+        hub = await stack.enter_async_context(running_hub(tmp_path, example_team(people)))
+        alice = await seat(stack, hub, "http-handshake", "alice")
+        await seat(stack, hub, "http-handshake", "bob")
+        client, csrf = await stack.enter_async_context(signed_in(hub.url, people.boss))
+        assert (await client.get("/events/boss")).status_code == 403  # a session opens no agent's stream
+        async with httpx2.AsyncClient(base_url=hub.url) as anonymous:
+            assert (await anonymous.get("/ui/events")).status_code == 403
+        async with client.stream("GET", "/ui/events") as response:
+            assert response.status_code == 200 and response.headers["content-type"].startswith("text/event-stream")
+            stream = EventStream(response)
+            assert (await stream.next()).kind == "connected"
+            await alice.ok("send_message", recipient="bob", content="between the two of us")
+            changed = await stream.next()
+            assert changed.kind == "changed" and changed.data == {"kind": "message"}  # a change, not its content
+            out = await client.post("/ui/signout", data={"csrf": csrf})
+            assert out.status_code == 303
+            assert (await stream.next(within=10)).kind == "ended"  # signed out: the open stream ends too
 
 
 async def test_a_session_ends_when_the_member_is_disabled_in_team_yaml_and_the_workflows_page_shows_errors(

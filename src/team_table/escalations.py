@@ -30,8 +30,8 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
     """Record an escalation, tell the sender a person was asked, and tell the people `notify` names (a message
     and an `escalation` event each). Auto-replies for `agent` wait until it is resolved."""
     escalation_id = conn.execute(
-        "INSERT INTO escalation (at, message_id, sender, agent, rule, status) VALUES (?, ?, ?, ?, ?, 'open')"
-        " RETURNING id", (now, message_id, sender, agent, rule),
+        "INSERT INTO escalation (at, message_id, sender, agent, rule, status, reason)"
+        " VALUES (?, ?, ?, ?, ?, 'open', ?) RETURNING id", (now, message_id, sender, agent, rule, reason or None),
     ).fetchone()[0]
     if sender != HUB_SENDER:
         notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
@@ -59,12 +59,13 @@ def open_for(conn: Tx, agent: str) -> bool:
         is not None
 
 
-def listing(hub: Hub, caller: Caller, status: str = "open") -> list[Escalation]:
-    """Escalations, newest first; for members with the resolve_escalation permission."""
+def listing(hub: Hub, caller: Caller, status: str = "open", *, oldest_first: bool = False) -> list[Escalation]:
+    """Escalations, newest first (or the 200 that waited longest); for members with resolve_escalation."""
     caller.require("resolve_escalation")
     if status not in ("open", "resolved", ""):
         raise Invalid(f"Unknown status {status!r}; use open, resolved, or leave it empty for all.")
-    sql = "SELECT * FROM escalation" + (" WHERE status = ?" if status else "") + " ORDER BY id DESC LIMIT 200"
+    sql = "SELECT * FROM escalation" + (" WHERE status = ?" if status else "") + \
+        f" ORDER BY id {'ASC' if oldest_first else 'DESC'} LIMIT 200"
     return [Escalation(**dict(r)) for r in hub.store.query(sql, (status,) if status else ())]
 
 

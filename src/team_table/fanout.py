@@ -56,6 +56,7 @@ class Fanout:
         self._buffer = buffer
         self._poll = poll
         self._subs: dict[str, set[Subscription]] = {}
+        self._everything: dict[str, set[Subscription]] = {}  # by member: listeners to every event (dashboards)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self.cursor = events.last_id(store)
@@ -64,13 +65,15 @@ class Fanout:
 
     @property
     def streams(self) -> int:
-        return sum(len(s) for s in self._subs.values())
+        return sum(len(s) for s in self._subs.values()) + sum(len(s) for s in self._everything.values())
 
-    def subscribe(self, agent: str) -> Subscription:
-        """A new listener (call on the event loop). The first one after an idle spell starts the polling."""
+    def subscribe(self, agent: str, *, everything: bool = False) -> Subscription:
+        """A new listener (call on the event loop): to `agent`'s events, or with `everything` to every event on
+        the table, on behalf of `agent` (a dashboard, which re-reads what it shows). The first one after an idle
+        spell starts the polling."""
         sub = Subscription(agent, self._buffer)
-        idle = not self._subs
-        self._subs.setdefault(agent, set()).add(sub)
+        idle = not self._subs and not self._everything
+        (self._everything if everything else self._subs).setdefault(agent, set()).add(sub)
         if idle:
             self._wake.set()
         return sub
@@ -82,14 +85,15 @@ class Fanout:
             self.cursor = max(self.cursor, cursor)
 
     def unsubscribe(self, sub: Subscription) -> None:
-        subs = self._subs.get(sub.agent)
-        if subs is not None:
-            subs.discard(sub)
-            if not subs:
-                del self._subs[sub.agent]
+        for registry in (self._subs, self._everything):
+            subs = registry.get(sub.agent)
+            if subs is not None and sub in subs:
+                subs.discard(sub)
+                if not subs:
+                    del registry[sub.agent]
 
     def close_agent(self, agent: str, reason: str) -> None:
-        for sub in list(self._subs.get(agent, ())):
+        for sub in [*self._subs.get(agent, ()), *self._everything.get(agent, ())]:
             sub.close(reason)
 
     def close_agent_threadsafe(self, agent: str, reason: str) -> None:
@@ -97,13 +101,13 @@ class Fanout:
             self._loop.call_soon_threadsafe(self.close_agent, agent, reason)
 
     def close_all(self, reason: str) -> None:
-        for agent in list(self._subs):
+        for agent in {*self._subs, *self._everything}:
             self.close_agent(agent, reason)
 
     def wake(self) -> None:
         """Thread-safe: called after a commit in this process."""
         self._dirty = True
-        if self._loop is not None and self._subs:
+        if self._loop is not None and (self._subs or self._everything):
             self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
@@ -113,13 +117,13 @@ class Fanout:
         seen = self._store.version()
         try:
             while True:
-                if self._subs:
+                if self._subs or self._everything:
                     with anyio.move_on_after(self._poll):
                         await self._wake.wait()
                 else:
                     await self._wake.wait()  # idle until someone listens
                 self._wake.clear()
-                if not self._subs:
+                if not self._subs and not self._everything:
                     continue
                 version = self._store.version()
                 if version != seen:
@@ -132,7 +136,7 @@ class Fanout:
 
     async def pump(self) -> None:
         self._dirty = False  # a commit while reading sets it again, and the next turn reads once more
-        while self._subs:
+        while self._subs or self._everything:
             batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
             for event in batch:
                 self._deliver(event)
@@ -151,4 +155,7 @@ class Fanout:
                         sub.offer(event)
         else:
             for sub in list(self._subs.get(event.recipient, ())):
+                sub.offer(event)
+        for subs in list(self._everything.values()):
+            for sub in list(subs):
                 sub.offer(event)

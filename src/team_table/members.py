@@ -255,8 +255,18 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
 
 
 def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
-    """A member with the revoke_tokens permission (from the dashboard) revokes `name`'s tokens."""
+    """A member with the revoke_tokens permission (from the dashboard) revokes `name`'s tokens; a member holding
+    a privileged role the caller lacks (an admin, for a lead) only the operator may lock out."""
     caller.require("revoke_tokens")
+    check_name(name)
+    rows = hub.store.query("SELECT role FROM member WHERE name = ?", (name,))
+    if not rows and name not in hub.team.agents:
+        raise NotFound(f"No member named {name}.")
+    held = hub.roles_of(name, rows[0]["role"] if rows else "agent")
+    above = [role for role in held if hub.team.is_privileged(role) and role not in caller.roles]
+    if above:
+        raise Forbidden(f"{name} holds {', '.join(above)}, which {caller.name} does not: only the operator "
+                        f"(`team-table revoke {name}`) or a member holding it may revoke {name}'s tokens.")
     return revoke(hub, name, actor=caller.name)
 
 

@@ -250,8 +250,8 @@ def peek(hub: Hub, agent: str, include_all: bool = False) -> list[InboxItem]:
 
 def send_to_role(hub: Hub, caller: Caller, role: str, content: str) -> list[Message]:
     """One direct message to each active member holding `role` (the caller aside): each arrives as any message
-    does (its push, its channel note, a wait that returns)."""
-    caller.require("send")
+    does (its push, its channel note, a wait that returns). Like a broadcast, it needs the broadcast permission."""
+    caller.require("broadcast")
     if role not in hub.team.all_roles():
         raise Invalid(f"Unknown role {role!r}; choose one of: {', '.join(sorted(hub.team.all_roles()))}.")
     limits.text(content, hub.team.limits.sizes.message, "message content")

@@ -169,6 +169,7 @@ class Escalation(Record):
     resolved_by: str | None
     resolved_at: str | None
     note: str | None
+    reason: str | None = None  # why the hub itself asked (a workflow), when no agent's message did
 
 
 class TaskDetail(Task):

@@ -78,7 +78,7 @@ def _explain_network(url: str, settings, team) -> None:
                f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
                f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n"
                f"  dashboard, for the people at the table: {url}/ui   (sign in with a person's token: "
-               "`team-table token NAME`, role: person)\n")
+               "`team-table token NAME --role person`)\n")
     with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
     without = [name for name, spec in team.agents.items() if not spec.token_hashes]
     if with_token:

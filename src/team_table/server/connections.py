@@ -27,6 +27,9 @@ from team_table.hub import Hub
 log = logging.getLogger("team_table.push")
 
 CHANNEL = "claude/channel"
+# The events that may make a push (the others, presence above all, are dropped before any database read).
+PUSHED = frozenset({"message", "broadcast", "task_assigned", "task_updated", "escalation", "config_reloaded",
+                    "roles_changed"})
 PREVIEW = 200  # characters of a message a channel notification carries
 
 
@@ -112,7 +115,8 @@ class Connections:
         sub = self.fanout.subscribe(bound.agent)
         try:
             with scope:
-                self.fanout.start_at(await self.run(lambda: events.last_id(self.hub.store)))
+                start = await self.run(lambda: events.last_id(self.hub.store))
+                self.fanout.start_at(start)
                 while True:
                     event = await sub.queue.get()
                     if event is None:
@@ -121,7 +125,8 @@ class Connections:
                             sub = self.fanout.subscribe(bound.agent)
                             continue
                         return  # revoked, or the hub is stopping
-                    await self._push(bound, event)
+                    if event.id > start and event.kind in PUSHED:  # nothing from before it was bound
+                        await self._push(bound, event)
         finally:
             self.fanout.unsubscribe(sub)
 
@@ -133,7 +138,10 @@ class Connections:
                     bound.listed = now
                     await bound.session.send_tool_list_changed()
                 return
-            note = await self.run(lambda: channel_note(self.hub, bound.agent, event))
+            if event.kind in ("message", "broadcast"):  # only these read the database (the message's words)
+                note = await self.run(lambda: channel_note(self.hub, bound.agent, event))
+            else:
+                note = channel_note(self.hub, bound.agent, event)
             if note is not None:
                 await bound.session.send_notification(ChannelNotification(params=note))
         except Exception:  # a push is best effort: the inbox and the board stay the record

@@ -1,6 +1,5 @@
 """An agent's own routes beside MCP: GET /events/{agent_name}, its push stream (SSE), resumable with
-Last-Event-ID (the member's token, or the dashboard session of that member: its pages listen here); and
-GET /agents/{agent_name}/waiting, what waits for it (for client hooks)."""
+Last-Event-ID; and GET /agents/{agent_name}/waiting, what waits for it (for client hooks)."""
 
 from __future__ import annotations
 
@@ -67,17 +66,14 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
 
 
 def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,
-                    heartbeat: float = HEARTBEAT_SECONDS, send_timeout: float = SEND_TIMEOUT,
-                    signed_in: Callable[[Request], Awaitable[str | None]] | None = None,
-                    ) -> Callable[[Request], Awaitable[Response]]:
-    """`signed_in`: the member whose dashboard session the request carries, if any."""
+                    heartbeat: float = HEARTBEAT_SECONDS,
+                    send_timeout: float = SEND_TIMEOUT) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         token = bearer_token(request.headers) or request.query_params.get("token", "")
-        if token or signed_in is None or await signed_in(request) != agent:
-            refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/events")
-            if refused is not None:
-                return refused
+        refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/events")
+        if refused is not None:
+            return refused
         resume = _last_event_id(request)
         # Subscribe, then read where the stream starts: an event committed after that read is both queued for
         # the stream and newer than its cursor (not lost); one at or before it is filtered out (not sent twice).

@@ -1,6 +1,6 @@
 """The PostgreSQL schema, as an ordered list of migrations (its own numbering: no PostgreSQL table predates it).
 
-Migration 1 is the schema SQLite reaches with its migrations 1 to 10, column for column, so `team-table migrate`
+Migration 1 is the schema SQLite reaches with its migrations 1 to 11, column for column, so `team-table migrate`
 copies a table across as it is. Timestamps stay ISO 8601 text, as the domain writes and compares them.
 """
 
@@ -157,7 +157,8 @@ CREATE TABLE escalation (
     status TEXT NOT NULL DEFAULT 'open',
     resolved_by TEXT,
     resolved_at TEXT,
-    note TEXT
+    note TEXT,
+    reason TEXT
 );
 CREATE INDEX escalation_status ON escalation(status, id);
 CREATE INDEX escalation_agent ON escalation(agent, status);
@@ -219,7 +220,7 @@ CREATE INDEX ui_session_expires ON ui_session(expires_at)
 """
 
 MIGRATIONS: list[Migration] = [
-    Migration(1, "the schema of team-table 0.3 (SQLite's migrations 1 to 10)", SCHEMA),
+    Migration(1, "the schema of team-table 0.3 (SQLite's migrations 1 to 11)", SCHEMA),
 ]
 
 # The tables `team-table migrate` copies, parents before children (foreign keys), with their identity column.

@@ -333,4 +333,6 @@ MIGRATIONS: list[Migration] = [
               _script(THREADS)),
     Migration(10, "the dashboard's sign-in sessions (their ids and the token each was opened with, as hashes)",
               _script(UI_SESSIONS)),
+    Migration(11, "why the hub itself asked a person (a workflow's escalation has no message)",
+              _script("ALTER TABLE escalation ADD COLUMN reason TEXT")),
 ]

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.routing import BaseRoute, Mount, Route
 
-from team_table.ui import actions, pages
+from team_table.ui import actions, pages, stream
 from team_table.ui.web import HERE, Dashboard, StaticFiles
 
 
@@ -19,6 +19,7 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         Route("/ui/signin", actions.signin_page(ui), methods=get),
         Route("/ui/signin", actions.signin(ui), methods=post),
         Route("/ui/signout", actions.signout(ui), methods=post),
+        Route("/ui/events", stream.events_page(ui), methods=["GET"]),
         Route("/ui/escalations/{escalation_id:int}/resolve", actions.resolve(ui), methods=post),
         Route("/ui/board", pages.board(ui), methods=get),
         Route("/ui/tasks/{task_id:int}", pages.task_page(ui), methods=get),

@@ -3,6 +3,7 @@ person: authorized by its roles, rate-limited and audited as that member. Signin
 
 from __future__ import annotations
 
+import posixpath
 import secrets
 from urllib.parse import urlsplit
 
@@ -13,16 +14,20 @@ from starlette.responses import Response
 from team_table import comments, escalations, members, messages, reviews, tasks
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
+from team_table.names import HUB_SENDER
 from team_table.ui import sessions
 from team_table.ui.sessions import Session
-from team_table.ui.web import Dashboard, action, done, path_id, signed_out, text
+from team_table.ui.web import Dashboard, action, done, path_id, same_origin, signed_out, text
 
 
 @action
 async def resolve(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     escalation = path_id(request, "escalation_id")
-    await ui.run(lambda: escalations.resolve(ui.hub.pinned(), session.caller, escalation, text(form, "note")))
-    return done("/ui", f"Escalation {escalation} resolved; the sender and the agent were told.")
+    decided = await ui.run(lambda: escalations.resolve(ui.hub.pinned(), session.caller, escalation,
+                                                       text(form, "note")))
+    told = sorted({decided.sender, decided.agent} - {HUB_SENDER})
+    return done("/ui", f"Escalation {escalation} resolved; " + (f"{' and '.join(told)} got your decision."
+                                                                if told else "it was the hub's own: nobody to tell."))
 
 
 @action
@@ -114,6 +119,7 @@ def signin(ui: Dashboard):
         client = request.client.host if request.client else "-"
         target = _next(text(form, "next"))
         try:
+            same_origin(request)
             sessions.check_csrf(request.cookies.get(sessions.SIGNIN_COOKIE, ""), form.get("csrf"))
             wait = ui.failures.blocked(client)
             if wait:
@@ -163,10 +169,11 @@ def signout(ui: Dashboard):
 
 
 def _next(target: str | None) -> str:
-    """Where to go after signing in: a dashboard page of this hub, never another site."""
-    if not target:
+    """Where to go after signing in: a dashboard page of this hub, never another site or another route."""
+    if not target or "\\" in target:
         return "/ui"
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not parts.path.startswith("/ui") or target.startswith("//"):
+    path = posixpath.normpath(parts.path) if parts.path else ""
+    if parts.scheme or parts.netloc or not (path == "/ui" or path.startswith("/ui/")) or path.startswith("//"):
         return "/ui"
-    return target
+    return path + (f"?{parts.query}" if parts.query else "")

@@ -9,8 +9,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from team_table import audit, comments, conversations, escalations, members, tasks
-from team_table.errors import Invalid
+from team_table.errors import Invalid, NotFound
 from team_table.models import TaskStatus
+from team_table.names import check_name
 from team_table.store import placeholders
 from team_table.ui.sessions import Session
 from team_table.ui.web import Dashboard, page, path_id
@@ -34,7 +35,7 @@ async def needs_you(ui: Dashboard, request: Request, session: Session) -> Respon
 
     def read():
         hub = ui.hub.pinned()
-        waiting = list(reversed(escalations.listing(hub, caller, "open")))  # oldest first: it waited longest
+        waiting = escalations.listing(hub, caller, "open", oldest_first=True)  # it waited longest
         decided = escalations.listing(hub, caller, "resolved")[:20]
         ids = [e.message_id for e in waiting + decided if e.message_id is not None]
         texts = {r["id"]: r["content"] for r in hub.store.query(
@@ -56,13 +57,14 @@ async def board(ui: Dashboard, request: Request, session: Session) -> Response:
     columns: dict[str, list] = {status: [] for status in COLUMNS}
     for task in shown:
         columns[task.status.value].append(task)
+    counts = {status: len(column) for status, column in columns.items()}
     for closed in ("done", "cancelled"):
         columns[closed] = sorted(columns[closed], key=lambda t: t.updated_at, reverse=True)[:CLOSED_SHOWN]
     choices = {"assignee": sorted({t.assignee for t in everything if t.assignee}),
                "kind": sorted({t.kind for t in everything if t.kind}),
                "label": sorted({label for t in everything for label in t.labels})}
-    return await ui.render(request, "board.html", session, columns=columns, wanted=wanted, choices=choices,
-                           total=len(shown))
+    return await ui.render(request, "board.html", session, columns=columns, counts=counts, wanted=wanted,
+                           choices=choices, total=len(shown))
 
 
 @page
@@ -99,7 +101,12 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
 async def revoke_confirm(ui: Dashboard, request: Request, session: Session) -> Response:
     name = request.path_params["name"]
     session.caller.require("revoke_tokens")
-    return await ui.render(request, "revoke.html", session, name=name)
+    check_name(name)
+    found = await ui.run(lambda: [m for m in members.listing(ui.hub.pinned(), caller=session.caller)
+                                  if m.name == name])
+    if not found:
+        raise NotFound(f"No member named {name} is at the table.")
+    return await ui.render(request, "revoke.html", session, member=found[0])
 
 
 @page
@@ -112,13 +119,15 @@ async def messages_page(ui: Dashboard, request: Request, session: Session) -> Re
     def read():
         hub = ui.hub.pinned()
         lines = conversations.read_thread(hub, caller, thread) if thread else None
+        in_thread = bool(lines) and any(caller.name in (m.sender, m.recipient) for m in lines)
         threads = conversations.threads_for(hub, caller) if not everyone else []
         traffic = conversations.traffic(hub, caller, before_id=before) if everyone else []
         people = [m.name for m in members.listing(hub, caller=caller) if m.name != caller.name]
-        return lines, threads, traffic, people, sorted(hub.team.all_roles())
+        return lines, in_thread, threads, traffic, people, sorted(hub.team.all_roles())
 
-    lines, threads, traffic, people, roles = await ui.run(read)
-    return await ui.render(request, "messages.html", session, thread=thread, lines=lines, threads=threads,
+    lines, in_thread, threads, traffic, people, roles = await ui.run(read)
+    return await ui.render(request, "messages.html", session, thread=thread, lines=lines, in_thread=in_thread,
+                           threads=threads,
                            everyone=everyone, traffic=traffic, people=people, roles=roles,
                            may_read_all=caller.may("read_messages"),
                            older=traffic[-1].id if len(traffic) == conversations.PAGE else None)

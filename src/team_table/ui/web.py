@@ -15,7 +15,7 @@ from datetime import datetime
 from functools import wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 import jinja2
 from starlette import staticfiles
@@ -25,9 +25,10 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.types import Scope
 
 from team_table.clock import parse_iso
-from team_table.errors import Invalid, TeamTableError
+from team_table.errors import Forbidden, Invalid, TeamTableError
 from team_table.hub import Hub
 from team_table.limits import MAX_INT
+from team_table.names import HUB_SENDER
 from team_table.server.guard import FailedAuth
 from team_table.server.metrics import Metrics
 from team_table.ui import sessions
@@ -72,6 +73,7 @@ templates = jinja2.Environment(
     loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
     trim_blocks=True, lstrip_blocks=True)
 templates.filters["when"] = _when
+templates.globals["hub_name"] = HUB_SENDER  # what the hub itself writes under
 
 
 @dataclass
@@ -113,7 +115,16 @@ class Dashboard:
     def refusal(self, request: Request, session: Session | None, error: TeamTableError) -> Awaitable[Response]:
         """A refusal of the domain, as a page: what was refused and what to do next."""
         return self.render(request, "refused.html", session, STATUS.get(error.code, 400), error=error.message,
-                           code=error.code)
+                           code=error.code, back=_back(request))
+
+
+def _back(request: Request) -> str:
+    """Where "Back" goes from a refusal: the page itself for a GET, the page the form was on for a POST."""
+    if request.method == "GET":
+        return request.url.path
+    came = urlsplit(request.headers.get("referer", ""))
+    same = not came.netloc or came.netloc == request.headers.get("host")
+    return came.path if same and came.path.startswith("/ui") and came.path != "/ui/signout" else "/ui"
 
 
 def signed_out(request: Request, *, come_back: bool = True) -> Response:
@@ -173,6 +184,7 @@ def action(handler: FormHandler) -> Callable[[Dashboard], Callable[[Request], Aw
             if session is None:
                 return signed_out(request)
             try:
+                same_origin(request)
                 form = await request.form(max_files=0, max_fields=50)
                 sessions.check_csrf(session.csrf, form.get("csrf"))
                 return await handler(ui, request, session, form)
@@ -182,6 +194,14 @@ def action(handler: FormHandler) -> Callable[[Dashboard], Callable[[Request], Aw
         return endpoint
 
     return bind
+
+
+def same_origin(request: Request) -> None:
+    """A form post comes from this very origin (the hub's Origin check lets any port of localhost through; a page
+    on another port must not post a dashboard form)."""
+    origin = request.headers.get("origin")
+    if origin is not None and origin != f"{request.url.scheme}://{request.headers.get('host', '')}":
+        raise Forbidden(f"This form was sent from {origin}, not from the dashboard's own pages; nothing was changed.")
 
 
 def path_id(request: Request, key: str) -> int:

@@ -1,18 +1,17 @@
-// team-table dashboard: keeps the page live from the signed-in member's push stream, without polling.
-// Any event re-reads this page and swaps it in (htmx keeps what is being typed: hx-preserve); the browser's
-// EventSource reconnects after a drop with Last-Event-ID; a refused stream shows a reload link instead (or the
-// sign-in page, when the session has ended).
+// team-table dashboard: keeps the page live from the hub's push stream for dashboards, without polling.
+// Each change on the table re-reads this page and swaps it in (htmx keeps what is being typed, hx-preserve,
+// and the focus of elements with an id); the browser's EventSource reconnects after a drop with
+// Last-Event-ID; a refused stream shows a reload link, and an ended session goes to the sign-in page.
 (function () {
   "use strict";
   var url = document.body.dataset.stream;
   if (!url || !window.EventSource) return;
   var stream = new EventSource(url);
   var timer = null;
-  var connectedOnce = false;
 
   function refresh() {
     timer = null;
-    if (!window.htmx) { return; }
+    if (!window.htmx) return;
     window.htmx.ajax("GET", window.location.pathname + window.location.search,
       { target: "#app", select: "#app", swap: "outerHTML" });
   }
@@ -21,27 +20,33 @@
     if (timer === null) timer = window.setTimeout(refresh, 150);
   }
 
+  function stopped() {
+    document.body.dataset.live = "off";
+    document.getElementById("live-status").hidden = false;
+  }
+
   stream.addEventListener("connected", function () {
-    if (connectedOnce) soon();  // back after a drop: what was missed may have changed the page
-    connectedOnce = true;
     document.getElementById("live-status").hidden = true;
     document.body.dataset.live = "on";
   });
-  ["message", "broadcast", "task_assigned", "task_updated", "task_comment", "escalation", "presence",
-   "workflow", "config_reloaded", "config_error", "roles_changed"].forEach(function (kind) {
-    stream.addEventListener(kind, soon);
+  stream.addEventListener("changed", soon);
+  stream.addEventListener("ended", function () {  // signed out elsewhere, revoked, expired
+    stream.close();
+    window.location.reload();
   });
   stream.onerror = function () {
-    if (stream.readyState !== EventSource.CLOSED) return;  // a drop: the browser reconnects by itself
-    // Refused. If the session ended (signed out elsewhere, the token revoked), this page now redirects to the
-    // sign-in page: go there. Otherwise say the page is no longer live, with a reload link.
-    document.body.dataset.live = "off";
-    window.fetch(window.location.href, { redirect: "manual", credentials: "same-origin" }).then(function (r) {
-      if (r.type === "opaqueredirect") window.location.reload();
-      else document.getElementById("live-status").hidden = false;
-    }, function () { document.getElementById("live-status").hidden = false; });
+    if (stream.readyState === EventSource.CLOSED) stopped();  // refused; a drop reconnects by itself
   };
-  document.body.addEventListener("htmx:responseError", function () {
-    window.location.reload();  // the session ended meanwhile: the full page says so (the sign-in page)
+  document.body.addEventListener("htmx:beforeSwap", function (event) {
+    var landed = event.detail.xhr && event.detail.xhr.responseURL;
+    if (landed && landed.indexOf("/ui/signin") !== -1) {  // the session ended: the whole page says so
+      event.detail.shouldSwap = false;
+      window.location.assign(landed);
+    }
   });
+  document.body.addEventListener("htmx:afterSwap", function () {
+    var note = document.getElementById("live-note");
+    if (note) note.textContent = "Updated " + new Date().toLocaleTimeString();
+  });
+  document.body.addEventListener("htmx:responseError", function () { window.location.reload(); });
 })();
