@@ -45,9 +45,11 @@ def free_port() -> int:
 
 @dataclass
 class HubFiles:
-    """A hub's own folder: HOME (also its working directory), database and team.yaml."""
+    """A hub's own folder: HOME (also its working directory), database and team.yaml. Replicas each have a folder
+    of their own and share the database of the first one's (`db_folder`)."""
 
     folder: Path
+    db_folder: Path | None = None
 
     def __post_init__(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -59,7 +61,7 @@ class HubFiles:
     @property
     def db(self) -> str:
         """The table's database: a file in the folder, or the test's PostgreSQL database (see stores.py)."""
-        return stores.table_db(self.folder)
+        return stores.table_db(self.db_folder or self.folder)
 
     @property
     def config(self) -> Path:
@@ -86,6 +88,7 @@ class NetHub:
     port: int
     log: Path
     printed: list[str] = field(default_factory=list)
+    killed: bool = False
     _terminated_at: float | None = None
 
     @property
@@ -97,6 +100,11 @@ class NetHub:
 
     def alarms(self) -> list[str]:
         return [line for line in self.log_text().splitlines() if any(a in line for a in LOG_ALARMS)]
+
+    def kill(self) -> None:
+        """SIGKILL, as a host that dies takes its processes: no clean exit is expected of it."""
+        self.killed = True
+        self.process.send_signal(signal.SIGKILL)
 
     def terminate(self) -> None:
         """Send SIGTERM, as an operator or a service manager stops the hub."""
@@ -171,14 +179,16 @@ async def _read_stdout(hub: NetHub, announced: anyio.Event) -> None:
 
 @asynccontextmanager
 async def running_hub(folder: Path, team_yaml: str | None = "", *args: str, env: dict[str, str] | None = None,
-                      by_env: bool = False, within: float = 20) -> AsyncIterator[NetHub]:
+                      by_env: bool = False, within: float = 20, db_folder: Path | None = None
+                      ) -> AsyncIterator[NetHub]:
     """A network hub on a free port, serving the database in `folder` (the same one when the folder is reused).
 
     `team_yaml` is written to the folder's team.yaml (None keeps the file there). At the end the hub is
     stopped with SIGTERM, unless the test stopped it already, and must have exited 0 with a clean log
-    (checked only when the test itself passed, so a failure is reported as what it is).
+    (checked only when the test itself passed, so a failure is reported as what it is, and not of a hub the test
+    killed). `db_folder`: serve the database of that folder's hub instead (a replica).
     """
-    files = HubFiles(folder)
+    files = HubFiles(folder, db_folder)
     if team_yaml is not None:
         files.config.write_text(team_yaml)
     try:
@@ -193,7 +203,8 @@ async def running_hub(folder: Path, team_yaml: str | None = "", *args: str, env:
                 yield hub
             finally:
                 await hub.stop()
-            hub.assert_clean_exit()
+            if not hub.killed:
+                hub.assert_clean_exit()
     except BaseExceptionGroup as group:
         raise _sole(group) from None
 

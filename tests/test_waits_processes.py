@@ -19,6 +19,9 @@ from stdio_helpers import launch, seats
 pytestmark = pytest.mark.anyio
 
 
+STATEFUL = "hub:\n  stateless_http: false\n"  # sessions kept in the process (the default on SQLite only)
+
+
 def declared(*names: str) -> tuple[str, dict[str, str]]:
     """team.yaml agents with tokens, and the tokens."""
     minted = {name: tokens.mint() for name in names}
@@ -110,7 +113,7 @@ async def test_a_bound_stdio_process_pushes_a_channel_note_for_what_another_proc
 
 async def test_a_bound_http_session_gets_channel_notes_on_its_stream(tmp_path: Path):
     yaml, minted = declared("bob")
-    async with running_hub(tmp_path, yaml) as hub, AsyncExitStack() as stack:
+    async with running_hub(tmp_path, yaml + STATEFUL) as hub, AsyncExitStack() as stack:
         (alice,) = await join_all(stack, hub, "alice")
         bob = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
         await bob.ok("heartbeat")
@@ -121,3 +124,22 @@ async def test_a_bound_http_session_gets_channel_notes_on_its_stream(tmp_path: P
         await alice.ok("send_message", recipient="carol", content="for carol")
         await anyio.sleep(0.5)
         assert unbound.pushed == []
+
+
+async def test_a_hub_served_statelessly_declares_no_channel_over_http_and_its_waits_still_wake(tmp_path: Path):
+    yaml, minted = declared("bob")
+    async with running_hub(tmp_path, yaml + "hub:\n  stateless_http: true\n") as hub, AsyncExitStack() as stack:
+        (alice,) = await join_all(stack, hub, "alice")
+        bob = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
+        capabilities = bob.client.server_capabilities
+        assert not capabilities.experimental, "no stream to push on: promising channels would be a lie"
+        answer: list[dict] = []
+
+        async def wait() -> None:
+            answer.append(await bob.ok("wait_for_messages", timeout_seconds=10))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(wait)
+            await anyio.sleep(0.3)
+            sent = await alice.ok("send_message", recipient="bob", content="still heard")
+        assert [m["id"] for m in answer[0]["messages"]] == [sent["id"]] and not answer[0]["timed_out"]

@@ -126,8 +126,11 @@ class Jobs:
         version = self.hub.store.version()
         if version == self._seen_version and not engine.has_schedules():
             return
-        if not await anyio.to_thread.run_sync(lambda: engine.pending() or engine.has_schedules()):
-            self._seen_version = version
+        try:
+            if not await anyio.to_thread.run_sync(lambda: engine.pending() or engine.has_schedules()):
+                self._seen_version = version
+                return
+        except TeamTableError:  # the database is away (the store logged why): look again at the next turn
             return
 
         def work():

@@ -23,6 +23,7 @@ COMMANDS = {
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
     "hook": "hooks:hook",
+    "migrate": "migrate:migrate",
 }
 
 

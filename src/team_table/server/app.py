@@ -97,7 +97,7 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
     result = await call_next(ctx)
     seat: Seat = ctx.lifespan_context
     bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
-    if bound is not None:
+    if bound is not None and _pushable(seat, ctx):
         capabilities = result.setdefault("capabilities", {})
         capabilities.setdefault("tools", {})["listChanged"] = True
         capabilities.setdefault("experimental", {})[CHANNEL] = {}
@@ -108,6 +108,14 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
         if key is not None and not seat.connections.has(key) and (found := await _caller(ctx)) is not None:
             seat.connections.attach(key, found[0].agent, ctx.session, _on_close(ctx))
     return result
+
+
+def _pushable(seat: Seat, ctx: Any) -> bool:
+    """Can the hub push into this connection later? Over stdio, yes; over HTTP, only into a handshake-era session
+    this process keeps (not when served statelessly for replicas: there is no stream to push on)."""
+    if _headers(ctx) is None:
+        return True
+    return not seat.hub.settings.stateless_http
 
 
 def _connection_key(ctx: Any) -> object | None:

@@ -82,7 +82,10 @@ def build_app(net: Network) -> Guard:
                                          allowed_origins=allowed_origins(net.hosts))
     # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection
     # (an SSE answer per call made legacy clients open a new TCP connection for every call).
-    streamable = mcp.streamable_http_app(transport_security=security, json_response=True)
+    # Stateless (the default on PostgreSQL): every request stands alone, so it may reach any replica; the price is
+    # no GET stream, so no channel notes or list changes pushed over /mcp (waits and /events still wake agents).
+    streamable = mcp.streamable_http_app(transport_security=security, json_response=True,
+                                         stateless_http=hub.settings.stateless_http)
     mcp.session_manager.__class__ = _AnswerModes  # plain JSON answers, but a 2026-era wait answers as a stream
     sse = mcp.sse_app(transport_security=security)
 
@@ -108,17 +111,11 @@ def build_app(net: Network) -> Guard:
             yield
 
     dashboard = Dashboard(rt, net.run, net.failures, net.metrics)
-
-    async def signed_in(request: Request) -> str | None:
-        session = await dashboard.session(request)
-        return session.caller.name if session else None
-
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics,
-                                                      signed_in=signed_in)),
+        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics)),
         Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics)),
         *streamable.routes,
         *sse.routes,

@@ -35,6 +35,7 @@ WRITE_LOCK = 0x7465616D  # the advisory lock every write transaction takes ('tea
 CHANNEL = "team_table"
 CATCH_UP_SECONDS = 1.0  # how often version() reads the newest event id, whatever the notifications say
 CONNECT_TIMEOUT = 10
+POOL_WAIT = 5.0  # seconds a call waits for a pooled connection before it is refused `unavailable`
 
 
 def is_url(where: object) -> bool:
@@ -159,7 +160,7 @@ class PostgresStore:
         self._listener: threading.Thread | None = None
         options = "-c default_transaction_read_only=on" if read_only else None
         self._pool = ConnectionPool(
-            url, min_size=1, max_size=pool_size, open=False, name="team-table", timeout=CONNECT_TIMEOUT,
+            url, min_size=1, max_size=pool_size, open=False, name="team-table", timeout=POOL_WAIT,
             check=ConnectionPool.check_connection,
             kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": _rows,
                     "connect_timeout": CONNECT_TIMEOUT, "application_name": "team-table",
