@@ -19,6 +19,7 @@ refused wrongly, a wait that did not return its message once), never because a f
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -28,13 +29,14 @@ import anyio
 
 from durability import durability_part
 from idle import idle_part
+from scale import scale_part
 from servers import Workspace
 from startup import startup_part
 from team_file import config_part
 from transports import http_part, stdio_part
 from wake import wake_part
 
-PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake")
+PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "postgresql")
 
 
 async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
@@ -50,6 +52,8 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await durability_part(ws, args.mode, args.quick)
     if part == "config":
         return await config_part(ws, args.quick)
+    if part == "postgresql":
+        return await scale_part(ws, args.mode, args.quick, args.postgres)
     return await wake_part(ws, args.mode, args.quick)
 
 
@@ -82,6 +86,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--profile-hub", metavar="FILE", type=Path, default=None,
                         help="run the network hub of the http part under cProfile and write its profile to FILE "
                              "(read it with python -m pstats FILE)")
+    parser.add_argument("--postgres", metavar="URL", default=os.environ.get("TEAM_TABLE_BENCH_POSTGRES"),
+                        help="a PostgreSQL server where the postgresql part may create (and drop) a database, e.g. "
+                             "postgresql://postgres@127.0.0.1:5432/postgres; without it that part is skipped")
     return parser.parse_args(argv)
 
 

@@ -119,3 +119,27 @@ async def listening(args: list[str], port: int, log: Path, env: dict[str, str], 
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+
+
+def named(comm: str) -> set[int]:
+    """Pids of the processes whose command name is `comm` (e.g. the PostgreSQL server's, `postgres`)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if (entry / "comm").read_text().strip() == comm:
+                    found.add(int(entry.name))
+            except OSError:
+                continue
+    return found
+
+
+def cpu_ms_of_living(pids: set[int]) -> float:
+    """As cpu_ms, skipping the processes that ended meanwhile (a database server's connections come and go)."""
+    total = 0.0
+    for pid in pids:
+        try:
+            total += cpu_ms({pid})
+        except (OSError, ValueError, IndexError):
+            continue
+    return total

@@ -215,11 +215,13 @@ async def _session(url: str, mode: str, token: str | None = None) -> AsyncIterat
 
 
 @asynccontextmanager
-async def http_seating(url: str, agents: list[str | None], mode: str, pid: int,
+async def http_seating(url: str | list[str], agents: list[str | None], mode: str, pid: int | set[int],
                        declared: dict[str, str] | None = None) -> AsyncIterator[Seating]:
-    """A session per agent to the server at `url` (process `pid`). The agents are registered through one unbound
-    session first, but for those `declared` in team.yaml (name: token); each agent's own session then carries its
-    token."""
+    """A session per agent to the server at `url` (process `pid`), or to replicas of one table (the i-th agent to
+    the i-th url in turn; their processes `pid`). The agents are registered through one unbound session first,
+    but for those `declared` in team.yaml (name: token); each agent's own session then carries its token."""
+    urls = [url] if isinstance(url, str) else url
+    url = urls[0]
     tally = Tally()
     tokens = dict(declared or {})
     joining = [name for name in agents if name and name not in tokens]
@@ -233,7 +235,7 @@ async def http_seating(url: str, agents: list[str | None], mode: str, pid: int,
                 tokens[name] = answer["token"]
     async with AsyncExitStack() as stack:
         seats: list[Seat] = []
-        for name in agents:
-            client = await stack.enter_async_context(_session(url, mode, tokens.get(name or "")))
+        for index, name in enumerate(agents):
+            client = await stack.enter_async_context(_session(urls[index % len(urls)], mode, tokens.get(name or "")))
             seats.append(BoundSeat(client, tally, name, tokens.get(name or "", "")))
-        yield Seating(seats, {pid}, tally)
+        yield Seating(seats, pid if isinstance(pid, set) else {pid}, tally)

@@ -100,10 +100,11 @@ class Workspace:
         return [sys.executable, str(script), str(port)]
 
 
-def network_hub(launcher: list[str], folder: Path, port: int) -> list[str]:
-    """`team-table up` over streamable HTTP on loopback, with the team.yaml and database of `folder`."""
+def network_hub(launcher: list[str], folder: Path, port: int, db: str | None = None) -> list[str]:
+    """`team-table up` over streamable HTTP on loopback, with the team.yaml of `folder` and its database (or `db`:
+    another file, or a PostgreSQL URL)."""
     return [*launcher, "up", "--transport", "streamable-http", "--host", "127.0.0.1", "--port", str(port),
-            "--db", str(folder / "hub.db"), "--config", str(folder / "team.yaml")]
+            "--db", db or str(folder / "hub.db"), "--config", str(folder / "team.yaml")]
 
 
 def write_team(folder: Path, *, agents: int = 0, hub: dict[str, str] | None = None, extra: str = "",

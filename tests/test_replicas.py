@@ -346,3 +346,35 @@ async def test_a_reload_is_applied_by_every_replica_and_audited_once(tmp_path):
         await anyio.sleep(1.5)  # time for a late second audit entry, if any replica were to write one
         reloads = query(tmp_path, "SELECT COUNT(*) FROM audit WHERE action = 'config_reloaded'")
         assert reloads == [(1,)], reloads
+
+
+async def test_the_jobs_of_a_replica_killed_with_sigkill_are_taken_over_within_their_lease(tmp_path):
+    from team_table.jobs import MIN_LEASE
+
+    def holder(job: str) -> int | None:
+        rows = query(tmp_path, "SELECT owner FROM job_lease WHERE name = %s", (job,))
+        return int(rows[0][0].split("-")[0]) if rows else None
+
+    async with replicas(tmp_path, workflow=WORKFLOW) as hubs, AsyncExitStack() as stack:
+        writer = await seat(stack, hubs[0], "http-handshake", "writer")
+        await writer.ok("create_task", title="before")  # the workflows job takes its lease to handle it
+        by_pid = {hub.process.pid: hub for hub in hubs}
+        with anyio.fail_after(10):
+            while holder("workflows") not in by_pid:
+                await anyio.sleep(0.2)
+        doomed = by_pid[holder("workflows")]
+        doomed.kill()
+        await doomed.process.wait()
+        killed_at = time.monotonic()
+        living = [hub for hub in hubs if hub is not doomed]
+        writer = (await seat(stack, living[0], "http-handshake")).as_agent("writer", writer.token)
+        task = await writer.ok("create_task", title="after")
+        with anyio.fail_after(MIN_LEASE + 10):
+            while holder("workflows") == doomed.process.pid:
+                await anyio.sleep(0.2)
+            while not any(f"task {task['id']} is" in m["content"] for m in
+                          await writer.ok("get_messages", include_read=True)):
+                await anyio.sleep(0.2)
+        took = time.monotonic() - killed_at
+        assert holder("workflows") in {hub.process.pid for hub in living}
+        assert took < MIN_LEASE + 5, took

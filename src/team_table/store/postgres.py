@@ -307,9 +307,12 @@ class PostgresStore:
                     conn.execute(f"LISTEN {CHANNEL}")
                     self._changed()  # what was committed while nobody listened is read now
                     while not self._stop.is_set():
-                        for _note in conn.notifies(timeout=1.0, stop_after=100):
+                        for _note in conn.notifies(timeout=1.0):  # each commit's note wakes the listeners at once
                             self._notified += 1
-                        self._changed()
+                            self._changed()
+                            if self._stop.is_set():
+                                break
+                        self._changed()  # and once a second anyway: a dropped note delays, never loses
             except psycopg.Error as exc:
                 if not self._stop.is_set():
                     log.warning("listening for changes on %s failed (%s); again in 1 s", self.url, _first_line(exc))
