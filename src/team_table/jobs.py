@@ -132,6 +132,8 @@ class Jobs:
                 return
         except TeamTableError:  # the database is away (the store logged why): look again at the next turn
             return
+        except asyncio.CancelledError:  # the hub is stopping while it looked: nothing was started
+            return
 
         def work():
             engine.step()

@@ -97,10 +97,11 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
     result = await call_next(ctx)
     seat: Seat = ctx.lifespan_context
     bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
-    if bound is not None and _pushable(seat, ctx):
-        capabilities = result.setdefault("capabilities", {})
-        capabilities.setdefault("tools", {})["listChanged"] = True
-        capabilities.setdefault("experimental", {})[CHANNEL] = {}
+    if bound is not None:
+        if _pushable(seat, ctx):
+            capabilities = result.setdefault("capabilities", {})
+            capabilities.setdefault("tools", {})["listChanged"] = True
+            capabilities.setdefault("experimental", {})[CHANNEL] = {}
         if "instructions" in result:  # bound by this request's token: say so (the server's text is unbound)
             result["instructions"] = instructions(seat.hub, bound.agent)
     if seat.connections is not None and ctx.method not in HANDSHAKE:

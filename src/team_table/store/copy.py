@@ -73,6 +73,7 @@ def copy_table(source: SqliteStore, target: PostgresStore, *, now: float) -> Cop
         plans, left_behind = _plans(source, target)
         with target.write() as tx:
             _refuse_rows(tx, target.url)
+            tx.execute(f"DELETE FROM workflow_state WHERE {SEEDED}")
             for plan in plans:
                 _copy(source, tx, plan)
             for plan in plans:
@@ -148,9 +149,15 @@ def _read_order(source: SqliteStore, table: str, sql: str) -> str:
     return ", ".join(_quoted(name) for _, name in key)
 
 
+# A new database holds one row: the workflow engine's place, at the start (the source's own replaces it).
+SEEDED = "key = 'events' AND value = '0'"
+NOT_SEEDED = f" WHERE NOT ({SEEDED})"
+
+
 def _refuse_rows(tx: PgTx, url: str) -> None:
     """The target holds nothing yet (counted inside the copy's transaction, under the write lock)."""
-    counts = tx.execute(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {table}" for table, _ in TABLES))
+    counts = tx.execute(" UNION ALL ".join(f"SELECT '{table}', COUNT(*) FROM {table}" + (NOT_SEEDED if table ==
+                                           "workflow_state" else "") for table, _ in TABLES))
     held = [f"{count} in {table}" for table, count in counts.fetchall() if count]
     if held:
         raise Conflict(f"The database {url} already holds a table ({held[0].replace(' in ', ' rows in ', 1)}"

@@ -216,7 +216,10 @@ CREATE TABLE ui_session (
     created_at TEXT NOT NULL,
     expires_at TEXT NOT NULL
 );
-CREATE INDEX ui_session_expires ON ui_session(expires_at)
+CREATE INDEX ui_session_expires ON ui_session(expires_at);
+
+-- The workflow engine's place in the event log is born with the database: no event is ever written before it.
+INSERT INTO workflow_state (key, value) VALUES ('events', '0')
 """
 
 MIGRATIONS: list[Migration] = [
