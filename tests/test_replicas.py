@@ -318,7 +318,10 @@ async def test_the_database_going_away_is_answered_unavailable_and_the_replicas_
                             await anyio.sleep(0.1)
                     async with httpx2.AsyncClient(timeout=30) as http:
                         ready = await http.get(hubs[0].url + "/readyz")
+                        stranger = await http.post(hubs[1].url + "/mcp", json={}, headers={
+                            "Authorization": "Bearer not-a-token-we-can-check-now"})
                     assert ready.status_code == 503 and ready.json()["checks"]["database"] is False, ready.text
+                    assert stranger.status_code == 503 and stranger.json()["code"] == "unavailable", stranger.text
                 finally:
                     with admin() as conn:
                         conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')

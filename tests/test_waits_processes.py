@@ -143,3 +143,18 @@ async def test_a_hub_served_statelessly_declares_no_channel_over_http_and_its_wa
             await anyio.sleep(0.3)
             sent = await alice.ok("send_message", recipient="bob", content="still heard")
         assert [m["id"] for m in answer[0]["messages"]] == [sent["id"]] and not answer[0]["timed_out"]
+
+
+async def test_a_wait_over_legacy_sse_returns_the_message_and_a_first_wait_ignores_old_events(tmp_path: Path):
+    async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
+        alice = await seat(stack, hub, "http-handshake", "alice")
+        bob = await seat(stack, hub, "sse", "bob")
+        for n in range(2):
+            await alice.ok("send_message", recipient="bob", content=f"old {n}")
+        assert len(await bob.ok("get_messages")) == 2  # read: their events must not wake the next wait
+        began = time.monotonic()
+        quiet = await bob.ok("wait_for_messages", timeout_seconds=2)
+        assert quiet == {"messages": [], "timed_out": True} and time.monotonic() - began >= 1.9
+        sent = await alice.ok("send_message", recipient="bob", content="already there")
+        ready = await bob.ok("wait_for_messages", timeout_seconds=5)  # over SSE: the POST was answered 202 long ago
+        assert [m["id"] for m in ready["messages"]] == [sent["id"]] and not ready["timed_out"]

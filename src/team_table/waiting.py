@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from team_table import messages
+from team_table import events, messages
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -39,31 +39,37 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
     agent = caller.name
     sub = fanout.subscribe(agent)
     try:
-        arrived = await run(lambda: messages.has_unread(hub, agent))  # subscribed first: nothing slips between
+        # Subscribed first, then the inbox read: nothing slips between. An idle fan-out's cursor is moved to now,
+        # so events from before this wait (messages read long ago) do not wake it.
+        fanout.start_at(await run(lambda: events.last_id(hub.store)))
         start = anyio.current_time()
-        while not arrived:
+        look, closed = True, False  # look at the inbox: at first, after each arrival, and once when closed
+        while True:
+            if look:
+                if await run(lambda: messages.has_unread(hub, agent)):
+                    if gone is not None and await gone():
+                        return {"messages": [], "timed_out": True}
+                    taken = await _take(hub, run, agent)
+                    if taken:  # else a get_messages of the same agent took them first: wait on
+                        return {"messages": taken, "timed_out": False}
+                look = False
             left = seconds - (anyio.current_time() - start)
-            if left <= 0:
+            if closed or left <= 0:
                 return {"messages": [], "timed_out": True}
             with anyio.move_on_after(min(left, PROGRESS_EVERY)):
-                while not arrived:
+                while not look:
                     event = await sub.queue.get()
                     if event is None:  # closed (revoked, the hub stopping, or flooded): look once more, and end
-                        if not await run(lambda: messages.has_unread(hub, agent)):
-                            return {"messages": [], "timed_out": True}
-                        arrived = True
+                        look = closed = True
                     else:
-                        arrived = event.kind in ARRIVALS
-            if not arrived:
+                        look = event.kind in ARRIVALS
+            if not look:
                 if gone is not None and await gone():
                     return {"messages": [], "timed_out": True}
                 if progress is not None:
                     await progress(anyio.current_time() - start, seconds)
     finally:
         fanout.unsubscribe(sub)
-    if gone is not None and await gone():
-        return {"messages": [], "timed_out": True}
-    return {"messages": await _take(hub, run, agent), "timed_out": False}
 
 
 async def _take(hub: Hub, run: Run, agent: str) -> list:

@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from team_table.errors import Invalid
+from team_table.errors import Invalid, TeamTableError
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
 from team_table.settings import Settings
@@ -158,7 +158,12 @@ class Guard:
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
         # /events answers any bad token with 403 itself (CONTRACT §5).
-        if token and not scope["path"].startswith("/events/") and not await self._known_good(token):
+        try:
+            known_bad = bool(token) and not scope["path"].startswith("/events/") and not await self._known_good(token)
+        except TeamTableError as exc:  # the database cannot be read (away, restarting): say so, as the tools do
+            await reply(send, 503, {"error": exc.message, "code": exc.code}, {"retry-after": "5"})
+            return
+        if known_bad:
             self.metrics.auth_failures.labels(_route(scope["path"])).inc()
             wait = self.failures.blocked(client)
             if wait:  # an address that keeps guessing is told to wait; a valid token is never held up

@@ -290,8 +290,13 @@ def _progress(ctx: Context):
 
 
 def _gone(ctx: Context):
-    """Whether an HTTP caller has hung up (a stdio one leaves with its pipe, which ends the wait anyway)."""
-    return getattr(ctx.request_context.request, "is_disconnected", None)
+    """Whether an HTTP caller has hung up (a stdio one leaves with its pipe, which ends the wait anyway). Only a
+    call over /mcp holds its request open until the answer; over legacy SSE the POST was answered 202 at once
+    (the answer goes down the session's stream), so its request says nothing about the caller."""
+    request = ctx.request_context.request
+    if request is None or getattr(getattr(request, "url", None), "path", None) != "/mcp":
+        return None
+    return request.is_disconnected
 
 
 @tool(READ)

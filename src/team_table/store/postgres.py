@@ -6,15 +6,15 @@
   writer at a time): the domain's rules hold unchanged, and event ids commit in order, which the push cursor
   relies on. Transaction-scoped locks are released at commit, so PgBouncer is no problem for them either.
 - A transaction that wrote events notifies (`NOTIFY team_table`, delivered at commit); each process listens
-  on a connection of its own and wakes its fan-out at once. A dropped notification only delays an event:
-  `version()` also reads the newest event id once a second.
+  on a connection of its own and wakes its fan-out at once. A dropped notification only delays an event: the
+  listening thread also reads the newest event id once a second, and `version()` only reads what it found (it
+  is asked on the event loop, which must never wait on the database server).
 - Errors about the server (down, restarting, unreachable, pool exhausted) become one `unavailable` refusal;
   nothing is half-written, since a transaction commits whole or not at all.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
 import threading
@@ -33,7 +33,6 @@ log = logging.getLogger(__name__)
 POSTGRES = Dialect(name="postgresql", greatest="GREATEST", unread_index="", skip_locked=" FOR UPDATE SKIP LOCKED")
 WRITE_LOCK = 0x7465616D  # the advisory lock every write transaction takes ('team')
 CHANNEL = "team_table"
-CATCH_UP_SECONDS = 1.0  # how often version() reads the newest event id, whatever the notifications say
 CONNECT_TIMEOUT = 10
 POOL_WAIT = 5.0  # seconds a call waits for a pooled connection before it is refused `unavailable`
 
@@ -155,7 +154,6 @@ class PostgresStore:
         self._watchers: list[Callable[[], None]] = []
         self._notified = 0
         self._newest = 0
-        self._newest_at = 0.0
         self._stop = threading.Event()
         self._listener: threading.Thread | None = None
         options = "-c default_transaction_read_only=on" if read_only else None
@@ -295,6 +293,9 @@ class PostgresStore:
     def watch(self, callback: Callable[[], None]) -> None:
         """Call `callback` (from the listener's thread) whenever another process commits new events."""
         self._watchers.append(callback)
+        self._listening()
+
+    def _listening(self) -> None:
         if self._listener is None:
             self._listener = threading.Thread(target=self._listen, name="team-table-listen", daemon=True)
             self._listener.start()
@@ -305,14 +306,16 @@ class PostgresStore:
             try:
                 with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
-                    self._changed()  # what was committed while nobody listened is read now
                     while not self._stop.is_set():
+                        # Once a second (and first of all: what was committed while nobody listened), whatever
+                        # the notifications said: a dropped note delays an event, never loses it.
+                        self._newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM event").fetchone()[0]
+                        self._changed()
                         for _note in conn.notifies(timeout=1.0):  # each commit's note wakes the listeners at once
                             self._notified += 1
                             self._changed()
                             if self._stop.is_set():
                                 break
-                        self._changed()  # and once a second anyway: a dropped note delays, never loses
             except psycopg.Error as exc:
                 if not self._stop.is_set():
                     log.warning("listening for changes on %s failed (%s); again in 1 s", self.url, _first_line(exc))
@@ -323,12 +326,9 @@ class PostgresStore:
             callback()
 
     def version(self) -> int:
-        """Moves when a notification arrives, and when the newest event id moved (read once a second)."""
-        now = time.monotonic()
-        if now - self._newest_at >= CATCH_UP_SECONDS:
-            self._newest_at = now
-            with contextlib.suppress(Unavailable):  # the server is away: the next read tries again
-                self._newest = self.query("SELECT COALESCE(MAX(id), 0) FROM event")[0][0]
+        """Moves when a notification arrives, and when the newest event id moved (read once a second by the
+        listening thread, started here if nothing watches yet). Never waits on the server."""
+        self._listening()
         return self._notified + self._newest
 
     def probe(self, fresh: float = 5.0) -> str | None:
