@@ -8,6 +8,7 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import anyio
+import httpx2
 import pytest
 
 import stores
@@ -133,6 +134,9 @@ async def test_a_hub_served_statelessly_declares_no_channel_over_http_and_its_wa
         bob = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
         capabilities = bob.client.server_capabilities
         assert not capabilities.experimental, "no stream to push on: promising channels would be a lie"
+        async with httpx2.AsyncClient() as http:
+            stream = await http.get(hub.url + "/mcp", headers={"Accept": "text/event-stream"})
+        assert stream.status_code == 405 and "POST" in stream.headers["allow"]
         answer: list[dict] = []
 
         async def wait() -> None:

@@ -70,8 +70,9 @@ def setup_logging() -> None:
 
 def config_options(fn: Callable) -> Callable:
     """--config and --db, shared by every command that opens the table."""
-    fn = click.option("--db", "db", metavar="PATH", default=None,
-                      help="SQLite file of the table [env TEAM_TABLE_DB; default ~/.team-table/team_table.db].")(fn)
+    fn = click.option("--db", "db", metavar="PATH|URL", default=None,
+                      help="The table's SQLite file, or a postgresql://user@host/dbname URL [env TEAM_TABLE_DB; "
+                           "default ~/.team-table/team_table.db].")(fn)
     fn = click.option("--config", "config", metavar="FILE", default=None,
                       help="team.yaml to use [env TEAM_TABLE_CONFIG; default ./team.yaml if present].")(fn)
     return fn

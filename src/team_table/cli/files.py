@@ -41,7 +41,8 @@ def init(file: Path) -> None:
 @click.command()
 @click.argument("file", type=click.Path(dir_okay=False, path_type=Path), required=False)
 @click.option("--diff", "show_diff", is_flag=True, help="Also show what a reload would change in the running hub.")
-@click.option("--db", metavar="PATH", default=None, help="The table's SQLite file, for --diff [env TEAM_TABLE_DB].")
+@click.option("--db", metavar="PATH|URL", default=None,
+              help="The table's SQLite file or PostgreSQL URL, for --diff [env TEAM_TABLE_DB].")
 def check(file: Path | None, show_diff: bool, db: str | None) -> None:
     """Validate team.yaml exactly as a reload does; print every problem (exit 1 if any).
 
@@ -98,7 +99,8 @@ def _summary(team: Team) -> str:
 @click.command()
 @click.argument("name")
 @click.option("--config", metavar="FILE", default=None, help="team.yaml the hub uses [env TEAM_TABLE_CONFIG].")
-@click.option("--db", metavar="PATH", default=None, help="The table's SQLite file [env TEAM_TABLE_DB].")
+@click.option("--db", metavar="PATH|URL", default=None,
+              help="The table's SQLite file or PostgreSQL URL [env TEAM_TABLE_DB].")
 @click.option("--role", metavar="ROLE", default=None,
               help="The role to declare NAME with (default: its declared role, else agent); `person` for a human "
                    "who signs in to the dashboard.")

@@ -43,7 +43,7 @@ def hook() -> None:
               help="A network hub to ask, e.g. http://127.0.0.1:8741 [env TEAM_TABLE_URL]; the token is read from "
                    "TEAM_TABLE_TOKEN or TEAM_TABLE_TOKEN_<AGENT>.")
 @click.option("--db", envvar="TEAM_TABLE_DB", metavar="PATH",
-              help="Without --url: the table's SQLite file, read directly [env TEAM_TABLE_DB].")
+              help="Without --url: the table's SQLite file or PostgreSQL URL, read directly [env TEAM_TABLE_DB].")
 @click.option("--max-blocks", default=3, show_default=True, type=click.IntRange(0, 8),
               envvar="TEAM_TABLE_HOOK_MAX_BLOCKS",
               help="Stop: how many times in a row to keep the agent working while something waits.")

@@ -126,7 +126,9 @@ def build_app(net: Network) -> Guard:
     async def identify(token: str) -> str | None:
         return await net.run(lambda: members.identify(hub, token))
 
-    return Guard(_streamed_waits(app), hosts=net.hosts, identify=identify, failures=net.failures,
+    served = _streamed_waits(app)
+    served = _no_stream(served) if hub.settings.stateless_http else served
+    return Guard(served, hosts=net.hosts, identify=identify, failures=net.failures,
                  metrics=net.metrics)
 
 
@@ -160,6 +162,20 @@ def _streamed_waits(app: ASGIApp) -> ASGIApp:
         await app(scope, receive, send)
 
     return marked
+
+
+def _no_stream(app: ASGIApp) -> ASGIApp:
+    """Served statelessly, /mcp has no stream to offer: GET is answered 405, as the protocol allows, so a client
+    does not hold an idle connection open on one replica for nothing."""
+    async def checked(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == "/mcp" and scope["method"] == "GET":
+            await JSONResponse({"error": "This hub serves /mcp statelessly (replicas): nothing is pushed over a GET "
+                                         "stream. Use wait_for_messages or /events/NAME.", "code": "invalid"},
+                               405, headers={"Allow": "POST, DELETE"})(scope, receive, send)
+            return
+        await app(scope, receive, send)
+
+    return checked
 
 
 class TimedH11Protocol(H11Protocol):
