@@ -78,6 +78,20 @@ class Fanout:
             self._wake.set()
         return sub
 
+    async def subscribe_from_now(self, agent: str, run) -> tuple[Subscription, int]:
+        """A new listener to `agent`'s events from now on, and the newest event id it starts after (read on a worker
+        thread through `run`). Subscribed first, then read: an event committed after the read is both queued and
+        newer than the start (not lost); one at or before it is older (not sent twice). An idle fan-out's cursor
+        moves to that start, so events from before the listener (messages read long ago) never reach it."""
+        sub = self.subscribe(agent)
+        try:
+            start = await run(lambda: events.last_id(self._store))
+        except BaseException:
+            self.unsubscribe(sub)
+            raise
+        self.start_at(start)
+        return sub, start
+
     def start_at(self, cursor: int) -> None:
         """A listener that starts after `cursor` (the newest event id, read after it subscribed): when it is the
         only listener, nothing older needs reading."""

@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from team_table import events, messages
+from team_table import messages
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -37,11 +37,8 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
     (then nothing is taken, and the answer will not be read)."""
     seconds = clamp(seconds)
     agent = caller.name
-    sub = fanout.subscribe(agent)
+    sub, _ = await fanout.subscribe_from_now(agent, run)  # then the inbox read: nothing slips between
     try:
-        # Subscribed first, then the inbox read: nothing slips between. An idle fan-out's cursor is moved to now,
-        # so events from before this wait (messages read long ago) do not wake it.
-        fanout.start_at(await run(lambda: events.last_id(hub.store)))
         start = anyio.current_time()
         look, closed = True, False  # look at the inbox: at first, after each arrival, and once when closed
         while True:

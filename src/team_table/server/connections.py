@@ -19,7 +19,6 @@ from typing import Any, Literal
 import anyio
 from mcp.types import Notification
 
-from team_table import events
 from team_table.events import Event
 from team_table.fanout import Fanout
 from team_table.hub import Hub
@@ -112,11 +111,10 @@ class Connections:
         return bound
 
     async def _listen(self, bound: Bound, scope: anyio.CancelScope) -> None:
-        sub = self.fanout.subscribe(bound.agent)
+        sub = None
         try:
             with scope:
-                start = await self.run(lambda: events.last_id(self.hub.store))
-                self.fanout.start_at(start)
+                sub, start = await self.fanout.subscribe_from_now(bound.agent, self.run)
                 while True:
                     event = await sub.queue.get()
                     if event is None:
@@ -128,7 +126,8 @@ class Connections:
                     if event.id > start and event.kind in PUSHED:  # nothing from before it was bound
                         await self._push(bound, event)
         finally:
-            self.fanout.unsubscribe(sub)
+            if sub is not None:
+                self.fanout.unsubscribe(sub)
 
     async def _push(self, bound: Bound, event: Event) -> None:
         try:

@@ -75,18 +75,10 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
         if refused is not None:
             return refused
         resume = _last_event_id(request)
-        # Subscribe, then read where the stream starts: an event committed after that read is both queued for
-        # the stream and newer than its cursor (not lost); one at or before it is filtered out (not sent twice).
-        sub = fanout.subscribe(agent)
         if resume is not None:
-            cursor = resume
+            sub, cursor = fanout.subscribe(agent), resume
         else:
-            try:
-                cursor = await run(partial(events.last_id, hub.store))
-            except BaseException:
-                fanout.unsubscribe(sub)
-                raise
-            fanout.start_at(cursor)
+            sub, cursor = await fanout.subscribe_from_now(agent, run)
         return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=send_timeout, ping=0)
