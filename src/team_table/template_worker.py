@@ -15,7 +15,7 @@ import json
 import resource
 import sys
 
-MEMORY_BYTES = 512 * 1024 * 1024
+MEMORY_BYTES = 256 * 1024 * 1024  # a message is a few KiB: a template reaching for far more fails at once
 
 
 class TooLong(Exception):

@@ -22,6 +22,7 @@ log = logging.getLogger("team_table.templates")
 
 MAX_OUTPUT = 4000  # a small template can render a huge text; an [AUTO] message stays short
 RENDER_SECONDS = 1.0  # a configured template that takes longer is stopped (its process is replaced)
+START_SECONDS = 10.0  # for the template process to start and answer its first render
 
 # The built-in texts, also what a failed custom template falls back to. They use only these variables.
 AUTO_REPLY = ("[AUTO] {{ agent }} is away; your {{ count }} message{{ 's' if count != 1 else '' }} will be "
@@ -76,31 +77,40 @@ class _Worker:
         atexit.register(self.stop)
 
     def render(self, source: str, variables: Mapping[str, Any], limit: int = MAX_OUTPUT) -> str:
-        request = json.dumps({"source": source, "variables": variables, "limit": limit}, default=str) + "\n"
         with self._lock:
-            process = self._started()
-            try:
-                process.stdin.write(request.encode())
-                process.stdin.flush()
-                ready, _, _ = select.select([process.stdout], [], [], RENDER_SECONDS)
-                line = process.stdout.readline() if ready else b""
-            except OSError:
-                line, ready = b"", True
-            if not line:
-                self._kill()
-                raise TemplateFailed(f"the template took longer than {RENDER_SECONDS:g} s" if not ready
-                                     else "the template process stopped")
+            if self._process is None or self._process.poll() is not None:
+                self._start()
+            line = self._ask(source, variables, limit, RENDER_SECONDS)
         answer = json.loads(line)
         if "error" in answer:
             raise TemplateFailed(answer["error"])
         return answer["text"]
 
-    def _started(self) -> subprocess.Popen:
-        if self._process is None or self._process.poll() is not None:
-            self._process = subprocess.Popen([sys.executable, "-m", "team_table.template_worker"],
-                                             stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                             stderr=subprocess.DEVNULL, close_fds=True)
-        return self._process
+    def _ask(self, source: str, variables: Mapping[str, Any], limit: int, seconds: float) -> bytes:
+        """One request to the running process and its answer line, within `seconds` (else the process is
+        replaced and the render refused)."""
+        process = self._process
+        request = json.dumps({"source": source, "variables": variables, "limit": limit}, default=str) + "\n"
+        try:
+            process.stdin.write(request.encode())
+            process.stdin.flush()
+            ready, _, _ = select.select([process.stdout], [], [], seconds)
+            line = process.stdout.readline() if ready else b""
+        except OSError:
+            line, ready = b"", True
+        if not line:
+            self._kill()
+            raise TemplateFailed(f"the template took longer than {seconds:g} s" if not ready
+                                 else "the template process stopped")
+        return line
+
+    def _start(self) -> None:
+        """A new process, answering a first trivial render before it is used: its start-up (an interpreter and
+        Jinja) never counts against a template's deadline."""
+        self._process = subprocess.Popen([sys.executable, "-m", "team_table.template_worker"],
+                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                         stderr=subprocess.DEVNULL, close_fds=True)
+        self._ask("", {}, 1, START_SECONDS)
 
     def _kill(self) -> None:
         if self._process is not None:
