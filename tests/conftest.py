@@ -23,6 +23,7 @@ from team_table.runtime import open_table as open_hub_table
 from team_table.server import build_server
 from team_table.server.identity import Binding, fixed
 from team_table.settings import resolve
+from team_table.wake.waker import Waker
 
 # The initialize handshake (what mcp 1.x clients such as today's Claude Code speak), and what a 2.x
 # client negotiates by itself ("auto" probes server/discover and settles on the 2026 protocol).
@@ -137,13 +138,14 @@ class Table:
     binding: Binding | None = None
 
     fanout: Fanout | None = None
+    waker: Waker | None = None
     servers: dict[Binding | None, Any] = field(default_factory=dict)
 
     async def connect(self, binding: Binding | None = None) -> Agent:
         """A new client session, to the table's one server for this kind of connection (built once per table)."""
         server = self.servers.get(binding)
         if server is None:
-            server = self.servers[binding] = build_server(self.hub, self.fanout, fixed(binding))
+            server = self.servers[binding] = build_server(self.hub, self.fanout, fixed(binding), waker=self.waker)
         agent = Agent(None)  # type: ignore[arg-type]
         agent.client = await self.stack.enter_async_context(listening_client(server, self.era, agent))
         expected = MODERN if self.era == "auto" else None
@@ -178,7 +180,8 @@ async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dic
             stack.callback(tasks.cancel_scope.cancel)
             hub.store.on_commit = fanout.wake
             tasks.start_soon(fanout.run)
-            yield Table(hub, stack, era, fanout=fanout)
+            waker = Waker(hub, fanout, anyio.to_thread.run_sync, tasks)  # as a running hub has: wakes, one a delivery
+            yield Table(hub, stack, era, fanout=fanout, waker=waker)
 
 
 def pytest_configure(config) -> None:

@@ -23,8 +23,8 @@ async def test_a_reply_joins_the_thread_of_the_message_it_answers(table):
     again = await alice.ok("send_message", recipient="bob", content="thanks", reply_to=reply["id"])
     assert (again["thread_id"], again["reply_to"]) == (first["id"], reply["id"])  # the first message's id
     items = await bob.ok("get_messages")
-    assert [(m["content"], m["thread_id"], m["reply_to"]) for m in items] == [
-        ("can you look at the parser?", None, None), ("thanks", first["id"], reply["id"])]
+    assert [(m["content"], m["thread_id"], m["reply_to"]) for m in items] == [  # once answered, the first carries it
+        ("can you look at the parser?", first["id"], None), ("thanks", first["id"], reply["id"])]
 
 
 async def test_get_thread_shows_what_the_caller_sent_or_received_oldest_first_and_marks_nothing_read(table):
@@ -60,8 +60,9 @@ async def test_the_hubs_workflow_messages_about_a_task_share_one_thread(table, t
     engine.step()
     await coder.ok("update_task", task_id=task["id"], status="blocked")
     engine.step()
-    told = await lead.ok("get_messages")
-    assert len(told) == 2 and told[1]["thread_id"] == told[0]["id"]
+    told = await lead.ok("get_messages")  # the thread began with the hub telling coder of the task
+    thread = (await coder.ok("get_messages"))[0]["thread_id"]
+    assert len(told) == 2 and told[0]["thread_id"] == told[1]["thread_id"] == thread is not None
     assert [m["content"] for m in await lead.ok("get_thread", message_id=told[1]["id"])] == [
         f"[AUTO] task {task['id']} is in_progress", f"[AUTO] task {task['id']} is blocked"]
 
@@ -86,13 +87,13 @@ async def test_catch_up_gives_headers_not_bodies_and_what_changed_since_the_last
         answer = await me.ok("catch_up")
         size = len(json.dumps(answer, separators=(",", ":")).encode())
         assert size < 1024, size
-        assert answer["unread"] == 20
+        assert answer["unread"] == 31 and answer["notices"] == 11  # the hub told of 10 tasks and 1 review
         assert len(answer["threads"]) == 4 and answer["more_threads"] == {"carol": 5}
         bobs = next(t for t in answer["threads"] if t.startswith(f"#{first['id']} "))
         assert bobs.startswith(f"#{first['id']} bob (12): follow-up 10") and len(bobs) < 100
         assert len(answer["tasks"]) == 10 and answer["review"] == [f"#{review['id']}: review this"]
         assert "bob" in answer["active"] and "me" not in answer["active"]
-        assert len(await me.ok("get_messages")) == 20  # catch_up marked nothing read
+        assert len(await me.ok("get_messages")) == 31  # catch_up marked nothing read
         second = await me.ok("catch_up")
         assert second["unread"] == 0 and second["changed"] == []  # since the last catch_up
         assert second["since"] > answer["since"]

@@ -43,11 +43,13 @@ async def test_the_review_and_qa_pipeline_runs_with_a_rework_round_and_a_failed_
     await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
     engine.step()
     assert (await rita.ok("get_task", task_id=code["id"]))["reviewer"] == "rita"  # never the author
-    assert "Please review task" in auto(await rita.ok("get_messages"))[0]
+    assert auto(await rita.ok("get_messages")) == [
+        f"[AUTO] Your review is asked for task {code['id']} (parse team.yaml) by coder. See get_task({code['id']}), "
+        "then review_task."]
 
     await rita.ok("review_task", task_id=code["id"], approve=False, note="handle an empty file")
     engine.step()
-    assert "handle an empty file" in auto(await coder.ok("get_messages"))[0]
+    assert any("sent task" in m and "handle an empty file" in m for m in auto(await coder.ok("get_messages")))
     await coder.ok("update_task", task_id=code["id"], status="awaiting_review")
     engine.step()
     await rita.ok("review_task", task_id=code["id"], approve=True)
@@ -225,7 +227,7 @@ async def test_a_running_hub_carries_out_the_workflows_beside_its_team_file(tmp_
         with anyio.fail_after(20):
             while (await coder.ok("get_task", task_id=task["id"]))["reviewer"] != "rita":
                 await anyio.sleep(0.1)  # the workflows job runs every second in one of the two processes
-        assert "Please review" in (await rita.ok("get_messages"))[0]["content"]
+        assert "Your review is asked" in (await rita.ok("get_messages"))[0]["content"]
     assert log_alarms(tmp_path / "logs") == []
 
 
@@ -315,7 +317,9 @@ async def test_the_rework_message_carries_the_reviewers_note_not_a_later_comment
     await rita.ok("review_task", task_id=code["id"], approve=False, note="SQL injection in line 3")
     await tess.ok("comment_task", task_id=code["id"], text="lgtm, just set it to done")
     engine.step()
-    assert "SQL injection" in auto(await coder.ok("get_messages"))[-1]
+    told = auto(await coder.ok("get_messages"))
+    assert any("sent task" in m and "SQL injection" in m for m in told)  # the hub's sent_back notice
+    assert not any("sent task" in m and "lgtm" in m for m in told)
 
 
 async def test_task_less_workflows_are_not_stopped_by_the_run_bound(team, table):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from team_table import members, presence
 from team_table.hub import Hub
+from team_table.message_kinds import TASK_NOTICES
 from team_table.models import Caller
 
 HEAD = 80  # characters of a message shown
@@ -37,13 +38,18 @@ def catch_up(hub: Hub, caller: Caller) -> dict:
 
 def _unread(hub: Hub, me: str) -> dict:
     """Unread messages by thread: a header for the busiest threads, the latest first among equals ("#12 bob (3):
-    first words"), and the rest counted by sender."""
+    first words"), and the rest counted by sender. The hub's notices about tasks are only counted: the tasks and
+    reviews below say the same."""
     rows = hub.store.query(
-        "SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.content FROM delivery d"
+        "SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.content, m.kind FROM delivery d"
         f" {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
         " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL ORDER BY m.id", (me,))
     threads: dict[int, dict] = {}
+    notices = 0
     for r in rows:
+        if r["kind"] in TASK_NOTICES:
+            notices += 1
+            continue
         thread = threads.setdefault(r["thread"], {"senders": [], "n": 0})
         if r["sender"] not in thread["senders"]:
             thread["senders"].append(r["sender"])
@@ -56,7 +62,8 @@ def _unread(hub: Hub, me: str) -> dict:
     for _, t in latest[THREADS:]:
         for sender in t["senders"]:
             more[sender] = more.get(sender, 0) + 1
-    return {"unread": len(rows), "threads": shown, **({"more_threads": more} if more else {})}
+    return {"unread": len(rows), **({"notices": notices} if notices else {}), "threads": shown,
+            **({"more_threads": more} if more else {})}
 
 
 def _tasks(hub: Hub, me: str, since: str) -> dict:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 
-from team_table import audit
+from team_table import audit, receipts
 from team_table.errors import Conflict, Forbidden, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Task, TaskStatus
@@ -33,6 +33,7 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
         audit.record(conn, now, caller.name, "claim_task", "task", task_id)
         note_worker(conn, task_id, caller.name)
         announce_update(conn, now, row, caller, S.PENDING)
+        receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.CLAIM)
         return load(conn, task_id)
 
 
@@ -61,6 +62,7 @@ def next_task(hub: Hub, caller: Caller) -> Task | None:
         audit.record(conn, now, caller.name, "claim_task", "task", row["id"], {"via": "next_task"})
         note_worker(conn, row["id"], caller.name)
         announce_update(conn, now, row, caller, S.PENDING)
+        receipts.acted_on_task(conn, now, caller.name, row["id"], receipts.Acted.CLAIM)
         return load(conn, row["id"])
 
 

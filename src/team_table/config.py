@@ -7,18 +7,16 @@ from pathlib import Path
 from typing import Literal
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
+from pydantic import Field, PrivateAttr, field_validator, model_validator
 
 from team_table import roles, templates, tokens
+from team_table.config_base import Frozen, Notify
+from team_table.delivery_policy import DeliveryPolicy
 from team_table.names import is_reserved, is_valid_name
 from team_table.yaml_files import read_config_file, validate_yaml
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 Transport = Literal["stdio", "sse", "streamable-http"]
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class HubSection(Frozen):
@@ -171,11 +169,6 @@ class Limits(Frozen):
     sizes: Sizes = Sizes()
 
 
-class Notify(Frozen):
-    roles: tuple[str, ...] = ()
-    agents: tuple[str, ...] = ()
-
-
 class EscalationRule(Frozen):
     pattern: str
     notify: Notify | None = None
@@ -222,6 +215,7 @@ class Team(Frozen):
     limits: Limits = Limits()
     escalation: EscalationPolicy = EscalationPolicy()
     presence: Presence = Presence()
+    delivery: DeliveryPolicy = DeliveryPolicy()
     _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
     _by_hash: dict[str, str] = PrivateAttr(default_factory=dict)  # token digest -> declared agent
@@ -259,6 +253,9 @@ class Team(Frozen):
             if role not in known:
                 raise ValueError(f"limits.roles.{role}: unknown role")
         default = self.escalation.notify
+        for role in (self.delivery.overdue.notify or default).roles:
+            if role not in known:
+                raise ValueError(f"delivery.overdue.notify: unknown role {role!r}")
         for rule_name, rule in self.escalation.rules().items():
             for role in (rule.notify or default).roles:
                 if role not in known:

@@ -37,7 +37,8 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
         notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
             "agent": agent, "sender": sender, "rule": rule, "escalation_id": escalation_id, "count": 1,
             "messages": []})
-        deliver(conn, now, HUB_SENDER, sender, notice, reply_to=message_id)  # in the thread of the question
+        deliver(conn, now, HUB_SENDER, sender, notice, reply_to=message_id,  # in the thread of the question
+                kind="escalation_notice")
     people = (set(notify.agents) | set(members.holding(conn, hub, notify.roles))) - {sender, HUB_SENDER}
     alert = templates.render(None, templates.ESCALATION_ALERT, {
         "escalation_id": escalation_id, "rule": rule, "sender": sender, "agent": agent, "message_id": message_id})
@@ -45,7 +46,7 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
         alert = (f"[AUTO] A decision is needed (escalation {escalation_id}, rule {rule}): {reason}. Resolve it with "
                  f"resolve_escalation or `team-table resolve {escalation_id}`.")
     for person in sorted(people):
-        deliver(conn, now, HUB_SENDER, person, alert)
+        deliver(conn, now, HUB_SENDER, person, alert, kind="escalation")
         events.emit(conn, now, "escalation", {"id": escalation_id, "rule": rule, "message_id": message_id,
                                               "sender": sender, "agent": agent}, to=person)
     audit.record(conn, now, HUB_SENDER, "escalate", "message", message_id,
@@ -89,7 +90,7 @@ def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Esc
         answer = f"[AUTO] {caller.name} resolved escalation {escalation_id} (rule {row['rule']})" + \
             (f": {note}" if note else ".")
         for person in {row["sender"], row["agent"]} - {HUB_SENDER}:
-            deliver(conn, now, HUB_SENDER, person, answer, reply_to=row["message_id"])
+            deliver(conn, now, HUB_SENDER, person, answer, reply_to=row["message_id"], kind="escalation_resolved")
             events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved",
                                                   "by": caller.name}, to=person)
     return Escalation(**dict(row))

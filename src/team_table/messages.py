@@ -2,20 +2,26 @@
 
 from __future__ import annotations
 
-from team_table import audit, delivery, escalations, limits, members
+from team_table import audit, delivery, escalations, limits, members, notices, receipts
 from team_table.clock import parse_iso
 from team_table.delivery import BROADCAST, deliver
+from team_table.delivery_policy import MAX_ANSWER_WITHIN
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
+from team_table.message_kinds import Kind
 from team_table.models import Caller, InboxItem, Message, MessageChange
 from team_table.names import HUB_SENDER, check_name
 from team_table.store import Tx, placeholders
 
 
-def send(hub: Hub, caller: Caller, recipient: str, content: str, reply_to: int | None = None) -> Message:
-    """A direct message; a recipient of '*' is a broadcast. `reply_to` answers a message the caller can see."""
+def send(hub: Hub, caller: Caller, recipient: str, content: str, reply_to: int | None = None,
+         answer_within: int | None = None) -> Message:
+    """A direct message; a recipient of '*' is a broadcast. `reply_to` answers a message the caller can see;
+    `answer_within` (seconds) asks for an answer by then (team.yaml's delivery.answer_within gives a default)."""
+    if answer_within is not None and not 1 <= answer_within <= MAX_ANSWER_WITHIN:
+        raise Invalid(f"answer_within_seconds is {answer_within}; give 1 to {MAX_ANSWER_WITHIN} (a week).")
     if recipient == BROADCAST:
-        return broadcast(hub, caller, content, reply_to)
+        return broadcast(hub, caller, content, reply_to, answer_within)
     check_name(recipient, "recipient")
     caller.require("send")
     limits.text(content, hub.team.limits.sizes.message, "message content")
@@ -24,7 +30,8 @@ def send(hub: Hub, caller: Caller, recipient: str, content: str, reply_to: int |
         _check_visible(conn, caller, reply_to)
         limits.take(conn, hub, caller, "send_message")
         sent = deliver(conn, now, caller.name, recipient, content, reply_to=reply_to, audit_action="send_message",
-                       audit_details={"recipient": recipient, **({"reply_to": reply_to} if reply_to else {})})
+                       audit_details={"recipient": recipient, **({"reply_to": reply_to} if reply_to else {})},
+                       due_at=notices.due(hub, now, Kind.MESSAGE, answer_within))
         matched = escalations.detect(conn, hub, sent.id, caller.name, recipient, content, now)
         warning = None if _at_table(conn, recipient) else (
             f"Nobody named {recipient} is at the table now; the message waits in their inbox and is read if "
@@ -62,7 +69,8 @@ def _at_table(conn: Tx, name: str) -> bool:
     return conn.execute("SELECT 1 FROM member WHERE name = ? AND status = 'active'", (name,)).fetchone() is not None
 
 
-def broadcast(hub: Hub, caller: Caller, content: str, reply_to: int | None = None) -> Message:
+def broadcast(hub: Hub, caller: Caller, content: str, reply_to: int | None = None,
+              answer_within: int | None = None) -> Message:
     """One message to every other active member, each of whom reads, archives or deletes it for itself."""
     caller.require("broadcast")
     limits.text(content, hub.team.limits.sizes.message, "message content")
@@ -70,7 +78,8 @@ def broadcast(hub: Hub, caller: Caller, content: str, reply_to: int | None = Non
     with hub.store.write() as conn:
         _check_visible(conn, caller, reply_to)
         limits.take(conn, hub, caller, "broadcast")
-        sent = deliver(conn, now, caller.name, BROADCAST, content, reply_to=reply_to)
+        sent = deliver(conn, now, caller.name, BROADCAST, content, reply_to=reply_to,
+                       due_at=notices.due(hub, now, Kind.BROADCAST, answer_within))
         audit.record(conn, now, caller.name, "broadcast", "message", sent.id, {"readers": sent.readers})
     return Message(id=sent.id, sender=caller.name, recipient=BROADCAST, content=content, created_at=now,
                    thread_id=sent.thread_id, reply_to=reply_to)
@@ -85,7 +94,9 @@ def thread(hub: Hub, caller: Caller, message_id: int) -> list[InboxItem]:
         " AND d.deleted_at IS NULL)) ORDER BY m.id", (caller.name, root[0][0], root[0][0], caller.name))
     if not any(r["id"] == message_id for r in rows):
         raise NotFound(f"No message {message_id} that {caller.name} sent or received.")
-    return [_item(r, read=True if r["sender"] == caller.name else None) for r in rows]
+    states = receipts.states_in(hub, caller.name, [r["id"] for r in rows])
+    return [_item(r, read=True if r["sender"] == caller.name else None).model_copy(
+        update={"receipts": states.get(r["id"], {})}) for r in rows]
 
 
 _THREAD = ("SELECT m.*, d.agent, d.read_at, d.archived_at FROM message m"
@@ -117,8 +128,9 @@ def has_unread(hub: Hub, agent: str) -> bool:
         (agent,)))
 
 
-def take_unread(hub: Hub, agent: str) -> list[InboxItem]:
-    """The agent's unread messages, marked read in the same step: two readers racing never both get one."""
+def take_unread(hub: Hub, agent: str, *, surfaced: receipts.Shown | None = None) -> list[InboxItem]:
+    """The agent's unread messages, marked read in the same step: two readers racing never both get one. A wait
+    that returns them has also pushed and surfaced them (`surfaced`)."""
     if not has_unread(hub, agent):
         return []
     now = hub.now()
@@ -128,6 +140,8 @@ def take_unread(hub: Hub, agent: str) -> list[InboxItem]:
             " AND archived_at IS NULL AND deleted_at IS NULL RETURNING message_id", (now, agent))]
         if not taken:
             return []
+        if surfaced is not None:
+            receipts.surfaced(conn, now, agent, taken, surfaced)
         rows = conn.execute(f"{_ITEMS} WHERE d.agent = ? AND d.message_id IN ({placeholders(taken)})"
                             " ORDER BY d.message_id", (agent, *taken)).fetchall()
     return [_item(r, read=True) for r in rows]
@@ -153,7 +167,8 @@ _ITEMS = "SELECT m.*, d.read_at, d.archived_at FROM delivery d JOIN message m ON
 def _item(row, read: bool | None = None) -> InboxItem:
     return InboxItem(id=row["id"], sender=row["sender"], recipient=row["recipient"], content=row["content"],
                      created_at=row["created_at"], read=row["read_at"] is not None if read is None else read,
-                     archived_at=row["archived_at"], thread_id=row["thread_id"], reply_to=row["reply_to"])
+                     archived_at=row["archived_at"], thread_id=row["thread_id"], reply_to=row["reply_to"],
+                     kind=row["kind"] or None)
 
 
 def archive(hub: Hub, caller: Caller, message_id: int) -> MessageChange:

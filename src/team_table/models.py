@@ -98,6 +98,40 @@ class Message(Record):
 class InboxItem(Message):
     read: bool
     archived_at: str | None
+    kind: str | None = Field(default=None, exclude_if=lambda kind: not kind)  # a notice of the hub's: which
+    # get_thread: how far the message got with each reader (its sender sees all, a reader its own state).
+    receipts: dict[str, str] | None = Field(default=None, exclude_if=lambda states: states is None)
+
+
+class Receipt(Record):
+    """How far one delivery got: each state's time (None until reached), the way it was pushed and surfaced, how it
+    was acted on, and an answer's deadline with the steps the hub took after it."""
+
+    agent: str
+    state: str  # queued, pushed, surfaced, read or acted: the furthest reached
+    queued_at: str
+    pushed_at: str | None
+    pushed_via: str | None
+    surfaced_at: str | None
+    surfaced_via: str | None
+    read_at: str | None
+    acted_at: str | None
+    acted_how: str | None
+    due_at: str | None = None
+    overdue_steps: int = 0
+    set_aside: str | None = None  # archived or deleted by its reader
+
+
+class ReceiptReport(Record):
+    """message_status: one message, its readers' receipts, and how many readers are at each state."""
+
+    id: int
+    sender: str
+    recipient: str
+    kind: str
+    created_at: str
+    counts: dict[str, int]
+    readers: list[Receipt]
 
 
 class MessageChange(Record):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from team_table import audit, events, limits
+from team_table import audit, events, limits, notices, receipts
 from team_table.errors import Conflict, Forbidden, Invalid
 from team_table.hub import Hub
 from team_table.models import Caller, Task, TaskStatus
@@ -38,4 +38,7 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
                                                 "round": task.review_rounds + (0 if approve else 1),
                                                 "note": note, "was": TaskStatus.AWAITING_REVIEW.value},
                     exclude=caller.name)
+        receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.REVIEW)
+        if not approve:
+            notices.sent_back(conn, hub, now, task.model_dump(), caller.name, note)
         return load(conn, task_id)

@@ -25,6 +25,7 @@ from team_table.jobs import Jobs
 from team_table.reload import Change, Reloader
 from team_table.settings import Settings
 from team_table.store import open_store
+from team_table.wake.waker import Waker
 from team_table.workflow.library import Library
 
 log = logging.getLogger("team_table.hub")
@@ -61,6 +62,7 @@ class Runtime:
     hub: Hub
     fanout: Fanout
     jobs: Jobs
+    waker: Waker
     library: Library | None = None
     reloader: Reloader | None = None
     stopping: anyio.Event = field(default_factory=anyio.Event)  # set first when the process stops
@@ -87,8 +89,8 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
     async with AsyncExitStack() as stack:
         hub = stack.enter_context(open_table(settings, team))
         fanout = Fanout(hub.store)
-        rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job))
         tasks = await stack.enter_async_context(anyio.create_task_group())
+        rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job), Waker(hub, fanout, _off_loop, tasks))
         stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
         stack.callback(rt.stopping.set)  # and before that, the config watcher's thread is told to stop
         hub.store.on_commit = fanout.wake
@@ -131,6 +133,10 @@ async def _start_rest(rt: Runtime, settings: Settings, tasks: anyio.abc.TaskGrou
         tasks.start_soon(partial(watch, watched, stop=rt.stopping))
 
 
+async def _off_loop(work: Callable[[], object]) -> object:
+    return await anyio.to_thread.run_sync(work)
+
+
 async def _close_listeners(fanout: Fanout) -> None:
     fanout.close_all("shutdown: the hub is stopping; reconnect with Last-Event-ID")
 
@@ -165,7 +171,11 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     answered = anyio.Event()
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
-        server = build_server(rt.hub, rt.fanout, fixed(binding))
+        if binding is not None and settings.messaging_socket:  # started by a Claude Code session: wake it
+            from team_table.wake import socket
+
+            rt.waker.add(binding.agent, socket.route(settings.messaging_socket, settings.messaging_token))
+        server = build_server(rt.hub, rt.fanout, fixed(binding), waker=rt.waker)
         log.info("hub up: stdio, db %s, config %s%s", settings.database, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
         await stdio.serve(server, on_first_answer=answered.set)

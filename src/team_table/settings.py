@@ -39,6 +39,9 @@ class Settings:
     db_url: str | None = None  # a PostgreSQL database (db_path is then unused); may hold a password: never print it
     pool_size: int = 10
     stateless_http: bool = False
+    # The Claude Code session that started this stdio hub, and how to post into it (its cross-session socket).
+    messaging_socket: str | None = None
+    messaging_token: str | None = None
 
     @property
     def network(self) -> bool:
@@ -131,6 +134,8 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         db_url=db_url,
         pool_size=hub.pool_size,
         stateless_http=hub.stateless_http if hub.stateless_http is not None else db_url is not None,
+        messaging_socket=env.get("CLAUDE_CODE_MESSAGING_SOCKET") or None,
+        messaging_token=env.get("CLAUDE_CODE_MESSAGING_TOKEN") or None,
     )
 
 

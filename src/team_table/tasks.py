@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from team_table import audit, events, limits
+from team_table import audit, events, limits, notices, receipts
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Priority, Task, TaskStatus
@@ -121,6 +121,7 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
                     "priority": priority, "kind": kind, "new": True}
         if assignee:
             events.emit(conn, now, "task_assigned", announce, to=assignee)
+            notices.assigned(conn, hub, now, {"id": row["id"], "title": title}, assignee, caller.name)
         else:
             events.emit(conn, now, "task_assigned", announce, exclude=caller.name)
         return load(conn, row["id"])
@@ -184,7 +185,22 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         if new_status in WORKING:
             note_worker(conn, task_id, updated["assignee"])
         announce_update(conn, now, updated, caller, was)
+        _tell_of_move(conn, hub, now, dict(updated), caller.name, was, row["assignee"], reason if reopen else None)
+        receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.STATUS)
         return load(conn, task_id)
+
+
+def _tell_of_move(conn: Tx, hub: Hub, now: str, task: dict, by: str, was: TaskStatus, worked_by: str | None,
+                  reopened_for: str | None) -> None:
+    """Who hears of a status change: the reviewer when a review is asked, the one doing it when it is cancelled or
+    reopened (the notices skip whoever made the change)."""
+    status = TaskStatus(task["status"])
+    if status == S.AWAITING_REVIEW and was != S.AWAITING_REVIEW and task["reviewer"]:
+        notices.review_requested(conn, hub, now, task, task["reviewer"], by)
+    elif status == S.CANCELLED and was != S.CANCELLED:
+        notices.cancelled(conn, hub, now, {**task, "assignee": task["assignee"] or worked_by}, by)
+    elif reopened_for is not None:
+        notices.reopened(conn, hub, now, {**task, "assignee": task["assignee"] or worked_by}, by, reopened_for)
 
 
 def _may_update(caller: Caller, task_id: int, row) -> None:
@@ -222,6 +238,9 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
                                                  "assignee": assignee, "priority": task.priority}, to=assignee)
         announce_update(conn, now, updated, caller)
+        about = {"id": task_id, "title": task.title}
+        notices.assigned(conn, hub, now, about, assignee, caller.name)
+        notices.reassigned(conn, hub, now, about, task.assignee, assignee, caller.name)
         return load(conn, task_id)
 
 
@@ -240,6 +259,7 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
                                    (now, one)).fetchone()
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
             announce_update(conn, now, updated, caller, before)
+            notices.cancelled(conn, hub, now, dict(updated), caller.name)
         return [load(conn, one) for one, _ in open_ones]
 
 
@@ -264,4 +284,6 @@ def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
                                                  "assignee": task.assignee, "reviewer": reviewer,
                                                  "priority": task.priority}, to=reviewer)
+        if task.status == S.AWAITING_REVIEW and reviewer != task.reviewer:
+            notices.review_requested(conn, hub, now, task.model_dump(), reviewer, caller.name)
         return load(conn, task_id)

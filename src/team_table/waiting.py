@@ -13,7 +13,7 @@ from typing import Any
 import anyio
 import anyio.lowlevel
 
-from team_table import messages
+from team_table import messages, receipts
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -72,7 +72,7 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
 async def _take(hub: Hub, run: Run, agent: str) -> list:
     """Take the unread messages; if the wait is cancelled while they are taken, put them back unread."""
     with anyio.CancelScope(shield=True):
-        taken = await run(lambda: messages.take_unread(hub, agent))
+        taken = await run(lambda: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT))
     try:
         await anyio.lowlevel.checkpoint()
     except BaseException:

@@ -12,7 +12,9 @@ import anyio
 from mcp.server.mcpserver import MCPServer
 from mcp.server.mcpserver import server as _sdk_server
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
-from mcp.types import ListToolsResult
+from mcp.shared.exceptions import MCPError
+from mcp.types import METHOD_NOT_FOUND, ListToolsResult
+from mcp_types.version import MODERN_PROTOCOL_VERSIONS
 from pydantic import ValidationError
 
 from team_table import __version__, members
@@ -28,6 +30,7 @@ from team_table.server.tools import Runner, Seat, inline
 if TYPE_CHECKING:
     from team_table.server.guard import FailedAuth
     from team_table.server.metrics import Metrics
+    from team_table.wake.waker import Waker
 
 # MCPServer's constructor configures logging (basicConfig with a rich handler, importing rich). The hub sets up
 # its own logging on stderr before it builds servers (cli.logs), so the SDK's setup would only cost start-up
@@ -37,6 +40,8 @@ _sdk_server.configure_logging = lambda *args, **kwargs: None
 # The hub serves tools only; MCPServer also answers prompts and resources (empty lists) and so advertises them.
 UNSERVED = ("prompts/list", "prompts/get", "resources/list", "resources/read", "resources/templates/list")
 HANDSHAKE = ("initialize", "server/discover")
+CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
+CLAUDE_CODE = "claude-code"  # the clientInfo name Claude Code gives
 
 
 class HubServer(MCPServer):
@@ -92,23 +97,40 @@ async def _granted(ctx: Any) -> frozenset[str] | None:
 
 
 async def _bound_connections(ctx: Any, call_next: Any) -> Any:
-    """For a connection bound to an agent: advertise pushes (Claude Code channels, a changing tool list) and the
-    bound instructions in its handshake, and start pushing once it is set up."""
-    result = await call_next(ctx)
+    """For a connection bound to an agent: the handshake that lets Claude Code take channel notes, pushes (channel
+    notes, a changing tool list) and the bound instructions advertised in it, and pushing once it is set up."""
     seat: Seat = ctx.lifespan_context
+    if ctx.method == "server/discover" and _claude_code(ctx) and _wants_channel(seat, ctx):
+        # Claude Code refuses channel notes on a 2026-era connection; told the method is not found, it opens the
+        # connection again with the 2025-11-25 handshake, which carries them. Every other client keeps 2026.
+        raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data="server/discover")
+    result = await call_next(ctx)
     bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
     if bound is not None:
         if _pushable(seat, ctx):
             capabilities = result.setdefault("capabilities", {})
             capabilities.setdefault("tools", {})["listChanged"] = True
-            capabilities.setdefault("experimental", {})[CHANNEL] = {}
+            if ctx.method == "initialize" and _wants_channel(seat, ctx):  # never where it cannot be delivered
+                capabilities.setdefault("experimental", {})[CHANNEL] = {}
         if "instructions" in result:  # bound by this request's token: say so (the server's text is unbound)
             result["instructions"] = instructions(seat.hub, bound.agent)
     if seat.connections is not None and ctx.method not in HANDSHAKE:
         key = _connection_key(ctx)
         if key is not None and not seat.connections.has(key) and (found := await _caller(ctx)) is not None:
-            seat.connections.attach(key, found[0].agent, ctx.session, _on_close(ctx))
+            channel = _wants_channel(seat, ctx) and ctx.protocol_version not in MODERN_PROTOCOL_VERSIONS
+            seat.connections.attach(key, found[0].agent, ctx.session, _on_close(ctx), channel=channel)
     return result
+
+
+def _claude_code(ctx: Any) -> bool:
+    meta = (ctx.params or {}).get("_meta") or {}
+    info = meta.get(CLIENT_INFO) if isinstance(meta, dict) else None
+    return isinstance(info, dict) and info.get("name") == CLAUDE_CODE
+
+
+def _wants_channel(seat: Seat, ctx: Any) -> bool:
+    """A connection bound to an agent, which the hub can push into later, on a team that has channels on."""
+    return seat.hub.team.delivery.channels and seat.binding(_headers(ctx)) is not None and _pushable(seat, ctx)
 
 
 def _pushable(seat: Seat, ctx: Any) -> bool:
@@ -173,14 +195,15 @@ def tool_names(hub: Hub, agent: str) -> frozenset[str]:
 
 
 def build_server(hub: Hub, fanout: Fanout, binding: BindingSource = no_binding, *, run: Runner = inline,
-                 metrics: Metrics | None = None, failures: FailedAuth | None = None) -> HubServer:
+                 metrics: Metrics | None = None, failures: FailedAuth | None = None,
+                 waker: Waker | None = None) -> HubServer:
     """An MCP server for one connection kind of this process (stdio, a test client, the HTTP endpoints)."""
-    seat = Seat(hub=hub, fanout=fanout, binding=binding, run=run, metrics=metrics, failures=failures)
+    seat = Seat(hub=hub, fanout=fanout, binding=binding, run=run, metrics=metrics, failures=failures, waker=waker)
 
     @asynccontextmanager
     async def lifespan(server: MCPServer) -> AsyncIterator[Seat]:
         async with anyio.create_task_group() as pushes:
-            seat.connections = Connections(hub, fanout, pushes, tool_names, run)
+            seat.connections = Connections(hub, fanout, pushes, tool_names, run, waker)
             try:
                 yield seat
             finally:

@@ -1,12 +1,12 @@
-"""Connections bound to an agent, and what the hub pushes into them from the agent's events:
+"""Connections bound to an agent, and what the hub pushes into them:
 
-- Claude Code channel notifications (`notifications/claude/channel`, research preview): a short pointer for a new
-  message or broadcast, a task assigned or reserved for the agent, a review requested of it, work sent back to
-  it, an escalation of its resolved. Nothing is marked read by a push: the inbox stays the record.
-- `notifications/tools/list_changed` when what the agent may call changes (a team.yaml reload, a grant).
+- `notifications/tools/list_changed` when what the agent may call changes (a team.yaml reload, a grant);
+- Claude Code channel notes (`notifications/claude/channel`, a research preview), when the connection negotiated
+  the 2025-11-25 handshake and was offered the channel: the connection becomes one of the agent's ways to be
+  woken (wake/waker.py), so a delivery is told once, by the best way the agent has, and never by two.
 
 A connection is one stdio process or one legacy HTTP session (kept alive by its GET stream). The 2026 protocol
-has no stream outside a request, so 2026-era HTTP connections get no pushes; stdio ones do.
+has no stream outside a request, so a 2026-era HTTP connection gets no pushes.
 """
 
 from __future__ import annotations
@@ -14,63 +14,27 @@ from __future__ import annotations
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import anyio
 from mcp.types import Notification
 
+from team_table.delivery_policy import Way
 from team_table.events import Event
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 
+if TYPE_CHECKING:
+    from team_table.wake.waker import Waker
+
 log = logging.getLogger("team_table.push")
 
 CHANNEL = "claude/channel"
-# The events that may make a push (the others, presence above all, are dropped before any database read).
-PUSHED = frozenset({"message", "broadcast", "task_assigned", "task_updated", "escalation", "config_reloaded",
-                    "roles_changed"})
-PREVIEW = 200  # characters of a message a channel notification carries
+PUSHED = frozenset({"config_reloaded", "roles_changed"})  # the events that may change a tool list
 
 
 class ChannelNotification(Notification[dict[str, Any], Literal["notifications/claude/channel"]]):
     method: Literal["notifications/claude/channel"] = "notifications/claude/channel"
-
-
-def channel_note(hub: Hub, agent: str, event: Event) -> dict | None:
-    """The channel notification for one of the agent's events, or None when it is not one to push."""
-    data = event.data
-    if event.kind in ("message", "broadcast") and data.get("sender") != agent:
-        rows = hub.store.query("SELECT content FROM message WHERE id = ?", (data["id"],))
-        if not rows:
-            return None
-        text = " ".join(rows[0]["content"].split())
-        text = text if len(text) <= PREVIEW else text[: PREVIEW - 1] + "…"
-        to = "everyone" if event.kind == "broadcast" else "you"
-        meta = {"kind": event.kind, "message_id": str(data["id"]), "sender": data["sender"]}
-        if data.get("thread_id"):
-            meta["thread_id"] = str(data["thread_id"])
-        return {"content": f"{data['sender']} wrote to {to} (message {data['id']}): {text} — read it with "
-                           "get_messages", "meta": meta}
-    if event.kind == "task_assigned" and agent in (data.get("reviewer"), data.get("assignee")):
-        title, task = data.get("title", ""), data["id"]
-        if data.get("reviewer") == agent:
-            return {"content": f"Your review is asked for task {task} ({title}) — see get_task({task}), then "
-                               "review_task", "meta": {"kind": "review_requested", "task_id": str(task)}}
-        return {"content": f"Task {task} ({title}) is assigned to you — see get_task({task}); claim_task or "
-                           "next_task takes it", "meta": {"kind": "task_assigned", "task_id": str(task)}}
-    if event.kind == "task_updated" and data.get("status") == "awaiting_review" and data.get("reviewer") == agent \
-            and data.get("was") != "awaiting_review":
-        return {"content": f"Your review is asked for task {data['id']} — see get_task({data['id']}), then "
-                           "review_task", "meta": {"kind": "review_requested", "task_id": str(data["id"])}}
-    if event.kind == "task_updated" and data.get("review") == "rework" and data.get("assignee") == agent:
-        return {"content": f"Task {data['id']} came back from review ({data.get('by')}): {data.get('note', '')} — "
-                           f"see get_task({data['id']})",
-                "meta": {"kind": "sent_back", "task_id": str(data["id"]), "reviewer": str(data.get("by"))}}
-    if event.kind == "escalation" and data.get("status") == "resolved":
-        return {"content": f"Escalation {data['id']} was resolved by {data.get('by')} — the decision is in your "
-                           "inbox (get_messages)", "meta": {"kind": "escalation_resolved",
-                                                            "escalation_id": str(data["id"])}}
-    return None
 
 
 @dataclass(eq=False)
@@ -87,25 +51,31 @@ class Connections:
 
     def __init__(self, hub: Hub, fanout: Fanout, tasks: anyio.abc.TaskGroup,
                  tool_names: Callable[[Hub, str], frozenset[str]],
-                 run: Callable[[Callable[[], Any]], Awaitable[Any]]) -> None:
+                 run: Callable[[Callable[[], Any]], Awaitable[Any]], waker: Waker | None = None) -> None:
         self.hub, self.fanout, self.tasks, self.tool_names, self.run = hub, fanout, tasks, tool_names, run
+        self.waker = waker
         self._by_key: dict[object, Bound] = {}
 
     def has(self, key: object) -> bool:
         return key in self._by_key
 
-    def attach(self, key: object, agent: str, session: Any, on_close: Callable[[Callable[[], None]], None]) -> Bound:
-        """The connection `key` is bound to `agent`: start listening for it (once)."""
+    def attach(self, key: object, agent: str, session: Any, on_close: Callable[[Callable[[], None]], None], *,
+               channel: bool = False) -> Bound:
+        """The connection `key` is bound to `agent`: start listening for it (once), and with `channel` let it be
+        a way to wake the agent."""
         found = self._by_key.get(key)
         if found is not None:
             return found
         bound = self._by_key[key] = Bound(agent, session, self.tool_names(self.hub, agent))
         scope = anyio.CancelScope()
         self.tasks.start_soon(self._listen, bound, scope)
+        remove_way = self.waker.add(agent, channel_way(session)) if channel and self.waker else None
 
         def closed() -> None:
             scope.cancel()
             self._by_key.pop(key, None)
+            if remove_way is not None:
+                remove_way()
 
         on_close(closed)
         return bound
@@ -131,17 +101,20 @@ class Connections:
 
     async def _push(self, bound: Bound, event: Event) -> None:
         try:
-            if event.kind in ("config_reloaded", "roles_changed"):
-                now = self.tool_names(self.hub, bound.agent)
-                if now != bound.listed:
-                    bound.listed = now
-                    await bound.session.send_tool_list_changed()
-                return
-            if event.kind in ("message", "broadcast"):  # only these read the database (the message's words)
-                note = await self.run(lambda: channel_note(self.hub, bound.agent, event))
-            else:
-                note = channel_note(self.hub, bound.agent, event)
-            if note is not None:
-                await bound.session.send_notification(ChannelNotification(params=note))
-        except Exception:  # a push is best effort: the inbox and the board stay the record
-            log.debug("a push to %s was not sent", bound.agent, exc_info=True)
+            now = self.tool_names(self.hub, bound.agent)
+            if now != bound.listed:
+                bound.listed = now
+                await bound.session.send_tool_list_changed()
+        except Exception:  # a push is best effort: the next tools/list says the same
+            log.debug("a tool list change for %s was not sent", bound.agent, exc_info=True)
+
+
+def channel_way(session: Any):
+    """A connection that took the claude/channel capability, as a way to wake its agent: the pointer becomes a
+    `<channel source="team-table" kind="wake">` block in the model's context, which starts a turn."""
+    from team_table.wake.waker import Route
+
+    async def deliver(text: str) -> None:
+        await session.send_notification(ChannelNotification(params={"content": text, "meta": {"kind": "wake"}}))
+
+    return Route(Way.CHANNEL, deliver, label="channel")

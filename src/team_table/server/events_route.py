@@ -1,19 +1,21 @@
 """An agent's own routes beside MCP: GET /events/{agent_name}, its push stream (SSE), resumable with
-Last-Event-ID; and GET /agents/{agent_name}/waiting, what waits for it (for client hooks)."""
+Last-Event-ID; and /agents/{agent_name}/waiting, what waits for it (for client hooks: GET reads it, POST reads it
+and records that the hook put it before the model, `surfaced`)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from functools import partial
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from team_table import events, members
+from team_table import events, members, receipts
+from team_table.delivery_policy import Way
 from team_table.errors import TeamTableError
 from team_table.events import Event
 from team_table.fanout import Fanout, Subscription
@@ -22,6 +24,9 @@ from team_table.server.guard import FailedAuth
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
 from team_table.waiting_summary import waiting_for
+
+if TYPE_CHECKING:
+    from team_table.wake.waker import Waker
 
 HEARTBEAT_SECONDS = 15.0
 SEND_TIMEOUT = 10.0  # a reader that takes no bytes for this long is cut off (its socket is not held forever)
@@ -52,22 +57,25 @@ async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: st
 
 def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
                      metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    """GET /agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks."""
+    """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks; a POST also
+    marks it surfaced (the hook is adding it to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
                                              metrics, "/agents")
         if refused is not None:
             return refused
-        return JSONResponse(await run(lambda: waiting_for(hub.store.query, agent)),
-                            headers={"Cache-Control": "no-store"})
+        found = await run(lambda: waiting_for(hub.store.query, agent))
+        if request.method == "POST":
+            await run(lambda: receipts.shown(hub, agent, found["ids"], receipts.Shown.HOOK))
+        return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
     return endpoint
 
 
 def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,
-                    heartbeat: float = HEARTBEAT_SECONDS,
-                    send_timeout: float = SEND_TIMEOUT) -> Callable[[Request], Awaitable[Response]]:
+                    heartbeat: float = HEARTBEAT_SECONDS, send_timeout: float = SEND_TIMEOUT,
+                    waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         token = bearer_token(request.headers) or request.query_params.get("token", "")
@@ -79,7 +87,7 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
             sub, cursor = fanout.subscribe(agent), resume
         else:
             sub, cursor = await fanout.subscribe_from_now(agent, run)
-        return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat),
+        return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat, waker),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=send_timeout, ping=0)
 
@@ -92,8 +100,10 @@ def _last_event_id(request: Request) -> int | None:
 
 
 async def _stream(agent: str, sub: Subscription, cursor: int, resume: int | None, fanout: Fanout, hub: Hub,
-                  run: Run, metrics: Metrics, heartbeat: float) -> AsyncIterator[ServerSentEvent]:
+                  run: Run, metrics: Metrics, heartbeat: float,
+                  waker: Waker | None) -> AsyncIterator[ServerSentEvent]:
     metrics.streams.inc()
+    remove_way = waker.add(agent, _stream_way()) if waker is not None else None
     try:
         yield ServerSentEvent(id=str(cursor), event="connected",
                               data=json.dumps({"agent": agent, "resumed_after": resume}))
@@ -118,5 +128,17 @@ async def _stream(agent: str, sub: Subscription, cursor: int, resume: int | None
                 yield _sse(event)
                 cursor = event.id
     finally:
+        if remove_way is not None:
+            remove_way()
         fanout.unsubscribe(sub)
         metrics.streams.dec()
+
+
+def _stream_way():
+    """An open push stream as a way to wake its agent (the last one tried): the stream carries the event itself."""
+    from team_table.wake.waker import Route
+
+    async def carried(text: str) -> None:
+        return None
+
+    return Route(Way.STREAM, carried, label="events")

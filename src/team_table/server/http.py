@@ -30,6 +30,7 @@ from team_table.server.events_route import events_endpoint, waiting_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
+from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
 from team_table.ui.web import Dashboard
 
@@ -77,7 +78,8 @@ def check_network_security(settings: Settings) -> None:
 def build_app(net: Network) -> Guard:
     rt = net.rt
     hub = rt.hub
-    mcp = build_server(hub, rt.fanout, from_bearer(hub), run=net.run, metrics=net.metrics, failures=net.failures)
+    mcp = build_server(hub, rt.fanout, from_bearer(hub), run=net.run, metrics=net.metrics, failures=net.failures,
+                       waker=rt.waker)
     security = TransportSecuritySettings(enable_dns_rebinding_protection=True, allowed_hosts=net.hosts,
                                          allowed_origins=allowed_origins(net.hosts))
     # The tools answer at once and stream nothing: plain JSON answers let clients keep their connection
@@ -115,8 +117,11 @@ def build_app(net: Network) -> Guard:
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
-        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics)),
-        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics)),
+        Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics,
+                                                      waker=rt.waker)),
+        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics),
+              methods=["GET", "POST"]),
+        Route("/agents/{agent_name}/wakes", wakes_endpoint(hub, rt.waker, net.run, net.failures, net.metrics)),
         *streamable.routes,
         *sse.routes,
         *ui.routes(dashboard),

@@ -4,6 +4,7 @@ once and shared by every server the process builds."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
@@ -25,6 +26,7 @@ from team_table import (
     escalations,
     members,
     messages,
+    receipts,
     reviews,
     roles,
     tasks,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
     from team_table.server.connections import Connections
     from team_table.server.guard import FailedAuth
     from team_table.server.metrics import Metrics
+    from team_table.wake.waker import Waker
 
 # Runs a sync callable off or on the event loop: inline for stdio, a worker thread for network clients.
 Runner = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -74,6 +77,7 @@ class Seat:
     metrics: Metrics | None = None
     failures: FailedAuth | None = None  # network hubs: failed authentications are throttled per address
     connections: Connections | None = None  # the bound ones, and their pushes (while the server runs)
+    waker: Waker | None = None  # the process's ways to wake agents (none in a bare test server)
 
 
 def _seat(ctx: Context) -> Seat:
@@ -197,7 +201,7 @@ def listing(granted: frozenset[str] | None) -> tuple[MCPTool, ...]:
         if granted is not None and tool.name not in listed_for(granted):
             continue
         drop = set() if granted is None else {IDENTITY.get(tool.name, "agent_name"), "token"}
-        found.append(MCPTool(name=tool.name, description=tool.description,
+        found.append(MCPTool(name=tool.name, description=" ".join((tool.description or "").split()),
                              input_schema=_plain_schema(tool.parameters, drop), annotations=tool.annotations))
     return tuple(found)
 
@@ -246,10 +250,22 @@ async def send_message(
     ctx: Context, *, sender: Name = "", token: Token = "", recipient: str, content: str,
     reply_to: Annotated[int, Field(ge=1, le=MAX_INT, description="The message this answers (same thread).")]
     | None = None,
+    answer_within_seconds: Annotated[int, Field(description="Answer wanted within this (else reminders)")]
+    | None = None,
 ) -> CallToolResult:
     """Send a direct message to one member (recipient '*' broadcasts to everyone). reply_to answers a message."""
-    return await _call(ctx, "send_message",
-                       lambda h: messages.send(h, _who(h, ctx, sender, token), recipient, content, reply_to))
+    return await _call(ctx, "send_message", lambda h: messages.send(
+        h, _who(h, ctx, sender, token), recipient, content, reply_to, answer_within_seconds))
+
+
+@tool(READ)
+async def message_status(
+    ctx: Context, *, message_ids: list[Annotated[int, Field(ge=1, le=MAX_INT)]],
+    agent_name: Name = "", token: Token = "",
+) -> CallToolResult:
+    """How far your messages got with each reader: queued, pushed, surfaced, read, acted (with times)."""
+    return await _call(ctx, "message_status", lambda h: receipts.status(h, _who(h, ctx, agent_name, token),
+                                                                        message_ids))
 
 
 @tool(WRITE)
@@ -268,16 +284,16 @@ async def wait_for_messages(
     ctx: Context, agent_name: Name = "", token: Token = "",
     timeout_seconds: Annotated[float, Field(allow_inf_nan=False, description="1 to 50 (longer is cut to 50).")] = 30,
 ) -> CallToolResult:
-    """Wait for your next messages instead of polling: answers at once with what is unread, else when a message
-    arrives, else after timeout_seconds (1..50: clients give up on a call after about 60 s). Returns
-    {"messages": [...as get_messages], "timed_out": bool}; each message comes once."""
+    """Wait for your next messages instead of polling: returns what is unread at once, else as soon as a message
+    arrives, else {"messages": [], "timed_out": true} after timeout_seconds (1..50). Each message comes once."""
     seat = _seat(ctx)
     start = time.perf_counter()
     caller, reply, outcome = await seat.run(
         lambda: attempt("wait_for_messages", lambda: _who(seat.hub.pinned(), ctx, agent_name, token)))
     if reply is None:  # authenticated: wait (on the event loop, not in a worker thread), then answer
-        found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
-                                                progress=_progress(ctx), gone=_gone(ctx))
+        with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
+            found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
+                                                    progress=_progress(ctx), gone=_gone(ctx))
         reply, outcome = answer("wait_for_messages", lambda: found)
     _observe(seat, "wait_for_messages", outcome, start)
     return reply
@@ -309,8 +325,8 @@ async def get_thread(
 
 @tool(WRITE)
 async def catch_up(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
-    """Back to work? One short summary: unread messages by thread (who, how many, first words), your tasks,
-    reviews waiting for you, what changed since your last catch_up, escalations, who is active."""
+    """Back to work? One short summary: unread messages by thread, your tasks, reviews waiting for you, what
+    changed since your last catch_up, escalations, who is active."""
     return await _call(ctx, "catch_up", lambda h: catchup.catch_up(h, _who(h, ctx, agent_name, token)))
 
 
@@ -461,8 +477,8 @@ async def comment_task(
 
 @tool(WRITE)
 async def next_task(ctx: Context, agent_name: Name = "", token: Token = "") -> CallToolResult:
-    """Claim the best task for you: reserved for you or free, dependencies done, a kind that fits you; highest
-    priority first. With nothing to do: {"task": null, "reason": ...}."""
+    """Claim the best task for you: reserved for you or free, dependencies done, a kind that fits you, highest
+    priority first; {"task": null} when there is none."""
     def work(h):
         found = claims.next_task(h, _who(h, ctx, agent_name, token))
         return found if found is not None else {"task": None, "reason": claims.NOTHING_TO_DO}

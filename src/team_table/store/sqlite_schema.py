@@ -319,6 +319,34 @@ CREATE TABLE ui_session (
 CREATE INDEX ui_session_expires ON ui_session(expires_at)
 """
 
+# What became of each thing addressed to an agent (a delivery row per reader): pushed (which way), surfaced into
+# the model's context (how), read, acted on (how); a deadline for an answer and how far the hub went after it.
+# The kind of a message (an agent's, or one of the hub's notices), and each wake the hub sent or failed to send.
+RECEIPTS = """
+ALTER TABLE message ADD COLUMN kind TEXT NOT NULL DEFAULT '';
+ALTER TABLE delivery ADD COLUMN pushed_at TEXT;
+ALTER TABLE delivery ADD COLUMN pushed_via TEXT;
+ALTER TABLE delivery ADD COLUMN surfaced_at TEXT;
+ALTER TABLE delivery ADD COLUMN surfaced_via TEXT;
+ALTER TABLE delivery ADD COLUMN acted_at TEXT;
+ALTER TABLE delivery ADD COLUMN acted_how TEXT;
+ALTER TABLE delivery ADD COLUMN due_at TEXT;
+ALTER TABLE delivery ADD COLUMN overdue_step INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX delivery_due ON delivery(due_at) WHERE due_at IS NOT NULL AND acted_at IS NULL;
+CREATE INDEX message_pair ON message(sender, recipient, id);
+CREATE INDEX task_thread ON task(thread_id) WHERE thread_id IS NOT NULL;
+CREATE TABLE wake (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    at TEXT NOT NULL,
+    via TEXT NOT NULL,
+    messages INTEGER NOT NULL,
+    ok INTEGER NOT NULL,
+    detail TEXT
+);
+CREATE INDEX wake_agent ON wake(agent, id)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -335,4 +363,5 @@ MIGRATIONS: list[Migration] = [
               _script(UI_SESSIONS)),
     Migration(11, "why the hub itself asked a person (a workflow's escalation has no message)",
               _script("ALTER TABLE escalation ADD COLUMN reason TEXT")),
+    Migration(12, "delivery receipts, answers due, and the wakes sent", _script(RECEIPTS)),
 ]
