@@ -8,6 +8,7 @@ import json
 
 import anyio
 import pytest
+
 from team_table import members, tokens
 from team_table.server.identity import Binding
 from team_table.server.tools import IDENTITY

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from team_table import autoreply, presence
+from team_table import autoreply, overdue, presence
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
@@ -31,6 +31,8 @@ log = logging.getLogger("team_table.jobs")
 HEARTBEAT = "heartbeat"
 WORKFLOWS = "workflows"
 FLUSH = "activity"
+OVERDUE = "overdue"
+OVERDUE_EVERY = 5.0  # seconds between looks for answers past their time
 MIN_LEASE = 15.0  # seconds; a job of a process that died is taken over by another within this long
 
 
@@ -106,7 +108,8 @@ class Jobs:
             return
         team = self.hub.team
         wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
-                  FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ())}
+                  FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ()),
+                  OVERDUE: (OVERDUE_EVERY, self.overdue, ())}
         if self.engine is not None:
             wanted[WORKFLOWS] = (1.0, self.workflows, ())
         for agent, spec in team.agents.items():
@@ -140,6 +143,15 @@ class Jobs:
             engine.scheduled()
 
         await self._run(job_id, seconds, work)
+
+    async def overdue(self, job_id: str, seconds: float) -> None:
+        """Answers past their time: one read when there are none; the steps under the job's lease when there are."""
+        try:
+            if not await anyio.to_thread.run_sync(overdue.any_due, self.hub):
+                return
+        except (TeamTableError, asyncio.CancelledError):
+            return
+        await self._run(job_id, seconds, lambda: overdue.sweep(self.hub))
 
     async def flush(self, job_id: str, seconds: float) -> None:
         """Every process writes down its own callers' activity: no lease, one small write at most."""

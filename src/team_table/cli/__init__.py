@@ -40,9 +40,22 @@ class HubGroup(click.Group):
         module, attr = COMMANDS[name].split(":")
         return getattr(importlib.import_module(f"team_table.cli.{module}"), attr)
 
+    def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[Any, ...]:
+        found = super().resolve_command(ctx, args)
+        ctx.meta["team_table.command"] = found[0]
+        return found
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.exceptions.Exit:
+            raise
+        except click.ClickException:
+            if ctx.meta.get("team_table.command") == "hook":
+                # A hook exits 0 on every error of its own (a usage error included): Claude Code takes exit 2 as
+                # a message to wake the model with, and would show it the error text.
+                ctx.exit(0)
+            raise
         except BaseException as exc:
             error = _refusal_in(exc)
             if error is None:

@@ -1,10 +1,11 @@
-"""`team-table hook claude-code EVENT` (and `hook codex EVENT`): the SessionStart, UserPromptSubmit and Stop hooks
-of Claude Code and Codex (which read the same JSON), for clients that ignore pushes. They tell the agent what
-waits for it ("2 unread from bob; task 7 waits for your review").
+"""`team-table hook claude-code EVENT` (and `hook codex EVENT`): the hooks of Claude Code and Codex (which read the
+same JSON). SessionStart, UserPromptSubmit and Stop tell the agent what waits for it ("2 unread from bob; task 7
+waits for your review") and record that it was surfaced; `wait` and `monitor` wake an idle session (hook_wake.py).
 
-A hook must never break the client: it answers within a fraction of a second, prints only the JSON the hook
-expects (or nothing when nothing waits), and exits 0 whatever happens, the hub down included. So this module
-imports only what it needs: the hub's HTTP route (with --url), or the table's file read directly.
+A hook must never break the client: it answers within its bound, prints only what the hook expects (or nothing
+when nothing waits), and exits 0 whatever happens, the hub down and its own usage errors included (the one exit 2
+is `wait` handing over a wake, on purpose). So this module imports only what it needs: the hub's HTTP routes
+(with --url), or the table's file read directly.
 """
 
 from __future__ import annotations
@@ -20,24 +21,29 @@ from typing import Any
 import click
 
 EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+HELPERS = ("wait", "monitor")  # the helpers that wake an idle session (network hub)
 TIMEOUT = 1.0  # seconds for the hub to answer (--timeout); a slower hub is treated as down (the hook stays silent)
+WAIT_FOR = 590.0  # seconds `wait` waits by default: under a 600 s hook timeout
 STATE = Path("~/.team-table/hooks")  # how many Stops in a row each session's hook turned back
 
 
 @click.group("hook")
 def hook() -> None:
-    """Client hooks that tell an agent what waits for it on the table.
+    """Client hooks that tell an agent what waits for it on the table, and wake it when it sits idle.
+
+    `team-table connect claude-code NAME` (or `connect codex NAME`) writes them into the client's settings; by
+    hand, in .claude/settings.json:
 
     \b
-    For Claude Code, in .claude/settings.json (`team-table token NAME` prints it ready to paste):
       {"hooks": {"Stop": [{"hooks": [{"type": "command",
         "command": "team-table hook claude-code Stop --agent alice --url http://127.0.0.1:8741"}]}]}}
     For Codex the same hooks go in ~/.codex/hooks.json, with `hook codex`; Codex runs hooks it trusts only.
+    Every hook exits 0 on any error of its own (a usage error too): a hook never breaks its client.
     """
 
 
 @hook.command("claude-code")
-@click.argument("event", type=click.Choice(EVENTS))
+@click.argument("event", type=click.Choice(EVENTS + HELPERS))
 @click.option("--agent", envvar="TEAM_TABLE_AGENT", metavar="NAME", help="The agent [env TEAM_TABLE_AGENT].")
 @click.option("--url", envvar="TEAM_TABLE_URL", metavar="URL",
               help="A network hub to ask, e.g. http://127.0.0.1:8741 [env TEAM_TABLE_URL]; the token is read from "
@@ -49,25 +55,60 @@ def hook() -> None:
               help="Stop: how many times in a row to keep the agent working while something waits.")
 @click.option("--timeout", default=TIMEOUT, show_default=True, type=click.FloatRange(0.05, 10),
               help="Seconds to wait for the hub (--url); a hub slower than that is treated as down.")
+@click.option("--for", "wait_for", default=WAIT_FOR, show_default=True, type=click.FloatRange(1, 86_400),
+              help="wait: how long to wait for a wake; keep it under the hook's own timeout.")
 def claude_code(event: str, agent: str | None, url: str | None, db: str | None, max_blocks: int,
-                timeout: float) -> None:
-    """Answer the client's EVENT hook (SessionStart, UserPromptSubmit or Stop), reading its JSON on stdin.
+                timeout: float, wait_for: float) -> None:
+    """Answer the client's EVENT hook, reading its JSON on stdin; or run a helper that wakes an idle session.
 
-    SessionStart and UserPromptSubmit add what waits as context for the model; Stop keeps the agent working
-    (decision: block) while messages or reviews wait, at most --max-blocks times in a row. Silent when nothing
-    waits; exits 0 on any error.
+    \b
+    SessionStart, UserPromptSubmit  add what waits as context for the model
+    Stop                            keep the agent working (decision: block) while messages or reviews wait,
+                                    at most --max-blocks times in a row
+    wait                            an asyncRewake hook: exit 2 with the next wake on stderr (which wakes the
+                                    model), or exit 0 silently after --for seconds (needs --url)
+    monitor                         a plugin monitor: one line on stdout per wake, for the session's lifetime
+                                    (needs --url)
+
+    Silent when nothing waits; exits 0 on any error of its own. Over stdio the hub wakes a Claude Code session
+    through the session's own socket: `wait` and `monitor` are for a network hub.
 
     \b
     Examples:
       team-table hook claude-code Stop --agent alice --url http://127.0.0.1:8741
       team-table hook claude-code SessionStart --agent alice --db ~/.team-table/team_table.db
+      team-table hook claude-code wait --agent alice --url http://127.0.0.1:8741 --for 590
     """
+    if event in HELPERS:
+        _helper(event, agent, url, wait_for)
     try:
         answer = _answer(event, _stdin(), agent, url, db, max_blocks, timeout)
     except Exception:  # a hook never breaks its client
         answer = None
     if answer is not None:
         click.echo(json.dumps(answer))
+    sys.exit(0)
+
+
+def _helper(event: str, agent: str | None, url: str | None, seconds: float) -> None:
+    """`wait` and `monitor`: exit 2 with a wake on stderr (wait), else 0; never anything else."""
+    from team_table.cli import hook_wake
+
+    try:
+        if not agent or not url:
+            sys.exit(0)
+        token = _token(agent)
+        if event == "monitor":
+            hook_wake.monitor(url, agent, token)
+            sys.exit(0)
+        session = _stdin().get("session_id")
+        woken = hook_wake.wait(url, agent, token, session if isinstance(session, str) else "", seconds)
+    except Exception:
+        sys.exit(0)
+    if woken:
+        sys.stderr.write(woken + "\n")
+        sys.stderr.flush()
+        sys.exit(2)  # asyncRewake: wake the model with what stderr says
     sys.exit(0)
 
 
@@ -85,44 +126,61 @@ def _answer(event: str, given: dict, agent: str | None, url: str | None, db: str
 
     if not agent:
         return None
+    stop = event == "Stop"
+    if stop:
+        state = _state_file(given.get("session_id"))
+        blocked = _read_count(state) if given.get("stop_hook_active") else 0
+        if blocked >= max_blocks:  # told enough times in a row: let it stop, and show nothing
+            _write_count(state, 0)
+            return None
+    # What waits, marked surfaced at the hub (or in the file) as the hook hands it to the model.
     words = in_words(_ask_hub(url, agent, timeout) if url else _read_file(db, agent))
-    if event != "Stop":
+    if not stop:
         if not words:
             return None
         return {"hookSpecificOutput": {"hookEventName": event, "additionalContext":
                 f"team-table: {words}. Read them with get_messages (or catch_up for the whole picture)."}}
-    state = _state_file(given.get("session_id"))
-    blocked = _read_count(state) if given.get("stop_hook_active") else 0
-    if not words or blocked >= max_blocks:
+    if not words:
         _write_count(state, 0)
         return None
     _write_count(state, blocked + 1)
     return {"decision": "block", "reason": f"team-table: {words}. Deal with them before you stop (get_messages)."}
 
 
+def _token(agent: str) -> str:
+    from team_table.names import token_variable
+
+    return os.environ.get("TEAM_TABLE_TOKEN") or os.environ.get(token_variable(agent), "")
+
+
 def _ask_hub(url: str, agent: str, timeout: float) -> dict:
+    """POST /agents/{agent}/waiting: what waits, recorded by the hub as surfaced by this hook."""
     import urllib.parse
     import urllib.request
 
-    from team_table.names import token_variable
-
-    token = os.environ.get("TEAM_TABLE_TOKEN") or os.environ.get(token_variable(agent), "")
     request = urllib.request.Request(f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/waiting",
-                                     headers={"Authorization": f"Bearer {token}"})
+                                     data=b"", method="POST", headers={"Authorization": f"Bearer {_token(agent)}"})
     with urllib.request.urlopen(request, timeout=timeout) as response:
         return json.loads(response.read())
 
 
 def _read_file(db: str | None, agent: str) -> dict:
-    """Straight from the table's file, read-only (whoever may read the file may read this)."""
+    """Straight from the table's file (whoever may read the file may read this), recorded as surfaced there."""
     from team_table.store import is_url, open_store
     from team_table.store.sqlite import DEFAULT_DB
     from team_table.waiting_summary import waiting_for
 
     where = db if is_url(db) else Path(db).expanduser() if db else DEFAULT_DB.expanduser()
-    store = open_store(where, read_only=True, pool_size=1)
+    store = open_store(where, pool_size=1)
     try:
-        return waiting_for(store.query, agent)
+        found = waiting_for(store.query, agent)
+        if found["ids"]:
+            from team_table import receipts
+            from team_table.clock import SystemClock, iso
+
+            with store.write() as conn:
+                receipts.surfaced(conn, iso(SystemClock().now()), agent, found["ids"], receipts.Shown.HOOK)
+        return found
     finally:
         store.close()
 

@@ -132,9 +132,8 @@ class Waker:
             await anyio.sleep(GRACE)
             if self._waits.get(agent):
                 return  # the wait takes them
-            pause = await self.run(lambda: wakes.wait_before_next(self.hub, agent))
-            if pause > 0:
-                await anyio.sleep(pause)  # what arrives meanwhile joins this wake
+            while (pause := await self.run(lambda: wakes.wait_before_next(self.hub, agent))) > 0:
+                await anyio.sleep(min(pause, 1.0))  # what arrives meanwhile joins this wake
             entry.pending = False  # from here on, a new delivery schedules another wake
             await self._wake(agent, entry)
         except Exception:
