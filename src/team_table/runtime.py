@@ -164,7 +164,7 @@ def _freeze_imports() -> None:
 async def serve_stdio(settings: Settings, team: Team) -> None:
     """A hub on this process's stdin and stdout, until the client closes stdin."""
     from team_table.server import stdio
-    from team_table.server.app import build_server
+    from team_table.server.app import build_server, declines_discover
     from team_table.server.identity import fixed, stdio_binding
 
     _freeze_imports()
@@ -178,7 +178,8 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(rt.hub, rt.fanout, fixed(binding), waker=rt.waker)
         log.info("hub up: stdio, db %s, config %s%s", settings.database, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
-        await stdio.serve(server, on_first_answer=answered.set)
+        screen = (lambda params: declines_discover(rt.hub, params)) if binding is not None else None
+        await stdio.serve(server, on_first_answer=answered.set, screen=screen)
 
 
 async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:

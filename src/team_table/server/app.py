@@ -100,9 +100,10 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
     """For a connection bound to an agent: the handshake that lets Claude Code take channel notes, pushes (channel
     notes, a changing tool list) and the bound instructions advertised in it, and pushing once it is set up."""
     seat: Seat = ctx.lifespan_context
-    if ctx.method == "server/discover" and _claude_code(ctx) and _wants_channel(seat, ctx):
-        # Claude Code refuses channel notes on a 2026-era connection; told the method is not found, it opens the
-        # connection again with the 2025-11-25 handshake, which carries them. Every other client keeps 2026.
+    if ctx.method == "server/discover" and _headers(ctx) is not None and _wants_channel(seat, ctx) \
+            and declines_discover(seat.hub, ctx.params or {}):
+        # Over HTTP each request stands alone: the client's initialize that follows opens a legacy session. (Over
+        # stdio the first request fixes the connection's era, so server/stdio.py declines before the SDK sees it.)
         raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data="server/discover")
     result = await call_next(ctx)
     bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
@@ -122,10 +123,14 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
     return result
 
 
-def _claude_code(ctx: Any) -> bool:
-    meta = (ctx.params or {}).get("_meta") or {}
+def declines_discover(hub: Hub, params: Any) -> bool:
+    """Answer this `server/discover` "method not found"? Yes for Claude Code (its clientInfo), on a connection bound
+    to an agent that can be pushed to, while delivery.channels is on: Claude Code refuses channel notes on a
+    2026-era connection, and told the method is not found it falls back to the 2025-11-25 handshake, which carries
+    them. Every other client keeps the 2026 era."""
+    meta = params.get("_meta") if isinstance(params, dict) else None
     info = meta.get(CLIENT_INFO) if isinstance(meta, dict) else None
-    return isinstance(info, dict) and info.get("name") == CLAUDE_CODE
+    return hub.team.delivery.channels and isinstance(info, dict) and info.get("name") == CLAUDE_CODE
 
 
 def _wants_channel(seat: Seat, ctx: Any) -> bool:

@@ -55,10 +55,11 @@ async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: st
         return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
 
 
-def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
-                     metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
-    """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks; a POST also
-    marks it surfaced (the hook is adding it to the model's context)."""
+def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth, metrics: Metrics,
+                     waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
+    """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks, and the ways
+    this hub process has to wake it now (best first); a POST also marks what waits surfaced (the hook is adding it
+    to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
@@ -68,7 +69,8 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
         found = await run(lambda: waiting_for(hub.store.query, agent))
         if request.method == "POST":
             await run(lambda: receipts.shown(hub, agent, found["ids"], receipts.Shown.HOOK))
-        return JSONResponse(found, headers={"Cache-Control": "no-store"})
+        ways = waker.ways(agent) if waker is not None else []
+        return JSONResponse({**found, "ways": ways}, headers={"Cache-Control": "no-store"})
 
     return endpoint
 

@@ -119,7 +119,7 @@ def build_app(net: Network) -> Guard:
         Route("/metrics", metrics),
         Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics,
                                                       waker=rt.waker)),
-        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics),
+        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics, rt.waker),
               methods=["GET", "POST"]),
         Route("/agents/{agent_name}/wakes", wakes_endpoint(hub, rt.waker, net.run, net.failures, net.metrics)),
         *streamable.routes,

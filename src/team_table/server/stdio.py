@@ -8,10 +8,12 @@ MCP client spawns the hub), this module serves them with asyncio pipe transports
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import stat
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
+from typing import Any
 
 from mcp.server.mcpserver import MCPServer
 from mcp.server.stdio import stdio_server
@@ -19,20 +21,50 @@ from mcp.server.stdio import stdio_server
 MAX_LINE = 64 * 1024 * 1024  # one JSON-RPC message per line; tool arguments are far smaller
 
 
-class _Lines:
-    """`async for line in stdin`, as the SDK's stdio transport reads it."""
+# Whether to answer a `server/discover` "method not found", given its params (see server/app.py: declines_discover).
+Screen = Callable[[Mapping[str, Any]], bool]
 
-    def __init__(self, reader: asyncio.StreamReader) -> None:
+
+class _Lines:
+    """`async for line in stdin`, as the SDK's stdio transport reads it.
+
+    The first request decides a stdio connection's protocol era for the SDK, so a `server/discover` to decline is
+    answered here, before the SDK sees it: the client's `initialize` that follows is then the first request, and
+    the connection serves the 2025-11-25 handshake (the one that carries channel notes)."""
+
+    def __init__(self, reader: asyncio.StreamReader, out: _Out | None = None, screen: Screen | None = None) -> None:
         self._reader = reader
+        self._out, self._screen = out, screen
 
     def __aiter__(self) -> _Lines:
         return self
 
     async def __anext__(self) -> str:
-        line = await self._reader.readline()
-        if not line:
-            raise StopAsyncIteration
-        return line.decode("utf-8", errors="replace")
+        while True:
+            line = await self._reader.readline()
+            if not line:
+                raise StopAsyncIteration
+            text = line.decode("utf-8", errors="replace")
+            if self._screen is None or not text.strip():
+                return text
+            declined = self._declined(text)
+            if declined is None:
+                self._screen = None  # the era is decided by this request: nothing more to screen
+                return text
+            await self._out.write(declined)
+            await self._out.flush()
+
+    def _declined(self, text: str) -> str | None:
+        try:
+            message = json.loads(text)
+        except ValueError:
+            return None
+        if not isinstance(message, dict) or message.get("method") != "server/discover" or "id" not in message:
+            return None
+        if not self._screen(message.get("params") or {}):
+            return None
+        return json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": {
+            "code": -32601, "message": "Method not found", "data": "server/discover"}}) + "\n"
 
 
 class _Out:
@@ -66,7 +98,7 @@ def spawned_on_pipes() -> bool:
 
 
 @asynccontextmanager
-async def _pipes(on_first: Callable[[], None] | None) -> AsyncIterator[tuple[_Lines, _Out]]:
+async def _pipes(on_first: Callable[[], None] | None, screen: Screen | None) -> AsyncIterator[tuple[_Lines, _Out]]:
     """Serve the wire from private copies of fd 0 and 1; meanwhile fd 0 reads nothing and fd 1 goes to stderr,
     so stray output from anything in the process cannot corrupt the wire."""
     loop = asyncio.get_running_loop()
@@ -81,22 +113,24 @@ async def _pipes(on_first: Callable[[], None] | None) -> AsyncIterator[tuple[_Li
     write_transport, protocol = await loop.connect_write_pipe(
         asyncio.streams.FlowControlMixin, os.fdopen(wire_out, "wb", buffering=0))
     writer = asyncio.StreamWriter(write_transport, protocol, None, loop)
+    out = _Out(writer, on_first)
     try:
-        yield _Lines(reader), _Out(writer, on_first)
+        yield _Lines(reader, out, screen), out
     finally:
         read_transport.close()
         write_transport.close()
 
 
-async def serve(server: MCPServer, on_first_answer: Callable[[], None] | None = None) -> None:
+async def serve(server: MCPServer, on_first_answer: Callable[[], None] | None = None,
+                screen: Screen | None = None) -> None:
     """Run `server` on this process's stdin and stdout until the client closes stdin; `on_first_answer` is called
-    once the first message has been written to the client."""
+    once the first message has been written to the client; `screen` says which `server/discover` to decline."""
     if not spawned_on_pipes():  # a terminal or a file: the SDK's own transport handles those
         if on_first_answer is not None:
             on_first_answer()
         await server.run_stdio_async()
         return
     lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, over our streams
-    async with _pipes(on_first_answer) as (lines, out), \
+    async with _pipes(on_first_answer, screen) as (lines, out), \
             stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
         await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
