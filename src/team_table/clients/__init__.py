@@ -1,0 +1,1 @@
+"""Other programs' configs that team-table writes into (connect), exactly and removably."""
