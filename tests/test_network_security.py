@@ -135,6 +135,8 @@ async def test_a_port_already_in_use_is_refused_with_exit_1_and_no_traceback(tmp
         code, stderr = await refused_start(tmp_path, "", port=port)
     assert code == 1, (code, stderr[-1500:])
     assert str(port) in stderr and "Traceback" not in stderr, stderr[-1500:]
+    assert "already in use" in stderr and "--port" in stderr, stderr[-1500:]  # said at once, with what to do
+    assert "hub up" not in stderr, stderr[-1500:]  # before anything started
 
 
 async def test_binding_beyond_loopback_without_allowed_hosts_is_refused_naming_hub_allowed_hosts(tmp_path: Path):

@@ -183,13 +183,14 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
 
 async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:
     """A network hub on settings.host:port (streamable HTTP, SSE, push, health, metrics), until SIGTERM."""
-    from team_table.server.http import Network, build_app, check_network_security, serve_http
+    from team_table.server.http import Network, build_app, check_network_security, listening_socket, serve_http
 
     check_network_security(settings)
-    _freeze_imports()
     net = Network.for_settings(settings)
-    async with running(settings, team, observe_job=net.metrics.observe_job,
-                       observe_reload=net.metrics.observe_reload) as rt:
-        net.attach(rt)
-        await serve_http(build_app(net), settings, net, announce)
+    with listening_socket(settings.host, settings.port) as sock:  # a port in use is refused before anything starts
+        _freeze_imports()
+        async with running(settings, team, observe_job=net.metrics.observe_job,
+                           observe_reload=net.metrics.observe_reload) as rt:
+            net.attach(rt)
+            await serve_http(build_app(net), settings, net, announce, sock)
     log.info("hub stopped; database checkpointed")
