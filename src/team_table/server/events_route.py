@@ -20,6 +20,7 @@ from team_table.errors import TeamTableError
 from team_table.events import Event
 from team_table.fanout import Fanout, Subscription
 from team_table.hub import Hub
+from team_table.names import token_variable
 from team_table.server.guard import FailedAuth
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
@@ -61,8 +62,12 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
     marks it surfaced (the hook is adding it to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
-                                             metrics, "/agents")
+        token = bearer_token(request.headers)
+        if not token:  # no credentials at all: 401 says which are needed (403 is for a token that is not agent's)
+            return JSONResponse({"error": f"This route needs {agent}'s token: send `Authorization: Bearer <token>` "
+                                          f"(`team-table hook` reads it from {token_variable(agent)}).",
+                                 "code": "unauthorized"}, 401, {"www-authenticate": "Bearer"})
+        refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/agents")
         if refused is not None:
             return refused
         found = await run(lambda: waiting_for(hub.store.query, agent))

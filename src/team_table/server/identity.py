@@ -60,6 +60,13 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     return token.strip() if scheme.lower() == "bearer" else ""
 
 
+def empty_bearer(headers: Mapping[str, str]) -> bool:
+    """`Authorization: Bearer` with nothing after it: what a client sends when the variable meant to hold the token
+    is unset where it runs (`Bearer ${TEAM_TABLE_TOKEN_ALICE}`)."""
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    return value.strip().lower() == "bearer"
+
+
 def resolve(hub: Hub, bound: Binding | None, name: str, token: str) -> Caller:
     """Authenticate the caller. With a bound identity, name and token may be left out; if given they must match."""
     if bound is not None:
