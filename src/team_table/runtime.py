@@ -165,12 +165,13 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     """A hub on this process's stdin and stdout, until the client closes stdin."""
     from team_table.server import stdio
     from team_table.server.app import build_server
-    from team_table.server.identity import fixed, stdio_binding
+    from team_table.server.identity import check_stdio_binding, fixed, stdio_binding
 
     _freeze_imports()
     answered = anyio.Event()
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
+        check_stdio_binding(rt.hub, binding)  # a token that cannot work is refused now, on stderr, not at every call
         if binding is not None and settings.messaging_socket:  # started by a Claude Code session: wake it
             from team_table.wake import socket
 

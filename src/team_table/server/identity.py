@@ -9,6 +9,7 @@ from team_table import members
 from team_table.errors import Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller
+from team_table.names import token_variable
 from team_table.settings import Settings
 
 
@@ -38,6 +39,31 @@ def stdio_binding(settings: Settings) -> Binding | None:
     if not settings.agent:
         return None
     return Binding(agent=settings.agent, token=settings.token or "")
+
+
+def check_stdio_binding(hub: Hub, binding: Binding | None) -> None:
+    """Refuse, at start, a stdio hub bound to an agent whose token it does not have: it would show as connected and
+    fail every call. An agent that may still join with register (the first call of a new member) passes."""
+    if binding is None:
+        return
+    try:
+        members.authenticate(hub, binding.agent, binding.token)
+        return
+    except Unauthorized:
+        if members.may_join(hub, binding.agent):
+            return
+    agent, var = binding.agent, token_variable(binding.agent)
+    declared = hub.team.agents.get(agent)
+    if declared is not None and not declared.enabled:
+        raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT), who is disabled in team.yaml "
+                           "(enabled: false): enable it there, or bind the client to another agent.")
+    mint = f"`team-table token {agent} --write` mints one and declares its hash"
+    if not binding.token:
+        raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT) but was given no token: set {var} "
+                           f"where the client runs ({mint}), then restart the client.")
+    raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT) but its token (TEAM_TABLE_TOKEN, else {var}) "
+                       f"is not {agent}'s: revoked, replaced, or from another table. Set {var} to {agent}'s current "
+                       f"token where the client runs ({mint}), then restart the client.")
 
 
 def from_bearer(hub: Hub) -> BindingSource:
