@@ -118,6 +118,13 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     assert token not in "".join(printed.values())
 
 
+def test_tasks_help_lists_every_status(run):
+    from team_table.models import TaskStatus
+
+    shown = " ".join(run("tasks", "--help").output.split())
+    assert all(status.value in shown for status in TaskStatus)
+
+
 def test_token_refuses_a_bad_name(run):
     result = run("token", "bad/name")
     assert result.exit_code == 1

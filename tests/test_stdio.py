@@ -127,6 +127,17 @@ def test_a_server_bound_to_an_agent_with_its_token_or_one_yet_to_join_starts(tmp
         assert done.returncode == 0, (env, done.stderr[-1500:])  # stdin closed: it served, then stopped
 
 
+@pytest.mark.parametrize("module", ["team_table.server", "team_table"])
+def test_the_server_module_with_help_prints_help_instead_of_serving(tmp_path, home, module):
+    params = launch("python -m team_table.server", stores.table_db(tmp_path), home)
+    # A hub that served instead would print no usage (and end at the end of its input).
+    done = subprocess.run([PYTHON, "-m", module, *(["up"] if module == "team_table" else []), "--help"],
+                          env=params.env, cwd=params.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and "--transport" in done.stdout
+
+
 @pytest.mark.parametrize("port", ["eighty", "0", "65536", "-1"])
 def test_a_bad_port_exits_1_with_a_message(tmp_path, home, port):
     done = run_hub("python -m team_table.server", tmp_path, home, TEAM_TABLE_PORT=port)
