@@ -149,7 +149,7 @@ class RateOverride(Frozen):
 
 
 class Sizes(Frozen):
-    """Size limits on what agents send (CONTRACT §6)."""
+    """Size limits on what agents send (docs/compatibility.md §6)."""
 
     message: int = Field(default=10_000, ge=1)
     task_title: int = Field(default=200, ge=1)

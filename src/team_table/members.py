@@ -135,7 +135,7 @@ def _declared_token_ok(conn: Tx, token: str, hashes: tuple[str, ...]) -> bool:
 
 def _check_reregistration(conn: Tx, hub: Hub, name: str, token: str) -> None:
     if not hub.settings.require_tokens:
-        return  # tokens off: the token check is skipped, nothing else (CONTRACT §3)
+        return  # tokens off: the token check is skipped, nothing else (docs/compatibility.md §3)
     row = conn.execute(
         "SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = 'issued'",
         (tokens.digest(token or ""),),

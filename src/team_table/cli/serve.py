@@ -37,7 +37,7 @@ def up(**flags: Any) -> None:
       team-table up
       team-table up --config ./team.yaml --db ~/.team-table/team.db
       team-table up --transport streamable-http --host 0.0.0.0 --db postgresql://team@db.internal/team_table
-                                   (a replica on a PostgreSQL database: README, Scaling out)
+                                   (a replica on a PostgreSQL database: docs/scaling-out.md)
       TEAM_TABLE_AGENT=alice TEAM_TABLE_TOKEN=... team-table up    (what a client runs)
     """
     setup_logging()

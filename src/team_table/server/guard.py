@@ -165,7 +165,7 @@ class Guard:
             self.metrics.auth_failures.labels(_route(scope["path"])).inc()
             await reply(send, 401, {"error": EMPTY_BEARER, "code": "unauthorized"}, {"www-authenticate": "Bearer"})
             return
-        # /events answers any bad token with 403 itself (CONTRACT §5).
+        # /events answers any bad token with 403 itself (docs/compatibility.md §5).
         try:
             known_bad = bool(token) and not scope["path"].startswith("/events/") and not await self._known_good(token)
         except TeamTableError as exc:  # the database cannot be read (away, restarting): say so, as the tools do
