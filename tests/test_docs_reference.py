@@ -56,3 +56,43 @@ def test_every_page_of_the_docs_is_in_the_sites_navigation():
     pages = {str(p.relative_to(ROOT / "docs")) for p in (ROOT / "docs").rglob("*.md")}
     assert pages - nav == set(), "add these pages to the nav of mkdocs.yml (see docs/development.md)"
     assert nav - pages == set(), "the nav of mkdocs.yml names pages that do not exist"
+
+
+def _slug(heading: str) -> str:
+    """The anchor MkDocs gives a heading (its toc extension's default)."""
+    import re
+    import unicodedata
+
+    text = unicodedata.normalize("NFKD", heading).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^\w\s-]", "", text).strip().lower()
+    return re.sub(r"[-\s]+", "-", text)
+
+
+def test_the_readmes_links_reach_files_and_headings_that_exist():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    links = re.findall(r"\]\(((?!https?:)[^)\s]+)\)", readme)
+    assert links
+    for link in links:
+        path, _, anchor = link.partition("#")
+        target = ROOT / path
+        assert target.exists(), f"README.md links to {path}, which does not exist"
+        if anchor:
+            headings = re.findall(r"^#+ (.+)$", target.read_text(encoding="utf-8"), re.M)
+            assert anchor in {_slug(h) for h in headings}, f"README.md links to {link}: no such heading"
+
+
+def test_the_readme_is_a_front_door_whose_quick_start_ci_runs_word_for_word():
+    import re
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(readme.encode()) < 15_000, "the README is the front door: the reference belongs in docs/"
+    quick = readme.split("## Quick start", 1)[1].split("\n## ", 1)[0]
+    [block] = re.findall(r"```bash\n(.*?)```", quick, re.S)
+    commands = [line.split("#")[0].strip() for line in block.strip().splitlines()]
+    assert len(commands) == 2, "the quick start is two commands: run the hub, run the tests"
+    hub, tests = commands
+    assert hub == "uv run team-table up"
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8").splitlines()
+    assert tests in ci, f".ci/run must run the README's test command, {tests!r}, word for word"
