@@ -144,7 +144,10 @@ def test_members_and_tasks_print_tables_and_json(run, seeded):
 def test_inbox_shows_messages_without_marking_them_read(run, seeded):
     first = json.loads(run("inbox", "bob", "--json").output)
     second = json.loads(run("inbox", "bob", "--json").output)
-    assert [m["content"] for m in first] == ["please review the parser"] == [m["content"] for m in second]
+    # bob's inbox: alice's message and the hub's notice of the task she gave him (in the task's thread).
+    assert [m["sender"] for m in first] == ["alice", "team-table"]
+    assert first[0]["content"] == "please review the parser"
+    assert first == second
 
 
 def test_grant_and_revoke_are_audited_as_the_operator(run, seeded):

@@ -117,6 +117,7 @@ async def test_what_waits_for_an_agent_needs_its_token_401_without_one_403_with_
         assert "TEAM_TABLE_TOKEN_ALICE" in missing.json()["error"]
         assert missing.headers["www-authenticate"].lower().startswith("bearer")
         assert (await answer(http, "GET", url, headers={"Authorization": f"Bearer {bob.token}"})).status_code == 403
+        assert (await answer(http, "GET", hub.url + "/agents/alice/wakes")).status_code == 401  # the hooks' other route
         mine = await answer(http, "GET", url, headers={"Authorization": f"Bearer {alice.token}"})
         assert mine.status_code == 200, mine.text
 

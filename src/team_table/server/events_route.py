@@ -56,18 +56,25 @@ async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: st
         return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
 
 
+async def refuse_unless_bearer_of(request: Request, hub: Hub, agent: str, run: Run, failures: FailedAuth,
+                                  metrics: Metrics) -> Response | None:
+    """The /agents/{agent}/... routes of the hooks: None when the bearer token is `agent`'s; 401 without one (naming
+    the header and the agent's variable), else as refuse_unless_member (403 for a token that is not agent's)."""
+    token = bearer_token(request.headers)
+    if not token:
+        return JSONResponse({"error": f"This route needs {agent}'s token: send `Authorization: Bearer <token>` "
+                                      f"(`team-table hook` reads it from {token_variable(agent)}).",
+                             "code": "unauthorized"}, 401, {"www-authenticate": "Bearer"})
+    return await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/agents")
+
+
 def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
                      metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
     """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks; a POST also
     marks it surfaced (the hook is adding it to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        token = bearer_token(request.headers)
-        if not token:  # no credentials at all: 401 says which are needed (403 is for a token that is not agent's)
-            return JSONResponse({"error": f"This route needs {agent}'s token: send `Authorization: Bearer <token>` "
-                                          f"(`team-table hook` reads it from {token_variable(agent)}).",
-                                 "code": "unauthorized"}, 401, {"www-authenticate": "Bearer"})
-        refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/agents")
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
         if refused is not None:
             return refused
         found = await run(lambda: waiting_for(hub.store.query, agent))
