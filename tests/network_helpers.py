@@ -73,7 +73,7 @@ class HubFiles:
                 "--db", str(self.db), "--config", str(self.config), *args], {}
 
     def command_by_env(self, port: int, *args: str) -> tuple[list[str], dict[str, str]]:
-        """`python -m team_table.server`, configured by TEAM_TABLE_* variables alone (CONTRACT §1)."""
+        """`python -m team_table.server`, configured by TEAM_TABLE_* variables alone (docs/compatibility.md §1)."""
         return [PYTHON, "-m", "team_table.server", *args], {
             "TEAM_TABLE_TRANSPORT": "streamable-http", "TEAM_TABLE_PORT": str(port),
             "TEAM_TABLE_DB": str(self.db), "TEAM_TABLE_CONFIG": str(self.config)}

@@ -26,7 +26,7 @@ TEAM_TABLE = shutil.which("team-table", path=str(Path(PYTHON).parent)) or "team-
 
 LAUNCHERS = ("team-table up", "python -m team_table.server", "python -m team_table")
 
-# The tool names of team-table 0.2.1 (CONTRACT §4).
+# The tool names of team-table 0.2.1 (docs/compatibility.md §4).
 TOOLS = frozenset({
     "register", "deregister", "list_members", "heartbeat", "send_message", "get_messages", "broadcast",
     "delete_message", "archive_message", "clear_inbox", "purge_messages", "create_task", "list_tasks",

@@ -1,4 +1,4 @@
-"""The audit log (CONTRACT §4 Audit): every change recorded; admins read all, members read their own."""
+"""The audit log (docs/compatibility.md §4 Audit): every change recorded; admins read all, members read their own."""
 
 from __future__ import annotations
 

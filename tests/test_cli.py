@@ -15,6 +15,7 @@ from team_table.cli import main
 from team_table.config import EMPTY_TEAM, load_team
 from team_table.runtime import open_table
 from team_table.settings import resolve
+from team_table.tokens import file_hash
 
 import client_lines
 
@@ -66,6 +67,26 @@ def test_init_writes_a_valid_starter_and_refuses_to_overwrite(run, tmp_path: Pat
     assert (tmp_path / "team.yaml").read_text() == before
 
 
+def test_init_writes_the_example_workflows_beside_the_team_file(run, tmp_path: Path):
+    result = run("init", "ops/team.yaml")
+    assert result.exit_code == 0
+    shipped = sorted(p.name for p in (Path(__file__).parent.parent / "workflows").glob("*.yaml"))
+    assert shipped and sorted(p.name for p in (tmp_path / "ops" / "workflows").glob("*.yaml")) == shipped
+    checked = run("check", "ops/team.yaml")
+    assert checked.exit_code == 0 and f"{len(shipped)} valid workflow(s)" in checked.output
+
+
+def test_init_keeps_a_workflow_already_there_and_can_skip_them(run, tmp_path: Path):
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows" / "review.yaml").write_text("mine\n")
+    result = run("init")
+    assert result.exit_code == 0 and "Kept as they were" in result.output
+    assert (tmp_path / "workflows" / "review.yaml").read_text() == "mine\n"
+    assert (tmp_path / "workflows" / "qa.yaml").is_file()
+    assert run("init", "--no-workflows", "other/team.yaml").exit_code == 0
+    assert not (tmp_path / "other" / "workflows").exists()
+
+
 def test_check_passes_a_good_file_and_fails_a_bad_one_with_file_and_line(run, tmp_path: Path):
     run("init")
     assert run("check").exit_code == 0
@@ -86,8 +107,6 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     assert result.exit_code == 0
     token = re.search(r"^  (\S{43})$", result.output, re.M).group(1)
     digest = re.search(r"sha256:[0-9a-f]{64}", result.output).group(0)
-    from team_table.tokens import file_hash
-
     assert file_hash(token) == digest
     printed = client_lines.printed_commands(result.output)
     # The server name comes before -e (Claude Code's -e takes several values), `--` before the command; the
@@ -97,6 +116,13 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     assert printed["Codex"].startswith("[mcp_servers.team-table]\ncommand = \"/")
     assert printed["Gemini CLI"].startswith("gemini mcp add --scope user team-table -e TEAM_TABLE_AGENT=alice")
     assert token not in "".join(printed.values())
+
+
+def test_tasks_help_lists_every_status(run):
+    from team_table.models import TaskStatus
+
+    shown = " ".join(run("tasks", "--help").output.split())
+    assert all(status.value in shown for status in TaskStatus)
 
 
 def test_token_refuses_a_bad_name(run):
@@ -118,7 +144,10 @@ def test_members_and_tasks_print_tables_and_json(run, seeded):
 def test_inbox_shows_messages_without_marking_them_read(run, seeded):
     first = json.loads(run("inbox", "bob", "--json").output)
     second = json.loads(run("inbox", "bob", "--json").output)
-    assert [m["content"] for m in first] == ["please review the parser"] == [m["content"] for m in second]
+    # bob's inbox: alice's message and the hub's notice of the task she gave him (in the task's thread).
+    assert [m["sender"] for m in first] == ["alice", "team-table"]
+    assert first[0]["content"] == "please review the parser"
+    assert first == second
 
 
 def test_grant_and_revoke_are_audited_as_the_operator(run, seeded):
@@ -168,7 +197,124 @@ def test_check_diff_shows_what_a_reload_would_change_against_the_running_hub(run
 
 def test_check_also_validates_the_workflows_beside_the_team_file(run, tmp_path: Path):
     run("init")
-    (tmp_path / "workflows").mkdir()
+    (tmp_path / "workflows").mkdir(exist_ok=True)
     (tmp_path / "workflows" / "x.yaml").write_text("name: x\ntriggers:\n  - event: nope\n    do: []\n")
     result = run("check")
     assert result.exit_code == 1 and "x.yaml:3" in result.output
+
+
+EXAMPLE = Path(__file__).parent.parent / "team.yaml"
+
+
+def minted(output: str) -> str:
+    return re.search(r"^  (\S{43})$", output, re.M).group(1)
+
+
+def test_token_for_a_declared_agent_says_how_to_add_the_hash_to_its_entry(run, tmp_path: Path):
+    (tmp_path / "team.yaml").write_text(EXAMPLE.read_text())
+    result = run("token", "alice")
+    assert result.exit_code == 0
+    assert "alice is declared in" in result.output and "(line 20)" in result.output
+    assert "\n  alice:\n" not in result.output  # no second alice: block to paste (YAML would drop one of the two)
+    assert f'    token_hashes: ["{file_hash(minted(result.output))}"]' in result.output
+    assert "--write" in result.output
+
+
+def test_token_write_adds_the_hash_under_the_declared_agent_and_keeps_every_other_line(run, tmp_path: Path):
+    path = tmp_path / "team.yaml"
+    path.write_text(EXAMPLE.read_text())
+    result = run("token", "alice", "--write")
+    assert result.exit_code == 0, result.output
+    token = minted(result.output)
+    before, after = EXAMPLE.read_text().splitlines(), path.read_text().splitlines()
+    added = [line for line in after if line not in before]
+    assert added == ["    token_hashes:", f'      - "{file_hash(token)}"']
+    assert [line for line in after if line not in added] == before
+    team = load_team(path)
+    settings = resolve({"db": stores.table_db(tmp_path)}, {}, team, path)
+    with open_table(settings, team) as hub:
+        assert members.authenticate(hub, "alice", token).name == "alice"
+
+
+def test_token_write_twice_declares_two_hashes_to_rotate_without_downtime(run, tmp_path: Path):
+    path = tmp_path / "team.yaml"
+    path.write_text("agents:\n  alice: {role: coder}  # the coder\n")
+    first, second = minted(run("token", "alice", "--write").output), minted(run("token", "alice", "--write").output)
+    assert load_team(path).agents["alice"].token_hashes == (file_hash(first), file_hash(second))
+    assert "# the coder" in path.read_text()
+
+
+def test_token_write_declares_a_new_member_with_its_role(run, tmp_path: Path):
+    path = tmp_path / "team.yaml"
+    path.write_text(EXAMPLE.read_text())
+    result = run("token", "boss", "--role", "person", "--write")
+    assert result.exit_code == 0, result.output
+    boss = load_team(path).agents["boss"]
+    assert boss.role == "person" and boss.token_hashes == (file_hash(minted(result.output)),)
+    assert "/ui" in result.output
+
+
+def test_token_write_mends_a_lead_declared_without_a_hash(run, tmp_path: Path):
+    path = tmp_path / "team.yaml"
+    path.write_text("agents:\n  lead:\n    role: lead\n")
+    assert run("check").exit_code == 1  # a privileged agent needs token_hashes
+    result = run("token", "lead", "--write")
+    assert result.exit_code == 0, result.output
+    assert load_team(path).agents["lead"].token_hashes == (file_hash(minted(result.output)),)
+
+
+def test_token_write_changes_nothing_when_the_file_has_another_problem(run, tmp_path: Path):
+    path = tmp_path / "team.yaml"
+    text = "agents:\n  alice:\n    role: coder\n  bob:\n    role: wizard\n"
+    path.write_text(text)
+    result = run("token", "alice", "--write")
+    assert result.exit_code == 1
+    assert "agents.bob.role" in result.output
+    assert path.read_text() == text
+
+
+def test_token_write_that_cannot_be_spliced_says_so_and_shows_the_line_to_add(run, tmp_path: Path):
+    # bob merges alice's mapping: adding a hash inside alice's would declare it for bob too.
+    path = tmp_path / "team.yaml"
+    text = "agents:\n  alice: &coder {role: coder}\n  bob: {<<: *coder, description: also codes}\n"
+    path.write_text(text)
+    result = run("token", "alice", "--write")
+    assert result.exit_code == 1
+    assert "was not changed" in result.output and "token_hashes" in result.output
+    assert path.read_text() == text
+
+
+def test_token_write_without_a_team_file_says_to_make_one(run, tmp_path: Path):
+    result = run("token", "alice", "--write")
+    assert result.exit_code == 1 and "init" in result.output
+    assert not (tmp_path / "team.yaml").exists()
+
+
+def test_token_port_and_transport_set_the_printed_lines(run, tmp_path: Path):
+    result = run("token", "alice", "--transport", "streamable-http", "--port", "9123")
+    assert result.exit_code == 0
+    assert "http://127.0.0.1:9123/mcp" in client_lines.printed_commands(result.output)["Claude Code"]
+
+
+def test_banners_repeat_the_command_as_it_was_run():
+    from team_table.cli import invoked_as
+
+    uv = {"UV": "/usr/bin/uv", "UV_RUN_RECURSION_DEPTH": "1", "PATH": ""}
+    assert invoked_as(uv, "/clone/.venv/bin/team-table") == "uv run team-table"
+    assert invoked_as({"PATH": ""}, "/clone/.venv/bin/team-table") == "/clone/.venv/bin/team-table"
+    assert invoked_as({"PATH": ""}, "/x/team_table/__main__.py").endswith(" -m team_table")
+
+
+def test_banners_say_team_table_when_it_is_on_path(tmp_path: Path):
+    from team_table.cli import invoked_as
+
+    script = tmp_path / "team-table"
+    script.write_text("#!/bin/sh\n")
+    script.chmod(0o755)
+    assert invoked_as({"PATH": str(tmp_path)}, str(script)) == "team-table"
+
+
+def test_init_tells_the_next_commands_as_they_were_run(run, monkeypatch):
+    monkeypatch.setenv("UV", "/usr/bin/uv")
+    monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
+    assert "`uv run team-table token NAME --write`" in run("init").output

@@ -144,3 +144,49 @@ def test_a_relative_db_in_the_file_is_relative_to_the_file(tmp_path: Path):
     assert settings.db_path == tmp_path / "conf" / "data" / "t.db"
     settings, _ = load({"config": "conf/team.yaml"}, {"TEAM_TABLE_DB": "/tmp/other.db"}, tmp_path)
     assert settings.db_path == Path("/tmp/other.db")
+
+
+def test_a_key_given_twice_is_refused_with_the_lines_of_both():
+    # What pasting `team-table token alice`'s block under an `alice:` already declared used to do: YAML kept the
+    # second block, dropped the first, and the file read as valid.
+    text = f"hub:\n  port: 8741\nagents:\n  alice:\n    role: coder\n  alice:\n    token_hashes: ['{HASH}']\n"
+    [problem] = problems_of(text)
+    assert problem.path == "agents.alice"
+    assert problem.line == 6
+    assert "line 4" in problem.reason
+    assert "team.yaml:6" in problem.describe("team.yaml")
+
+
+def test_a_key_given_twice_deep_in_a_list_is_refused_too():
+    [problem] = problems_of("escalation:\n  patterns:\n    a: x\nlimits:\n  rate: {writes: 3, writes: 4}\n")
+    assert problem.path == "limits.rate.writes"
+    assert problem.line == 5
+
+
+def test_a_key_given_twice_in_a_workflow_file_is_refused_with_file_and_line():
+    from team_table.workflow.spec import parse
+
+    text = ("name: twice\ntriggers:\n  - event: task_created\n    do:\n      - comment: hello\n"
+            "    do:\n      - comment: again\n")
+    with pytest.raises(ConfigError) as caught:
+        parse(text, "workflows/twice.yaml")
+    [problem] = caught.value.problems
+    assert (problem.path, problem.line) == ("triggers.0.do", 6)
+    assert "workflows/twice.yaml:6" in caught.value.message
+
+
+@pytest.mark.parametrize(("text", "path", "line"), [
+    ("# the team\n\nhub:\n  port: 8741\nagents:\n  alice:\n    role: wizard\n", "agents.alice.role", 7),
+    ("hub:\n  port: 8741\nagents:\n  boss:\n    roles: [coder, lead]\n", "agents.boss.roles", 5),
+    ("hub: {}\nroles:\n  ops:\n    inherits: [nope]\n", "roles.ops.inherits", 4),
+    ("hub: {}\nroles:\n  a:\n    inherits: [b]\n  b:\n    inherits: [a]\n", "roles.b.inherits", 6),
+    ("hub: {}\nescalation:\n  patterns:\n    x: {pattern: a, notify: {roles: [ghost]}}\n",
+     "escalation.patterns.x.notify.roles", 4),
+    (f"hub: {{}}\nagents:\n  a:\n    token_hashes: ['{HASH}']\n  b:\n    token_hashes: ['{HASH}']\n",
+     "agents.b.token_hashes.0", 6),
+    ("hub:\n  admins: [ok, 'bad name!']\n", "hub.admins.1", 2),
+    ("hub: {}\nlimits:\n  roles:\n    ghost: {rate: {writes: 1, window_seconds: 1}}\n", "limits.roles.ghost", 4),
+])
+def test_a_problem_across_keys_points_at_the_key_at_fault_not_the_first_line(text: str, path: str, line: int):
+    [problem] = problems_of(text)
+    assert (problem.path, problem.line) == (path, line)

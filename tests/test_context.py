@@ -1,4 +1,4 @@
-"""Shared context (CONTRACT §4 Shared context, §6): a key-value board; 'owner/...' keys belong to owner."""
+"""Shared context (docs/compatibility.md §4 Shared context, §6): a key-value board; 'owner/...' keys belong to owner."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""Members and identity (CONTRACT §3, §4, §6): register, re-register, roles, deregister, heartbeat, tokens."""
+"""Members and identity (docs/compatibility.md §3, §4, §6): register, re-register, roles, deregister, heartbeat,
+tokens."""
 
 from __future__ import annotations
 

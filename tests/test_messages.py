@@ -1,4 +1,4 @@
-"""Messages (CONTRACT §4, §6): exactly-once reads, per-reader broadcasts, archive, clear, purge, rates."""
+"""Messages (docs/compatibility.md §4, §6): exactly-once reads, per-reader broadcasts, archive, clear, purge, rates."""
 
 from __future__ import annotations
 

@@ -19,7 +19,7 @@ pytestmark = pytest.mark.anyio
 
 AGENTS = 8
 ERAS = ["legacy", "2026-07-28"]  # the agents' clients alternate: old handshake and 2026 protocol
-RATE_LIMIT = 30  # writes per sender per minute, the default (CONTRACT §6)
+RATE_LIMIT = 30  # writes per sender per minute, the default (docs/compatibility.md §6)
 
 
 def table_of(tmp_path: Path, count: int = AGENTS):

@@ -91,6 +91,37 @@ async def test_an_invalid_bearer_token_gets_401_on_mcp_and_sse(tmp_path: Path):
         assert (await bound.raw("heartbeat")).data["name"] == "alice"  # the current token still works
 
 
+async def test_an_empty_bearer_token_gets_401_saying_it_is_empty(tmp_path: Path):
+    # What a client sends when `Authorization: Bearer ${TEAM_TABLE_TOKEN_ALICE}` expands an unset variable: it was
+    # served as a connection without a token.
+    async with running_hub(tmp_path) as hub, httpx2.AsyncClient() as http:
+        for value in ("Bearer", "bearer"):  # a trailing space is dropped on the wire (and refused by httpx)
+            for method, path in (("POST", "/mcp"), ("GET", "/sse"), ("POST", "/messages/"),
+                                 ("GET", "/agents/alice/waiting")):
+                refused = await answer(http, method, hub.url + path, headers={"Authorization": value})
+                assert refused.status_code == 401, (value, path, refused.status_code)
+                assert refused.json()["code"] == "unauthorized"
+                assert "empty" in refused.json()["error"]
+                assert refused.headers["www-authenticate"].lower().startswith("bearer")
+        # Not counted as guessing: the address is not held up.
+        assert (await answer(http, "POST", hub.url + "/mcp", headers={"Authorization": "Bearer x"})).status_code == 401
+
+
+async def test_what_waits_for_an_agent_needs_its_token_401_without_one_403_with_anothers(tmp_path: Path):
+    async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
+        alice, bob = await join_all(stack, hub, "alice", "bob")
+        http = await stack.enter_async_context(httpx2.AsyncClient())
+        url = hub.url + "/agents/alice/waiting"
+        missing = await answer(http, "GET", url)
+        assert missing.status_code == 401 and missing.json()["code"] == "unauthorized"
+        assert "TEAM_TABLE_TOKEN_ALICE" in missing.json()["error"]
+        assert missing.headers["www-authenticate"].lower().startswith("bearer")
+        assert (await answer(http, "GET", url, headers={"Authorization": f"Bearer {bob.token}"})).status_code == 403
+        assert (await answer(http, "GET", hub.url + "/agents/alice/wakes")).status_code == 401  # the hooks' other route
+        mine = await answer(http, "GET", url, headers={"Authorization": f"Bearer {alice.token}"})
+        assert mine.status_code == 200, mine.text
+
+
 async def test_the_eleventh_failed_authentication_from_one_address_gets_429(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         (alice,) = await join_all(stack, hub, "alice")
@@ -135,6 +166,8 @@ async def test_a_port_already_in_use_is_refused_with_exit_1_and_no_traceback(tmp
         code, stderr = await refused_start(tmp_path, "", port=port)
     assert code == 1, (code, stderr[-1500:])
     assert str(port) in stderr and "Traceback" not in stderr, stderr[-1500:]
+    assert "already in use" in stderr and "--port" in stderr, stderr[-1500:]  # said at once, with what to do
+    assert "hub up" not in stderr, stderr[-1500:]  # before anything started
 
 
 async def test_binding_beyond_loopback_without_allowed_hosts_is_refused_naming_hub_allowed_hosts(tmp_path: Path):

@@ -1,4 +1,5 @@
-"""Push over the network (CONTRACT §5): GET /events/{agent} on a real hub, and the fan-out's bounded buffers."""
+"""Push over the network (docs/compatibility.md §5): GET /events/{agent} on a real hub, and the fan-out's bounded
+buffers."""
 
 from __future__ import annotations
 
@@ -166,7 +167,7 @@ async def test_a_bad_name_or_token_gets_403_and_no_stream(tmp_path: Path):
                 assert refused.status_code == 403, what
                 assert refused.headers["content-type"].startswith("application/json"), what
                 assert refused.json()["code"] == "forbidden", what
-            # An invalid bearer token gets the same 403 (CONTRACT §5), not the 401 of the MCP routes.
+            # An invalid bearer token gets the same 403 (docs/compatibility.md §5), not the 401 of the MCP routes.
             url, headers, params = events_request(hub.url, "alice", "not-a-token")
             assert (await http.get(url, headers=headers)).status_code == 403
         async with events(hub.url, "alice", alice.token) as stream:  # the refusals broke nothing

@@ -98,6 +98,46 @@ def test_an_unknown_transport_exits_1_naming_the_choices(tmp_path, home, launche
     assert done.stdout == "", "stdout is the MCP wire: nothing else may be written there"
 
 
+def registered(tmp_path: Path, name: str) -> str:
+    """`name` at the table of the test's database, through the domain; its token."""
+    from team_table import members
+    from team_table.config import EMPTY_TEAM
+    from team_table.runtime import open_table
+    from team_table.settings import resolve
+
+    with open_table(resolve({"db": stores.table_db(tmp_path)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:
+        return members.register(hub, name, "coder", "[]", "").token
+
+
+@pytest.mark.parametrize("given", [{"TEAM_TABLE_TOKEN": "not-alices-token"}, {}])
+def test_a_server_bound_to_an_agent_without_its_token_refuses_at_start_on_stderr(tmp_path, home, given):
+    # It said "bound to alice", showed as connected in the client, and failed every call.
+    registered(tmp_path, "alice")
+    done = run_hub("team-table up", tmp_path, home, TEAM_TABLE_AGENT="alice", **given)
+    assert done.returncode == 1, done.stderr[-1500:]
+    assert "TEAM_TABLE_TOKEN_ALICE" in done.stderr and "token alice" in done.stderr
+    assert "Traceback" not in done.stderr and "hub up" not in done.stderr
+    assert done.stdout == "", "stdout is the MCP wire: nothing else may be written there"
+
+
+def test_a_server_bound_to_an_agent_with_its_token_or_one_yet_to_join_starts(tmp_path, home):
+    token = registered(tmp_path, "alice")
+    for env in ({"TEAM_TABLE_AGENT": "alice", "TEAM_TABLE_TOKEN_ALICE": token}, {"TEAM_TABLE_AGENT": "newcomer"}):
+        done = run_hub("team-table up", tmp_path, home, **env)
+        assert done.returncode == 0, (env, done.stderr[-1500:])  # stdin closed: it served, then stopped
+
+
+@pytest.mark.parametrize("module", ["team_table.server", "team_table"])
+def test_the_server_module_with_help_prints_help_instead_of_serving(tmp_path, home, module):
+    params = launch("python -m team_table.server", stores.table_db(tmp_path), home)
+    # A hub that served instead would print no usage (and end at the end of its input).
+    done = subprocess.run([PYTHON, "-m", module, *(["up"] if module == "team_table" else []), "--help"],
+                          env=params.env, cwd=params.cwd, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                          timeout=30)
+    assert done.returncode == 0, done.stderr
+    assert "Usage:" in done.stdout and "--transport" in done.stdout
+
+
 @pytest.mark.parametrize("port", ["eighty", "0", "65536", "-1"])
 def test_a_bad_port_exits_1_with_a_message(tmp_path, home, port):
     done = run_hub("python -m team_table.server", tmp_path, home, TEAM_TABLE_PORT=port)

@@ -1,4 +1,4 @@
-"""The task board (CONTRACT §4 Tasks, §6): create, list, claim, update."""
+"""The task board (docs/compatibility.md §4 Tasks, §6): create, list, claim, update."""
 
 from __future__ import annotations
 

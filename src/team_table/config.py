@@ -13,7 +13,7 @@ from team_table import roles, templates, tokens
 from team_table.config_base import Frozen, Notify
 from team_table.delivery_policy import DeliveryPolicy
 from team_table.names import is_reserved, is_valid_name
-from team_table.yaml_files import read_config_file, validate_yaml
+from team_table.yaml_files import AtKey, read_config_file, validate_yaml
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
 Transport = Literal["stdio", "sse", "streamable-http"]
@@ -149,7 +149,7 @@ class RateOverride(Frozen):
 
 
 class Sizes(Frozen):
-    """Size limits on what agents send (CONTRACT §6)."""
+    """Size limits on what agents send (docs/compatibility.md §6)."""
 
     message: int = Field(default=10_000, ge=1)
     task_title: int = Field(default=200, ge=1)
@@ -222,44 +222,52 @@ class Team(Frozen):
 
     @model_validator(mode="after")
     def _consistent(self) -> Team:
-        for name in list(self.roles) + list(self.agents) + list(self.hub.admins) + list(self.limits.agents):
+        named = [(("roles", n), n) for n in self.roles] + [(("agents", n), n) for n in self.agents] \
+            + [(("hub", "admins", str(i)), n) for i, n in enumerate(self.hub.admins)] \
+            + [(("limits", "agents", n), n) for n in self.limits.agents]
+        for path, name in named:
             if not is_valid_name(name):
-                raise ValueError(f"{name!r} is not a valid name (letters, digits, space . _ -)")
+                raise AtKey(path, f"{name!r} is not a valid name (letters, digits, space . _ -)")
         for name in self.agents:
             if is_reserved(name):
-                raise ValueError(f"agents.{name}: the hub itself writes under this name; choose another")
+                raise AtKey(("agents", name), "the hub itself writes under this name; choose another")
         known = self.all_roles()
-        self._granted = roles.resolve(known)
+        try:
+            self._granted = roles.resolve(known)
+        except roles.BadInheritance as exc:
+            raise AtKey(("roles", exc.role, "inherits") if exc.role in self.roles else ("roles",), str(exc)) from None
         seen: dict[str, str] = {}
         for name, agent in self.agents.items():
+            said = (("agents", name, "roles") if agent.roles else ("agents", name, "role"))
             for role in agent.all_roles:
                 if role not in known:
-                    raise ValueError(f"agents.{name}: unknown role {role!r}; known roles: "
-                                     f"{', '.join(sorted(known))} (add it under roles:)")
+                    raise AtKey(said, f"unknown role {role!r}; known roles: {', '.join(sorted(known))} "
+                                      "(add it under roles:)")
                 if (known[role].privileged or self._granted[role] - roles.SELF_SERVICE) and not agent.token_hashes:
-                    raise ValueError(
-                        f"agents.{name}: the {role} role permits more than a member's own work, so {name} needs "
-                        "token_hashes "
-                        f"(else anyone could register as {name}); mint one with `team-table token {name}`"
-                    )
+                    raise AtKey(said, f"the {role} role permits more than a member's own work, so {name} needs "
+                                      f"token_hashes (else anyone could register as {name}); mint one with "
+                                      f"`team-table token {name} --write`")
             if agent.auto_reply is not None and "person" in agent.all_roles:
-                raise ValueError(f"agents.{name}: a person is never auto-answered; remove auto_reply")
-            for value in agent.token_hashes:
+                raise AtKey(("agents", name, "auto_reply"), "a person is never auto-answered; remove auto_reply")
+            for index, value in enumerate(agent.token_hashes):
                 if value in seen:
-                    raise ValueError(f"agents.{name}: the same token hash is also declared for {seen[value]}")
+                    raise AtKey(("agents", name, "token_hashes", index),
+                                f"the same token hash is also declared for {seen[value]}")
                 seen[value] = name
                 self._by_hash[value.removeprefix(tokens.PREFIX)] = name
         for role in self.limits.roles:
             if role not in known:
-                raise ValueError(f"limits.roles.{role}: unknown role")
+                raise AtKey(("limits", "roles", role), "unknown role")
         default = self.escalation.notify
         for role in (self.delivery.overdue.notify or default).roles:
             if role not in known:
                 raise ValueError(f"delivery.overdue.notify: unknown role {role!r}")
         for rule_name, rule in self.escalation.rules().items():
+            where = ("escalation", "patterns", rule_name, "notify", "roles") if rule.notify else \
+                ("escalation", "notify", "roles")
             for role in (rule.notify or default).roles:
                 if role not in known:
-                    raise ValueError(f"escalation.patterns.{rule_name}.notify: unknown role {role!r}")
+                    raise AtKey(where, f"unknown role {role!r}")
             self._rules[rule_name] = (re.compile(rule.pattern), rule.notify or default)
         return self
 

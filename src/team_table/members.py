@@ -41,6 +41,16 @@ def authenticate_digest(hub: Hub, name: str, token_digest: str | None) -> Caller
     return hub.caller(name, hub.roles_of(name, row["role"]))
 
 
+def may_join(hub: Hub, name: str) -> bool:
+    """Whether `name` can still join with register, needing no token now: not at the table, not declared with a
+    token, not disabled in team.yaml. Reads only."""
+    declared = hub.team.agents.get(name)
+    if declared is not None and (declared.token_hashes or not declared.enabled):
+        return False
+    rows = hub.store.query("SELECT status FROM member WHERE name = ?", (name,))
+    return not rows or rows[0]["status"] != MemberStatus.ACTIVE
+
+
 def identify(hub: Hub, token: str) -> str | None:
     """The agent a token belongs to (an issued token, or a hash declared in team.yaml), or None. Reads only."""
     if not token:
@@ -125,7 +135,7 @@ def _declared_token_ok(conn: Tx, token: str, hashes: tuple[str, ...]) -> bool:
 
 def _check_reregistration(conn: Tx, hub: Hub, name: str, token: str) -> None:
     if not hub.settings.require_tokens:
-        return  # tokens off: the token check is skipped, nothing else (CONTRACT §3)
+        return  # tokens off: the token check is skipped, nothing else (docs/compatibility.md §3)
     row = conn.execute(
         "SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = 'issued'",
         (tokens.digest(token or ""),),

@@ -1,4 +1,4 @@
-"""The records the domain returns: frozen, with the keys CONTRACT.md gives them."""
+"""The records the domain returns: frozen, with the keys docs/compatibility.md gives them."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a member's name may be (CONTRACT §6): 1..64 ASCII letters, digits, space . _ -, letter or digit at each end.
+"""What a member's name may be (docs/compatibility.md §6): 1..64 ASCII letters, digits, space . _ -, letter or
+digit at each end.
 
 The hub writes under two names of its own, which no member may take (in any letter case): `team-table` for
 its [AUTO] messages, workflows and jobs, and `operator` for what a person does from the command line.

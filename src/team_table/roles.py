@@ -49,20 +49,28 @@ def check_action(permission: str) -> str:
     return permission
 
 
+class BadInheritance(ValueError):
+    """A role inherits an unknown role, or roles inherit in a circle; `role` is the one whose inherits is at fault."""
+
+    def __init__(self, role: str, reason: str) -> None:
+        super().__init__(reason)
+        self.role = role
+
+
 def resolve(roles: Mapping[str, RoleLike]) -> dict[str, frozenset[str]]:
-    """Each role's permissions with what it inherits; raises ValueError on an unknown parent or a cycle."""
+    """Each role's permissions with what it inherits; raises BadInheritance on an unknown parent or a cycle."""
     done: dict[str, frozenset[str]] = {}
 
     def walk(name: str, path: tuple[str, ...]) -> frozenset[str]:
         if name in done:
             return done[name]
         if name in path:
-            raise ValueError(f"roles inherit in a circle: {' -> '.join((*path, name))}")
+            raise BadInheritance(path[-1], f"roles inherit in a circle: {' -> '.join((*path, name))}")
         spec = roles[name]
         granted = set(spec.permissions)
         for parent in spec.inherits:
             if parent not in roles:
-                raise ValueError(f"roles.{name}.inherits: unknown role {parent!r}")
+                raise BadInheritance(name, f"unknown role {parent!r}")
             granted |= walk(parent, (*path, name))
         done[name] = frozenset(granted)
         return done[name]

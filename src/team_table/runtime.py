@@ -165,12 +165,13 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
     """A hub on this process's stdin and stdout, until the client closes stdin."""
     from team_table.server import stdio
     from team_table.server.app import build_server, declines_discover
-    from team_table.server.identity import fixed, stdio_binding
+    from team_table.server.identity import check_stdio_binding, fixed, stdio_binding
 
     _freeze_imports()
     answered = anyio.Event()
     async with running(settings, team, rest_after=answered) as rt:
         binding = stdio_binding(settings)
+        check_stdio_binding(rt.hub, binding)  # a token that cannot work is refused now, on stderr, not at every call
         if binding is not None and settings.messaging_socket:  # started by a Claude Code session: wake it
             from team_table.wake import socket
 
@@ -184,13 +185,14 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
 
 async def serve_network(settings: Settings, team: Team, announce: Callable[[str], None]) -> None:
     """A network hub on settings.host:port (streamable HTTP, SSE, push, health, metrics), until SIGTERM."""
-    from team_table.server.http import Network, build_app, check_network_security, serve_http
+    from team_table.server.http import Network, build_app, check_network_security, listening_socket, serve_http
 
     check_network_security(settings)
-    _freeze_imports()
     net = Network.for_settings(settings)
-    async with running(settings, team, observe_job=net.metrics.observe_job,
-                       observe_reload=net.metrics.observe_reload) as rt:
-        net.attach(rt)
-        await serve_http(build_app(net), settings, net, announce)
+    with listening_socket(settings.host, settings.port) as sock:  # a port in use is refused before anything starts
+        _freeze_imports()
+        async with running(settings, team, observe_job=net.metrics.observe_job,
+                           observe_reload=net.metrics.observe_reload) as rt:
+            net.attach(rt)
+            await serve_http(build_app(net), settings, net, announce, sock)
     log.info("hub stopped; database checkpointed")

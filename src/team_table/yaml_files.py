@@ -14,6 +14,15 @@ MAX_FILE_BYTES = 2 * 1024 * 1024  # a team of 10,000 agents fits in a quarter of
 M = TypeVar("M", bound=BaseModel)
 
 
+class AtKey(ValueError):
+    """A problem a validator finds below the model it validates (a check across keys, on the root model): `path`
+    names the key at fault, so the problem points at that key's line, not at the model's first line."""
+
+    def __init__(self, path: tuple[str | int, ...], reason: str) -> None:
+        super().__init__(reason)
+        self.path = path
+
+
 def read_config_file(path: Path) -> str:
     """A config file's text; refused (ConfigError) when it cannot be read or is too big to be a config."""
     try:
@@ -44,6 +53,8 @@ def validate_yaml(model: type[M], text: str, file: str, not_a_mapping: str, *, e
         line = mark.line + 1 if mark is not None else None
         reason = getattr(exc, "problem", None) or str(exc)
         raise ConfigError(file, [ConfigProblem("", f"is not valid YAML: {reason}", line)]) from exc
+    if twice := _duplicate_keys(node):
+        raise ConfigError(file, twice)
     if data is None and empty_ok:
         data = {}
     if not isinstance(data, dict):
@@ -67,13 +78,50 @@ def _parse(text: str) -> tuple[Any, Any]:
         loader.dispose()
 
 
+def _duplicate_keys(root: Any) -> list[ConfigProblem]:
+    """Keys given twice in one mapping: YAML keeps the last and drops the first without a word (a pasted `alice:`
+    block under an `alice:` already there loses one of them), so the file is refused, naming both lines."""
+    import yaml
+
+    problems: list[ConfigProblem] = []
+    seen_nodes: set[int] = set()  # an alias repeats a node: each is looked at once
+    todo: list[tuple[Any, tuple[str, ...]]] = [(root, ())] if root is not None else []
+    while todo:
+        node, path = todo.pop()
+        if id(node) in seen_nodes:
+            continue
+        seen_nodes.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            first: dict[tuple[str, str], int] = {}
+            for key, value in node.value:
+                if not isinstance(key, yaml.ScalarNode) or key.tag == "tag:yaml.org,2002:merge":
+                    todo.append((value, path))
+                    continue
+                line = key.start_mark.line + 1
+                if (key.tag, key.value) in first:
+                    problems.append(ConfigProblem(
+                        ".".join((*path, key.value)),
+                        f"is given twice (also on line {first[key.tag, key.value]}); YAML would keep only the last "
+                        "and drop the other without a word: merge them into one", line))
+                else:
+                    first[key.tag, key.value] = line
+                todo.append((value, (*path, key.value)))
+        elif isinstance(node, yaml.SequenceNode):
+            todo.extend((item, (*path, str(index))) for index, item in enumerate(node.value))
+    return sorted(problems, key=lambda p: p.line or 0)
+
+
 def _problems(exc: ValidationError, root: Any) -> list[ConfigProblem]:
     problems = []
     for error in exc.errors():
         loc = tuple(error["loc"])
         reason = error["msg"].removeprefix("Value error, ")
+        at_key = (error.get("ctx") or {}).get("error")
+        if isinstance(at_key, AtKey):  # a check across keys: point at the key at fault
+            loc = (*loc, *at_key.path)
+            reason = str(at_key)
         if error["type"] == "extra_forbidden":
-            reason = "is not a known key (check its spelling; see the team.yaml reference in README.md)"
+            reason = "is not a known key (check its spelling; docs/team-yaml.md and docs/workflows.md list every key)"
         problems.append(ConfigProblem(".".join(str(p) for p in loc), reason, _line_of(root, loc)))
     return problems
 

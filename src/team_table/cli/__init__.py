@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import importlib
 import os
-from collections.abc import Callable
+import shlex
+import shutil
+import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -89,6 +92,23 @@ def config_options(fn: Callable) -> Callable:
     fn = click.option("--config", "config", metavar="FILE", default=None,
                       help="team.yaml to use [env TEAM_TABLE_CONFIG; default ./team.yaml if present].")(fn)
     return fn
+
+
+def invoked_as(env: Mapping[str, str] | None = None, argv0: str | None = None) -> str:
+    """How the person ran this command, to repeat in what it tells them to run next: `uv run team-table` from a
+    clone run with uv, the script's path when it is not on PATH (`.venv/bin/team-table`), `python -m team_table`,
+    else `team-table`."""
+    env = os.environ if env is None else env
+    argv0 = sys.argv[0] if argv0 is None else argv0
+    if env.get("UV_RUN_RECURSION_DEPTH") and env.get("UV"):  # set by `uv run` for the command it runs
+        return "uv run team-table"
+    if Path(argv0).name == "__main__.py":
+        return f"{Path(sys.executable).name} -m team_table"
+    if Path(argv0).name == "team-table":
+        on_path = shutil.which("team-table", path=env.get("PATH"))
+        if on_path is None or Path(on_path).resolve() != Path(argv0).resolve():
+            return shlex.quote(argv0)
+    return "team-table"
 
 
 def load_settings(**flags: Any):

@@ -146,7 +146,7 @@ def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
         return ['{"hooks": {', ",\n".join(events), "}}"]
 
     return [
-        "So the agent hears the table without polling (details: README, \"Agents that hear the table\"):",
+        "So the agent hears the table without polling (details: docs/hearing.md, \"Agents that hear the table\"):",
         "",
         "  Claude Code, pushed messages (channels, a research preview; each one starts a turn):",
         f"    claude --dangerously-load-development-channels server:{SERVER_NAME}",

@@ -15,6 +15,7 @@ from team_table import audit, members, messages, tasks
 from team_table.cli import config_options, load_settings
 from team_table.cli.output import emit_json, table
 from team_table.hub import Hub
+from team_table.models import TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 
@@ -56,7 +57,7 @@ def members_cmd(config, db, as_json, include_inactive) -> None:
 @click.command("tasks")
 @config_options
 @json_option
-@click.option("--status", default="", help="pending, in_progress, blocked or done.")
+@click.option("--status", default="", help=f"Only tasks in this status: {', '.join(TaskStatus)}.")
 @click.option("--assignee", default="", help="Only tasks of this member.")
 def tasks_cmd(config, db, as_json, status, assignee) -> None:
     """The task board.

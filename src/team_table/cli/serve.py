@@ -10,7 +10,7 @@ from typing import Any
 import anyio
 import click
 
-from team_table.cli import config_options, load_settings, setup_logging
+from team_table.cli import config_options, invoked_as, load_settings, setup_logging
 from team_table.cli.connect import http_lines, show, stdio_lines
 from team_table.names import token_variable
 
@@ -37,7 +37,7 @@ def up(**flags: Any) -> None:
       team-table up
       team-table up --config ./team.yaml --db ~/.team-table/team.db
       team-table up --transport streamable-http --host 0.0.0.0 --db postgresql://team@db.internal/team_table
-                                   (a replica on a PostgreSQL database: README, Scaling out)
+                                   (a replica on a PostgreSQL database: docs/scaling-out.md)
       TEAM_TABLE_AGENT=alice TEAM_TABLE_TOKEN=... team-table up    (what a client runs)
     """
     setup_logging()
@@ -68,7 +68,7 @@ def _explain_stdio(settings) -> None:
     click.echo(
         "team-table hub, stdio transport: this process speaks MCP on stdin/stdout.\n"
         "Agents' clients start their own copy; add it to each agent's client (mint a token with "
-        "`team-table token NAME` for the line that binds it to one agent):\n", err=True,
+        f"`{invoked_as()} token NAME` for the line that binds it to one agent):\n", err=True,
     )
     show(stdio_lines(settings, settings.agent), err=True)
     click.echo(f"Database: {settings.database}   Config: {settings.config_path or 'none (open registration)'}\n"
@@ -76,11 +76,12 @@ def _explain_stdio(settings) -> None:
 
 
 def _explain_network(url: str, settings, team) -> None:
+    run = invoked_as()
     click.echo(f"\nteam-table hub on {url}\n"
                f"  MCP (streamable HTTP): {url}/mcp    legacy SSE: {url}/sse    push: {url}/events/NAME\n"
                f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n"
                f"  dashboard, for the people at the table: {url}/ui   (sign in with a person's token: "
-               "`team-table token NAME --role person`)\n")
+               f"`{run} token NAME --role person --write`)\n")
     with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
     without = [name for name, spec in team.agents.items() if not spec.token_hashes]
     if with_token:
@@ -93,7 +94,7 @@ def _explain_network(url: str, settings, team) -> None:
     if without or not team.agents:
         who = ", ".join(f"{a} ({', '.join(team.agents[a].all_roles)})" for a in without) or "any agent"
         click.echo(f"Agents that join with register: {who}. Add the hub to each client; the agent calls\n"
-                   "register(name=...) once and keeps its token (or mint one: `team-table token NAME`):\n")
+                   f"register(name=...) once and keeps its token (or mint one: `{run} token NAME --write`):\n")
         show(http_lines(url, None), indent="    ")
     click.echo("Agents hear the table without polling: wait_for_messages, Claude Code channels and hooks\n"
-               "(`team-table token NAME` prints the lines; `team-table hook --help`).\n")
+               f"(`{run} token NAME` prints the lines; `{run} hook --help`).\n")

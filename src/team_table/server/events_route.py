@@ -20,6 +20,7 @@ from team_table.errors import TeamTableError
 from team_table.events import Event
 from team_table.fanout import Fanout, Subscription
 from team_table.hub import Hub
+from team_table.names import token_variable
 from team_table.server.guard import FailedAuth
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
@@ -55,6 +56,18 @@ async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: st
         return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
 
 
+async def refuse_unless_bearer_of(request: Request, hub: Hub, agent: str, run: Run, failures: FailedAuth,
+                                  metrics: Metrics) -> Response | None:
+    """The /agents/{agent}/... routes of the hooks: None when the bearer token is `agent`'s; 401 without one (naming
+    the header and the agent's variable), else as refuse_unless_member (403 for a token that is not agent's)."""
+    token = bearer_token(request.headers)
+    if not token:
+        return JSONResponse({"error": f"This route needs {agent}'s token: send `Authorization: Bearer <token>` "
+                                      f"(`team-table hook` reads it from {token_variable(agent)}).",
+                             "code": "unauthorized"}, 401, {"www-authenticate": "Bearer"})
+    return await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/agents")
+
+
 def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth, metrics: Metrics,
                      waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
     """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks, and the ways
@@ -62,8 +75,7 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth, metrics: Metrics,
     to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
-                                             metrics, "/agents")
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
         if refused is not None:
             return refused
         found = await run(lambda: waiting_for(hub.store.query, agent))

@@ -15,7 +15,7 @@ from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from team_table.errors import Invalid, TeamTableError
-from team_table.server.identity import bearer_token
+from team_table.server.identity import bearer_token, empty_bearer
 from team_table.server.metrics import Metrics
 from team_table.settings import Settings
 
@@ -26,6 +26,9 @@ MAX_BODY = 1 << 20  # 1 MiB: the largest tool arguments (50,000-character contex
 AUTH_FAILURES = 10  # per client address ...
 AUTH_WINDOW = 60.0  # ... per this many seconds, then 429 until the window passes
 KNOWN_GOOD_SECONDS = 1.0
+EMPTY_BEARER = ("The bearer token is empty: the client sent `Authorization: Bearer` with nothing after it, so the "
+                "variable meant to hold the token (e.g. TEAM_TABLE_TOKEN_ALICE) is probably not set where the client "
+                "runs. Export it there and restart the client; or drop the header to connect without a token.")
 
 
 def is_loopback(host: str) -> bool:
@@ -157,7 +160,12 @@ class Guard:
                 return
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
-        # /events answers any bad token with 403 itself (CONTRACT §5).
+        if not token and empty_bearer(headers) and not scope["path"].startswith("/events/"):
+            # Not a guess (nothing is counted against the address): a client whose token variable is unset.
+            self.metrics.auth_failures.labels(_route(scope["path"])).inc()
+            await reply(send, 401, {"error": EMPTY_BEARER, "code": "unauthorized"}, {"www-authenticate": "Bearer"})
+            return
+        # /events answers any bad token with 403 itself (docs/compatibility.md §5).
         try:
             known_bad = bool(token) and not scope["path"].startswith("/events/") and not await self._known_good(token)
         except TeamTableError as exc:  # the database cannot be read (away, restarting): say so, as the tools do

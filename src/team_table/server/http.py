@@ -6,7 +6,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import errno
 import logging
+import socket
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -251,8 +253,34 @@ class _Uvicorn(uvicorn.Server):
         self._captured_signals.clear()
 
 
-async def serve_http(app: Guard, settings: Settings, net: Network, announce: Callable[[str], None]) -> None:
-    """Serve `app` until SIGTERM or SIGINT; `announce` is told the URL once the hub listens."""
+def listening_socket(host: str, port: int) -> socket.socket:
+    """The hub's socket, bound and listening before anything else starts, so a port in use is said at once, with
+    what to do, instead of after the hub has started (and logged that it is up)."""
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(host.strip("[]"), port, type=socket.SOCK_STREAM,
+                                                             flags=socket.AI_PASSIVE)[0]
+    except socket.gaierror as exc:
+        raise Invalid(f"The hub cannot listen on {host}: {exc.strerror}. Give an address of this machine with "
+                      "--host (or hub.host in team.yaml).") from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn does: a restart needs no wait
+        sock.bind(address)
+        sock.listen(2048)
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            raise Invalid(f"Port {port} on {host} is already in use ({exc.strerror}): another hub, or another "
+                          f"program, listens there. Stop it, or choose another port with --port (e.g. --port "
+                          f"{port + 1 if port < 65535 else 8741}) or hub.port in team.yaml.") from None
+        raise Invalid(f"The hub cannot listen on {host}:{port}: {exc.strerror}. Choose another port with --port, "
+                      "or another address with --host.") from None
+    return sock
+
+
+async def serve_http(app: Guard, settings: Settings, net: Network, announce: Callable[[str], None],
+                     sock: socket.socket) -> None:
+    """Serve `app` on `sock` until SIGTERM or SIGINT; `announce` is told the URL once the hub listens."""
     protocol = type("HubH11Protocol", (TimedH11Protocol,),
                     {"request_timeout": net.rt.hub.team.hub.request_timeout_seconds})
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
@@ -265,7 +293,7 @@ async def serve_http(app: Guard, settings: Settings, net: Network, announce: Cal
 
     async def serve() -> None:
         try:
-            await server.serve()
+            await server.serve(sockets=[sock])
         except SystemExit:  # uvicorn exits when it cannot bind; said below, without a traceback
             server.should_exit = True
 

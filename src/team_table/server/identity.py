@@ -9,6 +9,7 @@ from team_table import members
 from team_table.errors import Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller
+from team_table.names import token_variable
 from team_table.settings import Settings
 
 
@@ -40,6 +41,31 @@ def stdio_binding(settings: Settings) -> Binding | None:
     return Binding(agent=settings.agent, token=settings.token or "")
 
 
+def check_stdio_binding(hub: Hub, binding: Binding | None) -> None:
+    """Refuse, at start, a stdio hub bound to an agent whose token it does not have: it would show as connected and
+    fail every call. An agent that may still join with register (the first call of a new member) passes."""
+    if binding is None:
+        return
+    try:
+        members.authenticate(hub, binding.agent, binding.token)
+        return
+    except Unauthorized:
+        if members.may_join(hub, binding.agent):
+            return
+    agent, var = binding.agent, token_variable(binding.agent)
+    declared = hub.team.agents.get(agent)
+    if declared is not None and not declared.enabled:
+        raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT), who is disabled in team.yaml "
+                           "(enabled: false): enable it there, or bind the client to another agent.")
+    mint = f"`team-table token {agent} --write` mints one and declares its hash"
+    if not binding.token:
+        raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT) but was given no token: set {var} "
+                           f"where the client runs ({mint}), then restart the client.")
+    raise Unauthorized(f"This hub is bound to {agent} (TEAM_TABLE_AGENT) but its token (TEAM_TABLE_TOKEN, else {var}) "
+                       f"is not {agent}'s: revoked, replaced, or from another table. Set {var} to {agent}'s current "
+                       f"token where the client runs ({mint}), then restart the client.")
+
+
 def from_bearer(hub: Hub) -> BindingSource:
     """HTTP: an `Authorization: Bearer <token>` header on the request binds the call to the token's agent."""
 
@@ -58,6 +84,13 @@ def bearer_token(headers: Mapping[str, str]) -> str:
     value = headers.get("authorization") or headers.get("Authorization") or ""
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
+
+
+def empty_bearer(headers: Mapping[str, str]) -> bool:
+    """`Authorization: Bearer` with nothing after it: what a client sends when the variable meant to hold the token
+    is unset where it runs (`Bearer ${TEAM_TABLE_TOKEN_ALICE}`)."""
+    value = headers.get("authorization") or headers.get("Authorization") or ""
+    return value.strip().lower() == "bearer"
 
 
 def resolve(hub: Hub, bound: Binding | None, name: str, token: str) -> Caller:

@@ -20,9 +20,8 @@ from starlette.responses import JSONResponse, Response
 
 from team_table.delivery_policy import Way
 from team_table.hub import Hub
-from team_table.server.events_route import Run, refuse_unless_member
+from team_table.server.events_route import Run, refuse_unless_bearer_of
 from team_table.server.guard import FailedAuth
-from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
 from team_table.wake.waker import Route, Waker
 
@@ -81,8 +80,7 @@ def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth,
 
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_member(request, hub, agent, bearer_token(request.headers), run, failures,
-                                             metrics, "/agents")
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
         if refused is not None:
             return refused
         way = WAYS.get(request.query_params.get("via", "monitor"))
