@@ -20,6 +20,7 @@ request and returns one of those, or None to leave the step waiting (the request
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import socket
@@ -119,6 +120,14 @@ def _strings(value: Any) -> Iterable[str]:
             yield from _strings(item)
 
 
+def _in_namespace(call: Call, offered: list[str]) -> Call:
+    """`mcp__team_table__send_message` as Codex offers it: `send_message` in the namespace `mcp__team_table`."""
+    if call.name in offered:
+        return call
+    inside = [name for name in offered if "." in name and name.replace(".", "__", 1) == call.name]
+    return Call(inside[0], call.input) if inside else call
+
+
 def _asked_schema(body: Any) -> dict | None:
     """The JSON schema a side request wants its answer to follow (Gemini's router, a structured output), if any."""
     if not isinstance(body, dict):
@@ -186,10 +195,8 @@ class ModelStub:
         self._server.server_close()
         with self._changed:
             for conn in list(self._open):  # keep-alive connections of clients still running
-                try:
+                with contextlib.suppress(OSError):
                     conn.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
             self._changed.notify_all()
         assert self._thread is not None
         self._thread.join(5)
@@ -209,6 +216,11 @@ class ModelStub:
     @property
     def anthropic_url(self) -> str:
         """ANTHROPIC_BASE_URL for Claude Code."""
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def gemini_url(self) -> str:
+        """GOOGLE_GEMINI_BASE_URL for Gemini CLI."""
         return f"http://127.0.0.1:{self.port}"
 
     @property
@@ -240,10 +252,13 @@ class ModelStub:
                     return self.idle_reply
                 calls = [reply] if isinstance(reply, Call) else reply if isinstance(reply, list) else []
                 hidden = [c.name for c in calls if c.name not in request.tools]
-                if hidden and TOOL_SEARCH in request.tools:  # load them first; the step waits
+                if hidden and TOOL_SEARCH in request.tools:  # load them first; the step waits, decided
+                    self._steps[0] = reply
                     return Call(TOOL_SEARCH, query="select:" + ",".join(hidden), max_results=len(hidden))
                 self._steps.pop(0)
-                return reply
+                if not calls:
+                    return reply
+                return [_in_namespace(c, request.tools) for c in calls]
         return self.done_reply
 
     # ---- the log -----------------------------------------------------------------------------------------
@@ -275,6 +290,18 @@ class ModelStub:
                     raise AssertionError(f"no model request matched {contains!r} within {within} s; seen:\n"
                                          + "\n".join(seen[-20:]))
                 self._changed.wait(left)
+
+    async def until(self, contains: str | Callable[[ModelRequest], bool], within: float = 10, after: int = 0,
+                    latest: bool = False) -> ModelRequest:
+        """wait_for, from async code (the wait runs in a worker thread; it is bounded by `within`)."""
+        import anyio.to_thread
+
+        return await anyio.to_thread.run_sync(lambda: self.wait_for(contains, within, after, latest))
+
+    def mark(self) -> int:
+        """The index the next request will have: `after=model.mark()` waits only for what comes next."""
+        with self._changed:
+            return len(self.requests)
 
     def conversation(self) -> list[ModelRequest]:
         return [r for r in list(self.requests) if r.conversational]
