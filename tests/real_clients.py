@@ -406,6 +406,19 @@ class ClaudeSession(TmuxSession):
                 raise AssertionError(f"Claude Code was not ready within {within} s:\n{self.screen()}")
             await anyio.sleep(0.1)
 
+    async def wait_for_log(self, pattern: str, within: float = 20) -> str:
+        """The first line of Claude Code's debug log matching `pattern` (a regular expression), e.g.
+        'MCP server "team-table": Connection established' or "Channel notifications registered"."""
+        deadline = time.monotonic() + within
+        while True:
+            with contextlib.suppress(OSError):
+                for line in self.home.debug_log.read_text(errors="replace").splitlines():
+                    if re.search(pattern, line):
+                        return line
+            if time.monotonic() > deadline:
+                raise AssertionError(f"Claude Code's debug log had no line matching {pattern!r} within {within} s")
+            await anyio.sleep(0.1)  # a log has no event to wait on: polled, bounded
+
     def record(self) -> dict:
         path = self.home.root / ".claude" / "sessions" / f"{self.pid}.json"
         with contextlib.suppress(OSError, ValueError):
