@@ -5,9 +5,9 @@
   skips the test (with the reason); anything else wrong fails it.
 - `ClaudeHome`, `CodexHome`, `GeminiHome`: a throwaway HOME for one client, seeded so that it starts without
   first-run dialogs, with the model API at the stub, and MCP servers added at user scope.
-- `run_print` runs a client once (`claude -p`, `codex exec --json`, `gemini -p`); `TmuxSession` runs one
-  interactively in a detached tmux of its own, and `ClaudeSession` drives an interactive Claude Code in it.
-- Every process a helper starts, and every process those start, is killed when the helper ends.
+- `run_print` runs a client once (`claude -p`, `codex exec --json`, `gemini -p`); `interactive` runs one in a
+  detached tmux of its own (`TmuxSession`; for Claude Code a `ClaudeSession`, ready for input).
+- Every process that runs with a throwaway HOME (the client, what it started or detached) is killed at the end.
 """
 
 from __future__ import annotations
@@ -43,8 +43,6 @@ UNREACHABLE = ("ENOTFOUND", "EAI_AGAIN", "ECONNREFUSED", "ETIMEDOUT", "ECONNRESE
 FOREIGN = ("ANTHROPIC_", "CLAUDE", "OPENAI_", "CODEX_", "GEMINI_", "GOOGLE_", "TEAM_TABLE_", "MCP_", "TMUX")
 _checked: dict[str, Path] = {}
 
-
-# ---- the pinned clients ----------------------------------------------------------------------------------------
 
 def client(name: str) -> Path:
     """The executable of client `name` ("claude", "codex", "gemini") at its pinned version."""
@@ -89,12 +87,8 @@ def _installed() -> Path:
 
 
 def _clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}
-    env.update(extra)
-    return env
+    return {**{k: v for k, v in os.environ.items() if not k.startswith(FOREIGN)}, **extra}
 
-
-# ---- throwaway homes ------------------------------------------------------------------------------------------
 
 @dataclass
 class Home:
@@ -103,6 +97,7 @@ class Home:
     root: Path
     model: ModelStub
     variables: dict[str, str] = field(default_factory=dict)  # what the client's environment adds (token variables)
+    program = ""  # the client's executable in node_modules/.bin
 
     def __post_init__(self) -> None:
         self.workdir.mkdir(parents=True, exist_ok=True)
@@ -118,8 +113,22 @@ class Home:
     def env(self, **extra: str) -> dict[str, str]:
         return _clean_env(HOME=str(self.root), **self.variables, **extra)
 
+    def command(self, *args: str) -> list[str]:
+        return [str(client(self.program)), *args]
+
+    def add_server(self, name: str, entry: dict) -> None:
+        """An MCP server at user scope."""
+        raise NotImplementedError
+
+    def add_hub_http(self, url: str, variable: str, token: str) -> None:
+        """The hub over HTTP, its bearer token read from `variable` when the client connects (kept in `variables`)."""
+        self.variables[variable] = token
+        self.add_server("team-table", {"type": "http", "url": f"{url}/mcp",
+                                       "headers": {"Authorization": f"Bearer ${{{variable}}}"}})
+
     def kill_strays(self) -> None:
-        """Kill what still runs with this HOME: what a client detached from itself (Codex's app-server daemon)."""
+        """Kill everything that runs with this HOME: a client, what it started (servers, hooks, monitors), what it
+        detached from itself (Codex's app-server daemon)."""
         mine = f"HOME={self.root}".encode()
         for environ in Path("/proc").glob("[0-9]*/environ"):
             with contextlib.suppress(OSError, ValueError):
@@ -144,6 +153,7 @@ class ClaudeHome(Home):
     mode accepted), the Anthropic API at the stub, telemetry and the official marketplace off."""
 
     api_key = "sk-ant-api03-team-table-tests-0000000000000000"
+    program = "claude"
 
     def seed(self) -> None:
         self.config({"hasCompletedOnboarding": True, "lastOnboardingVersion": PINNED["claude"][1], "numStartups": 1,
@@ -162,19 +172,11 @@ class ClaudeHome(Home):
 
     def features(self, **flags: Any) -> None:
         """Seed remote flags (cachedGrowthBookFeatures), e.g. tengu_harbor=True for channels; tests only."""
-        data = json.loads((self.root / ".claude.json").read_text())
-        self.config({"cachedGrowthBookFeatures": {**data.get("cachedGrowthBookFeatures", {}), **flags}})
+        self.config({"cachedGrowthBookFeatures": flags})
 
     def add_server(self, name: str, entry: dict) -> None:
         """A user-scope MCP server (~/.claude.json mcpServers), as `claude mcp add --scope user` writes it."""
-        data = json.loads((self.root / ".claude.json").read_text())
-        self.config({"mcpServers": {**data.get("mcpServers", {}), name: entry}})
-
-    def add_hub_http(self, url: str, variable: str, token: str) -> None:
-        """The hub over HTTP, its bearer token read from `variable` when Claude Code connects."""
-        self.variables[variable] = token
-        self.add_server("team-table", {"type": "http", "url": f"{url}/mcp",
-                                       "headers": {"Authorization": f"Bearer ${{{variable}}}"}})
+        self.config({"mcpServers": {name: entry}})
 
     def add_hub_stdio(self, db: str, agent: str, variable: str, token: str, *args: str) -> None:
         """The hub over stdio (`team-table up --transport stdio`), bound to `agent`."""
@@ -188,10 +190,10 @@ class ClaudeHome(Home):
         return self.root / "claude-debug.log"
 
     def command(self, *args: str) -> list[str]:
-        return [str(client("claude")), "--debug-file", str(self.debug_log), *args]
+        return super().command("--debug-file", str(self.debug_log), *args)
 
     def env(self, **extra: str) -> dict[str, str]:
-        settings = {"ANTHROPIC_BASE_URL": self.model.anthropic_url, "ANTHROPIC_API_KEY": self.api_key,
+        settings = {"ANTHROPIC_BASE_URL": self.model.url, "ANTHROPIC_API_KEY": self.api_key,
                     "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC": "1", "DISABLE_AUTOUPDATER": "1",
                     # seeded flags count while telemetry is off (features()); nothing tries to clone a marketplace
                     "CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF": "1",
@@ -200,14 +202,11 @@ class ClaudeHome(Home):
             settings["IS_SANDBOX"] = "1"  # bypass mode refuses root otherwise
         return super().env(**{**settings, **extra})
 
-    def sessions(self) -> list[dict]:
-        """The running sessions Claude Code lists in ~/.claude/sessions/<pid>.json."""
-        return [json.loads(p.read_text()) for p in sorted((self.root / ".claude" / "sessions").glob("*.json"))]
-
 
 class CodexHome(Home):
     """Codex: ~/.codex/config.toml with a provider `stub` at the stub's Responses API, no approvals asked."""
 
+    program = "codex"
     servers: str = ""
 
     def seed(self) -> None:
@@ -220,31 +219,27 @@ class CodexHome(Home):
         (folder / "config.toml").write_text(
             'model = "stub-model"\nmodel_provider = "stub"\napproval_policy = "never"\n'
             'sandbox_mode = "workspace-write"\n\n[model_providers.stub]\nname = "stub"\n'
-            f'base_url = {json.dumps(self.model.openai_url)}\nwire_api = "responses"\n' + self.servers)
+            f'base_url = {json.dumps(self.model.url + "/v1")}\nwire_api = "responses"\n' + self.servers)
 
-    def add_server(self, name: str, **entry: Any) -> None:
-        """[mcp_servers.NAME] with the given keys (url, bearer_token_env_var, command, args, env, env_vars)."""
-        lines = [f"\n[mcp_servers.{json.dumps(name)}]"]
-        for key, value in entry.items():
-            if isinstance(value, dict):
-                value = "{ " + ", ".join(f"{k} = {json.dumps(v)}" for k, v in value.items()) + " }"
-            else:
-                value = json.dumps(value)
-            lines.append(f"{key} = {value}")
-        self.servers += "\n".join(lines) + "\n"
+    def add_server(self, name: str, entry: dict) -> None:
+        """[mcp_servers.NAME] with the entry's keys (url, bearer_token_env_var, command, args, env, env_vars)."""
+        def value(v: Any) -> str:
+            return "{ " + ", ".join(f"{k} = {json.dumps(x)}" for k, x in v.items()) + " }" if isinstance(v, dict) \
+                else json.dumps(v)
+        self.servers += f"\n[mcp_servers.{json.dumps(name)}]\n" + "".join(f"{k} = {value(v)}\n"
+                                                                        for k, v in entry.items())
         self._write()
 
     def add_hub_http(self, url: str, variable: str, token: str) -> None:
         self.variables[variable] = token
-        self.add_server("team-table", url=f"{url}/mcp", bearer_token_env_var=variable)
-
-    def command(self, *args: str) -> list[str]:
-        return [str(client("codex")), *args]
+        self.add_server("team-table", {"url": f"{url}/mcp", "bearer_token_env_var": variable})
 
 
 class GeminiHome(Home):
     """Gemini CLI: ~/.gemini/settings.json (API key auth, the Gemini API at the stub through GOOGLE_GEMINI_BASE_URL),
     the work folder trusted."""
+
+    program = "gemini"
 
     def seed(self) -> None:
         self.settings({"security": {"auth": {"selectedType": "gemini-api-key"}}})
@@ -254,22 +249,11 @@ class GeminiHome(Home):
         return _merge_json(self.root / ".gemini" / "settings.json", update)
 
     def add_server(self, name: str, entry: dict) -> None:
-        data = json.loads((self.root / ".gemini" / "settings.json").read_text())
-        self.settings({"mcpServers": {**data.get("mcpServers", {}), name: entry}})
-
-    def add_hub_http(self, url: str, variable: str, token: str) -> None:
-        self.variables[variable] = token
-        self.add_server("team-table", {"type": "http", "url": f"{url}/mcp",
-                                       "headers": {"Authorization": f"Bearer ${{{variable}}}"}})
-
-    def command(self, *args: str) -> list[str]:
-        return [str(client("gemini")), *args]
+        self.settings({"mcpServers": {name: entry}})
 
     def env(self, **extra: str) -> dict[str, str]:
-        return super().env(GOOGLE_GEMINI_BASE_URL=self.model.gemini_url, GEMINI_API_KEY="stub-key", **extra)
+        return super().env(GOOGLE_GEMINI_BASE_URL=self.model.url, GEMINI_API_KEY="stub-key", **extra)
 
-
-# ---- running a client ------------------------------------------------------------------------------------------
 
 @dataclass
 class Run:
@@ -278,60 +262,37 @@ class Run:
     stderr: str
 
     def events(self) -> list[dict]:
-        """stdout as JSON lines (`codex exec --json`); other lines are skipped."""
-        found = []
-        for line in self.stdout.splitlines():
-            with contextlib.suppress(ValueError):
-                found.append(json.loads(line))
-        return found
+        """stdout as JSON lines (`codex exec --json`)."""
+        return [json.loads(line) for line in self.stdout.splitlines() if line.startswith("{")]
 
 
 async def run_print(home: Home, *args: str, within: float = 90, **extra_env: str) -> Run:
     """Run the client of `home` once, non-interactively, in its work folder (e.g. `"-p", "hello"` for Claude Code,
     `"exec", "--json", ...` for Codex); killed with everything it started after `within` seconds or at the end."""
-    process = await anyio.open_process(home.command(*args), cwd=home.workdir, env=home.env(**extra_env),
-                                       stdin=subprocess.DEVNULL, start_new_session=True)
-    out, err = bytearray(), bytearray()
-
-    async def drain(stream: Any, into: bytearray) -> None:
-        async for chunk in stream:
-            into.extend(chunk)
-
     try:
         with anyio.fail_after(within):
-            async with anyio.create_task_group() as tasks:
-                tasks.start_soon(drain, process.stdout, out)
-                tasks.start_soon(drain, process.stderr, err)
-                await process.wait()
+            done = await anyio.run_process(home.command(*args), cwd=home.workdir, env=home.env(**extra_env),
+                                           stdin=subprocess.DEVNULL, check=False, start_new_session=True)
     finally:
-        kill_tree(process.pid)
         home.kill_strays()
-    return Run(process.returncode if process.returncode is not None else -9, out.decode(errors="replace"),
-               err.decode(errors="replace"))
-
-
-def descendants(pid: int) -> list[int]:
-    """Every process started by `pid`, its children's children included (read from /proc)."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-            children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
+    return Run(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
 
 
 def kill_tree(pid: int) -> None:
-    """SIGKILL `pid`, everything it started, and its process group."""
-    for each in [pid, *descendants(pid)]:
+    """SIGKILL `pid` and its process group."""
+    for kill in (os.kill, os.killpg):
         with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.kill(each, signal.SIGKILL)
-    with contextlib.suppress(ProcessLookupError, PermissionError):
-        os.killpg(pid, signal.SIGKILL)
+            kill(pid, signal.SIGKILL)
+
+
+async def _poll(found: Any, within: float, failure: Any) -> Any:
+    """found() polled every 0.1 s until it is truthy (a screen or a log has no event to wait on); bounded."""
+    deadline = time.monotonic() + within
+    while not (value := found()):
+        if time.monotonic() > deadline:
+            raise AssertionError(failure())
+        await anyio.sleep(0.1)
+    return value
 
 
 _sockets = itertools.count(1)
@@ -339,7 +300,7 @@ _sockets = itertools.count(1)
 
 class TmuxSession:
     """A command in a detached tmux of its own (`tmux -L <unique socket>`, no user config), sized, whose screen a
-    test reads and types into. `kill()` ends it and everything it started."""
+    test reads and types into."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path, width: int = 200, height: int = 50):
         self.socket = f"team-table-test-{os.getpid()}-{next(_sockets)}"
@@ -361,14 +322,8 @@ class TmuxSession:
 
     async def wait_for(self, pattern: str, within: float = 10) -> str:
         """The screen, once it shows `pattern` (a regular expression); AssertionError after `within` seconds."""
-        deadline = time.monotonic() + within
-        while True:
-            shown = self.screen()
-            if re.search(pattern, shown):
-                return shown
-            if time.monotonic() > deadline:
-                raise AssertionError(f"the screen did not show {pattern!r} within {within} s; it shows:\n{shown}")
-            await anyio.sleep(0.1)  # a screen has no event to wait on: polled, bounded
+        return await _poll(lambda: next((shown for shown in [self.screen()] if re.search(pattern, shown)), None),
+                           within, lambda: f"the screen did not show {pattern!r} within {within} s:\n{self.screen()}")
 
     def press(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", "main", *keys)
@@ -380,49 +335,39 @@ class TmuxSession:
         self.press("Enter")
 
     def kill(self) -> None:
-        tree = descendants(self.pid)
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._tmux("kill-server")
-        for pid in [self.pid, *tree]:
-            with contextlib.suppress(ProcessLookupError, PermissionError):
-                os.kill(pid, signal.SIGKILL)
+        kill_tree(self.pid)
 
 
 class ClaudeSession(TmuxSession):
-    """An interactive Claude Code in tmux, started and ready for input (the development-channels warning, if any,
-    accepted). `record()` is its ~/.claude/sessions/<pid>.json."""
+    """An interactive Claude Code in tmux. `record()` is its ~/.claude/sessions/<pid>.json."""
 
     def __init__(self, home: ClaudeHome, *args: str, **extra_env: str) -> None:
         self.home = home
         super().__init__(home.command(*args), home.env(**extra_env), home.workdir)
 
     async def ready(self, within: float = 30) -> None:
-        deadline = time.monotonic() + within
+        """Wait until it takes input (the development-channels warning, if shown, accepted)."""
         shown = await self.wait_for(r"I am using this for local development|❯", within)
         if "I am using this for local development" in shown:
             self.press("Enter")
-        while not (self.record().get("status") == "idle" and "❯" in self.screen()):
-            if time.monotonic() > deadline:
-                raise AssertionError(f"Claude Code was not ready within {within} s:\n{self.screen()}")
-            await anyio.sleep(0.1)
+        await _poll(lambda: self.record().get("status") == "idle" and "❯" in self.screen(), within,
+                    lambda: f"Claude Code did not become ready within {within} s:\n{self.screen()}")
 
     async def wait_for_log(self, pattern: str, within: float = 20) -> str:
         """The first line of Claude Code's debug log matching `pattern` (a regular expression), e.g.
         'MCP server "team-table": Connection established' or "Channel notifications registered"."""
-        deadline = time.monotonic() + within
-        while True:
+        def line() -> str | None:
             with contextlib.suppress(OSError):
-                for line in self.home.debug_log.read_text(errors="replace").splitlines():
-                    if re.search(pattern, line):
-                        return line
-            if time.monotonic() > deadline:
-                raise AssertionError(f"Claude Code's debug log had no line matching {pattern!r} within {within} s")
-            await anyio.sleep(0.1)  # a log has no event to wait on: polled, bounded
+                text = self.home.debug_log.read_text(errors="replace")
+                return next((x for x in text.splitlines() if re.search(pattern, x)), None)
+            return None
+        return await _poll(line, within, lambda: f"the debug log had no line matching {pattern!r} in {within} s")
 
     def record(self) -> dict:
-        path = self.home.root / ".claude" / "sessions" / f"{self.pid}.json"
         with contextlib.suppress(OSError, ValueError):
-            return json.loads(path.read_text())
+            return json.loads((self.home.root / ".claude" / "sessions" / f"{self.pid}.json").read_text())
         return {}
 
     def post(self, text: str, priority: str = "next", token: str | None = None) -> None:
@@ -435,25 +380,16 @@ class ClaudeSession(TmuxSession):
 
 
 @contextlib.asynccontextmanager
-async def claude_session(home: ClaudeHome, *args: str, within: float = 30, **extra_env: str
-                         ) -> AsyncIterator[ClaudeSession]:
-    """An interactive Claude Code, ready for input; killed with everything it started at the end."""
-    session = ClaudeSession(home, *args, **extra_env)
+async def interactive(home: Home, *args: str, within: float = 30, **extra_env: str) -> AsyncIterator[Any]:
+    """The client of `home` in tmux: for Claude Code a ClaudeSession ready for input, else a TmuxSession (Codex's,
+    Gemini CLI's TUI). At the end it is killed with everything that runs with its HOME (detached daemons too)."""
+    if isinstance(home, ClaudeHome):
+        session: TmuxSession = ClaudeSession(home, *args, **extra_env)
+    else:
+        session = TmuxSession(home.command(*args), home.env(**extra_env), home.workdir)
     try:
-        await session.ready(within)
-        yield session
-    finally:
-        session.kill()
-        home.kill_strays()
-
-
-@contextlib.asynccontextmanager
-async def tmux_session(home: Home, *args: str, width: int = 200, height: int = 50, **extra_env: str
-                       ) -> AsyncIterator[TmuxSession]:
-    """The client of `home` run interactively in tmux (Codex's or Gemini CLI's TUI); killed at the end with
-    everything it started, detached daemons included."""
-    session = TmuxSession(home.command(*args), home.env(**extra_env), home.workdir, width, height)
-    try:
+        if isinstance(session, ClaudeSession):
+            await session.ready(within)
         yield session
     finally:
         session.kill()

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from model_stub import Call, ModelRequest, ModelStub, when
-from real_clients import ClaudeHome, CodexHome, GeminiHome, claude_session, run_print
+from real_clients import ClaudeHome, CodexHome, GeminiHome, interactive, run_print
 
 from network_helpers import NetHub, join_all, running_hub
 from stdio_helpers import Seat
@@ -108,7 +108,7 @@ async def test_an_interactive_claude_code_takes_a_typed_prompt_and_calls_the_hub
         home.add_hub_http(hub.url, "TEAM_TABLE_TOKEN_ALICE", alice.token)
         model.script([when("Tell bob", Call("mcp__team-table__send_message", recipient="bob",
                                             content="hello from the terminal")), "Sent."])
-        async with claude_session(home, "--allowedTools", "mcp__team-table") as session:
+        async with interactive(home, "--allowedTools", "mcp__team-table") as session:
             assert session.record()["messagingSocketPath"]  # the session lists itself for other sessions
             await session.type("Tell bob hello")
             await model.until(sent_by_alice, within=30)
