@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
-import itertools
 import json
 import os
 import re
+import secrets
 import shlex
 import shutil
 import signal
@@ -295,15 +295,12 @@ async def _poll(found: Any, within: float, failure: Any) -> Any:
     return value
 
 
-_sockets = itertools.count(1)
-
-
 class TmuxSession:
     """A command in a detached tmux of its own (`tmux -L <unique socket>`, no user config), sized, whose screen a
     test reads and types into."""
 
     def __init__(self, command: list[str], env: dict[str, str], cwd: Path, width: int = 200, height: int = 50):
-        self.socket = f"team-table-test-{os.getpid()}-{next(_sockets)}"
+        self.socket = f"team-table-test-{os.getpid()}-{secrets.token_hex(4)}"
         self.tmux = shutil.which("tmux") or pytest.fail("tmux is not installed (apt-get install tmux)")
         self._tmux("-f", "/dev/null", "new-session", "-d", "-s", "main", "-x", str(width), "-y", str(height),
                    "-c", str(cwd), "exec " + shlex.join(command), env=env)
@@ -334,9 +331,14 @@ class TmuxSession:
         await self.wait_for(re.escape(text[:40]), within)
         self.press("Enter")
 
-    def kill(self) -> None:
+    async def close(self, within: float = 3) -> None:
+        """Hang up, as closing the terminal does (the client may clean up: Claude Code removes its socket and its
+        session file); whatever still runs after `within` seconds is killed."""
         with contextlib.suppress(RuntimeError, subprocess.TimeoutExpired):
             self._tmux("kill-server")
+        with anyio.move_on_after(within):
+            while Path(f"/proc/{self.pid}").exists():
+                await anyio.sleep(0.05)
         kill_tree(self.pid)
 
 
@@ -392,5 +394,5 @@ async def interactive(home: Home, *args: str, within: float = 30, **extra_env: s
             await session.ready(within)
         yield session
     finally:
-        session.kill()
+        await session.close()
         home.kill_strays()
