@@ -191,6 +191,8 @@ def pytest_configure(config) -> None:
                                        "PostgreSQL")
     config.addinivalue_line("markers", "postgres_only: several hubs on one database server (replicas): run only "
                                        "when TEAM_TABLE_TEST_POSTGRES names one")
+    config.addinivalue_line("markers", "clients: real Claude Code, Codex and Gemini CLI from npm, against the model "
+                                       "stub (-m 'not clients' leaves them out)")
 
 
 @pytest.fixture(autouse=True, params=stores.ENGINES)

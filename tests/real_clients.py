@@ -33,7 +33,6 @@ import anyio
 import pytest
 
 from model_stub import ModelStub
-
 from stdio_helpers import TEAM_TABLE
 
 PINNED = {"claude": ("@anthropic-ai/claude-code", "2.1.332"), "codex": ("@openai/codex", "0.171.0"),

@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from model_stub import Call, ModelRequest, ModelStub, when
-from real_clients import ClaudeHome, CodexHome, GeminiHome, interactive, run_print
-
 from network_helpers import NetHub, join_all, running_hub
+from real_clients import ClaudeHome, CodexHome, GeminiHome, interactive, run_print
 from stdio_helpers import Seat
 
 pytestmark = [pytest.mark.anyio, pytest.mark.clients]
