@@ -25,7 +25,7 @@ COMMANDS = {
     "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke",
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
-    "hook": "hooks:hook",
+    "hook": "hooks:hook", "connect": "connect:connect",
     "migrate": "migrate:migrate",
 }
 
@@ -53,7 +53,7 @@ class HubGroup(click.Group):
             return super().invoke(ctx)
         except click.exceptions.Exit:
             raise
-        except click.ClickException:
+        except (click.ClickException, click.exceptions.Abort):
             if ctx.meta.get("team_table.command") == "hook":
                 # A hook exits 0 on every error of its own (a usage error included): Claude Code takes exit 2 as
                 # a message to wake the model with, and would show it the error text.

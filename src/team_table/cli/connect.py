@@ -11,8 +11,11 @@ from __future__ import annotations
 import json
 import shlex
 import sys
+import textwrap
 from dataclasses import dataclass, field
 from pathlib import Path
+
+import click
 
 from team_table.names import token_variable
 from team_table.settings import Settings
@@ -112,10 +115,6 @@ def http_lines(url: str, agent: str | None) -> Lines:
 
 def show(lines: Lines, *, indent: str = "  ", err: bool = False) -> None:
     """Print each client's line, and under it what else that client needs."""
-    import textwrap
-
-    import click
-
     for client in (c for c in ("Claude Code", "Codex", "Gemini CLI") if c in lines.commands or c in lines.snippets):
         click.echo(f"{indent}{client}:", err=err)
         if client in lines.commands:
@@ -155,3 +154,111 @@ def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
         "  Codex: the same in ~/.codex/hooks.json with `hook codex`; Codex runs hooks once they are trusted.",
         "  Any client: the wait_for_messages tool returns as soon as something arrives.",
     ]
+
+
+# ---- `team-table connect CLIENT NAME`: write all of that into the client's own configuration ------------------
+
+CLIENTS = ("claude-code", "codex", "gemini")
+
+
+def _plan_for(client: str, where):
+    from team_table.clients import claude_code, codex, gemini
+
+    return {"claude-code": claude_code, "codex": codex, "gemini": gemini}[client].plan(where)
+
+
+def _config_options(fn):
+    from team_table.cli import config_options
+
+    return config_options(fn)
+
+
+@click.command("connect")
+@click.argument("client", type=click.Choice(CLIENTS))
+@click.argument("name")
+@click.option("--url", metavar="URL", help="The network hub's address (default: team.yaml's host and port); with "
+                                           "team.yaml's transport stdio, each client starts its own hub instead.")
+@click.option("--project", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write into this project's folder (its .mcp.json, .claude/, .codex/, .gemini/) instead of your "
+                   "user settings.")
+@click.option("--dry-run", is_flag=True, help="Print what would change, as a diff; write nothing.")
+@click.option("--remove", is_flag=True, help="Take out exactly what connect added here, and nothing else.")
+@click.option("--print", "print_only", is_flag=True,
+              help="Print the commands and JSON blocks to paste by hand instead; write nothing.")
+@_config_options
+def connect(client: str, name: str, url: str | None, project: Path | None, dry_run: bool, remove: bool,
+            print_only: bool, config: str | None, db: str | None) -> None:
+    """Connect agent NAME's client to the table: write its MCP server, its hooks and its wake path into the client's
+    own configuration (your user settings, or --project DIR).
+
+    The token is never written: the client reads it from TEAM_TABLE_TOKEN_<NAME> where it runs (`team-table token
+    NAME --write` mints one). Running it again changes nothing; --remove takes out exactly what it added (the file
+    comes back byte for byte when nothing else changed it since); a config file it cannot parse is left as it is.
+
+    \b
+    Claude Code  ~/.claude.json (the server), ~/.claude/settings.json (hooks; over a network hub a plugin of
+                 team-table's whose monitor wakes an idle session); over stdio the hub wakes it by itself
+    Codex        ~/.codex/config.toml (the server), ~/.codex/hooks.json (hooks, once you trust them)
+    Gemini CLI   ~/.gemini/settings.json (the server and its hooks)
+
+    \b
+    Examples:
+      team-table connect claude-code alice
+      team-table connect codex bob --project ~/src/app --dry-run
+      team-table connect gemini carol --remove
+      team-table connect claude-code alice --print      # the lines to paste by hand
+    """
+    from team_table.cli import load_settings
+    from team_table.clients import plan as plans
+    from team_table.names import check_name
+
+    check_name(name)
+    settings, _team = load_settings(config=config, db=db)
+    if url is None and settings.network:
+        url = f"http://{settings.host}:{settings.port}"
+    url = url.rstrip("/") if url else None
+    if print_only:
+        show(http_lines(url, name) if url else stdio_lines(settings, name))
+        click.echo("\n".join(hearing_lines(settings, name, url)))
+        return
+    home = Path.home()
+    folder = project.expanduser().resolve() if project is not None else None
+    if folder is not None and not folder.is_dir():
+        raise click.BadParameter(f"{project} is not a folder", param_hint="--project")
+    scope = plans.scope_of(folder)
+    if remove:
+        changes = plans.take_back(client, home, scope, dry_run=dry_run)
+        _report(changes, dry_run, "took out of" if not dry_run else "would take out of")
+        if not changes:
+            here = "your user settings" if folder is None else folder
+            click.echo(f"Nothing of team-table's is recorded for {client} in {here}.")
+        return
+    where = plans.Where(agent=name, url=url, hub=hub_command(settings), exe=plans.this_team_table(),
+                        db=settings.database_for_others, home=home, project=folder)
+    plan = _plan_for(client, where)
+    changes = plans.carry_out(plan, home, scope, dry_run=dry_run)
+    _report(changes, dry_run, "wrote" if not dry_run else "would write")
+    if not changes:
+        click.echo(f"{client} is connected as {name} already: nothing changed.")
+    for note in plan.notes:
+        click.echo(textwrap.fill(note, 100))
+    _say_about_the_token(name)
+
+
+def _report(changes, dry_run: bool, verb: str) -> None:
+    for change in changes:
+        if dry_run:
+            click.echo(change.diff() or f"{change.file}: removed")
+        else:
+            click.echo(f"{verb} {change.file}" + (f" ({'; '.join(change.notes)})" if change.notes else ""))
+
+
+def _say_about_the_token(name: str) -> None:
+    import os
+
+    variable = token_variable(name)
+    if os.environ.get(variable):
+        click.echo(f"{variable} is set here: start the client from this environment (or one that has it).")
+    else:
+        click.echo(f"Set {variable} where the client runs: `team-table token {name} --write` mints a token, "
+                   "prints it once and adds its hash to team.yaml.")

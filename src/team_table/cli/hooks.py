@@ -1,5 +1,5 @@
-"""`team-table hook claude-code EVENT` (and `hook codex EVENT`): the hooks of Claude Code and Codex (which read the
-same JSON). SessionStart, UserPromptSubmit and Stop tell the agent what waits for it ("2 unread from bob; task 7
+"""`team-table hook claude-code EVENT` (and `hook codex EVENT`, `hook gemini EVENT`): the hooks of Claude Code, Codex
+and Gemini CLI (which read the same JSON). SessionStart, UserPromptSubmit and Stop tell the agent what waits for it ("2 unread from bob; task 7
 waits for your review") and record that it was surfaced; `wait` and `monitor` wake an idle session (hook_wake.py).
 
 A hook must never break the client: it answers within its bound, prints only what the hook expects (or nothing
@@ -20,7 +20,7 @@ from typing import Any
 
 import click
 
-EVENTS = ("SessionStart", "UserPromptSubmit", "Stop")
+EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "BeforeAgent")  # BeforeAgent: Gemini CLI's, at each prompt
 HELPERS = ("wait", "monitor")  # the helpers that wake an idle session (network hub)
 TIMEOUT = 1.0  # seconds for the hub to answer (--timeout); a slower hub is treated as down (the hook stays silent)
 WAIT_FOR = 590.0  # seconds `wait` waits by default: under a 600 s hook timeout
@@ -62,7 +62,7 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
     """Answer the client's EVENT hook, reading its JSON on stdin; or run a helper that wakes an idle session.
 
     \b
-    SessionStart, UserPromptSubmit  add what waits as context for the model
+    SessionStart, UserPromptSubmit  add what waits as context for the model (BeforeAgent: Gemini CLI's prompt)
     Stop                            keep the agent working (decision: block) while messages or reviews wait,
                                     at most --max-blocks times in a row
     wait                            an asyncRewake hook: exit 2 with the next wake on stderr (which wakes the
@@ -79,6 +79,7 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
       team-table hook claude-code SessionStart --agent alice --db ~/.team-table/team_table.db
       team-table hook claude-code wait --agent alice --url http://127.0.0.1:8741 --for 590
     """
+    _quiet_on_signals()
     if event in HELPERS:
         _helper(event, agent, url, wait_for)
     try:
@@ -88,6 +89,15 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
     if answer is not None:
         click.echo(json.dumps(answer))
     sys.exit(0)
+
+
+def _quiet_on_signals() -> None:
+    """Interrupted (the client stopping, Ctrl-C), a hook ends at once with 0 and says nothing: never "Aborted!"
+    with status 1, which the client would report as the hook's error."""
+    import signal
+
+    for number in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+        signal.signal(number, lambda *_: os._exit(0))
 
 
 def _helper(event: str, agent: str | None, url: str | None, seconds: float) -> None:
@@ -220,3 +230,4 @@ def _write_count(state: Path | None, blocked: int) -> None:
 
 
 hook.add_command(claude_code, "codex")
+hook.add_command(claude_code, "gemini")  # Gemini CLI reads the same answer (hookSpecificOutput.additionalContext)

@@ -10,6 +10,7 @@ not parse is left untouched, with an error saying where.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import difflib
 import hashlib
@@ -59,7 +60,7 @@ class FileChange:
 def plan_add(file: Path, entries: list[Entry], kind: str = "json") -> FileChange:
     """What adding `entries` to `file` would write (nothing changes yet)."""
     change = FileChange(file, entries, kind)
-    change.before = _read(file)
+    change.before = read_bytes(file)
     doc = _parse(change.before, file, kind)
     for entry in entries:
         change.made += _add(doc, entry)
@@ -77,7 +78,7 @@ def plan_remove(file: Path, entries: list[Entry], kind: str, ledger: dict | None
     """What taking `entries` out of `file` would write: its bytes from before `connect` when the file is as connect
     left it, else the file without those entries (only those that still hold what was written)."""
     change = FileChange(file, entries, kind)
-    change.before = _read(file)
+    change.before = read_bytes(file)
     if change.before is None:
         change.after = None
         return change
@@ -136,9 +137,15 @@ def read_ledger(home: Path | None = None) -> dict:
 
 def save_ledger(ledger: dict, home: Path | None = None) -> None:
     path = ledger_path(home)
+    if not ledger:  # nothing connected any more: no ledger either
+        path.unlink(missing_ok=True)
+        for folder in (path.parent, path.parent.parent):
+            with contextlib.suppress(OSError):
+                folder.rmdir()
+        return
     path.parent.mkdir(parents=True, mode=0o700, exist_ok=True)
     body = json.dumps(ledger, indent=2, sort_keys=True).encode() + b"\n"
-    write(FileChange(path, [], before=_read(path), after=body))
+    write(FileChange(path, [], before=read_bytes(path), after=body))
     os.chmod(path, 0o600)
 
 
@@ -166,7 +173,7 @@ def made_of(ledger_entry: dict) -> list[tuple[str, ...]]:
 
 # ---- parsing and writing -----------------------------------------------------------------------------------------
 
-def _read(file: Path) -> bytes | None:
+def read_bytes(file: Path) -> bytes | None:
     try:
         return file.read_bytes()
     except FileNotFoundError:

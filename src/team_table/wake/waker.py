@@ -28,7 +28,7 @@ from team_table.hub import Hub
 
 log = logging.getLogger("team_table.wake")
 
-GRACE = 0.2  # seconds to collect a burst (and let a wait in progress take what came) before waking
+GRACE = 0.05  # seconds to collect a burst before waking (a wait in progress here is known, and skips it)
 DELIVER_TIMEOUT = 5.0  # a way that takes longer than this has failed
 WAKING = frozenset({"message", "broadcast", "rewake"})
 Run = Callable[[Callable[[], Any]], Awaitable[Any]]
@@ -155,6 +155,7 @@ class Waker:
                 await self.run(lambda way=route.way, t=taken, w=why: wakes.give_back(self.hub, agent, t, way, w))
                 continue
             await self.run(lambda way=route.way, t=taken: wakes.sent(self.hub, agent, t, way))
+            log.info("woke %s by %s (%d waiting)", agent, route.way, len(taken.ids))
             return
 
     async def _rewake(self, agent: str, data: dict) -> None:
