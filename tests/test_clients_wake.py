@@ -83,7 +83,8 @@ async def woken_by(model: ModelStub, bob: Seat, text: str = "look at the schema"
 
         [status] = await bob.ok("message_status", message_ids=[sent["id"]])
         reader = status["readers"][0]
-        hub = (datetime.fromisoformat(reader["pushed_at"]) - datetime.fromisoformat(reader["queued_at"])).total_seconds()
+        pushed, queued = (datetime.fromisoformat(reader[k]) for k in ("pushed_at", "queued_at"))
+        hub = (pushed - queued).total_seconds()
         raise AssertionError(f"woken {took:.2f} s after the send; the hub pushed it {hub:.2f} s after it was queued")
     assert text not in request.latest  # a pointer, never the body
     return sent, took, request.latest

@@ -1,6 +1,7 @@
 """`team-table hook claude-code EVENT` (and `hook codex EVENT`, `hook gemini EVENT`): the hooks of Claude Code, Codex
-and Gemini CLI (which read the same JSON). SessionStart, UserPromptSubmit and Stop tell the agent what waits for it ("2 unread from bob; task 7
-waits for your review") and record that it was surfaced; `wait` and `monitor` wake an idle session (hook_wake.py).
+and Gemini CLI (which read the same JSON). SessionStart, UserPromptSubmit (BeforeAgent) and Stop tell the agent what
+waits for it ("2 unread from bob; task 7 waits for your review") and record that it was surfaced; `wait` and
+`monitor` wake an idle session (hook_wake.py).
 
 A hook must never break the client: it answers within its bound, prints only what the hook expects (or nothing
 when nothing waits), and exits 0 whatever happens, the hub down and its own usage errors included (the one exit 2
