@@ -108,7 +108,8 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     token = re.search(r"^  (\S{43})$", result.output, re.M).group(1)
     digest = re.search(r"sha256:[0-9a-f]{64}", result.output).group(0)
     assert file_hash(token) == digest
-    printed = client_lines.printed_commands(result.output)
+    assert f"export TEAM_TABLE_TOKEN_ALICE={token}" in result.output and "connect claude-code alice" in result.output
+    printed = client_lines.printed_commands(run("connect", "claude-code", "alice", "--print").output)
     # The server name comes before -e (Claude Code's -e takes several values), `--` before the command; the
     # token is a reference to the variable the user exports, not the token itself.
     assert re.match(r"claude mcp add --scope user team-table -e TEAM_TABLE_AGENT=alice "
@@ -293,7 +294,9 @@ def test_token_write_without_a_team_file_says_to_make_one(run, tmp_path: Path):
 def test_token_port_and_transport_set_the_printed_lines(run, tmp_path: Path):
     result = run("token", "alice", "--transport", "streamable-http", "--port", "9123")
     assert result.exit_code == 0
-    assert "http://127.0.0.1:9123/mcp" in client_lines.printed_commands(result.output)["Claude Code"]
+    assert "connect claude-code alice --url http://127.0.0.1:9123" in result.output
+    by_hand = run("connect", "claude-code", "alice", "--url", "http://127.0.0.1:9123", "--print").output
+    assert "http://127.0.0.1:9123/mcp" in client_lines.printed_commands(by_hand)["Claude Code"]
 
 
 def test_banners_repeat_the_command_as_it_was_run():

@@ -1,4 +1,4 @@
-"""The stdio lines `team-table token` prints work as printed: each client's command, started the way that client
+"""The stdio lines `team-table connect --print` prints work as printed: each client's command, started the way that client
 starts it (what it stores, expands and passes on, see client_lines), serves the hub bound to the agent, with the
 token taken from the variable the user exported and never written into the line."""
 
@@ -30,9 +30,12 @@ async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: 
     digest = re.search(r"sha256:[0-9a-f]{64}", first.output).group(0)
     (tmp_path / "team.yaml").write_text(f'hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n'
                                         f'    token_hashes: ["{digest}"]\n')
-    printed = client_lines.printed_commands(first.output)
-    assert set(printed) == {"Claude Code", "Codex", "Gemini CLI"}
+    assert "connect claude-code alice" in first.output  # token points at connect; --print has the lines
     assert token not in first.output.split("export")[-1].split("\n", 1)[1]  # only the export line holds it
+    by_hand = CliRunner().invoke(main, ["connect", "claude-code", "alice", "--print", "--db", str(db)],
+                                 catch_exceptions=False).output
+    printed = client_lines.printed_commands(by_hand)
+    assert set(printed) == {"Claude Code", "Codex", "Gemini CLI"} and token not in by_hand
     assert 'env_vars = ["TEAM_TABLE_TOKEN_ALICE"]' in printed["Codex"]  # what Codex needs to pass it on
 
     base = {k: v for k, v in os.environ.items() if not k.startswith("TEAM_TABLE_")}

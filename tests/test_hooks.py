@@ -93,13 +93,15 @@ async def test_a_hook_asks_a_network_hub_with_the_agents_token(tmp_path: Path):
                     env={"TEAM_TABLE_TOKEN_ALICE": "wrong"}) == (0, None, "")
 
 
-def test_the_hooks_team_table_token_prints_run_as_printed(tmp_path, table_file):
-    printed = subprocess.run([TEAM_TABLE, "token", "alice", "--db", str(table_file)], capture_output=True,
-                             text=True, timeout=30, env=hub_env(tmp_path), cwd=tmp_path, check=True).stdout
+def test_the_hooks_connect_prints_run_as_printed(tmp_path, table_file):
+    printed = subprocess.run([TEAM_TABLE, "connect", "claude-code", "alice", "--print", "--db", str(table_file)],
+                             capture_output=True, text=True, timeout=30, env=hub_env(tmp_path), cwd=tmp_path,
+                             check=True).stdout
     lines = printed.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == '{"hooks": {')
-    settings = json.loads("\n".join(lines[start:lines.index("    }}", start) + 1]))
-    assert set(settings["hooks"]) == {"SessionStart", "UserPromptSubmit", "Stop"}
+    start = next(i for i, line in enumerate(lines) if line.strip() == "{")
+    end = next(i for i in range(start, len(lines)) if lines[i] == "    }")
+    settings = json.loads("\n".join(lines[start:end + 1]))
+    assert set(settings["hooks"]) == {"SessionStart", "Stop"}  # over stdio: no wait hooks, the socket wakes it
     assert "claude --dangerously-load-development-channels server:team-table" in printed
     stop = settings["hooks"]["Stop"][0]["hooks"][0]["command"]
     for client in ("claude-code", "codex"):  # Codex reads the same answer

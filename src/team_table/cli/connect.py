@@ -128,32 +128,34 @@ def show(lines: Lines, *, indent: str = "  ", err: bool = False) -> None:
 
 
 def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
-    """How `agent`'s client hears the table without polling: Claude Code's channel flag, and the hooks of Claude
-    Code and Codex (`team-table hook`), which ask the hub at `url` or, over stdio, read the table's file."""
-    script = Path(sys.executable).parent / "team-table"
-    exe = shlex.quote(str(script)) if script.is_file() else f"{shlex.quote(sys.executable)} -m team_table"
-    where = f"--url {url}" if url else f"--db {shlex.quote(settings.database_for_others)}"
+    """What `connect` would write for the agent to hear the table, to paste by hand: Claude Code's hooks (the same
+    blocks `connect claude-code` writes), its monitor, its channels, and Codex's hooks."""
+    from team_table.clients import claude_code, codex
+    from team_table.clients.plan import Where, this_team_table
 
-    def hooks(client: str) -> list[str]:
-        """A hooks object, one line per event (valid JSON, meant to be merged into the client's file)."""
-        def entry(event: str) -> str:
-            command = f"{exe} hook {client} {event} --agent {agent} {where}"
-            hook = json.dumps({"type": "command", "timeout": 5, "command": command})
-            return f'    {json.dumps(event)}: [{{"hooks": [{hook}]}}]'
-
-        events = [entry(event) for event in ("SessionStart", "UserPromptSubmit", "Stop")]
-        return ['{"hooks": {', ",\n".join(events), "}}"]
-
-    return [
-        "So the agent hears the table without polling (details: docs/hearing.md, \"Agents that hear the table\"):",
-        "",
-        "  Claude Code, pushed messages (channels, a research preview; each one starts a turn):",
-        f"    claude --dangerously-load-development-channels server:{SERVER_NAME}",
-        "  Claude Code hooks (what waits, at each prompt and before it stops), in .claude/settings.json:",
-        *(f"    {line}" for line in "\n".join(hooks("claude-code")).splitlines()),
-        "  Codex: the same in ~/.codex/hooks.json with `hook codex`; Codex runs hooks once they are trusted.",
-        "  Any client: the wait_for_messages tool returns as soon as something arrives.",
-    ]
+    where = Where(agent=agent, url=url, hub=hub_command(settings), exe=this_team_table(),
+                  db=settings.database_for_others, home=Path.home())
+    claude_hooks = {"hooks": {}}
+    for event in claude_code.CONTEXT_EVENTS:
+        claude_hooks["hooks"].setdefault(event, []).append({"hooks": [claude_code.context_hook(where, event)]})
+    if url:
+        for event in claude_code.WAKE_EVENTS:
+            claude_hooks["hooks"].setdefault(event, []).append({"hooks": [claude_code.wait_hook(where)]})
+    codex_hooks = {"hooks": {event: [{"hooks": [codex.hook(where, event)]}] for event in codex.EVENTS}}
+    lines = ["So the agent hears the table without polling (details: docs/hearing.md):", "",
+             "  Claude Code, in ~/.claude/settings.json (or a project's .claude/settings.json):",
+             *(f"    {line}" for line in json.dumps(claude_hooks, indent=2).splitlines())]
+    if url:
+        lines += ["  and a plugin monitor that wakes an idle session (what `connect` installs):",
+                  f"    {where.command('hook', 'claude-code', 'monitor', '--agent', agent, '--url', url)}"]
+    else:
+        lines += ["  Over stdio the hub wakes an idle Claude Code session through its own socket: nothing to add."]
+    lines += ["  Claude Code channels (a research preview behind Anthropic's flag; see docs/hearing.md):",
+              f"    claude --dangerously-load-development-channels server:{SERVER_NAME}",
+              "  Codex, in ~/.codex/hooks.json (Codex runs hooks once you trust them):",
+              *(f"    {line}" for line in json.dumps(codex_hooks, indent=2).splitlines()),
+              "  Any client: wait_for_messages returns as soon as something arrives."]
+    return lines
 
 
 # ---- `team-table connect CLIENT NAME`: write all of that into the client's own configuration ------------------

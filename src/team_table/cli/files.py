@@ -10,7 +10,6 @@ import click
 
 from team_table import team_file, tokens
 from team_table.cli import invoked_as, load_settings
-from team_table.cli.connect import hearing_lines, http_lines, show, stdio_lines
 from team_table.config import Team, load_team, parse_team
 from team_table.errors import ConfigError, Conflict, Invalid
 from team_table.names import check_name, token_variable
@@ -243,9 +242,11 @@ def _say_how_a_person_signs_in(settings: Settings) -> None:
 
 def _say_how_to_connect(name: str, value: str, settings: Settings) -> None:
     how = "over HTTP" if settings.network else "over stdio: each client starts its own hub process"
+    run = invoked_as()
+    url = f" --url http://{settings.host}:{settings.port}" if settings.network else ""
     click.echo(f"Then, where {name}'s client runs, put the token in its environment (it stays out of the\n"
-               f"client's config and the model's context) and add the hub ({how}):\n\n"
-               f"  export {token_variable(name)}={value}\n")
-    url = f"http://{settings.host}:{settings.port}" if settings.network else None
-    show(http_lines(url, name) if url else stdio_lines(settings, name))
-    click.echo("\n".join(hearing_lines(settings, name, url)))
+               f"client's config and the model's context) and connect the client ({how}):\n\n"
+               f"  export {token_variable(name)}={value}\n"
+               f"  {run} connect claude-code {name}{url}      # or: codex, gemini\n\n"
+               f"`connect` writes the MCP server, the hooks and the way the hub wakes {name} into the client's own\n"
+               f"settings; `{run} connect claude-code {name} --print` prints the lines to paste by hand instead.")

@@ -11,7 +11,7 @@ import anyio
 import click
 
 from team_table.cli import config_options, invoked_as, load_settings, setup_logging
-from team_table.cli.connect import http_lines, show, stdio_lines
+from team_table.cli.connect import show, stdio_lines
 from team_table.names import token_variable
 
 
@@ -84,17 +84,15 @@ def _explain_network(url: str, settings, team) -> None:
                f"`{run} token NAME --role person --write`)\n")
     with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
     without = [name for name, spec in team.agents.items() if not spec.token_hashes]
-    if with_token:
-        click.echo("Agents with a token: put it in the environment variable shown where the agent's client runs\n"
-                   "(it stays out of the client's config and the model's context), then add the hub:\n")
-        for agent in with_token:
-            click.echo(f"  {agent} ({', '.join(team.agents[agent].all_roles)}): export {token_variable(agent)}"
-                       "=<its token>\n")
-            show(http_lines(url, agent), indent="    ")
+    first = (with_token or without or ["NAME"])[0]
+    click.echo("Connect an agent's client: this writes its MCP server, its hooks and the way the hub wakes it into\n"
+               "the client's own settings (--project DIR for one project; --dry-run shows the change, --print the\n"
+               "lines to paste by hand instead):\n\n"
+               f"  {run} connect claude-code {first}      # or: codex, gemini\n")
+    for agent in with_token:
+        click.echo(f"  {agent} ({', '.join(team.agents[agent].all_roles)}): its client reads its token from "
+                   f"{token_variable(agent)} where it runs")
     if without or not team.agents:
-        who = ", ".join(f"{a} ({', '.join(team.agents[a].all_roles)})" for a in without) or "any agent"
-        click.echo(f"Agents that join with register: {who}. Add the hub to each client; the agent calls\n"
-                   f"register(name=...) once and keeps its token (or mint one: `{run} token NAME --write`):\n")
-        show(http_lines(url, None), indent="    ")
-    click.echo("Agents hear the table without polling: wait_for_messages, Claude Code channels and hooks\n"
-               f"(`{run} token NAME` prints the lines; `{run} hook --help`).\n")
+        who = ", ".join(f"{a} ({', '.join(team.agents[a].all_roles)})" for a in without) or "an agent"
+        click.echo(f"  {who}: no token yet; `{run} token NAME --write` mints one (and prints where it goes)")
+    click.echo("")

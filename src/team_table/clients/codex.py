@@ -22,10 +22,8 @@ def plan(where: Where) -> Plan:
     folder = (where.project or where.home) / ".codex"
     out = Plan("codex")
     out.edits.append((folder / "config.toml", [Entry(("mcp_servers", SERVER), server(where))], "toml"))
-    out.edits.append((folder / "hooks.json", [
-        Entry(("hooks", event), {"hooks": [{"type": "command", "timeout": HOOK_TIMEOUT, "command": where.command(
-            "hook", "codex", event, "--agent", where.agent, *where.where())}]}, item=True)
-        for event in EVENTS], "json"))
+    out.edits.append((folder / "hooks.json", [Entry(("hooks", event), {"hooks": [hook(where, event)]}, item=True)
+                                              for event in EVENTS], "json"))
     out.notes.append("Codex runs these hooks once you trust them: start `codex` and choose \"Trust all and continue\" "
                      "when it says the hooks need review (`codex exec` skips untrusted hooks without a word).")
     out.notes.append("Codex cannot be woken by the hub while it sits idle: the hooks tell it what waits at its next "
@@ -34,6 +32,11 @@ def plan(where: Where) -> Plan:
     if where.project is not None:
         out.notes.append(f"Codex reads {folder / 'config.toml'} only in a project it trusts.")
     return out
+
+
+def hook(where: Where, event: str) -> dict:
+    return {"type": "command", "timeout": HOOK_TIMEOUT,
+            "command": where.command("hook", "codex", event, "--agent", where.agent, *where.where())}
 
 
 def server(where: Where) -> dict:
