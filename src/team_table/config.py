@@ -212,7 +212,8 @@ MAX_TTL_BOUND = 7 * 86_400  # the longest a reservation may be held without rene
 class Reservations(Frozen):
     """Path reservations: how long they may be held, what a claim does on a conflict, what the git guard asks."""
 
-    max_ttl_seconds: int = Field(default=86_400, ge=1, le=MAX_TTL_BOUND)  # the bound on reserve_paths' ttl_seconds
+    # The bound on reserve_paths' ttl_seconds: from an hour (its default) to a week.
+    max_ttl_seconds: int = Field(default=86_400, ge=3_600, le=MAX_TTL_BOUND)
     task_ttl_seconds: int = Field(default=3_600, ge=1, le=MAX_TTL_BOUND)  # what claiming a task reserves for
     on_claim_conflict: Literal["refuse", "report"] = "refuse"
     warn_before_seconds: float = Field(default=300.0, gt=0)  # the holder is told this long before a lapse ...

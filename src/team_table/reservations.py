@@ -13,6 +13,7 @@ hub processes or replicas, one is granted. Where a change also touches a task, t
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -301,3 +302,38 @@ def watch(hub: Hub, caller: Caller, paths: Any, exclusive: bool = True) -> dict:
         if count > MAX_WATCHES:
             raise Invalid(f"{caller.name} would wait for {count} patterns; at most {MAX_WATCHES} at once.")
         return {"watching": waiting, "free": free_now, "until": at(until)}
+
+
+def for_catch_up(hub: Hub, agent: str, shown: int = 5) -> dict:
+    """The agent's live reservations, and what stands in its way: the paths it watches, and the declared paths of
+    its open tasks that others hold ("#7 needs src/api/**: alice holds src/** until 10:32:05Z"). Keys only when
+    there is something to say."""
+    clock, query = epoch(hub), hub.store.query
+    mine = query("SELECT * FROM reservation WHERE agent = ? AND expires > ? ORDER BY id", (agent, clock))
+    held = [r["pattern"] + ("" if r["exclusive"] else " (shared)") + (f" task {r['task_id']}" if r["task_id"] else "")
+            + f" until {_clock_time(r['expires'])}" for r in mine]
+    blocked = []
+    for watch_row in query("SELECT pattern, exclusive FROM reservation_watch WHERE agent = ? AND expires > ?"
+                           " ORDER BY id", (agent, clock)):
+        holders = in_the_way(query, agent, watch_row["pattern"], bool(watch_row["exclusive"]), clock)
+        blocked.append(f"watching {watch_row['pattern']}: {_who_holds(holders)}")
+    for task in query("SELECT id, paths FROM task WHERE assignee = ? AND paths != '[]' AND status IN ('pending',"
+                      " 'in_progress', 'blocked') ORDER BY id", (agent,)):
+        for pattern in json.loads(task["paths"]):
+            holders = in_the_way(query, agent, pattern, True, clock)
+            if holders:
+                blocked.append(f"#{task['id']} needs {pattern}: {_who_holds(holders)}")
+    return {**({"reservations": held[:shown]} if held else {}), **({"conflicts": blocked[:shown]} if blocked else {})}
+
+
+def _clock_time(seconds: float) -> str:
+    return at(seconds)[11:19] + "Z"
+
+
+def _who_holds(holders: list[Holder]) -> str:
+    if not holders:
+        return "free now"
+    first = holders[0]
+    task = f" (task {first.task_id})" if first.task_id else ""
+    more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
+    return f"{first.agent} holds {first.pattern}{task} until {first.expires_at[11:19]}Z{more}"
