@@ -32,7 +32,7 @@ def sweep(hub: Hub) -> dict[str, int]:
     warn = hub.team.reservations.warn_before_seconds
     renew = [r[0] for r in store.query(
         f"SELECT r.id FROM reservation r JOIN member m ON m.name = r.agent WHERE r.expires > ? AND m.status = 'active'"
-        f" AND r.expires - ? < r.ttl_seconds / 2.0 AND {presence.last_sign(hub, 'm')} >= ?",
+        f" AND r.expires - ? < r.ttl_seconds / 2.0 AND {presence.last_sign(hub, 'm')} > ?",
         (clock, clock, active_since))]
     warned = [r[0] for r in store.query(
         "SELECT id FROM reservation WHERE warned = 0 AND expires > ? AND expires - ? <= CASE WHEN ttl_seconds / 2.0"
