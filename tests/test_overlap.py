@@ -1,6 +1,6 @@
-"""Overlap of gitignore-style patterns: a table of pairs, Git's own verdict on the table's witnesses, and a property
-test against real file trees (every file two patterns both cover means the patterns overlap; every witness the
-search gives is covered by both, in a real tree)."""
+"""Overlap of gitignore-style patterns (read from the repository root): a table of pairs, Git's own verdict on the
+table's witnesses, and a property test against real file trees (every file two patterns both cover means the
+patterns overlap; every witness the search gives is covered by both, in a real tree)."""
 
 from __future__ import annotations
 
@@ -18,21 +18,23 @@ from team_table import overlap
 
 pytestmark = pytest.mark.sqlite_only  # no database: once is enough
 
-# (a, b, overlap?)
+# (a, b, overlap?): patterns read from the repository root ('**/' for any depth)
 TABLE = [
     ("src/**", "src/api/routes.py", True),
     ("src/api/**", "docs/**", False),
     ("src/api/**", "src/**", True),
     ("src/api/**", "src/apidocs/**", False),  # a longer name is not under the directory
-    ("*.py", "src/a.py", True),  # no '/': at any depth
-    ("*.py", "*.md", True),  # x.py/y.md: a name covers what is under it, and neither has a '/' to anchor it
-    ("src/*.py", "src/*.md", False),  # anchored: the second segment cannot end in both
-    ("*.py", "docs/**", True),  # docs/x.py
+    ("*.py", "src/a.py", False),  # the .py files at the root
+    ("**/*.py", "src/a.py", True),  # ... and at any depth
+    ("*.py", "*.md", False),
+    ("*.py", "x*/y.md", True),  # x.py/y.md: a name covers what is under it, were it a directory
+    ("src/*.py", "src/*.md", False),  # the second segment cannot end in both
+    ("**/*.py", "docs/**", True),  # docs/x.py
     ("src/*.py", "src/api/x.py", False),  # '*' stays within one segment
     ("src/*", "src/api/x.py", True),  # src/api, a directory, and what it holds (as Git reads it)
-    ("src/", "lib/src/x.c", True),  # a directory named src at any depth
+    ("src/", "lib/src/x.c", False),  # the directory src at the root ...
+    ("**/src/", "lib/src/x.c", True),  # ... or at any depth
     ("src/", "src", True),  # src/x (src, the file, alone is not covered by 'src/')
-    ("src/", "lib/src", True),  # lib/src/x
     ("a/**/b", "a/x/y/b", True),
     ("a/**/b", "a/b", True),  # '**' may stand for no directory at all
     ("a/**/b", "a/c", True),  # a/c/b
@@ -43,15 +45,16 @@ TABLE = [
     ("src/[ab]*.py", "src/c*.py", False),
     ("src/[a-c]x", "src/[c-e]x", True),  # both take src/cx
     ("docs/*.md", "docs/api/*.md", False),
-    ("README.md", "docs/README.md", True),  # README.md at any depth
-    ("docs/README.md", "docs/READMEmd", False),
+    ("README.md", "docs/README.md", False),  # the README at the root
+    ("**/README.md", "docs/README.md", True),
+    ("uv.lock", "core/engine.py", False),
     ("**", "anything/at/all", True),
     ("**/", "README", True),  # README/x: any path in a directory
     ("x\\*", "x?", True),  # an escaped '*' is a literal one: 'x*' is taken by '?'
     ("d/x\\*", "d/xa", False),
-    ("build/", "builds/**", True),  # builds/build/x
-    ("build/**", "builds/**", False),
-    ("a?c", "a/c", True),  # a/c/axc: 'a?c' at any depth under a/c
+    ("build/", "builds/**", False),
+    ("**/build/", "builds/**", True),  # builds/build/x
+    ("a?c", "a/c", False),
     ("src/api/routes.py", "src/api/routes.py/**", True),  # were it a directory
 ]
 
@@ -71,7 +74,7 @@ def test_the_witness_of_each_overlap_is_ignored_by_both_patterns_according_to_gi
     (repo / witness).parent.mkdir(parents=True, exist_ok=True)
     (repo / witness).write_text("x")
     for pattern in (a, b):
-        (repo / ".gitignore").write_text(pattern + "\n")
+        (repo / ".gitignore").write_text(overlap.as_gitignore(pattern) + "\n")
         ignored = subprocess.run(["git", "-C", str(repo), "check-ignore", "--no-index", "-q", witness])
         assert ignored.returncode == 0, f"git does not ignore {witness!r} with the pattern {pattern!r}"
 
@@ -80,6 +83,7 @@ def test_a_bracket_that_can_match_a_slash_is_answered_conservatively():
     # pathspec (and so the reference) lets '[!b]' take '/': 'a[!b]c' covers the file a/c.
     assert overlap.covers("a[!b]c", "a/c")
     assert overlap.decide("a[!b]c", "a/c") == (True, None)
+    assert overlap.decide("a[!b]c", "a/x") == (True, None)  # it would not cover a/x: conservative
     assert overlap.overlaps("x/a[!b]c", "y/**") is False  # the anchors alone still tell them apart
 
 
@@ -94,7 +98,7 @@ def test_bad_patterns_are_refused_with_a_reason(bad):
 # ---- the property test against real file trees -------------------------------------------------------------
 
 NAMES = ["a", "b", "src", "a.py", "b.py", "x.md", "ab", ".py", "*", "c"]
-GLOBS = ["*", "?", "*.py", "a*", "*b", "[ab]", "[a-c]*", "[!a]", "**", "a?", "\\*", "[.-0]", "src", "a", "b"]
+GLOBS = ["*", "?", "*.py", "a*", "*b", "[ab]", "[a-c]*", "[!a]", "**", "a?", "\\*", "[.-0]", "src", "a", "b", "**"]
 pattern_text = st.builds(
     lambda segments, directory: "/".join(segments) + ("/" if directory else ""),
     st.lists(st.sampled_from(GLOBS + NAMES), min_size=1, max_size=3), st.booleans())
@@ -143,7 +147,7 @@ def test_patterns_that_both_cover_a_real_file_overlap_and_every_witness_is_cover
                 with tempfile.TemporaryDirectory() as folder:
                     [written] = _real_tree(Path(folder), [witness])
                     for pattern in (a, b):
-                        spec = GitIgnoreSpec.from_lines([pattern])
+                        spec = GitIgnoreSpec.from_lines([overlap.as_gitignore(pattern)])
                         assert list(spec.match_tree_files(folder)) == [written], (pattern, witness)
             elif not found:
                 assert overlap.decide(b, a)[0] is False  # the answer does not depend on the order

@@ -87,7 +87,8 @@ async def test_the_list_filters_by_agent_and_by_the_paths_a_pattern_overlaps(tab
     await bob.ok("reserve_paths", paths=["tests/**"])
     assert [r["pattern"] for r in await bob.ok("list_reservations", path="src/api/routes.py")] == ["src/api/**"]
     assert [r["pattern"] for r in await bob.ok("list_reservations", path="docs/*.md")] == ["docs/api.md"]
-    assert len(await bob.ok("list_reservations", path="*.md")) == 3  # src/api/x.md, docs/api.md, tests/x.md
+    assert len(await bob.ok("list_reservations", path="**/*.md")) == 3  # src/api/x.md, docs/api.md, tests/x.md
+    assert await bob.ok("list_reservations", path="*.md") == []  # at the root
     assert [r["pattern"] for r in await bob.ok("list_reservations", agent="bob")] == ["tests/**"]
     assert await bob.ok("list_reservations", path="lib/**") == []
 

@@ -1,9 +1,10 @@
 """What a gitignore-style pattern covers, and whether two patterns can cover one same file.
 
-A pattern is read as Git reads a line of .gitignore (pathspec's GitIgnoreSpecPattern, which follows Git's own
-behaviour, is the reference for a pattern against a path): `src/**` is everything under src, `*.py` any .py file
-at any depth, `docs/` any directory named docs and what it holds, `src/api/routes.py` that file (and, were it a
-directory, what it holds).
+A pattern is read from the repository root, as Git reads a line of .gitignore that starts with '/' (pathspec's
+GitIgnoreSpecPattern, which follows Git's own behaviour, is the reference for a pattern against a path):
+`src/**` is everything under src, `README.md` the README at the root, `*.py` the .py files at the root, `**/*.py`
+every .py file, `docs/` the directory docs and what it holds, `src/api/routes.py` that file (and, were it a
+directory, what it holds). A leading '/' itself is refused: it would read as an absolute path.
 
 Two patterns overlap when some path is covered by both. That is decided on a model of each pattern as a sequence
 of path segments (a glob for one segment, or "any number of segments here"), by a search of the pair of models
@@ -73,6 +74,11 @@ def covers(pattern: str, path: str) -> bool:
     return _compiled(pattern).match_file(path) is not None
 
 
+def as_gitignore(pattern: str) -> str:
+    """The line of a .gitignore at the repository root that covers what `pattern` does."""
+    return "/" + pattern
+
+
 def overlaps(a: str, b: str) -> bool:
     """Can a path be covered by both patterns? (Conservative: see the module's docstring.)"""
     return decide(a, b)[0]
@@ -95,10 +101,8 @@ def decide(a: str, b: str) -> tuple[bool, str | None]:
 @functools.lru_cache(maxsize=16384)
 def shape(pattern: str) -> Shape:
     """The model of a checked pattern (raises ValueError for a glob that does not parse)."""
-    segments = pattern.split("/")
+    segments = pattern.split("/")  # from the root: no '**' goes in front, even without an inner '/'
     directory = segments[-1] == ""
-    if (len(segments) == 1 or (len(segments) == 2 and directory)) and segments[0] != "**":
-        segments.insert(0, "**")  # no inner '/': it may match at any depth
     if segments[-1] == "":
         segments[-1] = "**"  # a directory: what it holds
     collapsed = [s for i, s in enumerate(segments) if not (s == "**" and i and segments[i - 1] == "**")]
@@ -147,7 +151,7 @@ def anchors_within(path: str) -> list[str]:
 def _compiled(pattern: str) -> GitIgnoreSpecPattern:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", FutureWarning)  # "possible nested set" for '[[' in a bracket
-        return GitIgnoreSpecPattern(pattern)
+        return GitIgnoreSpecPattern(as_gitignore(pattern))
 
 
 def _glob(segment: str) -> tuple | None:

@@ -25,7 +25,7 @@ COMMANDS = {
     "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke",
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
-    "hook": "hooks:hook",
+    "hook": "hooks:hook", "guard": "git_guard:guard", "reservations": "reservations:reservations_cmd",
     "migrate": "migrate:migrate",
 }
 
