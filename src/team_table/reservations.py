@@ -337,3 +337,9 @@ def _who_holds(holders: list[Holder]) -> str:
     task = f" (task {first.task_id})" if first.task_id else ""
     more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
     return f"{first.agent} holds {first.pattern}{task} until {first.expires_at[11:19]}Z{more}"
+
+
+def of_task(hub: Hub, task_id: int) -> list[Reservation]:
+    """The live reservations tied to a task (the dashboard's task page)."""
+    return [record(r) for r in hub.store.query("SELECT * FROM reservation WHERE task_id = ? AND expires > ?"
+                                               " ORDER BY id", (task_id, epoch(hub)))]

@@ -1,6 +1,8 @@
-"""Racing reservers: 8 agents reserve overlapping patterns at the same moment, each through a hub process of its own
-on one SQLite file, or spread over three replicas on one PostgreSQL database. Never two exclusive holders of
-overlapping paths, whatever the interleaving."""
+"""Reservations in real hub processes. Racing reservers: 8 agents reserve overlapping patterns at the same moment,
+each through a hub process of its own on one SQLite file, or spread over three replicas on one PostgreSQL
+database: never two exclusive holders of overlapping paths, whatever the interleaving. And the hub's own job lets
+no lease lapse without a word: an idle holder is warned, then told of the lapse, and a watcher of the path told it
+is free."""
 
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ import stores
 from team_table import overlap
 from team_table.store import open_store
 
+from network_helpers import running_hub, seat
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 
 pytestmark = pytest.mark.anyio
@@ -99,3 +102,22 @@ async def test_eight_agents_on_three_replicas_reserving_at_once_never_make_two_e
             granted = await rounds_of_races(agents)
         assert granted >= ROUNDS
         assert query(tmp_path, "SELECT COUNT(*) FROM reservation") == [(0,)]
+
+
+QUICK = ("presence:\n  idle_after_seconds: 1\n  offline_after_seconds: 2\n"
+         "reservations:\n  check_every_seconds: 0.3\n  warn_before_seconds: 2\n")
+
+
+async def test_the_hubs_job_warns_an_idle_holder_then_tells_it_and_a_watcher_of_the_lapse(tmp_path: Path):
+    async with running_hub(tmp_path / "hub", QUICK) as hub, AsyncExitStack() as stack:
+        alice = await seat(stack, hub, "http-handshake", "alice")
+        bob = await seat(stack, hub, "http-handshake", "bob")
+        await alice.ok("reserve_paths", paths=["src/**"], ttl_seconds=5)
+        await bob.ok("watch_paths", paths=["src/main.py"])
+        with anyio.fail_after(20):  # alice says nothing more: idle within a second, warned, then the lease lapses
+            told = await bob.ok("wait_for_messages", timeout_seconds=15)
+        assert any("src/main.py" in m["content"] and "free" in m["content"] for m in told["messages"]), told
+        warning, lapse = [m["content"] for m in await alice.ok("get_messages")]
+        assert "src/**" in warning and "lapses at" in warning
+        assert "src/**" in lapse and "lapsed" in lapse
+        assert await bob.ok("list_reservations") == []
