@@ -63,6 +63,7 @@ TABLE = [
 def test_each_pair_of_the_table_overlaps_as_expected_in_either_order(a, b, expected):
     assert overlap.overlaps(a, b) is expected
     assert overlap.overlaps(b, a) is expected
+    assert overlap.decide(a, b)[0] is expected  # the search alone, without the shortcuts
 
 
 @pytest.mark.parametrize(("a", "b"), [(a, b) for a, b, expected in TABLE if expected])
@@ -137,6 +138,7 @@ def test_patterns_that_both_cover_a_real_file_overlap_and_every_witness_is_cover
     for index, a in enumerate(patterns):
         for b in patterns[index + 1:]:
             found, witness = overlap.decide(a, b)
+            assert overlap.overlaps(a, b) == found  # the shortcuts agree with the search
             shared = [f for f in files if overlap.covers(a, f) and overlap.covers(b, f)]
             if shared:
                 assert found, f"{a!r} and {b!r} both cover {shared[0]!r}, yet no overlap was found"

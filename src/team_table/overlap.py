@@ -79,8 +79,14 @@ def as_gitignore(pattern: str) -> str:
     return "/" + pattern
 
 
+@functools.lru_cache(maxsize=65536)
 def overlaps(a: str, b: str) -> bool:
     """Can a path be covered by both patterns? (Conservative: see the module's docstring.)"""
+    left, right = shape(a), shape(b)
+    if not _anchors_meet(left.anchor, right.anchor):
+        return False
+    if _all_under(left, right.anchor) or _all_under(right, left.anchor):
+        return True  # every pattern covers some path, all of them under its anchor
     return decide(a, b)[0]
 
 
@@ -124,6 +130,22 @@ def shape(pattern: str) -> Shape:
         if index == last:
             items.append(SEGMENTS)  # a file, or a directory and what it holds
     return Shape(tuple(items), exact, _anchor(items))
+
+
+def everything_under(model: Shape) -> bool:
+    """Does the pattern cover everything under its anchor ('src/**', or '**' for everything)? Then it overlaps every
+    pattern anchored there or below."""
+    if model.items == (SEGMENTS,):
+        return True
+    literal = len(model.items) - 2
+    return bool(model.anchor) and model.items[literal:] == (ANY_SEGMENT, SEGMENTS) \
+        and literal == model.anchor.count("/") + 1
+
+
+def _all_under(model: Shape, anchor: str) -> bool:
+    """Does `model` cover everything under its anchor, with `anchor` at or below that anchor?"""
+    return everything_under(model) and (not model.anchor or anchor == model.anchor
+                                        or anchor.startswith(model.anchor + "/"))
 
 
 def _anchor(items: list) -> str:

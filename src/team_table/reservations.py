@@ -33,6 +33,7 @@ MAX_HELD = 500  # live reservations of one member
 MAX_WATCHES = 100  # patterns one member waits for at once
 REASON = 500  # characters of a reason
 SHOWN = 1000  # reservations list_reservations answers at most
+HOLDERS = 50  # holders a refusal names for one pattern (one is enough to refuse)
 Query = Callable[[str, Sequence[Any]], list]
 
 
@@ -79,10 +80,18 @@ def reading(conn: Tx) -> Query:
 def near(anchor: str) -> tuple[str, list]:
     """SQL, and its parameters, for the rows whose pattern may meet a pattern anchored at `anchor`: those anchored
     on the way there, and those anchored under it (an index range: 'src/' < anchor < 'src0')."""
-    if not anchor:
-        return "1 = 1", []
-    ups = overlap.anchors_within(anchor)
-    return f"(anchor IN ({placeholders(ups)}) OR (anchor > ? AND anchor < ?))", [*ups, anchor + "/", anchor + "0"]
+    way, way_params = _on_the_way(anchor)
+    under, under_params = _under(anchor)
+    return f"({way} OR ({under}))", [*way_params, *under_params]
+
+
+def _on_the_way(anchor: str) -> tuple[str, list]:
+    ups = overlap.anchors_within(anchor) if anchor else [""]
+    return f"anchor IN ({placeholders(ups)})", ups
+
+
+def _under(anchor: str) -> tuple[str, list]:
+    return ("anchor > ? AND anchor < ?", [anchor + "/", anchor + "0"]) if anchor else ("anchor > ?", [""])
 
 
 def record(row) -> Reservation:
@@ -96,13 +105,28 @@ def holder(wanted: str, row) -> Holder:
                   task_id=row["task_id"], expires_at=at(row["expires"]), reason=row["reason"])
 
 
-def in_the_way(query: Query, agent: str | None, pattern: str, exclusive: bool, now: float) -> list[Holder]:
-    """The live reservations of others that a request for `pattern` collides with."""
-    where, params = near(overlap.shape(pattern).anchor)
-    kinds = "" if exclusive else " AND exclusive = 1"
-    rows = query(f"SELECT * FROM reservation WHERE agent IS DISTINCT FROM ? AND expires > ?{kinds} AND {where}"
-                 " ORDER BY id", [agent, now, *params])
-    return [holder(pattern, row) for row in rows if overlap.overlaps(pattern, row["pattern"])]
+_HOLDING = "SELECT id, agent, pattern, exclusive, task_id, expires, reason FROM reservation"
+
+
+def in_the_way(query: Query, agent: str | None, pattern: str, exclusive: bool, now: float,
+               limit: int = HOLDERS) -> list[Holder]:
+    """The live reservations of others that a request for `pattern` collides with (the first `limit`). Candidates
+    come from the anchors; a request for everything under its anchor ('src/**') overlaps every row anchored under it,
+    so of those the database hands over only the first `limit`."""
+    model = overlap.shape(pattern)
+    live = "agent IS DISTINCT FROM ? AND expires > ?" + ("" if exclusive else " AND exclusive = 1")
+    way, way_params = _on_the_way(model.anchor)
+    under, under_params = _under(model.anchor)
+    bound = limit if overlap.everything_under(model) else 10**9
+    rows = query(f"{_HOLDING} WHERE {live} AND {way} UNION ALL SELECT * FROM ({_HOLDING} WHERE {live} AND {under}"
+                 " ORDER BY id LIMIT ?) AS below", [agent, now, *way_params, agent, now, *under_params, bound])
+    found: list[Holder] = []
+    for row in sorted(rows, key=lambda row: row["id"]):
+        if overlap.overlaps(pattern, row["pattern"]):
+            found.append(holder(pattern, row))
+            if len(found) >= limit:
+                break
+    return found
 
 
 def described(holders: list[Holder]) -> str:
