@@ -173,3 +173,16 @@ async def test_catch_up_mentions_the_callers_reservations_and_the_conflicts_in_i
     assert f"#{task['id']}" in conflicts and "src/api/routes.py" in conflicts
     quiet = await (await table.join("carol")).ok("catch_up")
     assert "reservations" not in quiet and "conflicts" not in quiet
+
+
+async def test_a_member_who_leaves_the_table_frees_what_it_held_and_its_watchers_are_told(table):
+    alice, bob = await table.join("alice"), await table.join("bob")
+    await bob.ok("reserve_paths", paths=["lib/**"])
+    await alice.ok("reserve_paths", paths=["src/**"])
+    await alice.ok("watch_paths", paths=["lib/x.py"])
+    await bob.ok("watch_paths", paths=["src/a.py"])
+    await alice.ok("deregister")
+    assert [r["pattern"] for r in await bob.ok("list_reservations")] == ["lib/**"]
+    assert table.hub.store.query("SELECT COUNT(*) FROM reservation_watch WHERE agent = 'alice'")[0][0] == 0
+    [told] = await bob.ok("get_messages")
+    assert "src/a.py" in told["content"] and "free" in told["content"]

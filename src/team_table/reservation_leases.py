@@ -34,9 +34,10 @@ def sweep(hub: Hub) -> dict[str, int]:
         f"SELECT r.id FROM reservation r JOIN member m ON m.name = r.agent WHERE r.expires > ? AND m.status = 'active'"
         f" AND r.expires - ? < r.ttl_seconds / 2.0 AND {presence.last_sign(hub, 'm')} > ?",
         (clock, clock, active_since))]
+    renewing = set(renew)
     warned = [r[0] for r in store.query(
         "SELECT id FROM reservation WHERE warned = 0 AND expires > ? AND expires - ? <= CASE WHEN ttl_seconds / 2.0"
-        " < ? THEN ttl_seconds / 2.0 ELSE ? END", (clock, clock, warn, warn)) if r[0] not in set(renew)]
+        " < ? THEN ttl_seconds / 2.0 ELSE ? END", (clock, clock, warn, warn)) if r[0] not in renewing]
     lapsed = store.query("SELECT 1 FROM reservation WHERE expires <= ? LIMIT 1", (clock,))
     stale = store.query("SELECT 1 FROM reservation_watch WHERE expires <= ? LIMIT 1", (clock,))
     if not (renew or warned or lapsed or stale):

@@ -13,7 +13,6 @@ hub processes or replicas, one is granted. Where a change also touches a task, t
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -274,17 +273,6 @@ def listing(hub: Hub, agent: str = "", path: str = "", *, caller: Caller | None 
     return found[:SHOWN]
 
 
-def held_by(query: Query, agents: list[str], now: float) -> dict[str, list[Reservation]]:
-    """The live reservations of each of these members (for the dashboard, catch_up)."""
-    if not agents:
-        return {}
-    found: dict[str, list[Reservation]] = {}
-    for row in query(f"SELECT * FROM reservation WHERE agent IN ({placeholders(agents)}) AND expires > ?"
-                     " ORDER BY agent, id", [*agents, now]):
-        found.setdefault(row["agent"], []).append(record(row))
-    return found
-
-
 def break_one(hub: Hub, caller: Caller, reservation_id: int, reason: str) -> Reservation:
     """A lead ends another member's reservation, with a reason: audited, and its holder told."""
     caller.require("break_reservations")
@@ -328,42 +316,14 @@ def watch(hub: Hub, caller: Caller, paths: Any, exclusive: bool = True) -> dict:
         return {"watching": waiting, "free": free_now, "until": at(until)}
 
 
-def for_catch_up(hub: Hub, agent: str, shown: int = 5) -> dict:
-    """The agent's live reservations, and what stands in its way: the paths it watches, and the declared paths of
-    its open tasks that others hold ("#7 needs src/api/**: alice holds src/** until 10:32:05Z"). Keys only when
-    there is something to say."""
-    clock, query = epoch(hub), hub.store.query
-    mine = query("SELECT * FROM reservation WHERE agent = ? AND expires > ? ORDER BY id", (agent, clock))
-    held = [r["pattern"] + ("" if r["exclusive"] else " (shared)") + (f" task {r['task_id']}" if r["task_id"] else "")
-            + f" until {_clock_time(r['expires'])}" for r in mine]
-    blocked = []
-    for watch_row in query("SELECT pattern, exclusive FROM reservation_watch WHERE agent = ? AND expires > ?"
-                           " ORDER BY id", (agent, clock)):
-        holders = in_the_way(query, agent, watch_row["pattern"], bool(watch_row["exclusive"]), clock)
-        blocked.append(f"watching {watch_row['pattern']}: {_who_holds(holders)}")
-    for task in query("SELECT id, paths FROM task WHERE assignee = ? AND paths != '[]' AND status IN ('pending',"
-                      " 'in_progress', 'blocked') ORDER BY id", (agent,)):
-        for pattern in json.loads(task["paths"]):
-            holders = in_the_way(query, agent, pattern, True, clock)
-            if holders:
-                blocked.append(f"#{task['id']} needs {pattern}: {_who_holds(holders)}")
-    return {**({"reservations": held[:shown]} if held else {}), **({"conflicts": blocked[:shown]} if blocked else {})}
-
-
-def _clock_time(seconds: float) -> str:
-    return at(seconds)[11:19] + "Z"
-
-
-def _who_holds(holders: list[Holder]) -> str:
-    if not holders:
-        return "free now"
-    first = holders[0]
-    task = f" (task {first.task_id})" if first.task_id else ""
-    more = f" and {len(holders) - 1} more" if len(holders) > 1 else ""
-    return f"{first.agent} holds {first.pattern}{task} until {first.expires_at[11:19]}Z{more}"
-
-
-def of_task(hub: Hub, task_id: int) -> list[Reservation]:
-    """The live reservations tied to a task (the dashboard's task page)."""
-    return [record(r) for r in hub.store.query("SELECT * FROM reservation WHERE task_id = ? AND expires > ?"
-                                               " ORDER BY id", (task_id, epoch(hub)))]
+def drop_all_of(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> int:
+    """End every reservation and watch of a member taken off the table (it left, or its tokens were revoked):
+    whoever waits for what it held is told. Inside the transaction. Returns how many reservations ended."""
+    if not conn.execute("SELECT 1 FROM reservation WHERE agent = ? UNION ALL SELECT 1 FROM reservation_watch"
+                        " WHERE agent = ? LIMIT 1", (agent, agent)).fetchone():
+        return 0
+    conn.lock(LOCK)
+    conn.execute("DELETE FROM reservation_watch WHERE agent = ?", (agent,))
+    gone = conn.execute("DELETE FROM reservation WHERE agent = ? RETURNING *", (agent,)).fetchall()
+    free(conn, hub, gone, now, by=agent, change="freed", because=why)
+    return len(gone)

@@ -21,6 +21,7 @@ WHEN_UNREACHABLE = click.option(
     help="When the hub cannot be asked: let the commit through with a warning (allow, the default) or refuse it "
          "[env TEAM_TABLE_GUARD_UNREACHABLE].")
 TIMEOUT = 5.0
+BATCH = 2000  # files per question to the hub
 ZERO = "0" * 40
 
 
@@ -161,13 +162,18 @@ def ask_hub(url: str, agent: str | None, files: list[str], timeout: float) -> di
     if not agent:
         raise CannotAsk("TEAM_TABLE_AGENT is not set, so the hub cannot be asked who holds what for you")
     token = os.environ.get("TEAM_TABLE_TOKEN") or os.environ.get(token_variable(agent), "")
-    request = urllib.request.Request(
-        f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/reservations/check",
-        data=json.dumps({"paths": files}).encode(), method="POST",
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    answer: dict = {"ok": True, "blocked": [], "missing": []}
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:
-            return json.loads(response.read())
+        for start in range(0, len(files), BATCH):  # a big commit is asked about in parts (the hub's body limit)
+            request = urllib.request.Request(
+                f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/reservations/check",
+                data=json.dumps({"paths": files[start:start + BATCH]}).encode(), method="POST",
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            with urllib.request.urlopen(request, timeout=timeout) as response:
+                part = json.loads(response.read())
+            answer = {"ok": answer["ok"] and part["ok"], "blocked": answer["blocked"] + part["blocked"],
+                      "missing": answer["missing"] + part["missing"]}
+        return answer
     except urllib.error.HTTPError as refused:
         if refused.code >= 500:
             raise CannotAsk(f"the hub at {url} answered {refused.code}") from None
@@ -177,7 +183,7 @@ def ask_hub(url: str, agent: str | None, files: list[str], timeout: float) -> di
             said = ""
         return {"ok": False, "refused": f"the hub at {url} refused to check for {agent}: {said or refused.code} "
                                         "(check TEAM_TABLE_AGENT and TEAM_TABLE_TOKEN)"}
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         raise CannotAsk(f"the hub at {url} cannot be reached ({exc})") from None
 
 
