@@ -66,7 +66,7 @@ async def test_the_end_of_a_task_frees_its_paths_and_tells_the_holder_when_someo
     await alice.ok("reserve_paths", paths=["notes/**"])  # not the task's: stays
     await lead.ok("update_task", task_id=task["id"], status=end, reason="reopened" if end == "pending" else "")
     assert await mine(alice) == ["notes/**"]
-    [told] = await alice.ok("get_messages")
+    [told] = [m for m in await alice.ok("get_messages") if m.get("kind") == "reservation_ended"]
     assert "lib/**" in told["content"] and f"task {task['id']}" in told["content"]
 
 
@@ -90,7 +90,8 @@ async def test_a_reassigned_task_hands_its_paths_to_the_new_assignee(table):
     await alice.ok("claim_task", task_id=task["id"])
     await lead.ok("reassign_task", task_id=task["id"], assignee="bob")
     assert await mine(alice) == [] and await mine(bob) == ["svc/**"]
-    assert "bob" in (await alice.ok("get_messages"))[0]["content"]
+    [told] = [m for m in await alice.ok("get_messages") if m.get("kind") == "reservation_ended"]
+    assert "svc/**" in told["content"] and "bob" in told["content"]
 
 
 async def test_next_task_passes_over_a_task_whose_paths_others_hold(table):
@@ -134,11 +135,13 @@ async def test_an_idle_holder_is_told_before_its_reservation_lapses_and_when_it_
         assert reservation_leases.sweep(table.hub) == {}  # warned once
         clock.advance(31)
         assert reservation_leases.sweep(table.hub) == {"lapsed": 1}
-        warning, lapse = [m["content"] for m in await alice.ok("get_messages")]
+        warning, lapse = [(m["kind"], m["content"]) for m in await alice.ok("get_messages")]
+        assert (warning[0], lapse[0]) == ("reservation_lapsing", "reservation_ended")
+        warning, lapse = warning[1], lapse[1]
         assert "src/**" in warning and "lapses" in warning and "30 s" in warning
         assert "src/**" in lapse and "lapsed" in lapse
         [free] = await bob.ok("get_messages")
-        assert "src/x.py" in free["content"]
+        assert "src/x.py" in free["content"] and free["kind"] == "path_free"
         assert await bob.ok("list_reservations") == []
         [entry] = table.hub.store.query("SELECT actor, details FROM audit WHERE action = 'reservation_lapsed'")
         assert entry["actor"] == "team-table" and "src/**" in entry["details"]

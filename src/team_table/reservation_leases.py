@@ -17,6 +17,7 @@ from team_table import audit, presence, reservations
 from team_table.clock import iso
 from team_table.delivery import deliver
 from team_table.hub import Hub
+from team_table.message_kinds import Kind
 from team_table.names import HUB_SENDER
 from team_table.store import Tx, placeholders
 
@@ -68,7 +69,7 @@ def _warn(conn: Tx, ids: list[int], clock: float, now: str) -> int:
         deliver(conn, now, HUB_SENDER, row["agent"],
                 f"[AUTO] Your reservation of {row['pattern']}{task} lapses at {reservations.at(row['expires'])}, in "
                 f"{max(0, round(row['expires'] - clock))} s: you have been idle. Any call to the table renews it while "
-                "you are active; release_paths if you are done with it.")
+                "you are active; release_paths if you are done with it.", kind=Kind.RESERVATION_LAPSING.value)
         count += 1
     return count
 

@@ -22,6 +22,7 @@ from team_table.clock import iso
 from team_table.delivery import deliver
 from team_table.errors import Conflict, HeldPaths, Invalid, NotFound
 from team_table.hub import Hub
+from team_table.message_kinds import Kind
 from team_table.models import Caller, Holder, Reservation
 from team_table.names import HUB_SENDER, check_name
 from team_table.store import Tx, placeholders
@@ -192,7 +193,7 @@ def free(conn: Tx, hub: Hub, rows: list, now: str, *, by: str, change: str, beca
             several = len(theirs) > 1
             listed = ", ".join(r["pattern"] for r in theirs[:10]) + (" ..." if len(theirs) > 10 else "")
             deliver(conn, now, HUB_SENDER, agent, f"[AUTO] Your reservation{'s' if several else ''} of {listed} "
-                                                  f"ended: {because}.")
+                                                  f"ended: {because}.", kind=Kind.RESERVATION_ENDED.value)
     _tell_watchers(conn, hub, rows, now)
 
 
@@ -211,7 +212,7 @@ def _tell_watchers(conn: Tx, hub: Hub, gone: list, now: str) -> None:
             if conn.execute("DELETE FROM reservation_watch WHERE id = ?", (watch["id"],)).rowcount:
                 deliver(conn, now, HUB_SENDER, watch["agent"],
                         f"[AUTO] {watch['pattern']} is free now: {row['agent']}'s reservation of {row['pattern']} "
-                        "ended. reserve_paths to take it.")
+                        "ended. reserve_paths to take it.", kind=Kind.PATH_FREE.value)
 
 
 def reserve(hub: Hub, caller: Caller, paths: Any, exclusive: bool = True, ttl_seconds: Any = 3600,
