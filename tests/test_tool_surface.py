@@ -14,7 +14,8 @@ pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 
 HUB_TOOLS = TOOLS | {"list_escalations", "resolve_escalation", "get_task", "comment_task", "next_task",
                      "review_task", "reassign_task", "cancel_task", "wait_for_messages", "get_thread", "catch_up",
-                     "message_status", "reserve_paths", "release_paths", "list_reservations", "watch_paths", "break_reservation"}
+                     "message_status", "reserve_paths", "release_paths", "list_reservations", "watch_paths",
+                     "break_reservation"}
 
 
 async def test_every_tool_is_listed_with_a_description_and_an_object_schema(table):
