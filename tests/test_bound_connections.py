@@ -30,7 +30,7 @@ def size(tools: dict) -> int:
                           separators=(",", ":")).encode())
 
 
-async def test_a_bound_coder_lists_what_its_role_permits_without_identity_and_in_under_8_kb(table_with):
+async def test_a_bound_coder_lists_what_its_role_permits_without_identity_and_in_under_10_kb(table_with):
     coder_token, coder = declared("alice", "coder")
     lead_token, lead = declared("boss", "lead")
     async with table_with(f"agents:\n{coder}{lead}") as table:
@@ -50,7 +50,7 @@ async def test_a_bound_coder_lists_what_its_role_permits_without_identity_and_in
         assert all("title" not in spec for spec in properties.values())
     assert "agent_name" in alice["get_audit_log"].input_schema["properties"]  # a filter there, not the caller
     assert {"purge_messages", "review_task", "resolve_escalation"} <= set(boss)
-    assert size(alice) <= 8 * 1024, size(alice)
+    assert size(alice) <= 10 * 1024, size(alice)  # 8.2 KB before the four path reservation tools (9.8 KB)
     assert size(unbound) > size(alice)
 
 

@@ -1,5 +1,5 @@
-"""The stdio lines `team-table connect --print` prints work as printed: each client's command, started the way that client
-starts it (what it stores, expands and passes on, see client_lines), serves the hub bound to the agent, with the
+"""The stdio lines `team-table connect --print` prints work as printed: each client's command, started the way that
+client starts it (what it stores, expands and passes on, see client_lines), serves the hub bound to the agent, with the
 token taken from the variable the user exported and never written into the line."""
 
 from __future__ import annotations

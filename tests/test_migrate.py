@@ -15,7 +15,7 @@ import pytest
 from click.testing import CliRunner
 
 import stores
-from team_table import comments, context, events, jobs, members, messages, tasks
+from team_table import comments, context, events, jobs, members, messages, reservations, tasks
 from team_table.cli import main
 from team_table.config import Team, parse_team
 from team_table.runtime import open_table
@@ -49,7 +49,8 @@ def _hub(where: str | Path, team: Team = TEAM):
 @pytest.fixture
 def source(tmp_path: Path) -> Source:
     """A SQLite table with something in every kind of row: members and tokens, a direct message, a broadcast that
-    one of its two readers read, tasks with a comment and a dependency, context, an escalation, a workflow run; its
+    one of its two readers read, tasks with a comment and a dependency, context, an escalation, a workflow run,
+    reservations and a watch; its
     events were then pruned, so that the ids SQLite gave them are above every id left."""
     db = tmp_path / "hub" / "team.db"
     (tmp_path / "workflows").mkdir()
@@ -66,6 +67,11 @@ def source(tmp_path: Path) -> Source:
         child = tasks.create(hub, ann, "write the notes", assignee="bo", parent_id=parent.id, depends_on=[parent.id])
         comments.comment(hub, bo, child.id, "on it")
         context.share(hub, ann, "release", "0.3")
+        reservations.reserve(hub, ann, ["docs/**"], reason="release notes", task_id=parent.id)
+        reservations.reserve(hub, bo, ["src/a.py"], exclusive=False)
+        with hub.store.write() as conn:  # someone waits for docs to free
+            conn.execute("INSERT INTO reservation_watch (agent, pattern, anchor, exclusive, created_at, expires)"
+                         " VALUES ('cy', 'docs/x.md', 'docs/x.md', 1, '2026-01-01', 9e9)")
         engine.step()  # greet runs for both tasks
         events.prune(hub.store, "9999", keep=0)  # every event is gone: their ids must not be given again
     return Source(db, tokens, said.id)

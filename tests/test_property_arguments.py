@@ -35,7 +35,8 @@ VALUE = st.one_of(
 # A plausible value for each parameter, so that a call reaches the rules behind the one hostile value it carries.
 PLAUSIBLE = {"task_id": 1, "message_id": 1, "escalation_id": 1, "title": "t", "content": "c", "recipient": "alice",
              "key": "k", "value": "v", "status": "done", "text": "t", "approve": True, "assignee": "alice",
-             "before_date": "2026-01-01", "note": "n", "role": "agent", "capabilities": "[]", "limit": 5}
+             "before_date": "2026-01-01", "note": "n", "role": "agent", "capabilities": "[]", "limit": 5,
+             "paths": ["src/a.py"], "reservation_id": 1, "reason": "r"}
 
 
 def database_digest(hub) -> str:

@@ -13,7 +13,9 @@ from stdio_helpers import TOOLS
 pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 
 HUB_TOOLS = TOOLS | {"list_escalations", "resolve_escalation", "get_task", "comment_task", "next_task",
-                     "review_task", "reassign_task", "cancel_task", "wait_for_messages", "get_thread", "catch_up"}
+                     "review_task", "reassign_task", "cancel_task", "wait_for_messages", "get_thread", "catch_up",
+                     "message_status", "reserve_paths", "release_paths", "list_reservations", "watch_paths",
+                     "break_reservation"}
 
 
 async def test_every_tool_is_listed_with_a_description_and_an_object_schema(table):
@@ -47,6 +49,11 @@ async def test_every_tool_answers_one_json_document_and_refuses_with_a_code(tabl
         ("next_task", {}, bob, None), ("share_context", {"key": "k", "value": "v"}, lead, None),
         ("get_shared_context", {"key": "k"}, lead, None), ("get_audit_log", {"limit": 3}, lead, None),
         ("list_escalations", {}, bob, "forbidden"), ("resolve_escalation", {"escalation_id": 1}, lead, "not_found"),
+        ("reserve_paths", {"paths": ["src/**"]}, lead, None), ("reserve_paths", {"paths": ["src/a.py"]}, bob,
+                                                                                 "conflict"),
+        ("watch_paths", {"paths": ["src/a.py"]}, bob, None), ("list_reservations", {"path": "src"}, bob, None),
+        ("break_reservation", {"reservation_id": 1, "reason": "r"}, bob, "forbidden"),
+        ("release_paths", {}, lead, None), ("reserve_paths", {"paths": ["/etc"]}, bob, "invalid"),
         ("send_message", {"recipient": "bob", "content": ""}, lead, "invalid"),
         ("deregister", {}, bob, None), ("heartbeat", {}, bob, "unauthorized"),
     ]

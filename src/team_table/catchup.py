@@ -1,13 +1,14 @@
 """catch_up: one compact answer for an agent coming back to work, instead of reading every inbox and board.
 
 Headers, not bodies: unread messages grouped by thread (who, how many, the first words of the latest), the
-tasks that are the agent's or changed for it since its last catch_up, its escalations, and who is active.
+tasks that are the agent's or changed for it since its last catch_up, its escalations, its path reservations and
+the reservations of others in its way (when there are any), and who is active.
 Nothing is marked read; the time of the call is kept as the next one's "since".
 """
 
 from __future__ import annotations
 
-from team_table import members, presence
+from team_table import members, presence, reservation_views
 from team_table.hub import Hub
 from team_table.message_kinds import TASK_NOTICES
 from team_table.models import Caller
@@ -29,7 +30,7 @@ def catch_up(hub: Hub, caller: Caller) -> dict:
     since = (row[0]["caught_up_at"] or row[0]["registered_at"]) if row else ""
     now = hub.now()
     answer = {"since": since, **_unread(hub, me), **_tasks(hub, me, since),
-              **_escalations(hub, me, since),
+              **_escalations(hub, me, since), **reservation_views.for_catch_up(hub, me),
               "active": [m.name for m in members.listing(hub) if m.presence == presence.ACTIVE and m.name != me]}
     with hub.store.write() as conn:
         conn.execute("UPDATE member SET caught_up_at = ? WHERE name = ?", (now, me))

@@ -5,10 +5,10 @@ from __future__ import annotations
 
 import json
 
-from team_table import audit, receipts
+from team_table import audit, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, NotFound
 from team_table.hub import Hub
-from team_table.models import Caller, Task, TaskStatus
+from team_table.models import Caller, ClaimedTask, Task, TaskStatus
 from team_table.store import Tx, placeholders
 from team_table.tasks import S, announce_update, load, note_worker
 
@@ -17,7 +17,8 @@ _WAITING = ("EXISTS (SELECT 1 FROM task_dependency d JOIN task x ON x.id = d.dep
 
 
 def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
-    """Take a pending task: one conditional UPDATE, so of many claimers exactly one wins."""
+    """Take a pending task: one conditional UPDATE, so of many claimers exactly one wins. The paths it declares are
+    reserved for the claimer (see task_paths)."""
     caller.require("claim_task")
     privileged = caller.may("claim_reserved")
     now = hub.now()
@@ -30,11 +31,12 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
         ).fetchone()
         if row is None:
             _explain_failed_claim(conn, task_id)
+        unreserved = task_paths.take(conn, hub, caller.name, row, now)
         audit.record(conn, now, caller.name, "claim_task", "task", task_id)
         note_worker(conn, task_id, caller.name)
         announce_update(conn, now, row, caller, S.PENDING)
         receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.CLAIM)
-        return load(conn, task_id)
+        return _claimed(load(conn, task_id), unreserved)
 
 
 # Which role a task's kind calls for, when the kind is not itself a role or a capability.
@@ -46,24 +48,32 @@ def next_task(hub: Hub, caller: Caller) -> Task | None:
     fitting the caller's roles or capabilities; then by priority, then age. None when there is none."""
     caller.require("claim_task")
     fits = sorted(_fits(hub, caller))
+    passed = task_paths.blocked(hub, caller.name)  # tasks whose declared paths others hold
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute(
             "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ? WHERE id = ("
             " SELECT id FROM task WHERE status = 'pending' AND (assignee IS NULL OR assignee = ?)"
             f" AND NOT {_WAITING} AND (kind = '' OR kind IN ({placeholders(fits)}))"
+            + (f" AND id NOT IN ({placeholders(passed)})" if passed else "") +
             " ORDER BY (assignee IS NOT NULL) DESC,"
             " CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id"
             f" LIMIT 1 {hub.store.dialect.skip_locked}) AND status = 'pending' RETURNING *",
-            (caller.name, now, caller.name, *fits),
+            (caller.name, now, caller.name, *fits, *passed),
         ).fetchone()
         if row is None:
             return None
+        unreserved = task_paths.take(conn, hub, caller.name, row, now)
         audit.record(conn, now, caller.name, "claim_task", "task", row["id"], {"via": "next_task"})
         note_worker(conn, row["id"], caller.name)
         announce_update(conn, now, row, caller, S.PENDING)
         receipts.acted_on_task(conn, now, caller.name, row["id"], receipts.Acted.CLAIM)
-        return load(conn, row["id"])
+        return _claimed(load(conn, row["id"]), unreserved)
+
+
+def _claimed(task: Task, unreserved: list) -> Task:
+    """The task as claimed; with the declared paths others hold, when claims report them (team.yaml)."""
+    return ClaimedTask(**task.model_dump(), unreserved=unreserved) if unreserved else task
 
 
 NOTHING_TO_DO = ("No task is waiting for you now: none is free (or reserved for you) with its dependencies done "

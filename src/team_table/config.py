@@ -9,7 +9,7 @@ from urllib.parse import urlsplit
 
 from pydantic import Field, PrivateAttr, field_validator, model_validator
 
-from team_table import roles, templates, tokens
+from team_table import overlap, roles, templates, tokens
 from team_table.config_base import Frozen, Notify
 from team_table.delivery_policy import DeliveryPolicy
 from team_table.names import is_reserved, is_valid_name
@@ -206,6 +206,33 @@ class Presence(Frozen):
         return self
 
 
+MAX_TTL_BOUND = 7 * 86_400  # the longest a reservation may be held without renewal: a week
+
+
+class Reservations(Frozen):
+    """Path reservations: how long they may be held, what a claim does on a conflict, what the git guard asks."""
+
+    # The bound on reserve_paths' ttl_seconds: from an hour (its default) to a week.
+    max_ttl_seconds: int = Field(default=86_400, ge=3_600, le=MAX_TTL_BOUND)
+    task_ttl_seconds: int = Field(default=3_600, ge=1, le=MAX_TTL_BOUND)  # what claiming a task reserves for
+    on_claim_conflict: Literal["refuse", "report"] = "refuse"
+    warn_before_seconds: float = Field(default=300.0, gt=0)  # the holder is told this long before a lapse ...
+    check_every_seconds: float = Field(default=5.0, ge=0.2, le=300)  # ... at the hub's checks, this often
+    required: tuple[str, ...] = ()  # the guard refuses commits to these without an exclusive reservation
+    exempt: tuple[str, ...] = ()  # the guard never refuses commits to these
+
+    @field_validator("required", "exempt")
+    @classmethod
+    def _patterns(cls, patterns: tuple[str, ...]) -> tuple[str, ...]:
+        return tuple(overlap.check(pattern) for pattern in patterns)
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Reservations:
+        if self.task_ttl_seconds > self.max_ttl_seconds:
+            raise ValueError("task_ttl_seconds must not be longer than max_ttl_seconds")
+        return self
+
+
 class Team(Frozen):
     """The whole of team.yaml."""
 
@@ -216,6 +243,7 @@ class Team(Frozen):
     escalation: EscalationPolicy = EscalationPolicy()
     presence: Presence = Presence()
     delivery: DeliveryPolicy = DeliveryPolicy()
+    reservations: Reservations = Reservations()
     _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
     _by_hash: dict[str, str] = PrivateAttr(default_factory=dict)  # token digest -> declared agent

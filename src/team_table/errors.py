@@ -33,6 +33,15 @@ class Conflict(TeamTableError):
     code = "conflict"
 
 
+class HeldPaths(Conflict):
+    """Refused because others hold paths the request overlaps; `holders` names each (who, which pattern, for which
+    task, until when)."""
+
+    def __init__(self, message: str, holders: list) -> None:
+        super().__init__(message)
+        self.holders = holders
+
+
 class RateLimited(TeamTableError):
     code = "rate_limited"
 

@@ -1,4 +1,5 @@
-"""The hub's jobs on APScheduler: presence (heartbeat), activity, auto-reply and workflows, built from team.yaml.
+"""The hub's jobs on APScheduler: presence (heartbeat), activity, auto-reply, workflows and reservations' leases,
+built from team.yaml.
 
 Every hub process on a database runs a scheduler, but each job runs in one process at a time: a run first
 takes the job's lease in the database, which another process takes over once the holder stops renewing it.
@@ -16,7 +17,7 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from team_table import autoreply, overdue, presence
+from team_table import autoreply, overdue, presence, reservation_leases
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
@@ -33,6 +34,7 @@ WORKFLOWS = "workflows"
 FLUSH = "activity"
 OVERDUE = "overdue"
 OVERDUE_EVERY = 5.0  # seconds between looks for answers past their time
+RESERVATIONS = "reservations"
 MIN_LEASE = 15.0  # seconds; a job of a process that died is taken over by another within this long
 
 
@@ -109,7 +111,8 @@ class Jobs:
         team = self.hub.team
         wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
                   FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ()),
-                  OVERDUE: (OVERDUE_EVERY, self.overdue, ())}
+                  OVERDUE: (OVERDUE_EVERY, self.overdue, ()),
+                  RESERVATIONS: (team.reservations.check_every_seconds, self.reservations, ())}
         if self.engine is not None:
             wanted[WORKFLOWS] = (1.0, self.workflows, ())
         for agent, spec in team.agents.items():
@@ -158,6 +161,9 @@ class Jobs:
         if not self.hub.activity.peek():
             return
         await self._guarded(job_id, lambda: presence.flush(self.hub))
+
+    async def reservations(self, job_id: str, seconds: float) -> None:
+        await self._run(job_id, seconds, lambda: reservation_leases.sweep(self.hub))
 
     async def heartbeat(self, job_id: str, seconds: float) -> None:
         await self._run(job_id, seconds, lambda: presence.sweep(self.hub))

@@ -6,7 +6,7 @@ import hmac
 import json
 from collections.abc import Collection
 
-from team_table import audit, events, limits, presence, tokens
+from team_table import audit, events, limits, presence, reservations, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
@@ -174,6 +174,7 @@ def retire(conn: Tx, hub: Hub, name: str, now: str, why: str, *, issued_only: bo
     count = _revoke_tokens(conn, name, now, issued_only=issued_only)
     conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
     presence.release_all_of(conn, hub, name, now, why)
+    reservations.drop_all_of(conn, hub, name, now, why)
     events.emit(conn, now, "revoked", {"agent": name}, to=name)
     return count
 

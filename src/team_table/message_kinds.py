@@ -22,6 +22,9 @@ class Kind(StrEnum):
     ESCALATION_RESOLVED = "escalation_resolved"
     OVERDUE = "overdue"
     WORKFLOW = "workflow"
+    RESERVATION_LAPSING = "reservation_lapsing"  # a path reservation of an idle holder is about to lapse
+    RESERVATION_ENDED = "reservation_ended"  # it lapsed, or someone else (or a task's end) ended it
+    PATH_FREE = "path_free"  # a path someone watched is free
 
 
 # The hub's notices about a task (notices.py): catch_up and hooks count them, the task lists say what they are.

@@ -163,6 +163,39 @@ class Task(Record):
     labels: list[str] = []
     depends_on: list[int] = []
     review_rounds: int = 0  # how many times review sent it back
+    # The paths (gitignore-style patterns) the task will touch: claiming it reserves them. Shown only when declared.
+    paths: list[str] = Field(default=[], exclude_if=lambda paths: not paths)
+
+
+class Reservation(Record):
+    """A path pattern a member holds, exclusively or shared, until it lapses (renewed while the member is active)."""
+
+    id: int
+    agent: str
+    pattern: str
+    exclusive: bool
+    reason: str
+    task_id: int | None
+    created_at: str
+    expires_at: str
+
+
+class Holder(Record):
+    """Who holds what a request overlaps: the pattern asked for, and the reservation in the way."""
+
+    wanted: str
+    agent: str
+    pattern: str
+    exclusive: bool
+    task_id: int | None
+    expires_at: str
+    reason: str = ""
+
+
+class ClaimedTask(Task):
+    """A claimed task, with the declared paths that others hold (reported, not reserved: on_claim_conflict report)."""
+
+    unreserved: list[Holder] = Field(default=[], exclude_if=lambda held: not held)
 
 
 class Comment(Record):

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from team_table import audit, events, templates
+from team_table import audit, events, task_paths, templates
 from team_table.clock import iso, parse_iso
 from team_table.delivery import about_task
 from team_table.hub import Hub
@@ -98,6 +98,8 @@ def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
     text = templates.render(None, templates.CLAIM_RELEASED, {
         "task_id": task["id"], "title": task["title"], "assignee": task["assignee"]})
     about_task(conn, now, HUB_SENDER, task["creator"], text, task["id"])
+    task_paths.free(conn, hub, task["id"], now, by=HUB_SENDER,
+                    because=f"task {task['id']} went back to the board ({why})")
 
 
 def release_all_of(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> int:

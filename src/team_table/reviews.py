@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from team_table import audit, events, limits, notices, receipts
+from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid
 from team_table.hub import Hub
 from team_table.models import Caller, Task, TaskStatus
@@ -28,6 +28,8 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
         status = TaskStatus.DONE if approve else TaskStatus.IN_PROGRESS
         conn.execute("UPDATE task SET status = ?, updated_at = ?, review_rounds = review_rounds + ? WHERE id = ?",
                      (status.value, now, 0 if approve else 1, task_id))
+        if approve:
+            task_paths.free(conn, hub, task_id, now, by=caller.name, because=f"task {task_id} is done")
         if note:
             conn.execute("INSERT INTO task_comment (task_id, author, text, at) VALUES (?, ?, ?, ?)",
                          (task_id, caller.name, f"{'Approved' if approve else 'Changes requested'}: {note}", now))

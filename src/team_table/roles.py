@@ -30,13 +30,17 @@ ACTIONS: dict[str, str] = {
     "resolve_escalation": "see and resolve escalations",
     "read_messages": "read every member's messages (the dashboard's table traffic)",
     "revoke_tokens": "revoke a member's tokens (from the dashboard)",
+    "reserve_paths": "reserve paths of the repository (and be told when one frees)",
+    "break_reservations": "break another member's path reservation",
 }
 
-MEMBER = ("send", "broadcast", "create_task", "comment_task", "claim_task", "update_task", "write_context")
+MEMBER = ("send", "broadcast", "create_task", "comment_task", "claim_task", "update_task", "write_context",
+          "reserve_paths")
 # What an agent may give itself by registering with a role: a member's work, and reviewing.
 SELF_SERVICE = frozenset((*MEMBER, "review_task"))
 LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",
-        "write_others_context", "read_audit", "resolve_escalation", "read_messages", "revoke_tokens")
+        "write_others_context", "read_audit", "resolve_escalation", "read_messages", "revoke_tokens",
+        "break_reservations")
 
 
 def check_action(permission: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 
-from team_table import audit, events, limits, notices, receipts
+from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Priority, Task, TaskStatus
@@ -57,7 +57,7 @@ def _task(row, depends_on: list[int]) -> Task:
         priority=row["priority"], creator=row["creator"], assignee=row["assignee"] or None,
         result=row["result"], created_at=row["created_at"], updated_at=row["updated_at"],
         kind=row["kind"], parent_id=row["parent_id"], reviewer=row["reviewer"], labels=json.loads(row["labels"]),
-        depends_on=depends_on, review_rounds=row["review_rounds"],
+        depends_on=depends_on, review_rounds=row["review_rounds"], paths=json.loads(row["paths"]),
     )
 
 
@@ -82,8 +82,10 @@ def workers(source: Tx | Hub, task_id: int) -> set[str]:
 
 def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee: str = "",
            priority: str = "medium", *, kind: str = "", parent_id: int | None = None,
-           depends_on: list[int] | None = None, reviewer: str = "", labels: list[str] | None = None) -> Task:
-    """A pending task; an assignee reserves it for that member. It may sit under a parent, wait on others."""
+           depends_on: list[int] | None = None, reviewer: str = "", labels: list[str] | None = None,
+           paths: list[str] | None = None) -> Task:
+    """A pending task; an assignee reserves it for that member. It may sit under a parent, wait on others, and
+    declare the paths it will touch (reserved for whoever claims it)."""
     caller.require("create_task")
     sizes = hub.team.limits.sizes
     limits.text(title, sizes.task_title, "task title")
@@ -94,6 +96,7 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         if who:
             check_name(who, what)
     labels = _labels(labels or [])
+    declared = task_paths.declared(paths)
     limits.text(kind, 64, "task kind", required=False)
     now = hub.now()
     with hub.store.write() as conn:
@@ -107,16 +110,16 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         limits.take(conn, hub, caller, "create_task")
         row = conn.execute(
             "INSERT INTO task (title, description, status, priority, creator, assignee, reserved_for, created_at,"
-            " updated_at, kind, parent_id, reviewer, labels) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-            " RETURNING id",
+            " updated_at, kind, parent_id, reviewer, labels, paths) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?,"
+            " ?, ?, ?) RETURNING id",
             (title, description, priority, caller.name, assignee or None, assignee or None, now, now, kind,
-             parent_id, reviewer or None, json.dumps(labels)),
+             parent_id, reviewer or None, json.dumps(labels), json.dumps(declared)),
         ).fetchone()
         conn.executemany("INSERT INTO task_dependency (task_id, depends_on) VALUES (?, ?)",
                          [(row["id"], other) for other in waits])
         audit.record(conn, now, caller.name, "create_task", "task", row["id"],
                      {"title": title, "priority": priority, "assignee": assignee or None, "kind": kind,
-                      "parent_id": parent_id, "depends_on": waits})
+                      "parent_id": parent_id, "depends_on": waits, **({"paths": declared} if declared else {})})
         announce = {"id": row["id"], "title": title, "creator": caller.name, "assignee": assignee or None,
                     "priority": priority, "kind": kind, "new": True}
         if assignee:
@@ -184,6 +187,10 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
         updated = conn.execute("SELECT * FROM task WHERE id = ?", (task_id,)).fetchone()
         if new_status in WORKING:
             note_worker(conn, task_id, updated["assignee"])
+            if was not in WORKING and updated["assignee"]:  # work starts without a claim: its paths, as a claim
+                task_paths.take(conn, hub, updated["assignee"], updated, now)
+        else:
+            task_paths.free(conn, hub, task_id, now, by=caller.name, because=f"task {task_id} is {new_status}")
         announce_update(conn, now, updated, caller, was)
         _tell_of_move(conn, hub, now, dict(updated), caller.name, was, row["assignee"], reason if reopen else None)
         receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.STATUS)
@@ -233,6 +240,7 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
                                " RETURNING *", (assignee, assignee, now, task_id)).fetchone()
         if task.status in WORKING:
             note_worker(conn, task_id, assignee)
+            task_paths.hand_over(conn, hub, updated, assignee, now, by=caller.name)
         audit.record(conn, now, caller.name, "reassign_task", "task", task_id,
                      {"assignee": assignee, "was": task.assignee})
         events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
@@ -258,6 +266,7 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
             updated = conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ? RETURNING *",
                                    (now, one)).fetchone()
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
+            task_paths.free(conn, hub, one, now, by=caller.name, because=f"task {one} was cancelled")
             announce_update(conn, now, updated, caller, before)
             notices.cancelled(conn, hub, now, dict(updated), caller.name)
         return [load(conn, one) for one, _ in open_ones]

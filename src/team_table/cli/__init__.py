@@ -26,6 +26,7 @@ COMMANDS = {
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
     "hook": "hooks:hook", "connect": "connect:connect",
+    "guard": "git_guard:guard", "reservations": "reservations:reservations_cmd",
     "migrate": "migrate:migrate",
 }
 

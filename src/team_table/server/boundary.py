@@ -10,7 +10,7 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent
 from pydantic import ValidationError
 
-from team_table.errors import Invalid, RateLimited, TeamTableError
+from team_table.errors import HeldPaths, Invalid, RateLimited, TeamTableError
 from team_table.models import plain
 
 log = logging.getLogger("team_table.tools")
@@ -29,6 +29,8 @@ def refusal(error: TeamTableError) -> CallToolResult:
     body: dict[str, Any] = {"error": error.message, "code": error.code}
     if isinstance(error, RateLimited):
         body["retry_after"] = round(error.retry_after, 1)
+    if isinstance(error, HeldPaths):
+        body["holders"] = plain(error.holders)
     return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], is_error=True)
 
 

@@ -27,6 +27,7 @@ from team_table import (
     members,
     messages,
     receipts,
+    reservations,
     reviews,
     roles,
     tasks,
@@ -60,6 +61,7 @@ TaskId = Annotated[int, Field(ge=1, le=MAX_INT)]
 MessageId = Annotated[int, Field(ge=1, le=MAX_INT)]
 EscalationId = Annotated[int, Field(ge=1, le=MAX_INT)]
 TaskIds = Annotated[list[Annotated[int, Field(ge=1, le=MAX_INT)]], Field(max_length=100)]
+Paths = Annotated[list[str], Field(description='gitignore-style, from the repository root: ["src/api/**"]')]
 
 
 async def inline(work: Callable[[], Any]) -> Any:
@@ -150,6 +152,8 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "review_task": ("review_task",), "comment_task": ("comment_task",),
     "list_escalations": ("resolve_escalation",), "resolve_escalation": ("resolve_escalation",),
     "reassign_task": ("assign_task", "create_task"), "cancel_task": ("cancel_task", "create_task"),
+    "reserve_paths": ("reserve_paths",), "watch_paths": ("reserve_paths",),
+    "break_reservation": ("break_reservations",),
 }
 UNBOUND_ONLY = frozenset({"register"})  # a bound connection is an agent already
 
@@ -378,12 +382,13 @@ async def create_task(
     assignee: str = "", priority: str = "medium", kind: str = "",
     parent_id: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None,
     depends_on: TaskIds | None = None, reviewer: str = "", labels: list[str] | None = None,
+    paths: list[str] | None = None,
 ) -> CallToolResult:
     """Post a task (pending). assignee reserves it; priority low|medium|high; kind (code, review, qa...);
-    parent_id; depends_on: task ids to be done first; reviewer; labels."""
+    parent_id; depends_on: task ids to be done first; reviewer; labels; paths its claimer will reserve."""
     return await _call(ctx, "create_task", lambda h: tasks.create(
         h, _who(h, ctx, creator, token), title, description, assignee, priority, kind=kind,
-        parent_id=parent_id, depends_on=depends_on, reviewer=reviewer, labels=labels))
+        parent_id=parent_id, depends_on=depends_on, reviewer=reviewer, labels=labels, paths=paths))
 
 
 @tool(READ)
@@ -507,3 +512,52 @@ async def reassign_task(
 async def cancel_task(ctx: Context, *, task_id: TaskId, agent_name: Name = "", token: Token = "") -> CallToolResult:
     """Cancel a task and its subtasks (what is done stays done). Returns the tasks cancelled."""
     return await _call(ctx, "cancel_task", lambda h: tasks.cancel(h, _who(h, ctx, agent_name, token), task_id))
+
+
+@tool(WRITE)
+async def reserve_paths(
+    ctx: Context, *, paths: Paths, agent_name: Name = "", token: Token = "", exclusive: bool = True,
+    ttl_seconds: Annotated[int, Field(ge=1)] = 3600, reason: str = "",
+    task_id: Annotated[int, Field(ge=1, le=MAX_INT)] | None = None,
+) -> CallToolResult:
+    """Reserve paths before editing them (shared: to depend on them). All or nothing: refused `conflict`, naming
+    the holders, if others hold an overlap. Renewed while you are active."""
+    return await _call(ctx, "reserve_paths", lambda h: reservations.reserve(
+        h, _who(h, ctx, agent_name, token), paths, exclusive, ttl_seconds, reason, task_id))
+
+
+@tool(WRITE)
+async def release_paths(
+    ctx: Context, paths: list[str] | None = None, agent_name: Name = "", token: Token = ""
+) -> CallToolResult:
+    """Give back your reservations of these patterns, or all of them."""
+    return await _call(ctx, "release_paths",
+                       lambda h: reservations.release(h, _who(h, ctx, agent_name, token), paths))
+
+
+@tool(READ)
+async def list_reservations(
+    ctx: Context, agent_name: Name = "", token: Token = "", agent: str = "", path: str = ""
+) -> CallToolResult:
+    """Who holds which paths (overlapping path), why, for which task, until when."""
+    return await _call(ctx, "list_reservations", lambda h: reservations.listing(
+        h, agent, path, caller=_who(h, ctx, agent_name, token)))
+
+
+@tool(WRITE)
+async def watch_paths(
+    ctx: Context, *, paths: list[str], agent_name: Name = "", token: Token = "", exclusive: bool = True
+) -> CallToolResult:
+    """Get a message when others no longer hold these paths."""
+    return await _call(ctx, "watch_paths", lambda h: reservations.watch(
+        h, _who(h, ctx, agent_name, token), paths, exclusive))
+
+
+@tool(DESTRUCTIVE)
+async def break_reservation(
+    ctx: Context, *, reservation_id: Annotated[int, Field(ge=1, le=MAX_INT)], reason: str, agent_name: Name = "",
+    token: Token = "",
+) -> CallToolResult:
+    """End another member's reservation (leads): audited, and its holder is told why."""
+    return await _call(ctx, "break_reservation", lambda h: reservations.break_one(
+        h, _who(h, ctx, agent_name, token), reservation_id, reason))

@@ -347,6 +347,38 @@ CREATE TABLE wake (
 CREATE INDEX wake_agent ON wake(agent, id)
 """
 
+RESERVATIONS = """
+CREATE TABLE reservation (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    exclusive INTEGER NOT NULL,
+    reason TEXT NOT NULL DEFAULT '',
+    task_id INTEGER,
+    ttl_seconds INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires REAL NOT NULL,
+    warned INTEGER NOT NULL DEFAULT 0,
+    UNIQUE (agent, pattern)
+);
+CREATE INDEX reservation_anchor ON reservation(anchor);
+CREATE INDEX reservation_task ON reservation(task_id);
+CREATE INDEX reservation_expires ON reservation(expires);
+CREATE TABLE reservation_watch (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    pattern TEXT NOT NULL,
+    anchor TEXT NOT NULL,
+    exclusive INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    expires REAL NOT NULL,
+    UNIQUE (agent, pattern)
+);
+CREATE INDEX reservation_watch_anchor ON reservation_watch(anchor);
+ALTER TABLE task ADD COLUMN paths TEXT NOT NULL DEFAULT '[]'
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -364,4 +396,6 @@ MIGRATIONS: list[Migration] = [
     Migration(11, "why the hub itself asked a person (a workflow's escalation has no message)",
               _script("ALTER TABLE escalation ADD COLUMN reason TEXT")),
     Migration(12, "delivery receipts, answers due, and the wakes sent", _script(RECEIPTS)),
+    Migration(13, "path reservations (who may edit what, until when, for which task), who waits for a path to "
+                  "free, and the paths a task declares", _script(RESERVATIONS)),
 ]

@@ -8,7 +8,7 @@ from collections import defaultdict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from team_table import audit, comments, conversations, escalations, members, tasks
+from team_table import audit, comments, conversations, escalations, members, reservation_views, tasks
 from team_table.errors import Invalid, NotFound
 from team_table.models import TaskStatus
 from team_table.names import check_name
@@ -76,10 +76,10 @@ async def task_page(ui: Dashboard, request: Request, session: Session) -> Respon
         detail = comments.detail(hub, task_id, caller=session.caller)
         runs = hub.store.query("SELECT * FROM workflow_run WHERE task_id = ? ORDER BY id DESC LIMIT 50", (task_id,))
         people = [m.name for m in members.listing(hub, caller=session.caller)]
-        return detail, [dict(r) for r in runs], people
+        return detail, [dict(r) for r in runs], people, reservation_views.of_task(hub, task_id)
 
-    detail, runs, people = await ui.run(read)
-    return await ui.render(request, "task.html", session, task=detail, runs=runs, people=people)
+    detail, runs, people, reserved = await ui.run(read)
+    return await ui.render(request, "task.html", session, task=detail, runs=runs, people=people, reserved=reserved)
 
 
 @page
@@ -91,10 +91,11 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
         for row in hub.store.query("SELECT id, assignee, status FROM task WHERE assignee IS NOT NULL"
                                    " AND status IN ('in_progress', 'blocked', 'awaiting_review') ORDER BY id"):
             held[row["assignee"]].append((row["id"], row["status"]))
-        return found, held
+        paths = reservation_views.held_by(hub, [m.name for m in found])
+        return found, held, paths
 
-    found, held = await ui.run(read)
-    return await ui.render(request, "team.html", session, members=found, held=held)
+    found, held, paths = await ui.run(read)
+    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths)
 
 
 @page
