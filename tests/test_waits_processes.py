@@ -107,8 +107,9 @@ async def test_a_bound_stdio_process_pushes_a_channel_note_for_what_another_proc
         await alice.join("alice")
         sent = await alice.ok("send_message", recipient="bob", content="from the other process")
         note = await bob.next_push(within=5)
-        assert note.meta == {"kind": "message", "message_id": str(sent["id"]), "sender": "alice"}
-        assert "from the other process" in note.content
+        assert note.meta == {"kind": "wake"}
+        assert f"alice wrote to you (message {sent['id']})" in note.content
+        assert "from the other process" not in note.content  # a pointer, not the body
         assert [m["id"] for m in await bob.ok("get_messages")] == [sent["id"]]  # the push marked nothing read
 
 
@@ -121,7 +122,7 @@ async def test_a_bound_http_session_gets_channel_notes_on_its_stream(tmp_path: P
         unbound = await seat(stack, hub, "http-handshake", "carol")
         sent = await alice.ok("send_message", recipient="bob", content="over http")
         note = await bob.next_push(within=5)
-        assert note.meta["message_id"] == str(sent["id"]) and "over http" in note.content
+        assert f"(message {sent['id']})" in note.content and "over http" not in note.content
         await alice.ok("send_message", recipient="carol", content="for carol")
         await anyio.sleep(0.5)
         assert unbound.pushed == []

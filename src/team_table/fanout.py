@@ -46,15 +46,17 @@ class Fanout:
     """Reads new events from the database when woken and offers them to the listeners.
 
     Woken right after a commit in this process, and by the store when another process committed events (a
-    PostgreSQL notification); while anyone listens, every `poll` seconds it also asks the store whether any
-    other process committed (a cheap check of the store's version), and reads the new events only then. With
-    nobody listening it does nothing at all.
+    PostgreSQL notification, inotify on a SQLite file); while anyone listens, every `poll` seconds (`heard_poll`
+    when the store tells of others' commits itself: then the poll is only a safety net) it also asks the store
+    whether any other process committed (a cheap check of the store's version), and reads the new events only then.
+    With nobody listening it does nothing at all.
     """
 
-    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1) -> None:
+    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1, heard_poll: float = 2.0) -> None:
         self._store = store
         self._buffer = buffer
         self._poll = poll
+        self._heard_poll = heard_poll
         self._subs: dict[str, set[Subscription]] = {}
         self._everything: dict[str, set[Subscription]] = {}  # by member: listeners to every event (dashboards)
         self._wake = asyncio.Event()
@@ -127,12 +129,13 @@ class Fanout:
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
         self.running = True
-        self._store.watch(self.wake)  # a store that hears other processes' commits wakes us at once
+        # A SQLite store that hears the file being written wakes us at once: the poll is then only a safety net.
+        poll = self._heard_poll if self._store.watch(self.wake) is True else self._poll
         seen = self._store.version()
         try:
             while True:
                 if self._subs or self._everything:
-                    with anyio.move_on_after(self._poll):
+                    with anyio.move_on_after(poll):
                         await self._wake.wait()
                 else:
                     await self._wake.wait()  # idle until someone listens

@@ -70,6 +70,7 @@ class SqliteStore:
         self.last_commit = 0.0  # monotonic time of the last commit here, for the readiness probe
         self.unwritable: str | None = None  # why the last write failed, until one succeeds again
         self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
+        self._file_watch = None  # inotify on the file's folder, once watch() is called
 
     @classmethod
     def open(cls, path: Path, *, synchronous: str = "full", read_only: bool = False) -> SqliteStore:
@@ -101,6 +102,8 @@ class SqliteStore:
         return store
 
     def close(self) -> None:
+        if self._file_watch is not None:
+            self._file_watch.close()
         with self._lock:
             self._conn.close()
         with self._watch_lock:
@@ -210,8 +213,13 @@ class SqliteStore:
                                               check_same_thread=False)
             return self._watch.execute("PRAGMA data_version").fetchone()[0]
 
-    def watch(self, callback: Callable[[], None]) -> None:
-        """SQLite cannot tell this process when another one commits: the fan-out polls version() instead."""
+    def watch(self, callback: Callable[[], None]) -> bool:
+        """Call `callback` (on the event loop that calls this) when the file is written, by any process: inotify
+        on its folder. False where that cannot be had; the fan-out then polls version() often instead."""
+        from team_table.store.file_changes import watch_file
+
+        self._file_watch = watch_file(self.path, callback)
+        return self._file_watch is not None
 
     def probe(self, fresh: float = 5.0) -> str | None:
         """Can the database be written now? None if so, else why. A commit in the last `fresh` seconds counts."""
