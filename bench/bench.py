@@ -29,6 +29,7 @@ from pathlib import Path
 import anyio
 
 from durability import durability_part
+from hearing import hearing_part
 from idle import idle_part
 from reservations import reservations_part
 from scale import scale_part
@@ -38,7 +39,8 @@ from team_file import config_part
 from transports import http_part, stdio_part
 from wake import wake_part
 
-PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "reservations", "postgresql")
+PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "hearing", "reservations",
+         "postgresql")
 
 
 async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
@@ -58,6 +60,8 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await scale_part(ws, args.mode, args.quick, args.postgres)
     if part == "reservations":
         return await reservations_part(ws, args.quick, args.postgres)
+    if part == "hearing":
+        return await hearing_part(ws, args.mode, args.quick)
     return await wake_part(ws, args.mode, args.quick)
 
 

@@ -19,7 +19,6 @@ from prometheus_client.parser import text_string_to_metric_families
 import stores
 from team_table.cli import main
 
-import client_lines
 from network_helpers import KINDS, HubFiles, events, join_all, mcp_client, running_hub, seat
 from stdio_helpers import Seat
 
@@ -206,16 +205,23 @@ async def test_sixteen_agents_claiming_the_same_tasks_over_http_get_exactly_one_
 
 # ---- the lines `up` prints ----------------------------------------------------------------------------
 
-def printed_lines_for(printed: list[str], agent: str) -> dict[str, str]:
-    """What `up` printed for `agent`: its `export VAR=<token>` line and one command per client."""
-    start = next(i for i, line in enumerate(printed) if line.strip().startswith(f"{agent} ("))
-    end = next((i for i, line in enumerate(printed[start + 1:], start + 1)
-                if re.match(r"  \S.* \(\w+\): export", line)), len(printed))
-    return {"export": printed[start].split(":", 1)[1].strip(),
-            **client_lines.printed_commands("\n".join(printed[start + 1:end]))}
+def written_server(client: str, home: Path, env: dict[str, str]) -> tuple[str, dict[str, str]]:
+    """The hub's URL and headers as the client reads them from what `connect` wrote (its variables expanded)."""
+    import json
+    import tomllib
+
+    if client == "codex":
+        entry = tomllib.loads((home / ".codex" / "config.toml").read_text())["mcp_servers"]["team-table"]
+        return entry["url"], {"Authorization": f"Bearer {env[entry['bearer_token_env_var']]}"}
+    file = home / (".claude.json" if client == "claude-code" else ".gemini/settings.json")
+    entry = json.loads(file.read_text())["mcpServers"]["team-table"]
+    [(variable, value)] = env.items()
+    expanded = {k: v.replace("${" + variable + "}", value) for k, v in entry["headers"].items()}
+    assert "${" not in json.dumps(expanded)
+    return entry["url"], expanded
 
 
-async def test_up_prints_connect_lines_that_work_as_printed(tmp_path: Path):
+async def test_up_prints_a_connect_line_that_works_as_printed(tmp_path: Path):
     files = HubFiles(tmp_path / "hub")
     files.config.write_text("agents:\n  alice:\n    role: coder\n")
     minted = CliRunner().invoke(main, ["token", "alice", "--config", str(files.config), "--db", str(files.db)],
@@ -227,14 +233,18 @@ async def test_up_prints_connect_lines_that_work_as_printed(tmp_path: Path):
 
     async with running_hub(files.folder, team) as hub, AsyncExitStack() as stack:
         assert any(hub.url in line for line in hub.printed[:3]), hub.printed
-        printed = printed_lines_for(hub.printed, "alice")
-        variable = re.fullmatch(r"export (\w+)=<[^>]*>", printed["export"]).group(1)
-        env = {variable: token}  # what the user exports, as the printed line says
-        for client, configure, mode in (("Claude Code", client_lines.claude, "legacy"),
-                                        ("Codex", client_lines.codex, "auto"),
-                                        ("Gemini CLI", client_lines.gemini, "legacy")):
-            stored = configure(printed[client], env)
-            url, headers = stored.url, stored.headers
+        line = next(x for x in hub.printed if " connect claude-code alice" in x).split("#")[0].split()
+        assert any(f"alice ({'coder'}): its client reads its token from TEAM_TABLE_TOKEN_ALICE" in x
+                   for x in hub.printed)
+        env = {"TEAM_TABLE_TOKEN_ALICE": token}  # what the user exports
+        for client, mode in (("claude-code", "legacy"), ("codex", "auto"), ("gemini", "legacy")):
+            home = tmp_path / client
+            home.mkdir()
+            args = ["connect", client, *line[line.index("connect") + 2:]]  # the line, with each client named
+            done = CliRunner().invoke(main, [*args, "--config", str(files.config)], env={"HOME": str(home)},
+                                      catch_exceptions=False)
+            assert done.exit_code == 0, done.output
+            url, headers = written_server(client, home, env)
             assert url == hub.url + "/mcp"
             http = await stack.enter_async_context(httpx2.AsyncClient(headers=headers))
             session = await stack.enter_async_context(Client(streamable_http_client(url, http_client=http),

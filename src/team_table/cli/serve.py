@@ -88,7 +88,7 @@ def _explain_network(url: str, settings, team) -> None:
     click.echo("Connect an agent's client: this writes its MCP server, its hooks and the way the hub wakes it into\n"
                "the client's own settings (--project DIR for one project; --dry-run shows the change, --print the\n"
                "lines to paste by hand instead):\n\n"
-               f"  {run} connect claude-code {first}      # or: codex, gemini\n")
+               f"  {run} connect claude-code {first} --url {url}      # or: codex, gemini\n")
     for agent in with_token:
         click.echo(f"  {agent} ({', '.join(team.agents[agent].all_roles)}): its client reads its token from "
                    f"{token_variable(agent)} where it runs")
