@@ -50,7 +50,7 @@ async def test_a_bound_coder_lists_what_its_role_permits_without_identity_and_in
         assert all("title" not in spec for spec in properties.values())
     assert "agent_name" in alice["get_audit_log"].input_schema["properties"]  # a filter there, not the caller
     assert {"purge_messages", "review_task", "resolve_escalation"} <= set(boss)
-    assert size(alice) <= 10 * 1024, size(alice)  # 8.2 KB before the four path reservation tools (9.8 KB)
+    assert size(alice) <= 10.5 * 1024, size(alice)  # 8.2 KB before the four path reservation tools (9.8 KB), ask
     assert size(unbound) > size(alice)
 
 

@@ -127,7 +127,7 @@ async def test_the_board_moves_live_as_agents_claim_and_a_person_comments(tmp_pa
         await page.wait_for_url(f"{hub.url}/ui/tasks/{task['id']}")
         await page.fill("#comment-text", "Please keep the old format readable too.")
         await page.click("form[action$='/comment'] button")
-        await page.wait_for_selector("text=Comment added.", timeout=5_000)
+        await page.wait_for_selector("text=Comment added;", timeout=5_000)
         assert "Please keep the old format readable too." in await page.inner_text(".comments")
         detail = await bob.ok("get_task", task_id=task["id"])
         assert [c["author"] for c in detail["comments"]] == ["boss"]
@@ -196,10 +196,13 @@ async def test_pictures_of_the_example_team(tmp_path: Path):
         await bob.ok("comment_task", task_id=parse["id"], text="Looking at it now.")
         await alice.ok("send_message", recipient="bob", content="Should we keep the 0.2.1 table names?")
         await carol.ok("send_message", recipient="alice", content="Which option do you want: A or B for the CLI?")
+        await bob.ok("ask", question="May I merge PR #12 once its tests pass?", kind="approve", timeout_seconds=3600,
+                     default="deny")
 
         page = await sign_in(browser, hub.url, people.boss)
         await page.locator("#escalation-2").wait_for()
-        await page.screenshot(path=str(out / "needs-you.png"))
+        await page.locator("#question-1").wait_for()
+        await page.screenshot(path=str(out / "needs-you.png"), full_page=True)
         await page.goto(hub.url + "/ui/board")
         await page.screenshot(path=str(out / "board.png"))
         await page.goto(f"{hub.url}/ui/tasks/{parse['id']}")

@@ -197,6 +197,7 @@ async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_
     runner.start()
     try:
         assert {j.id for j in runner.scheduler.get_jobs()} == {"heartbeat", "activity", "overdue", "reservations",
+                                                               "questions",
                                                                "auto-reply:alice", "auto-reply:bob"}
         from conftest import team_from
 
@@ -204,7 +205,7 @@ async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_
             "    auto_reply: {interval_seconds: 30, max_replies: 3}\n", ""))
         runner.rebuild()
         found = {j.id: j.trigger.interval.total_seconds() for j in runner.scheduler.get_jobs()}
-        assert found == {"heartbeat": 15.0, "activity": 5.0, "overdue": 5.0, "reservations": 5.0,
+        assert found == {"heartbeat": 15.0, "activity": 5.0, "overdue": 5.0, "reservations": 5.0, "questions": 1.0,
                          "auto-reply:alice": 5.0}
     finally:
         await runner.stop()

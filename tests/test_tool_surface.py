@@ -15,7 +15,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.both_eras]
 HUB_TOOLS = TOOLS | {"list_escalations", "resolve_escalation", "get_task", "comment_task", "next_task",
                      "review_task", "reassign_task", "cancel_task", "wait_for_messages", "get_thread", "catch_up",
                      "message_status", "reserve_paths", "release_paths", "list_reservations", "watch_paths",
-                     "break_reservation"}
+                     "break_reservation", "ask", "answer_question"}
 
 
 async def test_every_tool_is_listed_with_a_description_and_an_object_schema(table):
@@ -48,7 +48,10 @@ async def test_every_tool_answers_one_json_document_and_refuses_with_a_code(tabl
         ("cancel_task", {"task_id": task["id"]}, bob, "forbidden"),
         ("next_task", {}, bob, None), ("share_context", {"key": "k", "value": "v"}, lead, None),
         ("get_shared_context", {"key": "k"}, lead, None), ("get_audit_log", {"limit": 3}, lead, None),
-        ("list_escalations", {}, bob, "forbidden"), ("resolve_escalation", {"escalation_id": 1}, lead, "not_found"),
+        ("list_escalations", {}, bob, "forbidden"),
+        ("resolve_escalation", {"escalation_id": 1, "note": "x"}, lead, "not_found"),
+        ("ask", {"question": "Ship?"}, lead, "not_found"),  # nobody but the asker may answer
+        ("answer_question", {"question_id": 1, "answer": "yes"}, bob, "forbidden"),
         ("reserve_paths", {"paths": ["src/**"]}, lead, None), ("reserve_paths", {"paths": ["src/a.py"]}, bob,
                                                                                  "conflict"),
         ("watch_paths", {"paths": ["src/a.py"]}, bob, None), ("list_reservations", {"path": "src"}, bob, None),

@@ -38,6 +38,7 @@ class HubSection(Frozen):
     # A network request must arrive whole (headers and body) within this many seconds of its first byte.
     request_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     pool_size: int = Field(default=10, ge=1, le=200)  # PostgreSQL: connections per hub process
+    public_url: str | None = None  # where people reach the dashboard (links in notifications); else host and port
     # MCP over HTTP for clients of the 2024/2025 protocol without a session kept in the process, so any replica
     # answers any request. Default: on when the database is PostgreSQL (replicas), off on SQLite.
     stateless_http: bool | None = None
@@ -74,8 +75,8 @@ BUILTIN_ROLES: dict[str, RoleSpec] = {
     "reviewer": RoleSpec(description="reviews work", inherits=("agent",), permissions=("review_task",)),
     "designer": RoleSpec(description="designs", inherits=("agent",)),
     "tester": RoleSpec(description="tests", inherits=("agent",)),
-    "person": RoleSpec(description="a human at the table: decides what agents escalate", inherits=("agent",),
-                       permissions=("resolve_escalation",)),
+    "person": RoleSpec(description="a human at the table: decides what agents escalate and ask, and oversees the "
+                                   "board", inherits=("agent",), permissions=roles.PERSON),
 }
 
 
@@ -233,6 +234,40 @@ class Reservations(Frozen):
         return self
 
 
+NOTIFY_KINDS = ("escalation", "question", "question_deadline", "workflow_failed", "task_blocked")
+_SECRET_IN_URL = re.compile(r"^[a-z0-9+.-]+://[^/@]*:(?!\$\{)[^/@]+@", re.I)  # user:password@ written out
+
+
+class NotificationTarget(Frozen):
+    """Where the people are told outside the dashboard (Apprise URLs), about what, how often."""
+
+    urls: tuple[str, ...] = Field(min_length=1)  # Apprise URLs; ${NAME} is read from the hub's environment
+    on: tuple[Literal["escalation", "question", "question_deadline", "workflow_failed", "task_blocked"], ...] = \
+        ("escalation", "question")
+    quiet_seconds: float = Field(default=5.0, ge=0, le=3600)  # a digest goes once things are quiet this long ...
+    max_wait_seconds: float = Field(default=30.0, gt=0, le=86_400)  # ... or the oldest item waited this long
+    retry_seconds: float = Field(default=5.0, gt=0, le=3600)  # a failing target: first retry, doubling to 10 min
+
+    @model_validator(mode="before")
+    @classmethod
+    def _on_is_a_word(cls, data: object) -> object:
+        """YAML 1.1 reads a bare `on:` key as true: here it is the word the file says."""
+        if isinstance(data, dict) and True in data:
+            data = {("on" if key is True else key): value for key, value in data.items()}
+        return data
+
+    @field_validator("urls")
+    @classmethod
+    def _apprise_urls(cls, urls: tuple[str, ...]) -> tuple[str, ...]:
+        for url in urls:
+            if "://" not in url or len(url) > 2000:
+                raise ValueError(f"{url[:60]!r} is not an Apprise URL (scheme://...)")
+            if _SECRET_IN_URL.match(url):
+                raise ValueError("a password does not belong in team.yaml: write it as ${NAME} and set NAME in the "
+                                 "hub's environment")
+        return urls
+
+
 class Team(Frozen):
     """The whole of team.yaml."""
 
@@ -244,6 +279,7 @@ class Team(Frozen):
     presence: Presence = Presence()
     delivery: DeliveryPolicy = DeliveryPolicy()
     reservations: Reservations = Reservations()
+    notifications: tuple[NotificationTarget, ...] = ()
     _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
     _by_hash: dict[str, str] = PrivateAttr(default_factory=dict)  # token digest -> declared agent

@@ -23,6 +23,7 @@ class ThreadLine:
     messages: int
     unread: int
     last_at: str
+    last_id: int = 0
 
 
 @dataclass(frozen=True)
@@ -41,18 +42,22 @@ _MINE = ("(m.sender = ? OR EXISTS (SELECT 1 FROM delivery v WHERE v.message_id =
          " AND v.deleted_at IS NULL))")
 
 
-def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int = 50) -> list[ThreadLine]:
-    """The threads the caller is in (every thread, with `everyone` and read_messages), latest activity first."""
+def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int = 50,
+                before: int | None = None) -> list[ThreadLine]:
+    """The threads the caller is in (every thread, with `everyone` and read_messages), latest activity first;
+    with `before`, those whose latest message is older than that message id (the next page)."""
     if everyone:
         caller.require("read_messages")
     me = caller.name
     rows = hub.store.query(
         "SELECT COALESCE(m.thread_id, m.id) AS thread, COUNT(*) AS n, MAX(m.created_at) AS last_at,"
+        " MAX(m.id) AS last_id,"
         " SUM(CASE WHEN EXISTS (SELECT 1 FROM delivery u WHERE u.message_id = m.id AND u.agent = ?"
         "  AND u.read_at IS NULL AND u.archived_at IS NULL AND u.deleted_at IS NULL) THEN 1 ELSE 0 END) AS unread"
         f" FROM message m {'' if everyone else 'WHERE ' + _MINE}"
-        " GROUP BY COALESCE(m.thread_id, m.id) ORDER BY MAX(m.id) DESC LIMIT ?",
-        (me, *(() if everyone else (me, me)), limit))
+        " GROUP BY COALESCE(m.thread_id, m.id)" + (" HAVING MAX(m.id) < ?" if before else "") +
+        " ORDER BY MAX(m.id) DESC LIMIT ?",
+        (me, *(() if everyone else (me, me)), *((before,) if before else ()), limit))
     found = []
     for row in rows:
         thread = row["thread"]
@@ -61,19 +66,22 @@ def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int 
                                  (thread, thread))
         subject = " ".join(first[0]["content"].split())[:80] if first else ""
         found.append(ThreadLine(thread, subject, sorted({p for r in people for p in r}), row["n"], row["unread"] or 0,
-                                row["last_at"]))
+                                row["last_at"], row["last_id"]))
     return found
 
 
-def read_thread(hub: Hub, caller: Caller, thread: int) -> list[Line]:
-    """The messages of one thread, oldest first, that the caller may see (all, with read_messages); those
-    delivered to the caller are marked read (it has now read them)."""
+def read_thread(hub: Hub, caller: Caller, thread: int, *, before: int | None = None,
+                limit: int = PAGE) -> list[Line]:
+    """The latest `limit` messages of one thread (before message `before`, for an earlier page), oldest first, that
+    the caller may see (all, with read_messages); those delivered to the caller are marked read."""
     me = caller.name
     mine = "" if caller.may("read_messages") else f" AND {_MINE}"
+    older = " AND m.id < ?" if before else ""
     rows = hub.store.query(
         "SELECT m.*, d.agent AS reader, d.read_at FROM message m LEFT JOIN delivery d ON d.message_id = m.id"
-        f" AND d.agent = ? AND d.deleted_at IS NULL WHERE (m.id = ? OR m.thread_id = ?){mine} ORDER BY m.id",
-        (me, thread, thread, *(() if not mine else (me, me))))
+        f" AND d.agent = ? AND d.deleted_at IS NULL WHERE (m.id = ? OR m.thread_id = ?){mine}{older}"
+        " ORDER BY m.id DESC LIMIT ?",
+        (me, thread, thread, *(() if not mine else (me, me)), *((before,) if before else ()), limit))[::-1]
     if not rows:
         raise NotFound(f"No thread {thread} that {me} is in.")
     lines = [Line(r["id"], thread, r["sender"], r["recipient"], r["content"], r["created_at"],

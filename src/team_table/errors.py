@@ -23,6 +23,7 @@ class Unauthorized(TeamTableError):
 
 class Forbidden(TeamTableError):
     code = "forbidden"
+    permission: str | None = None  # the permission that was lacking, when that was the reason
 
 
 class NotFound(TeamTableError):

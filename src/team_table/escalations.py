@@ -26,12 +26,15 @@ def detect(conn: Tx, hub: Hub, message_id: int, sender: str, recipient: str, con
 
 
 def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str, rule: str,
-             notify: Notify, now: str, notice_template: str | None = None, reason: str = "") -> int:
+             notify: Notify, now: str, notice_template: str | None = None, reason: str = "",
+             task_id: int | None = None) -> int:
     """Record an escalation, tell the sender a person was asked, and tell the people `notify` names (a message
-    and an `escalation` event each). Auto-replies for `agent` wait until it is resolved."""
+    and an `escalation` event each). Auto-replies for `agent` wait until it is resolved. A hub's own escalation
+    about a task names the task (`task_id`), so the person can open it, and fix it, from the escalation."""
     escalation_id = conn.execute(
-        "INSERT INTO escalation (at, message_id, sender, agent, rule, status, reason)"
-        " VALUES (?, ?, ?, ?, ?, 'open', ?) RETURNING id", (now, message_id, sender, agent, rule, reason or None),
+        "INSERT INTO escalation (at, message_id, sender, agent, rule, status, reason, task_id)"
+        " VALUES (?, ?, ?, ?, ?, 'open', ?, ?) RETURNING id",
+        (now, message_id, sender, agent, rule, reason or None, task_id),
     ).fetchone()[0]
     if sender != HUB_SENDER:
         notice = templates.render(notice_template, templates.ESCALATION_NOTICE, {
@@ -46,7 +49,8 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
         alert = (f"[AUTO] A decision is needed (escalation {escalation_id}, rule {rule}): {reason}. Resolve it with "
                  f"resolve_escalation or `team-table resolve {escalation_id}`.")
     for person in sorted(people):
-        deliver(conn, now, HUB_SENDER, person, alert, kind="escalation")
+        sent = deliver(conn, now, HUB_SENDER, person, alert, kind="escalation")
+        conn.execute("INSERT INTO escalation_alert (escalation_id, message_id) VALUES (?, ?)", (escalation_id, sent.id))
         events.emit(conn, now, "escalation", {"id": escalation_id, "rule": rule, "message_id": message_id,
                                               "sender": sender, "agent": agent}, to=person)
     audit.record(conn, now, HUB_SENDER, "escalate", "message", message_id,
@@ -71,9 +75,13 @@ def listing(hub: Hub, caller: Caller, status: str = "open", *, oldest_first: boo
 
 
 def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Escalation:
-    """Close an escalation with a note; the agent's auto-replies resume, and the sender is told."""
+    """Close an escalation with the decision (`note`); the agent's auto-replies resume, the sender and the agent
+    are told, and the alerts the people got about it are marked read."""
     caller.require("resolve_escalation")
-    limits.text(note, hub.team.limits.sizes.message, "note", required=False)
+    if not note.strip():
+        raise Invalid(f"Say what you decided about escalation {escalation_id}: it is what the sender and the agent "
+                      "are told.")
+    limits.text(note, hub.team.limits.sizes.message, "note")
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute(
@@ -89,8 +97,13 @@ def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Esc
         audit.record(conn, now, caller.name, "resolve_escalation", "escalation", escalation_id, {"note": note})
         answer = f"[AUTO] {caller.name} resolved escalation {escalation_id} (rule {row['rule']})" + \
             (f": {note}" if note else ".")
-        for person in {row["sender"], row["agent"]} - {HUB_SENDER}:
+        for person in sorted({row["sender"], row["agent"]} - {HUB_SENDER}):
             deliver(conn, now, HUB_SENDER, person, answer, reply_to=row["message_id"], kind="escalation_resolved")
             events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved",
                                                   "by": caller.name}, to=person)
+        if {row["sender"], row["agent"]} == {HUB_SENDER}:  # nobody to tell: open pages still hear it closed
+            events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved", "by": caller.name},
+                        to=caller.name)
+        conn.execute("UPDATE delivery SET read_at = COALESCE(read_at, ?) WHERE message_id IN"
+                     " (SELECT message_id FROM escalation_alert WHERE escalation_id = ?)", (now, escalation_id))
     return Escalation(**dict(row))

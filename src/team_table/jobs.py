@@ -17,7 +17,8 @@ from typing import TYPE_CHECKING
 
 import anyio
 
-from team_table import autoreply, overdue, presence, reservation_leases
+from team_table import autoreply, overdue, presence, questions, reservation_leases
+from team_table.clock import parse_iso
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
@@ -35,6 +36,8 @@ FLUSH = "activity"
 OVERDUE = "overdue"
 OVERDUE_EVERY = 5.0  # seconds between looks for answers past their time
 RESERVATIONS = "reservations"
+QUESTIONS = "questions"  # deadlines of questions: the default applies
+NOTIFY = "notify"  # digests to team.yaml's notification targets
 MIN_LEASE = 15.0  # seconds; a job of a process that died is taken over by another within this long
 
 
@@ -65,9 +68,13 @@ class Jobs:
     """This process's scheduler and the jobs of the config in force."""
 
     def __init__(self, hub: Hub, *, observe: Callable[[str, str], None] | None = None,
-                 default_patterns: bool = False, engine: Engine | None = None) -> None:
+                 default_patterns: bool = False, engine: Engine | None = None,
+                 observe_notify: Callable[[str], None] | None = None, environ: dict[str, str] | None = None) -> None:
         self.hub = hub
         self.engine = engine
+        self.observe_notify = observe_notify or (lambda result: None)
+        self.environ = environ or {}
+        self._quiet: dict[str, tuple[int, float | None]] = {}  # job -> (store version, when it is next due)
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.observe = observe or (lambda job, result: None)
         self.default_patterns = default_patterns
@@ -115,6 +122,9 @@ class Jobs:
                   RESERVATIONS: (team.reservations.check_every_seconds, self.reservations, ())}
         if self.engine is not None:
             wanted[WORKFLOWS] = (1.0, self.workflows, ())
+        wanted[QUESTIONS] = (1.0, self.questions, ())
+        if team.notifications:
+            wanted[NOTIFY] = (1.0, self.notify, ())
         for agent, spec in team.agents.items():
             if spec.enabled and spec.auto_reply is not None and spec.auto_reply.enabled:
                 wanted[f"auto-reply:{agent}"] = (spec.auto_reply.interval_seconds, self.auto_reply, (agent,))
@@ -155,6 +165,46 @@ class Jobs:
         except (TeamTableError, asyncio.CancelledError):
             return
         await self._run(job_id, seconds, lambda: overdue.sweep(self.hub))
+
+    def _idle(self, job_id: str) -> bool:
+        """Nothing new in the store since this job last found nothing to do, and nothing due by the clock: a look at
+        the store's version on the event loop, no read."""
+        seen, due = self._quiet.get(job_id, (None, None))
+        now = self.hub.clock.now().timestamp()
+        return seen == self.hub.store.version() and (due is None or now < due)
+
+    async def questions(self, job_id: str, seconds: float) -> None:
+        """Questions whose deadline passed get their default (or lapse)."""
+        if self._idle(job_id):
+            return
+        version = self.hub.store.version()
+
+        def work():
+            questions.expire_due(self.hub)
+            due = questions.next_deadline(self.hub)
+            self._quiet[job_id] = (version, parse_iso(due).timestamp() if due else None)
+
+        await self._run(job_id, seconds, work)
+
+    async def notify(self, job_id: str, seconds: float) -> None:
+        """Digests to the notification targets; never in the way of an action (its own job, its own thread)."""
+        if self._idle(job_id):
+            return
+        version = self.hub.store.version()
+
+        def work():
+            from team_table.notify import apprise_send, digests
+
+            settings, team = self.hub.settings, self.hub.team
+            base = (team.hub.public_url or (f"http://{settings.host}:{settings.port}" if settings.network else ""))
+            done = digests.step(self.hub, apprise_send.send, base.rstrip("/"), self.environ)
+            for outcome in done:
+                self.observe_notify(outcome.result)
+            pending = any(o.result in ("waiting", "failed") for o in done) or bool(self.hub.store.query(
+                "SELECT 1 FROM notify_state WHERE next_try_at IS NOT NULL LIMIT 1"))
+            self._quiet[job_id] = (version, None) if not pending else (-1, None)
+
+        await self._run(job_id, seconds, work)
 
     async def flush(self, job_id: str, seconds: float) -> None:
         """Every process writes down its own callers' activity: no lease, one small write at most."""

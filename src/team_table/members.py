@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
+import logging
 from collections.abc import Collection
 
 from team_table import audit, events, limits, presence, reservations, tokens
@@ -12,6 +13,8 @@ from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
 from team_table.names import OPERATOR, check_name, check_new_member, is_valid_name
 from team_table.store import Tx
+
+log = logging.getLogger("team_table.members")
 
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
@@ -87,6 +90,9 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
+        if row is not None and row["status"] == MemberStatus.REVOKED:
+            raise Forbidden(f"{name} was revoked and stays out until a person lets it back in (the dashboard's Team "
+                            f"page, or `team-table readmit {name}`).")
         active = row is not None and row["status"] == MemberStatus.ACTIVE
         if declared is not None and declared.token_hashes:
             if hub.settings.require_tokens and not _declared_token_ok(conn, token, declared.token_hashes):
@@ -118,6 +124,7 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
         )
         audit.record(conn, now, name, "register", "member", name,
                      {"role": role, "rejoined": active})
+        events.emit(conn, now, "member", {"agent": name, "joined": not active, "role": role}, exclude=name)
     return Registration(name=name, role=role, roles=list(declared.all_roles) if declared else [role],
                         capabilities=caps, status=MemberStatus.ACTIVE,
                         registered_at=registered_at, last_heartbeat=now, token=new_token)
@@ -240,9 +247,13 @@ def sync_declared(hub: Hub) -> int:
             if cur.rowcount:
                 added += 1
                 audit.record(conn, now, OPERATOR, "declare", "member", name, {"roles": list(spec.all_roles)})
-            else:
-                conn.execute("UPDATE member SET role = ?, capabilities = ? WHERE name = ?",
-                             (spec.all_roles[0], json.dumps(list(spec.capabilities)), name))
+            else:  # declared again (after a removal, however short) it is back; revoked, it stays out
+                back = conn.execute("UPDATE member SET role = ?, capabilities = ?, status = CASE status WHEN 'inactive'"
+                                    " THEN 'active' ELSE status END WHERE name = ? RETURNING status",
+                                    (spec.all_roles[0], json.dumps(list(spec.capabilities)), name)).fetchone()
+                if back is not None and back["status"] == MemberStatus.REVOKED:
+                    log.info("%s is declared in team.yaml but revoked: it stays out until a person lets it back in",
+                             name)
     return added
 
 
@@ -265,9 +276,9 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
     return _member(member)
 
 
-def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
-    """A member with the revoke_tokens permission (from the dashboard) revokes `name`'s tokens; a member holding
-    a privileged role the caller lacks (an admin, for a lead) only the operator may lock out."""
+def _may_lock(hub: Hub, caller: Caller, name: str, what: str) -> None:
+    """A member with revoke_tokens may revoke or readmit `name`, unless `name` holds a privileged role the caller
+    lacks (an admin, for a lead): that only the operator, or a member holding it, may do."""
     caller.require("revoke_tokens")
     check_name(name)
     rows = hub.store.query("SELECT role FROM member WHERE name = ?", (name,))
@@ -277,8 +288,61 @@ def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
     above = [role for role in held if hub.team.is_privileged(role) and role not in caller.roles]
     if above:
         raise Forbidden(f"{name} holds {', '.join(above)}, which {caller.name} does not: only the operator "
-                        f"(`team-table revoke {name}`) or a member holding it may revoke {name}'s tokens.")
+                        f"(`team-table {what} {name}`) or a member holding it may {what} {name}.")
+
+
+def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
+    """revoke(), by a member with the revoke_tokens permission (from the dashboard)."""
+    _may_lock(hub, caller, name, "revoke")
     return revoke(hub, name, actor=caller.name)
+
+
+def readmit_as(hub: Hub, caller: Caller, name: str) -> str:
+    """readmit(), by a member with the revoke_tokens permission (from the dashboard)."""
+    _may_lock(hub, caller, name, "readmit")
+    return readmit(hub, name, actor=caller.name)
+
+
+def readmit(hub: Hub, name: str, actor: str = OPERATOR) -> str:
+    """Let a revoked member back in: a declared member with token hashes is at the table again (a hash revoked
+    with it stays revoked: a new one must be declared), any other may register again. Returns what follows."""
+    check_name(name)
+    declared = hub.team.agents.get(name)
+    now = hub.now()
+    with hub.store.write() as conn:
+        back = "active" if declared is not None and declared.token_hashes else "inactive"
+        if not conn.execute("UPDATE member SET status = ? WHERE name = ? AND status = 'revoked'",
+                            (back, name)).rowcount:
+            raise Conflict(f"{name} is not revoked: there is nobody to let back in.")
+        audit.record(conn, now, actor, "readmit", "member", name, {"status": back})
+        events.emit(conn, now, "member", {"agent": name, "readmitted": True}, exclude=name)
+        return _after_readmit(conn, name, declared)
+
+
+def _after_readmit(conn: Tx, name: str, declared) -> str:
+    if declared is None or not declared.token_hashes:
+        return f"{name} may register again (it gets a new token)."
+    live = [h for h in declared.token_hashes if conn.execute(
+        "SELECT 1 FROM token WHERE hash = ? AND revoked_at IS NOT NULL", (h.removeprefix(tokens.PREFIX),)).fetchone()
+        is None]
+    return (f"{name}'s token declared in team.yaml works again." if live else
+            f"{name}'s declared token stays revoked: mint a new one (`team-table token {name}`) and put its hash "
+            "in team.yaml.")
+
+
+def revoked(hub: Hub) -> list[dict]:
+    """The members kept out, with who revoked them and when (the newest first)."""
+    rows = hub.store.query("SELECT name FROM member WHERE status = 'revoked' ORDER BY name")
+    found = []
+    for row in rows:
+        last = hub.store.query("SELECT actor, at FROM audit WHERE action = 'revoke_tokens' AND target_type = 'member'"
+                               " AND target_id = ? ORDER BY id DESC LIMIT 1", (row["name"],))
+        declared = hub.team.agents.get(row["name"])
+        found.append({"name": row["name"], "by": last[0]["actor"] if last else None,
+                      "at": last[0]["at"] if last else None,
+                      "then": "Its new declared token then works." if declared and declared.token_hashes
+                      else "It may then register again."})
+    return sorted(found, key=lambda r: r["at"] or "", reverse=True)
 
 
 def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:
@@ -296,7 +360,10 @@ def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:
                 " ON CONFLICT(hash) DO NOTHING",
                 (value.removeprefix(tokens.PREFIX), name, now, now),
             ).rowcount
-        # Without a live token nobody could re-register the name: it leaves the table, free to join again.
+        # It leaves the table and stays out: neither register nor a new hash brings it back, only readmit.
         count += retire(conn, hub, name, now, "its tokens were revoked")
+        conn.execute("INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+                     " VALUES (?, ?, '[]', 'revoked', ?, ?) ON CONFLICT(name) DO UPDATE SET status = 'revoked'",
+                     (name, declared.all_roles[0] if declared else "agent", now, now))
         audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
     return count

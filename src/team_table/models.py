@@ -29,6 +29,7 @@ def plain(value: Any) -> Any:
 class MemberStatus(StrEnum):
     ACTIVE = "active"  # at the table
     INACTIVE = "inactive"  # deregistered
+    REVOKED = "revoked"  # kept out: nothing lets it back but a person's readmit
 
 
 class TaskStatus(StrEnum):
@@ -237,6 +238,7 @@ class Escalation(Record):
     resolved_at: str | None
     note: str | None
     reason: str | None = None  # why the hub itself asked (a workflow), when no agent's message did
+    task_id: int | None = None  # the task a hub's own escalation is about
 
 
 class TaskDetail(Task):
@@ -246,3 +248,31 @@ class TaskDetail(Task):
     children: list[Task]
     dependencies: list[Task]
     history: list[AuditEntry]
+
+
+class QuestionStatus(StrEnum):
+    OPEN = "open"
+    ANSWERED = "answered"  # by a person
+    DEFAULTED = "defaulted"  # nobody answered by the deadline: the default applied
+    LAPSED = "lapsed"  # nobody answered by the deadline, and there was no default
+
+
+class Question(Record):
+    """A question an agent (or the hub, for an agent) asked the people, and its answer once there is one."""
+
+    id: int
+    at: str
+    asker: str
+    kind: str  # approve, yes_no, choice, text, permission
+    text: str
+    options: list[str]
+    asked: list[str]  # who was asked (told, and on whose Needs you it waits)
+    default_answer: str | None
+    deadline: str | None
+    task_id: int | None
+    details: dict | None  # a permission request's tool, description and input
+    message_id: int | None  # the question's message: its thread carries the answer
+    status: QuestionStatus
+    answer: str | None
+    answered_by: str | None
+    answered_at: str | None

@@ -9,6 +9,17 @@ from team_table.models import Caller, Task, TaskStatus
 from team_table.tasks import load, workers
 
 
+def refusal(caller: Caller, task: Task, worked: set[str]) -> str | None:
+    """Why `caller` may not give a verdict on `task` (awaiting review), or None when it may."""
+    if not caller.may("review_task"):
+        return f"Reviewing needs the review_task permission, which {caller.name} lacks."
+    if task.reviewer and task.reviewer != caller.name:
+        return f"Task {task.id} is for {task.reviewer} to review."
+    if caller.name == task.assignee or caller.name in worked:
+        return f"{caller.name} worked on task {task.id}; someone who did not reviews it."
+    return None
+
+
 def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = "") -> Task:
     """The verdict of the task's reviewer (or, with none named, of anyone with review_task but its author)."""
     caller.require("review_task")
@@ -21,10 +32,9 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
         task = load(conn, task_id)
         if task.status != TaskStatus.AWAITING_REVIEW:
             raise Conflict(f"Task {task_id} is {task.status}, not awaiting_review: there is nothing to review.")
-        if task.reviewer and task.reviewer != caller.name:
-            raise Forbidden(f"Task {task_id} is for {task.reviewer} to review.")
-        if caller.name == task.assignee or caller.name in workers(conn, task_id):
-            raise Forbidden(f"{caller.name} worked on task {task_id}; someone who did not reviews it.")
+        why = refusal(caller, task, workers(conn, task_id))
+        if why:
+            raise Forbidden(why)
         status = TaskStatus.DONE if approve else TaskStatus.IN_PROGRESS
         conn.execute("UPDATE task SET status = ?, updated_at = ?, review_rounds = review_rounds + ? WHERE id = ?",
                      (status.value, now, 0 if approve else 1, task_id))

@@ -38,6 +38,11 @@ MEMBER = ("send", "broadcast", "create_task", "comment_task", "claim_task", "upd
           "reserve_paths")
 # What an agent may give itself by registering with a role: a member's work, and reviewing.
 SELF_SERVICE = frozenset((*MEMBER, "review_task"))
+# A human overseer is trusted with the board: decide, assign, review, reopen, cancel, read the whole table, and keep
+# a member out (never one holding a privileged role the person lacks). Not the operator's housekeeping (purge,
+# others' context, others' messages).
+PERSON = ("resolve_escalation", "assign_task", "update_any_task", "review_task", "cancel_task", "read_messages",
+          "read_audit", "revoke_tokens")
 LEAD = (*MEMBER, "purge", "claim_reserved", "update_any_task", "assign_task", "review_task", "cancel_task",
         "write_others_context", "read_audit", "resolve_escalation", "read_messages", "revoke_tokens",
         "break_reservations")
@@ -103,7 +108,9 @@ def allows(granted: Iterable[str], action: str, key: str | None = None) -> bool:
 def require(granted: Iterable[str], action: str, who: str, key: str | None = None) -> None:
     if not allows(granted, action, key):
         target = f" for {key!r}" if key is not None else ""
-        raise Forbidden(
+        refusal = Forbidden(
             f"{who} lacks the {action} permission{target} ({ACTIONS[action]}); "
             "a role that grants it is set in team.yaml (roles: ... permissions:) or by the operator."
         )
+        refusal.permission = action  # the dashboard names the roles that grant it
+        raise refusal

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gc
 import logging
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
@@ -80,6 +81,7 @@ class Runtime:
 @asynccontextmanager
 async def running(settings: Settings, team: Team, *, observe_job: Callable[[str, str], None] | None = None,
                   observe_reload: Callable[[str], None] | None = None,
+                  observe_notify: Callable[[str], None] | None = None,
                   rest_after: anyio.Event | None = None) -> AsyncIterator[Runtime]:
     """Everything but serving, started; stopped in reverse order when the block ends.
 
@@ -90,7 +92,9 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
         hub = stack.enter_context(open_table(settings, team))
         fanout = Fanout(hub.store)
         tasks = await stack.enter_async_context(anyio.create_task_group())
-        rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job), Waker(hub, fanout, _off_loop, tasks))
+        # Notification URLs may name ${VARIABLES} of the hub's environment (secrets stay out of team.yaml).
+        rt = Runtime(hub, fanout, Jobs(hub, observe=observe_job, observe_notify=observe_notify,
+                                       environ=dict(os.environ)), Waker(hub, fanout, _off_loop, tasks))
         stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
         stack.callback(rt.stopping.set)  # and before that, the config watcher's thread is told to stop
         hub.store.on_commit = fanout.wake
@@ -192,7 +196,8 @@ async def serve_network(settings: Settings, team: Team, announce: Callable[[str]
     with listening_socket(settings.host, settings.port) as sock:  # a port in use is refused before anything starts
         _freeze_imports()
         async with running(settings, team, observe_job=net.metrics.observe_job,
-                           observe_reload=net.metrics.observe_reload) as rt:
+                           observe_reload=net.metrics.observe_reload,
+                           observe_notify=net.metrics.observe_notification) as rt:
             net.attach(rt)
             await serve_http(build_app(net), settings, net, announce, sock)
     log.info("hub stopped; database checkpointed")

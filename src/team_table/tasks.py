@@ -69,6 +69,15 @@ def load(source: Tx | Hub, task_id: int) -> Task:
     return found[0]
 
 
+def check_member(conn: Tx, hub: Hub, name: str, what: str) -> None:
+    """`name` is someone at the table (or declared in team.yaml): a task is never given to nobody."""
+    row = conn.execute("SELECT status FROM member WHERE name = ?", (name,)).fetchone()
+    if row is not None and row["status"] == "revoked":
+        raise Conflict(f"{name} was revoked; a task cannot go to it until a person lets it back in.")
+    if (row is None or row["status"] != "active") and name not in hub.team.agents:
+        raise NotFound(f"Nobody named {name} is at the table; choose the {what} among the members.")
+
+
 def note_worker(conn: Tx, task_id: int, member: str | None) -> None:
     """Remember that `member` held the task while it was worked on: it may not review it."""
     if member:
@@ -236,6 +245,7 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
         _creator_or(caller, task, "assign_task")
         if task.status in FINISHED:
             raise Conflict(f"Task {task_id} is {task.status}; reopen it before giving it to someone.")
+        check_member(conn, hub, assignee, "assignee")
         updated = conn.execute("UPDATE task SET assignee = ?, reserved_for = ?, updated_at = ? WHERE id = ?"
                                " RETURNING *", (assignee, assignee, now, task_id)).fetchone()
         if task.status in WORKING:

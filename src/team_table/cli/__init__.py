@@ -22,7 +22,7 @@ COMMANDS = {
     "up": "serve:up",
     "init": "files:init", "check": "files:check", "token": "files:token",
     "members": "operator:members_cmd", "tasks": "operator:tasks_cmd", "inbox": "operator:inbox_cmd",
-    "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke",
+    "log": "operator:log_cmd", "grant": "operator:grant", "revoke": "operator:revoke", "readmit": "operator:readmit",
     "escalations": "escalations:escalations_cmd", "resolve": "escalations:resolve_cmd", "poll": "escalations:poll",
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
     "hook": "hooks:hook", "connect": "connect:connect",

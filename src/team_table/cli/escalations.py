@@ -34,7 +34,7 @@ def escalations_cmd(config, db, as_json, show_all) -> None:
 
 @click.command("resolve")
 @click.argument("escalation_id", type=int)
-@click.option("--note", default="", help="Your decision, passed on to the sender and the agent.")
+@click.option("--note", required=True, help="Your decision, passed on to the sender and the agent.")
 @config_options
 def resolve_cmd(escalation_id, note, config, db) -> None:
     """Resolve escalation ID (as the operator); the agent's auto-replies resume.

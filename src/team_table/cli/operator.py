@@ -131,7 +131,7 @@ def grant(name, role, config, db) -> None:
 @click.argument("name")
 @config_options
 def revoke(name, config, db) -> None:
-    """Revoke every token of NAME; they must register again (or get a new token in team.yaml).
+    """Revoke every token of NAME: it leaves the table and stays out until `team-table readmit NAME`.
 
     \b
     Example:
@@ -140,3 +140,18 @@ def revoke(name, config, db) -> None:
     with operator_hub(config, db) as hub:
         count = members.revoke(hub, name)
     click.echo(f"Revoked {count} token(s) of {name}.")
+
+
+@click.command()
+@click.argument("name")
+@config_options
+def readmit(name, config, db) -> None:
+    """Let NAME back in after a revoke (the dashboard's Team page does the same).
+
+    \b
+    Example:
+      team-table readmit alice
+    """
+    with operator_hub(config, db) as hub:
+        then = members.readmit(hub, name)
+    click.echo(f"{name} may come back. {then}")

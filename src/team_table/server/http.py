@@ -115,7 +115,7 @@ def build_app(net: Network) -> Guard:
         async with mcp.session_manager.run():
             yield
 
-    dashboard = Dashboard(rt, net.run, net.failures, net.metrics)
+    dashboard = Dashboard(rt, net.run, FailedAuth(), net.metrics)  # sign-ins: a throttle of their own
     routes = [
         Route("/healthz", healthz),
         Route("/readyz", readyz),

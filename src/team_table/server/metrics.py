@@ -21,6 +21,9 @@ class Metrics:
         self.streams = Gauge("team_table_event_streams", "Open /events streams.", registry=self.registry)
         self.job_runs = Counter("team_table_job_runs", "Scheduled job runs, by job and result.", ["job", "result"],
                                 registry=self.registry)
+        self.notifications = Counter("team_table_notifications", "Notification digests to team.yaml's targets, by "
+                                     "result (sent, failed: retried later, dropped: given up).", ["result"],
+                                     registry=self.registry)
         self.config_reloads = Counter("team_table_config_reloads", "Config reloads, by result.", ["result"],
                                       registry=self.registry)
 
@@ -32,6 +35,10 @@ class Metrics:
 
     def observe_job(self, job: str, result: str) -> None:
         self.job_runs.labels(job, result).inc()
+
+    def observe_notification(self, result: str) -> None:
+        if result != "waiting":
+            self.notifications.labels(result).inc()
 
     def observe_reload(self, result: str) -> None:
         self.config_reloads.labels(result).inc()

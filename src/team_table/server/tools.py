@@ -26,6 +26,7 @@ from team_table import (
     escalations,
     members,
     messages,
+    questions,
     receipts,
     reservations,
     reviews,
@@ -151,6 +152,7 @@ NEEDS: dict[str, tuple[str, ...]] = {
     "share_context": ("write_context", "write_others_context"), "purge_messages": ("purge",),
     "review_task": ("review_task",), "comment_task": ("comment_task",),
     "list_escalations": ("resolve_escalation",), "resolve_escalation": ("resolve_escalation",),
+    "answer_question": ("resolve_escalation",), "ask": ("send",),
     "reassign_task": ("assign_task", "create_task"), "cancel_task": ("cancel_task", "create_task"),
     "reserve_paths": ("reserve_paths",), "watch_paths": ("reserve_paths",),
     "break_reservation": ("break_reservations",),
@@ -561,3 +563,20 @@ async def break_reservation(
     """End another member's reservation (leads): audited, and its holder is told why."""
     return await _call(ctx, "break_reservation", lambda h: reservations.break_one(
         h, _who(h, ctx, agent_name, token), reservation_id, reason))
+async def ask(
+    ctx: Context, *, question: str, agent_name: Name = "", token: Token = "", kind: str = "yes_no",
+    options: list[str] | None = None, to: str = "", timeout_seconds: float | None = None, default: str = "",
+) -> CallToolResult:
+    """Ask the people: kind yes_no|approve|choice (+options)|text. The answer arrives in its thread
+    (wait_for_messages); default applies after timeout_seconds."""
+    return await _call(ctx, "ask", lambda h: questions.ask(
+        h, _who(h, ctx, agent_name, token), question, kind, options, to, timeout_seconds, default))
+
+
+@tool(WRITE)
+async def answer_question(
+    ctx: Context, *, question_id: EscalationId, answer: str, agent_name: Name = "", token: Token = ""
+) -> CallToolResult:
+    """Answer a question an agent asked the people (one of its options, or a short text); the asker is told."""
+    return await _call(ctx, "answer_question", lambda h: questions.answer(
+        h, _who(h, ctx, agent_name, token), question_id, answer))

@@ -379,6 +379,43 @@ CREATE INDEX reservation_watch_anchor ON reservation_watch(anchor);
 ALTER TABLE task ADD COLUMN paths TEXT NOT NULL DEFAULT '[]'
 """
 
+SEAT = """
+ALTER TABLE ui_session ADD COLUMN flash TEXT;
+ALTER TABLE escalation ADD COLUMN task_id INTEGER;
+CREATE TABLE escalation_alert (
+    escalation_id INTEGER NOT NULL REFERENCES escalation(id) ON DELETE CASCADE,
+    message_id INTEGER NOT NULL,
+    PRIMARY KEY (escalation_id, message_id)
+) WITHOUT ROWID;
+CREATE TABLE question (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at TEXT NOT NULL,
+    asker TEXT NOT NULL,
+    kind TEXT NOT NULL,
+    text TEXT NOT NULL,
+    options TEXT NOT NULL DEFAULT '[]',
+    asked TEXT NOT NULL DEFAULT '[]',
+    default_answer TEXT,
+    deadline TEXT,
+    task_id INTEGER,
+    details TEXT,
+    message_id INTEGER,
+    status TEXT NOT NULL DEFAULT 'open',
+    answer TEXT,
+    answered_by TEXT,
+    answered_at TEXT
+);
+CREATE INDEX question_status ON question(status, id);
+CREATE INDEX question_deadline ON question(deadline) WHERE status = 'open' AND deadline IS NOT NULL;
+CREATE TABLE notify_state (
+    target TEXT PRIMARY KEY,
+    cursor INTEGER NOT NULL,
+    failures INTEGER NOT NULL DEFAULT 0,
+    next_try_at TEXT,
+    last_error TEXT
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -398,4 +435,6 @@ MIGRATIONS: list[Migration] = [
     Migration(12, "delivery receipts, answers due, and the wakes sent", _script(RECEIPTS)),
     Migration(13, "path reservations (who may edit what, until when, for which task), who waits for a path to "
                   "free, and the paths a task declares", _script(RESERVATIONS)),
+    Migration(14, "the person's seat: a notice kept with the session, escalations about a task and the alerts they "
+                  "sent, questions with answers, where each notification target is", _script(SEAT)),
 ]

@@ -1,7 +1,8 @@
 """The dashboard: /ui on the network hub, for the people at the table (members holding person, lead or admin).
 
 Server-rendered pages (Jinja2, autoescaped) that work as plain links and forms; a small script of the package's
-own keeps them live from the signed-in member's push stream (/events/NAME), with htmx swapping the page in.
+own keeps them live from the dashboard's push stream (/ui/events: one per browser, shared by its tabs), swapping
+in only the parts of a page that changed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         Route("/ui/signout", actions.signout(ui), methods=post),
         Route("/ui/events", stream.events_page(ui), methods=["GET"]),
         Route("/ui/escalations/{escalation_id:int}/resolve", actions.resolve(ui), methods=post),
-        Route("/ui/board", pages.board(ui), methods=get),
+        Route("/ui/questions/{question_id:int}/answer", actions.answer(ui), methods=post),
+        Route("/ui/board", pages.board_page(ui), methods=get),
         Route("/ui/tasks/{task_id:int}", pages.task_page(ui), methods=get),
         Route("/ui/tasks/{task_id:int}/comment", actions.comment(ui), methods=post),
         Route("/ui/tasks/{task_id:int}/reassign", actions.reassign(ui), methods=post),
@@ -31,6 +33,7 @@ def routes(ui: Dashboard) -> list[BaseRoute]:
         Route("/ui/team", pages.team(ui), methods=get),
         Route("/ui/team/{name}/revoke", pages.revoke_confirm(ui), methods=get),
         Route("/ui/team/{name}/revoke", actions.revoke(ui), methods=post),
+        Route("/ui/team/{name}/readmit", actions.readmit(ui), methods=post),
         Route("/ui/messages", pages.messages_page(ui), methods=get),
         Route("/ui/messages", actions.compose(ui), methods=post),
         Route("/ui/workflows", pages.workflows_page(ui), methods=get),

@@ -4,20 +4,29 @@ signed-in person (so a page shows what that member's tools would)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from urllib.parse import urlencode
 
 from starlette.requests import Request
 from starlette.responses import Response
 
-from team_table import audit, comments, conversations, escalations, members, reservation_views, tasks
+from team_table import (
+    audit,
+    board,
+    comments,
+    conversations,
+    escalations,
+    members,
+    questions,
+    reservation_views,
+    reviews,
+    tasks,
+)
 from team_table.errors import Invalid, NotFound
-from team_table.models import TaskStatus
 from team_table.names import check_name
 from team_table.store import placeholders
+from team_table.ui import wording
 from team_table.ui.sessions import Session
 from team_table.ui.web import Dashboard, page, path_id
-
-COLUMNS = [status.value for status in TaskStatus]
-CLOSED_SHOWN = 30  # done and cancelled tasks shown on the board (the newest)
 
 
 def _number(request: Request, key: str) -> int | None:
@@ -32,39 +41,55 @@ def _number(request: Request, key: str) -> int | None:
 @page
 async def needs_you(ui: Dashboard, request: Request, session: Session) -> Response:
     caller = session.caller
+    if not caller.may("resolve_escalation"):
+        return await ui.render(request, "needs_you.html", session, waiting=[], questions=[], decided=[], texts={},
+                               threads={}, tasks={}, people=[])
 
     def read():
         hub = ui.hub.pinned()
         waiting = escalations.listing(hub, caller, "open", oldest_first=True)  # it waited longest
-        decided = escalations.listing(hub, caller, "resolved")[:20]
-        ids = [e.message_id for e in waiting + decided if e.message_id is not None]
-        texts = {r["id"]: r["content"] for r in hub.store.query(
-            f"SELECT id, content FROM message WHERE id IN ({placeholders(ids)})", ids)} if ids else {}
-        return waiting, decided, texts
+        asked = questions.listing(hub, caller, "open")
+        closed = escalations.listing(hub, caller, "resolved")[:20]
+        answered = questions.listing(hub, caller, "closed", limit=20)
+        ids = [e.message_id for e in waiting + closed if e.message_id is not None]
+        found = hub.store.query(f"SELECT id, content, thread_id FROM message WHERE id IN ({placeholders(ids)})",
+                                ids) if ids else []
+        task_ids = [e.task_id for e in waiting if e.task_id]
+        about = {t.id: t for t in tasks.rows_to_tasks(hub, hub.store.query(
+            f"{tasks.SELECT} WHERE t.id IN ({placeholders(task_ids)})", task_ids))} if task_ids else {}
+        people = [m.name for m in members.listing(hub, caller=caller)] if task_ids else []
+        return waiting, asked, _decided(closed, answered), found, about, people
 
-    waiting, decided, texts = await ui.run(read)
-    return await ui.render(request, "needs_you.html", session, waiting=waiting, decided=decided, texts=texts)
+    waiting, asked, decided, found, about, people = await ui.run(read)
+    return await ui.render(request, "needs_you.html", session, waiting=waiting, questions=asked, decided=decided,
+                           texts={r["id"]: r["content"] for r in found},
+                           threads={r["id"]: r["thread_id"] or r["id"] for r in found}, tasks=about, people=people)
+
+
+def _decided(closed: list, answered: list) -> list[dict]:
+    """Escalations resolved and questions closed, the newest first, in the words of the Decided table."""
+    rows = [{"what": f"Escalation {e.id} ({e.rule})", "asked_by": e.sender, "by": e.resolved_by or "",
+             "decision": e.note or "", "at": e.resolved_at or e.at} for e in closed]
+    for q in answered:
+        said = {"defaulted": f"{q.answer} (the default: nobody answered by the deadline)",
+                "lapsed": "nobody answered by the deadline"}.get(q.status.value, q.answer or "")
+        rows.append({"what": f"Question {q.id}: {q.text[:80]}", "asked_by": q.asker, "by": q.answered_by or "",
+                     "decision": said, "at": q.answered_at or q.at})
+    return sorted(rows, key=lambda r: r["at"], reverse=True)[:30]
 
 
 @page
-async def board(ui: Dashboard, request: Request, session: Session) -> Response:
-    wanted = {key: request.query_params.get(key, "") for key in ("assignee", "kind", "label")}
-    everything = await ui.run(lambda: tasks.listing(ui.hub.pinned(), caller=session.caller))
-    shown = [t for t in everything
-             if (not wanted["assignee"] or t.assignee == wanted["assignee"])
-             and (not wanted["kind"] or t.kind == wanted["kind"])
-             and (not wanted["label"] or wanted["label"] in t.labels)]
-    columns: dict[str, list] = {status: [] for status in COLUMNS}
-    for task in shown:
-        columns[task.status.value].append(task)
-    counts = {status: len(column) for status, column in columns.items()}
-    for closed in ("done", "cancelled"):
-        columns[closed] = sorted(columns[closed], key=lambda t: t.updated_at, reverse=True)[:CLOSED_SHOWN]
-    choices = {"assignee": sorted({t.assignee for t in everything if t.assignee}),
-               "kind": sorted({t.kind for t in everything if t.kind}),
-               "label": sorted({label for t in everything for label in t.labels})}
-    return await ui.render(request, "board.html", session, columns=columns, counts=counts, wanted=wanted,
-                           choices=choices, total=len(shown))
+async def board_page(ui: Dashboard, request: Request, session: Session) -> Response:
+    query = request.query_params
+    wanted = {key: query.get(key, "").strip() for key in ("assignee", "kind", "label", "q")}
+    wanted["sort"] = query.get("sort", "") or "priority"
+    filters = board.Filters(**wanted)
+    only, page_no = query.get("column", ""), _number(request, "page") or 1
+    found = await ui.run(lambda: board.read(ui.hub.pinned(), filters, only=only, page=page_no))
+    kept = urlencode({k: v for k, v in wanted.items() if v and not (k == "sort" and v == "priority")})
+    page_count = max(1, -(-found.counts.get(only, 0) // board.PAGE)) if only else 1
+    return await ui.render(request, "board.html", session, board=found, wanted=wanted, only=only, page=page_no,
+                           page_count=page_count, query=kept, filtered=any(v for k, v in wanted.items() if k != "sort"))
 
 
 @page
@@ -76,10 +101,16 @@ async def task_page(ui: Dashboard, request: Request, session: Session) -> Respon
         detail = comments.detail(hub, task_id, caller=session.caller)
         runs = hub.store.query("SELECT * FROM workflow_run WHERE task_id = ? ORDER BY id DESC LIMIT 50", (task_id,))
         people = [m.name for m in members.listing(hub, caller=session.caller)]
-        return detail, [dict(r) for r in runs], people, reservation_views.of_task(hub, task_id)
+        thread = hub.store.query("SELECT thread_id FROM task WHERE id = ?", (task_id,))
+        why = reviews.refusal(session.caller, detail, tasks.workers(hub, task_id))
+        return (detail, [dict(r) for r in runs], people, thread[0][0] if thread else None, why,
+                reservation_views.of_task(hub, task_id))
 
-    detail, runs, people, reserved = await ui.run(read)
-    return await ui.render(request, "task.html", session, task=detail, runs=runs, people=people, reserved=reserved)
+    detail, runs, people, thread, why, reserved = await ui.run(read)
+    if not session.caller.may("review_task"):
+        why = wording.lacking(ui.hub.team, "review_task", session.caller.roles)
+    return await ui.render(request, "task.html", session, task=detail, runs=runs, people=people, thread=thread,
+                           review_refusal=why, reserved=reserved)
 
 
 @page
@@ -92,10 +123,10 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
                                    " AND status IN ('in_progress', 'blocked', 'awaiting_review') ORDER BY id"):
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
-        return found, held, paths
+        return found, held, paths, members.revoked(hub)
 
-    found, held, paths = await ui.run(read)
-    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths)
+    found, held, paths, kept_out = await ui.run(read)
+    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, revoked=kept_out)
 
 
 @page
@@ -119,18 +150,20 @@ async def messages_page(ui: Dashboard, request: Request, session: Session) -> Re
 
     def read():
         hub = ui.hub.pinned()
-        lines = conversations.read_thread(hub, caller, thread) if thread else None
+        lines = conversations.read_thread(hub, caller, thread, before=before) if thread else None
         in_thread = bool(lines) and any(caller.name in (m.sender, m.recipient) for m in lines)
-        threads = conversations.threads_for(hub, caller) if not everyone else []
-        traffic = conversations.traffic(hub, caller, before_id=before) if everyone else []
+        threads = conversations.threads_for(hub, caller, before=before) if not everyone and not thread else []
+        traffic = conversations.traffic(hub, caller, before_id=before) if everyone and not thread else []
         people = [m.name for m in members.listing(hub, caller=caller) if m.name != caller.name]
         return lines, in_thread, threads, traffic, people, sorted(hub.team.all_roles())
 
     lines, in_thread, threads, traffic, people, roles = await ui.run(read)
     return await ui.render(request, "messages.html", session, thread=thread, lines=lines, in_thread=in_thread,
-                           threads=threads,
+                           threads=threads, before=before,
                            everyone=everyone, traffic=traffic, people=people, roles=roles,
                            may_read_all=caller.may("read_messages"),
+                           earlier=lines[0].id if lines and len(lines) == conversations.PAGE else None,
+                           older_threads=threads[-1].last_id if len(threads) == 50 else None,
                            older=traffic[-1].id if len(traffic) == conversations.PAGE else None)
 
 

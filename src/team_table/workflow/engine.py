@@ -147,7 +147,7 @@ class Engine:
                 escalations.escalate(conn, self.hub, None, HUB_SENDER, HUB_SENDER, f"workflow:{workflow.name}",
                                      self.hub.team.escalation.notify, now,
                                      reason=f"workflow {workflow.name} could not run for task {task_id}: "
-                                            f"{record['error']}")
+                                            f"{record['error']}", task_id=task_id)
         if dry:
             return record
         conn.execute("INSERT INTO workflow_run (workflow, trigger, event_id, task_id, status, steps, error, at)"

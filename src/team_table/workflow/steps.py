@@ -147,7 +147,8 @@ def _escalate(run: Run, source: str) -> dict:
     reason = run.render(source)
     escalation_id = escalations.escalate(run.conn, run.hub, None, HUB_SENDER, HUB_SENDER,
                                          f"workflow:{run.workflow.name}", run.hub.team.escalation.notify,
-                                         run.hub.now(), reason=reason)
+                                         run.hub.now(), reason=reason,
+                                         task_id=run.context.task.id if run.context.task else None)
     return {"escalation": escalation_id, "reason": reason}
 
 
