@@ -563,6 +563,9 @@ async def break_reservation(
     """End another member's reservation (leads): audited, and its holder is told why."""
     return await _call(ctx, "break_reservation", lambda h: reservations.break_one(
         h, _who(h, ctx, agent_name, token), reservation_id, reason))
+
+
+@tool(WRITE)
 async def ask(
     ctx: Context, *, question: str, agent_name: Name = "", token: Token = "", kind: str = "yes_no",
     options: list[str] | None = None, to: str = "", timeout_seconds: float | None = None, default: str = "",
