@@ -281,3 +281,31 @@ def test_a_session_expires(tmp_path: Path):
         clock.advance(sessions.LIFETIME.total_seconds() + 1)
         assert sessions.find(hub, session_id) is None
         assert members.authenticate(hub, "boss", token).name == "boss"  # the token itself still works
+
+
+async def test_a_person_sees_how_far_each_message_got_and_each_agent_hears_the_table(tmp_path: Path):
+    import httpx2 as http_client
+
+    people = mint_people()
+    async with running_hub(tmp_path, example_team(people)) as hub, AsyncExitStack() as stack, \
+            signed_in(hub.url, people.lena) as (client, _csrf):
+        alice = await seat(stack, hub, "http-handshake", "alice")
+        dan = await seat(stack, hub, "http-handshake", bearer=people.dan)
+        asked = await alice.ok("send_message", recipient="dan", content="can you take the parser?",
+                               answer_within_seconds=3600)
+        async with http_client.AsyncClient(timeout=10) as http:  # a hook shows dan what waits
+            shown = await http.post(f"{hub.url}/agents/dan/waiting", headers={"Authorization": f"Bearer {people.dan}"})
+        assert shown.status_code == 200 and shown.json()["ids"] == [asked["id"]]
+        told = await alice.ok("send_message", recipient="dan", content="and the docs")
+        team = (await client.get("/ui/team")).text
+        assert re.search(r"2 unread \(oldest <time", team), team  # dan's standing: two waiting, none read
+        await dan.ok("get_messages")
+        await dan.ok("send_message", recipient="alice", content="on it", reply_to=asked["id"])
+        page = (await client.get(f"/ui/messages?all=1&thread={asked['id']}")).text
+        receipts = re.findall(r'<span class="receipt receipt-(\w+)"[^>]*><bdi>(\w+)</bdi>: ([^<]*)</span>', page)
+        assert ("acted", "dan", "acted (reply)") in receipts, receipts  # the question: answered in its thread
+        assert ("read", "alice", "read") not in receipts  # alice has not read the answer yet
+        assert any(agent == "alice" and state == "queued" for state, agent, _ in receipts), receipts
+        other = (await client.get(f"/ui/messages?all=1&thread={told['id']}")).text
+        assert 'receipt-read"' in other and "dan</bdi>: read" in other
+        assert "nothing unread" in (await client.get("/ui/team")).text

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from team_table import receipts
 from team_table.errors import NotFound
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -35,6 +36,7 @@ class Line:
     content: str
     created_at: str
     unread: bool = False
+    receipts: tuple = ()  # how far it got with each reader (receipts.Receipt), for the people who may see it
 
 
 # A message the member sent, or one delivered to it and not deleted (parameters: the member, twice).
@@ -84,8 +86,10 @@ def read_thread(hub: Hub, caller: Caller, thread: int, *, before: int | None = N
         (me, thread, thread, *(() if not mine else (me, me)), *((before,) if before else ()), limit))[::-1]
     if not rows:
         raise NotFound(f"No thread {thread} that {me} is in.")
+    states = receipts.by_message(hub, [r["id"] for r in rows], me, caller.may("read_messages"))
     lines = [Line(r["id"], thread, r["sender"], r["recipient"], r["content"], r["created_at"],
-                  r["reader"] is not None and r["read_at"] is None) for r in rows]
+                  r["reader"] is not None and r["read_at"] is None, tuple(states.get(r["id"], ())))
+             for r in rows]
     unread = [line.id for line in lines if line.unread]
     if unread:
         now = hub.now()

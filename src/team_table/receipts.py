@@ -186,11 +186,31 @@ def states_in(hub: Hub, caller: str, ids: list[int]) -> dict[int, dict[str, str]
     return found
 
 
-def of_agent(query, agent: str) -> dict:
-    """One agent's standing, for people: unread count and the oldest unread's time, the last wake and its way."""
-    unread = query("SELECT COUNT(*) AS n, MIN(m.created_at) AS oldest FROM delivery d JOIN message m"
-                   " ON m.id = d.message_id WHERE d.agent = ? AND d.read_at IS NULL AND d.archived_at IS NULL"
-                   " AND d.deleted_at IS NULL AND m.sender != ?", (agent, agent))
-    wake = query("SELECT at, via, ok, detail FROM wake WHERE agent = ? ORDER BY id DESC LIMIT 1", (agent,))
-    return {"unread": unread[0]["n"], "oldest_unread": unread[0]["oldest"],
-            "last_wake": dict(wake[0]) if wake else None}
+def by_message(hub: Hub, ids: list[int], viewer: str, everyone: bool) -> dict[int, list[Receipt]]:
+    """For people reading a thread: each message's receipts, by reader (all of them for a viewer who may read every
+    message, else those of messages the viewer sent, and the viewer's own)."""
+    if not ids:
+        return {}
+    mine = "" if everyone else " AND (d.agent = ? OR m.sender = ?)"
+    found: dict[int, list[Receipt]] = {}
+    for row in hub.store.query(f"{_RECEIPT} WHERE d.message_id IN ({placeholders(ids)}){mine}"
+                               " ORDER BY d.message_id, d.agent", (*ids, *(() if everyone else (viewer, viewer)))):
+        found.setdefault(row["message_id"], []).append(_receipt(row))
+    return found
+
+
+def standing(query, names: list[str]) -> dict[str, dict]:
+    """For people: each agent's unread messages (how many, since when) and its last wake (when, which way, whether
+    it got through), in two queries for the whole team."""
+    found = {name: {"unread": 0, "oldest_unread": None, "last_wake": None} for name in names}
+    if not names:
+        return found
+    names_in = placeholders(names)
+    for row in query("SELECT d.agent, COUNT(*) AS n, MIN(m.created_at) AS oldest FROM delivery d JOIN message m"
+                     f" ON m.id = d.message_id WHERE d.agent IN ({names_in}) AND d.read_at IS NULL"
+                     " AND d.archived_at IS NULL AND d.deleted_at IS NULL GROUP BY d.agent", names):
+        found[row["agent"]].update(unread=row["n"], oldest_unread=row["oldest"])
+    for row in query("SELECT w.agent, w.at, w.via, w.ok FROM wake w JOIN (SELECT agent, MAX(id) AS id FROM wake"
+                     f" WHERE agent IN ({names_in}) GROUP BY agent) latest ON latest.id = w.id", names):
+        found[row["agent"]]["last_wake"] = {"at": row["at"], "via": row["via"], "ok": bool(row["ok"])}
+    return found

@@ -17,6 +17,7 @@ from team_table import (
     escalations,
     members,
     questions,
+    receipts,
     reservation_views,
     reviews,
     tasks,
@@ -123,10 +124,12 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
                                    " AND status IN ('in_progress', 'blocked', 'awaiting_review') ORDER BY id"):
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
-        return found, held, paths, members.revoked(hub)
+        hearing = receipts.standing(hub.store.query, [m.name for m in found])
+        return found, held, paths, members.revoked(hub), hearing
 
-    found, held, paths, kept_out = await ui.run(read)
-    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, revoked=kept_out)
+    found, held, paths, kept_out, hearing = await ui.run(read)
+    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, revoked=kept_out,
+                           hearing=hearing)
 
 
 @page

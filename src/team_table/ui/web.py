@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import posixpath
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -85,6 +86,8 @@ templates = jinja2.Environment(
 templates.filters["when"] = _when
 templates.globals["hub_name"] = HUB_SENDER  # what the hub itself writes under
 templates.globals["part"] = _part
+templates.globals["receipt_counts"] = lambda readers: [(state, n) for state, n in Counter(
+    r.state for r in readers).most_common()]
 
 
 @dataclass
