@@ -1,0 +1,475 @@
+"""The supervisor: in a network hub, starts the agents with `run:` when work waits for them and looks after their
+runs. It is woken by the fan-out (every event on the table, as a dashboard hears them), by its runs, by reloads and
+by its own deadlines (backoff, stall, wall time, lease renewal), with a slow safety sweep besides; it never polls.
+
+Each decision reads the database once for all agents (runner/work.py); a start is one transaction (runner/runs.py)
+that checks the caps and takes the agent's lease, so that of several replicas one runs each agent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import signal
+import time
+from collections import deque
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import anyio
+import anyio.abc
+
+from team_table import events, presence
+from team_table.clock import iso, parse_iso
+from team_table.config import AgentSpec
+from team_table.errors import TeamTableError
+from team_table.fanout import Fanout
+from team_table.hub import Hub
+from team_table.names import HUB_SENDER
+from team_table.runner import folders, leases, processes, runs, work
+from team_table.runner.live import Live, Stop
+from team_table.runner.presets import Context, Reading, client_for
+from team_table.runner.runs import AgentState, Outcome
+
+log = logging.getLogger("team_table.runner")
+
+LINE_EVERY = 2.0  # seconds between writes of a run's last line to the database
+STARTING_LOOK = 1.0  # while a run is starting, look this often for its first tool call
+TAIL = 20  # lines of output kept in memory per run, for the person asked when it keeps failing
+
+
+@dataclass
+class Rerun:
+    """Runs in a row that ended well with the same work still waiting."""
+
+    fingerprint: frozenset[str]
+    count: int
+    escalated: bool = False
+
+
+class Supervisor:
+    """The runs of one hub process."""
+
+    def __init__(self, hub: Hub, fanout: Fanout, url: str, *, listening: anyio.Event | None = None) -> None:
+        self.hub, self.fanout, self.url = hub, fanout, url
+        self.listening = listening
+        self.owner = leases.Owner.here()
+        self.env = dict(hub.settings.environ)
+        self.team_folder = (hub.settings.config_path or Path.cwd() / "team.yaml").parent
+        self.live: dict[str, Live] = {}
+        self.next_try: dict[str, float] = {}  # agent -> monotonic time before which it is not started
+        self.holding: set[str] = set()  # agents whose lease this process keeps between runs (backing off)
+        self.reruns: dict[str, Rerun] = {}
+        self.noted: dict[str, str | None] = {}  # agent -> the last "why it did not start" written
+        self.tails: dict[str, deque[str]] = {}
+        self.closing = False
+        self._wake = anyio.Event()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._tasks: anyio.abc.TaskGroup | None = None
+        self._renewed = 0.0
+        self._flushed: dict[str, float] = {}
+        self._ended_one = anyio.Event()  # set whenever a run ends
+
+    # ---- waking ----------------------------------------------------------------------------------------------
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    def wake_threadsafe(self) -> None:
+        if self._loop is not None:
+            self._loop.call_soon_threadsafe(self.wake)
+
+    def reloaded(self, change: object) -> None:
+        """Runtime.on_reload hook (a worker thread): a new team.yaml applies at the next look."""
+        self.wake_threadsafe()
+
+    def agents(self) -> dict[str, AgentSpec]:
+        return {name: spec for name, spec in self.hub.team.agents.items() if spec.run is not None and spec.enabled}
+
+    async def _run(self, work_fn: Any, *args: Any) -> Any:
+        return await anyio.to_thread.run_sync(work_fn, *args)
+
+    # ---- the loop --------------------------------------------------------------------------------------------
+
+    async def serve(self) -> None:
+        """Supervise until cancelled (call stop_all first for a graceful end)."""
+        self._loop = asyncio.get_running_loop()
+        if self.listening is not None:
+            await self.listening.wait()
+        async with anyio.create_task_group() as tasks:
+            self._tasks = tasks
+            await self._take_over()
+            next_sweep = time.monotonic() + self.hub.team.runner.sweep_seconds
+            tasks.start_soon(self._listen)
+            while not self.closing:
+                now = time.monotonic()
+                if now >= next_sweep:
+                    await self._take_over()
+                    next_sweep = now + self.hub.team.runner.sweep_seconds
+                try:
+                    await self._renew()
+                    await self._look()
+                    await self._flush_lines()
+                except TeamTableError as exc:  # the database is away: look again at the next wake or sweep
+                    log.warning("the supervisor could not look at the table: %s", exc.message)
+                with anyio.move_on_after(max(0.0, min(self._deadline(), next_sweep) - time.monotonic())):
+                    await self._wake.wait()
+                self._wake = anyio.Event()
+            tasks.cancel_scope.cancel()
+
+    async def _listen(self) -> None:
+        """Wake the loop on every event on the table but this process's own announcements."""
+        while not self.closing:
+            if not self.agents():
+                await anyio.sleep(self.hub.team.runner.sweep_seconds)  # a reload adding runs wakes the loop too
+                continue
+            sub = self.fanout.subscribe(HUB_SENDER, everything=True)
+            try:
+                self.fanout.start_at(await self._run(lambda: events.last_id(self.hub.store)))
+                while (event := await sub.queue.get()) is not None:
+                    if event.kind != runs.EVENT or event.data.get("owner") != self.owner.id:
+                        self.wake()
+            finally:
+                self.fanout.unsubscribe(sub)
+            self.wake()  # closed (fell behind, or the hub stops): look once, and listen again
+            await anyio.sleep(0.5)
+
+    def _deadline(self) -> float:
+        """The monotonic time of the next thing to do without being woken."""
+        now, wall = time.monotonic(), self.hub.clock.now()
+        due = [now + 3600.0, *self.next_try.values()]
+        if self.live or self.holding:
+            due.append(self._renewed + leases.RENEW_EVERY)
+        for live in self.live.values():
+            run = live.spec.run
+            if live.state is AgentState.STARTING:
+                due.append(now + STARTING_LOOK)
+            if live.shown != live.written:
+                due.append(self._flushed.get(live.agent, 0.0) + LINE_EVERY)
+            due.append(now + (run.max_seconds - (wall - live.started_at).total_seconds()))
+            if live.items and not (run.stall.action == "escalate" and live.stall_escalated):
+                due.append(now + (run.stall.after_seconds - (wall - live.last_sign()).total_seconds()))
+        return max(now, min(due))
+
+    # ---- looking ---------------------------------------------------------------------------------------------
+
+    async def _look(self) -> None:
+        agents = self.agents()
+        for name, live in list(self.live.items()):
+            spec = agents.get(name)
+            if spec is None:
+                live.stop("its run: was removed from team.yaml (or the agent was removed or disabled)", Stop.STOP)
+            elif spec.run.launch_part() != live.spec.run.launch_part():
+                live.stop("its run: changed in team.yaml; started again with the new one", Stop.RESTART)
+            else:
+                live.spec = spec
+        for name in [n for n in self.holding if n not in agents]:
+            await self._let_go(name)
+        if not agents:
+            return
+        names = sorted(agents)
+
+        def read():
+            return (work.waiting(self.hub, agents), runs.requests(self.hub), runs.blocked(self.hub, names),
+                    presence.last_calls(self.hub, names), leases.holders(self.hub))
+
+        waits, asked, blocked, calls, held = await self._run(read)
+        for name, spec in agents.items():
+            if name in self.live:
+                await self._check(self.live[name], waits[name], calls.get(name), asked.get(name))
+            else:
+                await self._consider(name, spec, waits[name], asked.get(name), blocked.get(name), held.get(name))
+
+    async def _check(self, live: Live, items: list[work.Item], last_call: str | None, asked: str | None) -> None:
+        """A live run: its state, its stall, its wall time, a person's stop."""
+        live.items = work.own(items)
+        if last_call is not None and (moment := parse_iso(last_call)) > live.started_at:
+            live.last_tool = max(live.last_tool or moment, moment)
+        if asked == "stop":
+            live.stop("a person asked (team-table agents stop)", Stop.STOP)
+            await self._run(lambda: runs.request(self.hub, live.agent, None, HUB_SENDER))
+        if live.state is not AgentState.STARTING or live.last_output or live.last_tool:
+            state = AgentState.WORKING if live.items else AgentState.IDLE
+            if state is not live.state:
+                live.state = state
+                detail = ", ".join(item.key for item in live.items) or None
+                await self._run(lambda: runs.set_state(self.hub, self.owner, live.agent, state, detail,
+                                                       run_id=live.run_id))
+        run, now = live.spec.run, self.hub.clock.now()
+        if (now - live.started_at).total_seconds() > run.max_seconds:
+            live.stop(f"ran longer than its max_seconds ({run.max_seconds:g} s)", Stop.FAIL)
+        quiet = (now - live.last_sign()).total_seconds()
+        if live.items and quiet > run.stall.after_seconds and live.stop_kind is None:
+            why = (f"stalled: it holds work ({', '.join(i.key for i in live.items)}) but made no tool call and "
+                   f"printed nothing for {quiet:.0f} s")
+            if run.stall.action == "restart":
+                live.stop(why, Stop.FAIL)
+            elif not live.stall_escalated:
+                live.stall_escalated = True
+                await self._run(lambda: runs.escalate(self.hub, self.owner, live.agent, runs.STALLED,
+                                                      self._with_tail(live.agent, f"{live.agent}'s run {why}")))
+
+    async def _consider(self, name: str, spec: AgentSpec, items: list[work.Item], asked: str | None,
+                        blocked: str | None, held: tuple[str, float] | None) -> None:
+        """An agent not running here: start it if work waits (or always, or asked), unless something holds it."""
+        run = spec.run
+        if asked == "stop" and (held is None or held[0] == self.owner.id):
+            await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
+            asked = None
+        want = asked == "start" or run.start == "always" or (run.start == "on_work" and bool(items))
+        if not want:
+            if name in self.holding and name not in self.next_try:
+                await self._let_go(name)
+            return
+        if self.next_try.get(name, 0.0) > time.monotonic() or self.closing:
+            return
+        if asked != "start":
+            if blocked is not None:
+                return  # a person was asked; resolving the escalation lets it start again
+            rerun, fingerprint = self.reruns.get(name), work.fingerprint(items)
+            if rerun is not None and rerun.fingerprint != fingerprint:
+                del self.reruns[name]
+            elif rerun is not None and run.start == "on_work" and rerun.count > run.restart.max_reruns:
+                if not rerun.escalated:
+                    rerun.escalated = True
+                    why = (f"{name}'s runs ended {rerun.count} times in a row with the same work still waiting "
+                           f"({', '.join(sorted(fingerprint))}); the hub waits for new work before starting it again")
+                    await self._run(lambda: runs.escalate(self.hub, self.owner, name, runs.RERUNS,
+                                                          self._with_tail(name, why)))
+                return
+        await self._start(name, spec, items, asked)
+
+    async def _start(self, name: str, spec: AgentSpec, items: list[work.Item], asked: str | None) -> None:
+        client = client_for(spec.run)
+        begun = await self._run(lambda: runs.begin(self.hub, self.owner, name, items, client.name))
+        if isinstance(begun, str):
+            if begun != self.noted.get(name):
+                self.noted[name] = begun
+                log.info("%s waits: %s", name, begun)
+            if "another hub" in begun:
+                self.next_try[name] = time.monotonic() + leases.RENEW_EVERY
+            return
+        self.noted.pop(name, None)
+        self.next_try.pop(name, None)
+        self.holding.discard(name)
+        if asked == "start":
+            await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
+        live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items))
+        self.live[name] = live
+        self.tails[name] = deque(maxlen=TAIL)
+        self._renewed = time.monotonic()  # begin took the lease just now
+        log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
+        self._tasks.start_soon(self._drive, live, begun, items)
+
+    # ---- one run ---------------------------------------------------------------------------------------------
+
+    async def _drive(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> None:
+        code, failure = None, ""
+        try:
+            launch = await self._prepare(live, begun, items)
+            live.process = await processes.start(launch)
+            if live.stop_kind is not None:
+                live.process.stop(live.stop_reason or "")
+            pid, pgid = live.process.pid, live.process.pgid
+            await self._run(lambda: runs.started(self.hub, live.run_id, pid, pgid,
+                                                 processes.process_start(pgid) if pgid else None, str(launch.output)))
+            code = await processes.follow(live.process, launch.prompt, partial(self._on_line, live))
+        except TeamTableError as exc:
+            failure = exc.message
+        except OSError as exc:
+            failure = f"could not be started: {exc.strerror or exc}"
+        except Exception as exc:
+            log.exception("running %s failed", live.agent)
+            failure = f"could not be run: {type(exc).__name__}"
+        finally:
+            with anyio.CancelScope(shield=True):
+                if live.process is not None and live.process.process.returncode is None:
+                    live.process.kill()  # cancelled outright: the hub is going down hard
+                await self._ended(live, code, failure)
+
+    async def _prepare(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> processes.Launch:
+        team, spec, name = self.hub.team, live.spec, live.agent
+
+        def ready():
+            folder = folders.working_folder(self.team_folder, team, name, spec.run)
+            files = folders.runs_folder(self.team_folder, team, name)
+            processes.prune_outputs(files, team.runner.output.keep_runs - 1)
+            argv = live.client.argv(spec.run, Context(name, self.url, begun.session, files))
+            text = work.prompt(spec.run.prompt, name, spec.all_roles, items, run=begun.run_id,
+                               resumed=begun.session is not None, hub_url=self.url)
+            return folder, files, argv, text
+
+        folder, files, argv, text = await self._run(ready)
+        env = folders.environment(self.env, spec.run, name, self.url, begun.token)
+        return processes.Launch(argv, env, folder, text, spec.run.grace_seconds, files / f"run-{begun.run_id}.log",
+                                team.runner.output.max_bytes)
+
+    def _on_line(self, live: Live, stream: str, line: str) -> None:
+        reading = live.client.read(line) if stream == "out" else Reading(text=line)
+        now = self.hub.clock.now()
+        first = live.last_output is None and live.last_tool is None
+        live.last_output = now
+        if reading.session:
+            live.session = reading.session
+        if reading.tool:
+            live.last_tool = now
+        if reading.text and reading.text.strip():
+            live.shown, live.shown_at = reading.text.strip()[:500], now
+            self.tails[live.agent].append(live.shown[:300])
+        if first:
+            self.wake()
+
+    async def _flush_lines(self) -> None:
+        now = time.monotonic()
+        for live in list(self.live.values()):
+            if live.shown != live.written and now - self._flushed.get(live.agent, 0.0) >= LINE_EVERY:
+                line, at, session = live.shown, iso(live.shown_at or self.hub.clock.now()), live.session
+                await self._run(runs.note_output, self.hub, live.run_id, line, at, session)
+                live.written, self._flushed[live.agent] = line, now
+
+    async def _ended(self, live: Live, code: int | None, failure: str) -> None:
+        name, run = live.agent, live.spec.run
+        session = (live.client.name, live.session) if live.client.name and live.session else None
+        if live.stop_kind in (Stop.STOP, Stop.RESTART):
+            outcome, why = Outcome.STOPPED, live.stop_reason or "stopped"
+        elif live.stop_kind is Stop.FAIL:
+            outcome, why = Outcome.FAILED, live.stop_reason or "failed"
+        elif code == 0:
+            outcome, why = Outcome.EXITED, "exited 0"
+        else:
+            outcome, why = Outcome.FAILED, failure or _describe(code)
+        end = partial(runs.end, self.hub, self.owner, name, live.run_id, outcome, code, why, last_line=live.shown,
+                      session=session)
+        try:
+            if outcome is Outcome.FAILED:
+                await self._failed(live, end, why)
+            elif outcome is Outcome.EXITED:
+                await self._run(lambda: end(state=AgentState.EXITED, detail=why, keep_lease=False))
+                previous = self.reruns.get(name)
+                same = previous is not None and previous.fingerprint == live.fingerprint
+                self.reruns[name] = Rerun(live.fingerprint, previous.count + 1 if same else 1,
+                                          previous.escalated if same else False)
+                if run.start == "always":
+                    self.next_try[name] = time.monotonic() + run.restart.backoff_seconds
+            else:
+                await self._run(lambda: end(state=AgentState.EXITED, detail=why, keep_lease=False))
+        except TeamTableError as exc:
+            log.warning("the end of %s's run %d could not be recorded: %s", name, live.run_id, exc.message)
+        finally:
+            self.live.pop(name, None)
+            log.info("%s's run %d ended: %s", name, live.run_id, why)
+            self._ended_one.set()
+            self.wake()
+
+    async def _failed(self, live: Live, end: partial, why: str) -> None:
+        name, restart = live.agent, live.spec.run.restart
+        now = self.hub.clock.now()
+
+        def count() -> int:
+            since = iso(now - timedelta(seconds=restart.window_seconds))
+            last = runs.escalation_of(self.hub, name, runs.GAVE_UP)
+            if last is not None and last["resolved_at"] and last["resolved_at"] > since:
+                since = last["resolved_at"]  # a person let it try again: count from then
+            return runs.failures_since(self.hub, name, since) + 1
+
+        failures = await self._run(count)
+        if failures >= restart.max_failures:
+            detail = f"failed {failures} times within {restart.window_seconds:g} s: the hub stopped trying"
+            await self._run(lambda: end(state=AgentState.FAILED, detail=detail, keep_lease=False))
+            reason = (f"{name}'s runs failed {failures} times within {restart.window_seconds:g} s (last: {why}); "
+                      "the hub stopped starting it until this is resolved")
+            await self._run(lambda: runs.escalate(self.hub, self.owner, name, runs.GAVE_UP,
+                                                  self._with_tail(name, reason)))
+            self.holding.discard(name)
+            return
+        delay = min(restart.max_backoff_seconds, restart.backoff_seconds * 2 ** (failures - 1))
+        await self._run(lambda: end(state=AgentState.BACKING_OFF, detail=f"{why}; next try in {delay:g} s",
+                                    keep_lease=True))
+        self.next_try[name] = time.monotonic() + delay
+        self.holding.add(name)
+
+    def _with_tail(self, agent: str, reason: str) -> str:
+        lines = list(self.tails.get(agent, ()))[-10:]
+        text = reason + ("\nLast output:\n" + "\n".join(lines) if lines else "")
+        return text[:3000]
+
+    # ---- leases, leftovers, the end --------------------------------------------------------------------------
+
+    async def _renew(self) -> None:
+        if not (self.live or self.holding) or time.monotonic() - self._renewed < leases.RENEW_EVERY:
+            return
+        held = await self._run(lambda: leases.renew(self.hub, self.owner.id))
+        self._renewed = time.monotonic()
+        for name, live in self.live.items():
+            if name not in held:
+                live.stop("another hub took it over (this one could not renew its lease in time)", Stop.STOP)
+        for name in self.holding - held:
+            self.holding.discard(name)
+            self.next_try.pop(name, None)
+
+    async def _let_go(self, name: str) -> None:
+        self.holding.discard(name)
+        self.next_try.pop(name, None)
+        await self._run(lambda: runs.set_state(self.hub, self.owner, name, None, None, release=True))
+
+    async def _take_over(self) -> None:
+        """Close the runs a hub that went away left open (revoking their tokens); end their processes here."""
+        try:
+            left = await self._run(lambda: runs.take_over_left(self.hub, self.owner))
+        except TeamTableError as exc:
+            log.warning("could not look for runs left by a hub that went away: %s", exc.message)
+            return
+        for row in left:
+            pgid = row["pgid"]
+            if pgid and row["proc_start"] and processes.process_start(pgid) == row["proc_start"]:
+                log.warning("ending what is left of %s's run %d (process group %d), left by a hub that went away",
+                            row["agent"], row["id"], pgid)
+                self._tasks.start_soon(_end_group, pgid, 10.0)
+
+    async def stop_all(self, why: str) -> None:
+        """Stop every run gracefully (SIGTERM, then SIGKILL after its grace), record it, give up the leases."""
+        self.closing = True
+        self.wake()
+        for live in list(self.live.values()):
+            live.stop(why, Stop.STOP)
+        bound = max((live.spec.run.grace_seconds for live in self.live.values()), default=0.0) + 10
+        with anyio.move_on_after(bound):
+            while self.live:
+                self._ended_one = anyio.Event()
+                await self._ended_one.wait()
+        try:
+            await self._run(lambda: leases.release_all(self.hub, self.owner.id))
+        except TeamTableError as exc:
+            log.warning("stopping: could not give up the agents' leases (they expire): %s", exc.message)
+
+
+def _describe(code: int | None) -> str:
+    if code is None:
+        return "could not be started"
+    if code < 0:
+        return f"killed by signal {-code}"
+    if code == 127:
+        return "exited 127 (its command could not be started)"
+    if code > 128:
+        return f"exited {code} (signal {code - 128})"
+    return f"exited {code}"
+
+
+async def _end_group(pgid: int, grace: float) -> None:
+    """SIGTERM to a process group an earlier hub left, SIGKILL after `grace` seconds if it is still there."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        with anyio.move_on_after(wait):
+            while True:
+                try:
+                    os.killpg(pgid, 0)
+                except ProcessLookupError:
+                    return
+                await anyio.sleep(0.1)
