@@ -12,6 +12,7 @@ Steps, in order:
   whoami           list_members, to make one tool call; prints its name
   print:TEXT       print TEXT
   exit:N           exit with code N at once
+  fail_once:PATH   the first time (PATH does not exist yet): create PATH and exit 1
   hang             print a line each 0.2 s until killed
   quiet            wait until killed, printing nothing
   ignore_term      ignore SIGTERM from now on
@@ -98,6 +99,12 @@ def main(steps: list[str]) -> None:
             print(step.removeprefix("print:"), flush=True)
         elif step.startswith("exit:"):
             sys.exit(int(step.removeprefix("exit:")))
+        elif step.startswith("fail_once:"):
+            marker = step.removeprefix("fail_once:")
+            if not os.path.exists(marker):
+                open(marker, "w").close()
+                print("failing this once", flush=True)
+                sys.exit(1)
         elif step == "ignore_term":
             signal.signal(signal.SIGTERM, signal.SIG_IGN)
         elif step == "spawn":

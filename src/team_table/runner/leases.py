@@ -59,6 +59,30 @@ def release_all(hub: Hub, owner: str) -> None:
         conn.execute("DELETE FROM agent_lease WHERE owner = ?", (owner,))
 
 
+def gone(owner: str, host: str) -> bool:
+    """Is `owner` a hub process of this machine that no longer runs? (Its leases need not run out first.)"""
+    owner_host, _, rest = owner.rpartition(":")[0].rpartition(":")
+    if owner_host != host or not rest.isdigit():
+        return False
+    try:
+        os.kill(int(rest), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    return False
+
+
+def drop_gone(conn: Tx, host: str) -> list[str]:
+    """Give up the leases of this machine's hub processes that no longer run; returns their agents."""
+    dropped = []
+    for agent, owner in conn.execute("SELECT agent, owner FROM agent_lease").fetchall():
+        if gone(owner, host):
+            conn.execute("DELETE FROM agent_lease WHERE agent = ? AND owner = ?", (agent, owner))
+            dropped.append(agent)
+    return dropped
+
+
 def live(conn: Tx, now: float) -> dict[str, str]:
     """Agent -> the owner holding its lease now."""
     return {row[0]: row[1] for row in conn.execute("SELECT agent, owner FROM agent_lease WHERE until >= ?", (now,))}

@@ -97,6 +97,7 @@ class Running:
     grace: float
     output: OutputFile
     pgid: int | None = None
+    group_start: str | None = None  # when the group's first process started (names it across pid reuse)
     started: float = field(default_factory=time.monotonic)
     last_line: str = ""
     last_output: float | None = None  # monotonic time of the last line
@@ -189,6 +190,7 @@ async def _learn_group(run: Running) -> None:
             data += chunk
     if data.strip().isdigit():
         run.pgid = int(data)
+        run.group_start = process_start(run.pgid)
 
 
 async def _read_lines(run: Running, stream: str, on_line: LineSink) -> None:
@@ -235,4 +237,9 @@ async def _finish(run: Running) -> int:
             run.kill()
             await run.process.wait()
     run.channel.close()
+    if run.pgid and run.group_start and process_start(run.pgid) == run.group_start:
+        # The keeper ends the group before it exits; only a keeper killed outright leaves some of it behind.
+        log.warning("the keeper of process group %d ended before the group: SIGKILL to what is left", run.pgid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(run.pgid, signal.SIGKILL)
     return run.process.returncode

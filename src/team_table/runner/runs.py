@@ -44,6 +44,7 @@ class Begun:
     run_id: int
     token: str = field(repr=False)
     session: str | None  # the preset's session to resume, if any
+    left: list[Any] = field(default_factory=list)  # earlier runs of the agent a hub that went away left open
 
 
 def begin(hub: Hub, owner: Owner, agent: str, items: list[work.Item], client: str | None) -> Begun | str:
@@ -67,7 +68,7 @@ def begin(hub: Hub, owner: Owner, agent: str, items: list[work.Item], client: st
                 return f"waits for a free slot (runner.max_running_per_role.{role} = {cap})"
         if not leases.take(conn, agent, owner.id, stamp):
             return "another hub runs it"
-        close_left(conn, hub, agent, now, "its hub went away without ending it")
+        left = close_left(conn, hub, agent, now, "its hub went away without ending it")
         token = members.seat_for_run(conn, hub, agent, now)
         run_id = conn.execute(
             "INSERT INTO agent_run (agent, owner, host, started_at, token_hash) VALUES (?, ?, ?, ?, ?) RETURNING id",
@@ -78,7 +79,7 @@ def begin(hub: Hub, owner: Owner, agent: str, items: list[work.Item], client: st
         _state(conn, agent, AgentState.STARTING, now, owner, run_id, ", ".join(item.key for item in items) or None)
         audit.record(conn, now, HUB_SENDER, "run_start", "member", agent,
                      {"run": run_id, "waiting": [item.key for item in items]})
-    return Begun(run_id, token, session[0] if session else None)
+    return Begun(run_id, token, session[0] if session else None, [row for row in left if row["host"] == owner.host])
 
 
 def _roles(hub: Hub, agent: str) -> tuple[str, ...]:
@@ -157,6 +158,7 @@ def take_over_left(hub: Hub, owner: Owner) -> list[Any]:
     closed: list[Any] = []
     with hub.store.write() as conn:
         conn.lock("runner")
+        leases.drop_gone(conn, owner.host)
         held = leases.live(conn, stamp)
         for row in conn.execute("SELECT agent, owner FROM agent_run WHERE ended_at IS NULL").fetchall():
             if held.get(row["agent"]) in (None, owner.id) and row["owner"] != owner.id:

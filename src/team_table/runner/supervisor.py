@@ -104,7 +104,8 @@ class Supervisor:
             self._tasks = tasks
             await self._take_over()
             next_sweep = time.monotonic() + self.hub.team.runner.sweep_seconds
-            tasks.start_soon(self._listen)
+            listening = anyio.CancelScope()
+            tasks.start_soon(self._listen, listening)
             while not self.closing:
                 now = time.monotonic()
                 if now >= next_sweep:
@@ -119,10 +120,14 @@ class Supervisor:
                 with anyio.move_on_after(max(0.0, min(self._deadline(), next_sweep) - time.monotonic())):
                     await self._wake.wait()
                 self._wake = anyio.Event()
-            tasks.cancel_scope.cancel()
+            listening.cancel()  # the runs left end on their own (stop_all stopped them): the task group waits for them
 
-    async def _listen(self) -> None:
+    async def _listen(self, scope: anyio.CancelScope) -> None:
         """Wake the loop on every event on the table but this process's own announcements."""
+        with scope:
+            await self._listening()
+
+    async def _listening(self) -> None:
         while not self.closing:
             if not self.agents():
                 await anyio.sleep(self.hub.team.runner.sweep_seconds)  # a reload adding runs wakes the loop too
@@ -253,6 +258,7 @@ class Supervisor:
             if "another hub" in begun:
                 self.next_try[name] = time.monotonic() + leases.RENEW_EVERY
             return
+        self._end_left(begun.left)
         self.noted.pop(name, None)
         self.next_try.pop(name, None)
         self.holding.discard(name)
@@ -274,9 +280,8 @@ class Supervisor:
             live.process = await processes.start(launch)
             if live.stop_kind is not None:
                 live.process.stop(live.stop_reason or "")
-            pid, pgid = live.process.pid, live.process.pgid
-            await self._run(lambda: runs.started(self.hub, live.run_id, pid, pgid,
-                                                 processes.process_start(pgid) if pgid else None, str(launch.output)))
+            pid, pgid, since = live.process.pid, live.process.pgid, live.process.group_start
+            await self._run(lambda: runs.started(self.hub, live.run_id, pid, pgid, since, str(launch.output)))
             code = await processes.follow(live.process, launch.prompt, partial(self._on_line, live))
         except TeamTableError as exc:
             failure = exc.message
@@ -423,7 +428,11 @@ class Supervisor:
         except TeamTableError as exc:
             log.warning("could not look for runs left by a hub that went away: %s", exc.message)
             return
-        for row in left:
+        self._end_left(left)
+
+    def _end_left(self, rows: list[Any]) -> None:
+        """End the processes of runs a hub of this machine left behind (their group, if it is still the same)."""
+        for row in rows:
             pgid = row["pgid"]
             if pgid and row["proc_start"] and processes.process_start(pgid) == row["proc_start"]:
                 log.warning("ending what is left of %s's run %d (process group %d), left by a hub that went away",

@@ -1,0 +1,243 @@
+"""The table runs its team: a network hub starts the agents with `run:` when work waits for them (a scripted agent,
+a real MCP client, stands in for a real one), gives each run its own token, and looks after the runs."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import signal
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import httpx2
+import pytest
+
+from runner_helpers import Lead, agent, alive, connect, gone, reports, team_yaml, watching
+from team_table import tokens
+
+from network_helpers import running_hub
+
+pytestmark = pytest.mark.anyio
+
+QUICK = {"backoff_seconds": 0.2, "max_backoff_seconds": 0.5}
+
+
+async def test_a_task_reserved_for_an_agent_starts_it_with_its_own_token_and_the_work_in_its_prompt(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent(f"report:{report}", "claim_done"), "env": {"GREETING": "hello"}}}})
+    async with running_hub(tmp_path, yaml_text, env={"SECRET_OF_THE_HUB": "x"}) as hub, watching(hub) as runs, \
+            AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        task = await boss.call("create_task", title="Build it", assignee="builder")
+        await runs.until(lambda: runs.task(task["id"])["status"] == "done", what="the run did the task")
+        run = await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]], what="the run ended")
+        assert run[0]["outcome"] == "exited" and run[0]["exit_code"] == 0
+        seen = reports(report)[0]
+        assert set(seen["env"]) - {"PATH", "HOME", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "TMPDIR", "USER", "LOGNAME",
+                                   "SHELL", "TERM"} == {"TEAM_TABLE_AGENT", "TEAM_TABLE_URL", "TEAM_TABLE_TOKEN",
+                                                        "GREETING"}
+        assert seen["env"]["TEAM_TABLE_AGENT"] == "builder" and seen["env"]["TEAM_TABLE_URL"] == hub.url + "/mcp"
+        assert f"task {task['id']} (Build it)" in seen["prompt"]
+        token = seen["env"]["TEAM_TABLE_TOKEN"]
+        assert token not in hub.log_text()
+        for path in tmp_path.rglob("*"):  # the database keeps its hash only; no file holds it
+            if path.is_file() and path != report:
+                assert token.encode() not in path.read_bytes(), path
+        async with httpx2.AsyncClient() as http:  # the run is over: its token is refused
+            refused = await http.post(hub.url + "/mcp", headers={"Authorization": f"Bearer {token}",
+                                                                  "Accept": "application/json, text/event-stream"},
+                                      json={"jsonrpc": "2.0", "id": 1, "method": "ping"})
+        assert refused.status_code == 401
+        states = [e["state"] for e in runs.events("builder") if "state" in e]
+        assert states[0] == "starting" and states[-1] == "exited", states
+        surfaced = json.loads(runs.of("builder")[0]["surfaced"])
+        assert surfaced["via"] == "run" and [(i["kind"], i["id"]) for i in surfaced["items"]] == [("task", task["id"])]
+
+
+async def test_a_message_starts_the_agent_and_nothing_starts_an_agent_nothing_waits_for(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {
+        "reader": {"role": "coder", "run": {"command": agent("read")}},
+        "idler": {"role": "coder", "run": {"command": agent("read")}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("send_message", recipient="reader", content="Please look at the parser")
+        done = await runs.until(lambda: [r for r in runs.of("reader") if r["ended_at"]], what="reader ran")
+        assert done[0]["outcome"] == "exited" and "read 1 messages" in done[0]["last_line"]
+        assert runs.of("idler") == []  # nothing waited for it: never started
+        assert len(runs.of("reader")) == 1  # it read its messages: nothing waits, it is not started again
+
+
+async def test_a_run_that_fails_is_started_again_after_a_backoff(tmp_path: Path):
+    lead, marker = Lead.new(), tmp_path / "failed-once"
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent(f"fail_once:{marker}", "claim_done"), "restart": QUICK}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        task = await boss.call("create_task", title="Build it", assignee="builder")
+        await runs.until(lambda: runs.task(task["id"])["status"] == "done", what="the second run did the task")
+        first, second = await runs.until(lambda: len(runs.of("builder")) == 2 and runs.of("builder"))
+        assert first["outcome"] == "failed" and first["exit_code"] == 1 and first["last_line"] == "failing this once"
+        states = [e["state"] for e in runs.events("builder") if "state" in e]
+        assert [s for s in states if s != "working"][:3] == ["starting", "backing off", "starting"], states
+
+
+async def test_after_n_failures_in_a_window_the_hub_stops_and_asks_a_person_with_the_last_lines(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("print:the disk is full", "exit:3"),
+        "restart": {**QUICK, "max_failures": 3, "window_seconds": 600}}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        escalation = (await runs.until(lambda: runs.escalations("builder"), what="a person was asked"))[0]
+        assert escalation["rule"] == "run_failed" and escalation["status"] == "open"
+        assert "failed 3 times" in escalation["reason"] and "the disk is full" in escalation["reason"]
+        assert [r["outcome"] for r in runs.of("builder")] == ["failed"] * 3
+        assert runs.state("builder")["state"] == "failed"
+        alert = await boss.call("get_messages")
+        assert any(f"escalation {escalation['id']}" in m["content"] for m in alert)
+        await boss.call("resolve_escalation", escalation_id=escalation["id"], note="try again")
+        await runs.until(lambda: len(runs.of("builder")) == 4, what="resolving it lets the hub try again")
+
+
+async def test_a_run_that_holds_work_and_goes_quiet_is_restarted_as_stalled(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("quiet"), "stall": {"after_seconds": 1.5, "action": "restart"},
+        "restart": {**QUICK, "max_failures": 2}, "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        first = (await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]]))[0]
+        assert first["outcome"] == "failed" and first["reason"].startswith("stalled"), first["reason"]
+        await runs.until(lambda: len(runs.of("builder")) >= 2, what="the stalled run was started again")
+
+
+async def test_a_stalled_run_is_escalated_when_team_yaml_says_so(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("quiet"), "stall": {"after_seconds": 1, "action": "escalate"}, "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        escalation = (await runs.until(lambda: runs.escalations("builder")))[0]
+        assert escalation["rule"] == "run_stalled" and "stalled" in escalation["reason"]
+        assert runs.of("builder")[0]["ended_at"] is None  # asked about, not stopped
+
+
+async def test_a_run_is_stopped_at_its_wall_time(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("hang"), "max_seconds": 1, "grace_seconds": 1, "restart": {**QUICK, "max_failures": 1}}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        run = (await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]]))[0]
+        assert run["outcome"] == "failed" and "max_seconds" in run["reason"]
+
+
+async def test_stopping_the_hub_stops_its_runs_gracefully_then_with_sigkill(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {
+        "polite": {"role": "coder", "run": {"command": agent(f"report:{report}", "hang"), "grace_seconds": 5}},
+        "stubborn": {"role": "coder", "run": {"command": agent("ignore_term", f"report:{report}", "hang"),
+                                              "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        for name in ("polite", "stubborn"):
+            await boss.call("create_task", title=f"Work for {name}", assignee=name)
+        await runs.until(lambda: len(reports(report)) == 2, what="both runs started")
+        pids = [seen["pid"] for seen in reports(report)]
+        await stack.aclose()
+        took = await hub.stop()
+        assert took < 1 + 3 + 5, took  # the stubborn one's grace, then SIGKILL
+        hub.assert_clean_exit()
+        assert not any(alive(pid) for pid in pids)
+        ended = {row["agent"]: row for name in ("polite", "stubborn") for row in runs.of(name)}
+        assert {row["outcome"] for row in ended.values()} == {"stopped"}
+        assert ended["stubborn"]["exit_code"] == 128 + 9 and ended["polite"]["exit_code"] == 128 + 15
+
+
+async def test_a_sigkilled_hub_leaves_no_process_of_its_runs(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("spawn", f"report:{report}", "ignore_term", "hang"), "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        seen = (await runs.until(lambda: reports(report)))[0]
+        run = runs.of("builder")[0]
+        child = int(next(line for line in (tmp_path / ".team-table/runs/builder/run-1.log").read_text().splitlines()
+                         if line.startswith("child ")).split()[1])
+        family = [run["pid"], seen["pid"], child]
+        assert all(alive(pid) for pid in family)
+        await stack.aclose()
+        hub.kill()
+        await hub.process.wait()
+        await gone(family, within=10)
+
+
+async def test_a_hub_started_again_ends_what_an_earlier_hub_left_and_runs_the_agent_afresh(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent(f"report:{report}", "quiet"), "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        seen = (await runs.until(lambda: reports(report)))[0]
+        keeper = (await runs.until(lambda: [r for r in runs.of("builder") if r["pgid"]]))[0]["pid"]
+        await stack.aclose()
+        # The machine took the hub and the run's keeper at once (the keeper frozen first, so it cannot react):
+        # the agent's own process is left, as no keeper or hub is there to end it.
+        os.kill(keeper, signal.SIGSTOP)
+        hub.kill()
+        await hub.process.wait()
+        os.kill(keeper, signal.SIGKILL)
+        await gone([keeper])
+        assert alive(seen["pid"])
+    async with running_hub(tmp_path, None) as hub, watching(hub) as runs:
+        await gone([seen["pid"]], within=20)
+        first = (await runs.until(lambda: [r for r in runs.of("builder") if r["outcome"] == "left"]))[0]
+        assert first["id"] == 1 and "went away" in first["reason"]
+        await runs.until(lambda: len(reports(report)) == 2, what="the agent ran again: its task still waits")
+        old_token = seen["env"]["TEAM_TABLE_TOKEN"]
+        assert old_token != reports(report)[1]["env"]["TEAM_TABLE_TOKEN"]
+        revoked = runs.store.query("SELECT revoked_at FROM token WHERE hash = ?", (tokens.digest(old_token),))
+        assert revoked[0]["revoked_at"] is not None
+
+
+async def test_runs_are_capped_for_the_whole_team(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {name: {"role": "coder", "run": {"command": agent("claim_done")}}
+                                 for name in ("ann", "ben", "cid")}, runner={"max_running": 1})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        for name in ("ann", "ben", "cid"):
+            await boss.call("create_task", title=f"Work for {name}", assignee=name)
+        every = await runs.until(lambda: (rows := [r for n in ("ann", "ben", "cid") for r in runs.of(n)])
+                                 and len(rows) == 3 and all(r["ended_at"] for r in rows) and rows)
+        spans = sorted((r["started_at"], r["ended_at"]) for r in every)
+        assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
+
+
+async def test_adding_changing_and_removing_run_in_team_yaml_applies_live(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    without = team_yaml(lead, {"builder": {"role": "coder"}})
+    async with running_hub(tmp_path, without) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        hub.files.config.write_text(team_yaml(lead, {"builder": {"role": "coder", "run": {
+            "command": agent(f"report:{report}", "hang"), "grace_seconds": 1}}}))
+        await runs.until(lambda: reports(report), what="adding run: starts the agent its work waited for")
+        hub.files.config.write_text(team_yaml(lead, {"builder": {"role": "coder", "run": {
+            "command": agent(f"report:{report}", "print:changed", "hang"), "grace_seconds": 1}}}))
+        first = (await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]]))[0]
+        assert first["outcome"] == "stopped" and "changed" in first["reason"]
+        await runs.until(lambda: len(reports(report)) == 2, what="started again with the new command")
+        hub.files.config.write_text(without)
+        second = (await runs.until(lambda: [r for r in runs.of("builder")[1:] if r["ended_at"]]))[0]
+        assert second["outcome"] == "stopped" and "removed" in second["reason"]
+        assert not any(alive(seen["pid"]) for seen in reports(report))
