@@ -12,6 +12,7 @@ from team_table import audit, comments, conversations, escalations, members, res
 from team_table.errors import Invalid, NotFound
 from team_table.models import TaskStatus
 from team_table.names import check_name
+from team_table.runner import runs
 from team_table.store import placeholders
 from team_table.ui.sessions import Session
 from team_table.ui.web import Dashboard, page, path_id
@@ -92,10 +93,10 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
                                    " AND status IN ('in_progress', 'blocked', 'awaiting_review') ORDER BY id"):
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
-        return found, held, paths
+        return found, held, paths, runs.listing(hub)
 
-    found, held, paths = await ui.run(read)
-    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths)
+    found, held, paths, running = await ui.run(read)
+    return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, runs=running)
 
 
 @page
