@@ -72,7 +72,8 @@ def _ask(config, db, name: str, what: str) -> None:
     with operator_hub(config, db) as hub:
         spec = hub.team.agents.get(name)
         if spec is None or spec.run is None:
-            raise Invalid(f"{name} has no `run:` in {hub.settings.config_path or 'team.yaml'}: the hub does not run it.")
+            where = hub.settings.config_path or "team.yaml"
+            raise Invalid(f"{name} has no `run:` in {where}: the hub does not run it.")
         runs.request(hub, name, what, OPERATOR)
 
 

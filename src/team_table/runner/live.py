@@ -2,14 +2,21 @@
 
 from __future__ import annotations
 
+from collections import deque
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from pathlib import Path
 
-from team_table.config import AgentSpec
+from team_table.config import AgentSpec, Team
+from team_table.runner import folders, processes, work
+from team_table.runner.presets import Context, Reading
 from team_table.runner.processes import Running
-from team_table.runner.runs import AgentState
+from team_table.runner.runs import AgentState, Begun, Outcome
 from team_table.runner.work import Item
+
+TAIL = 20  # lines of output kept in memory per run, for the person asked when it keeps failing
 
 
 class Stop(StrEnum):
@@ -18,6 +25,15 @@ class Stop(StrEnum):
     STOP = "stop"  # shutdown, run: removed, a person asked: not a failure
     FAIL = "fail"  # stalled, out of time, lost its lease: a failure (backoff, then maybe a person)
     RESTART = "restart"  # its run: changed: started again at once with the new one
+
+
+@dataclass
+class Rerun:
+    """Runs of an agent in a row that ended well with the same work still waiting (a bound stops the loop)."""
+
+    fingerprint: frozenset[str]
+    count: int
+    escalated: bool = False
 
 
 @dataclass(eq=False)
@@ -40,6 +56,7 @@ class Live:
     stop_reason: str | None = None
     stop_kind: Stop | None = None
     stall_escalated: bool = False
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
 
     def last_sign(self) -> datetime:
         """The latest of its start, its last line of output and its last tool call."""
@@ -50,3 +67,48 @@ class Live:
             self.stop_reason, self.stop_kind = reason, kind
         if self.process is not None:
             self.process.stop(reason)
+
+    def outcome(self, code: int | None, failure: str) -> tuple[Outcome, str]:
+        """How the run ended, and why, from its exit code and what the hub asked of it."""
+        if self.stop_kind in (Stop.STOP, Stop.RESTART):
+            return Outcome.STOPPED, self.stop_reason or "stopped"
+        if self.stop_kind is Stop.FAIL:
+            return Outcome.FAILED, self.stop_reason or "failed"
+        if code == 0 and not failure:
+            return Outcome.EXITED, "exited 0"
+        return Outcome.FAILED, failure or processes.describe_exit(code)
+
+    def note(self, stream: str, line: str, now: datetime) -> bool:
+        """A line of its output: what it says (session, tool call, a line worth showing). True for its first sign."""
+        reading = self.client.read(line) if stream == "out" else Reading(text=line)
+        first = self.last_output is None and self.last_tool is None
+        self.last_output = now
+        if reading.session:
+            self.session = reading.session
+        if reading.tool:
+            self.last_tool = now
+        if reading.text and reading.text.strip():
+            self.shown, self.shown_at = reading.text.strip()[:500], now
+            self.tail.append(self.shown[:300])
+        return first
+
+
+def prepare(live: Live, begun: Begun, items: list[Item], *, team: Team, team_folder: Path, url: str,
+            hub_env: Mapping[str, str]) -> processes.Launch:
+    """Everything to start a run (on a worker thread: it may make a git worktree and render a template)."""
+    spec, name = live.spec, live.agent
+    folder = folders.working_folder(team_folder, team, name, spec.run)
+    files = folders.runs_folder(team_folder, team, name)
+    processes.prune_outputs(files, team.runner.output.keep_runs - 1)
+    argv = live.client.argv(spec.run, Context(name, url, begun.session, files))
+    text = work.prompt(spec.run.prompt, name, spec.all_roles, items, run=begun.run_id,
+                       resumed=begun.session is not None, hub_url=url)
+    env = folders.environment(hub_env, spec.run, name, url, begun.token)
+    return processes.Launch(argv, env, folder, text, spec.run.grace_seconds, files / f"run-{begun.run_id}.log",
+                            team.runner.output.max_bytes)
+
+
+def with_tail(tail: Iterable[str], reason: str) -> str:
+    """`reason`, and the last lines of output, for the person asked."""
+    lines = list(tail)[-10:]
+    return (reason + ("\nLast output:\n" + "\n".join(lines) if lines else ""))[:3000]

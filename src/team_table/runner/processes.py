@@ -243,3 +243,31 @@ async def _finish(run: Running) -> int:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.pgid, signal.SIGKILL)
     return run.process.returncode
+
+
+def describe_exit(code: int | None) -> str:
+    if code is None:
+        return "could not be started"
+    if code < 0:
+        return f"killed by signal {-code}"
+    if code == 127:
+        return "exited 127 (its command could not be started)"
+    if code > 128:
+        return f"exited {code} (signal {code - 128})"
+    return f"exited {code}"
+
+
+async def end_group(pgid: int, grace: float) -> None:
+    """SIGTERM to a process group an earlier hub left, SIGKILL after `grace` seconds if it is still there."""
+    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
+        try:
+            os.killpg(pgid, sig)
+        except ProcessLookupError:
+            return
+        with anyio.move_on_after(wait):
+            while True:
+                try:
+                    os.killpg(pgid, 0)
+                except ProcessLookupError:
+                    return
+                await anyio.sleep(0.1)

@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
 from team_table import audit, escalations, events, members, tokens
+from team_table.clock import iso
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.runner import leases, work
@@ -178,7 +180,12 @@ def blocked(hub: Hub, agents: list[str]) -> dict[str, str]:
         f" AND agent IN ({placeholders(agents)})", (HUB_SENDER, GAVE_UP, RERUNS, *agents))}
 
 
-def failures_since(hub: Hub, agent: str, since: str) -> int:
+def recent_failures(hub: Hub, agent: str, window_seconds: float) -> int:
+    """The agent's failed runs in the last `window_seconds`, since a person last let it try again."""
+    since = iso(hub.clock.now() - timedelta(seconds=window_seconds))
+    last = escalation_of(hub, agent, GAVE_UP)
+    if last is not None and last["resolved_at"] and last["resolved_at"] > since:
+        since = last["resolved_at"]
     rows = hub.store.query("SELECT COUNT(*) FROM agent_run WHERE agent = ? AND outcome = ? AND ended_at >= ?",
                            (agent, Outcome.FAILED.value, since))
     return rows[0][0]

@@ -10,12 +10,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
-import signal
 import time
 from collections import deque
-from dataclasses import dataclass
-from datetime import timedelta
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -30,25 +26,15 @@ from team_table.errors import TeamTableError
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
-from team_table.runner import folders, leases, processes, runs, work
-from team_table.runner.live import Live, Stop
-from team_table.runner.presets import Context, Reading, client_for
+from team_table.runner import leases, processes, runs, work
+from team_table.runner.live import Live, Rerun, Stop, prepare, with_tail
+from team_table.runner.presets import client_for
 from team_table.runner.runs import AgentState, Outcome
 
 log = logging.getLogger("team_table.runner")
 
 LINE_EVERY = 2.0  # seconds between writes of a run's last line to the database
 STARTING_LOOK = 1.0  # while a run is starting, look this often for its first tool call
-TAIL = 20  # lines of output kept in memory per run, for the person asked when it keeps failing
-
-
-@dataclass
-class Rerun:
-    """Runs in a row that ended well with the same work still waiting."""
-
-    fingerprint: frozenset[str]
-    count: int
-    escalated: bool = False
 
 
 class Supervisor:
@@ -125,23 +111,20 @@ class Supervisor:
     async def _listen(self, scope: anyio.CancelScope) -> None:
         """Wake the loop on every event on the table but this process's own announcements."""
         with scope:
-            await self._listening()
-
-    async def _listening(self) -> None:
-        while not self.closing:
-            if not self.agents():
-                await anyio.sleep(self.hub.team.runner.sweep_seconds)  # a reload adding runs wakes the loop too
-                continue
-            sub = self.fanout.subscribe(HUB_SENDER, everything=True)
-            try:
-                self.fanout.start_at(await self._run(lambda: events.last_id(self.hub.store)))
-                while (event := await sub.queue.get()) is not None:
-                    if event.kind != runs.EVENT or event.data.get("owner") != self.owner.id:
-                        self.wake()
-            finally:
-                self.fanout.unsubscribe(sub)
-            self.wake()  # closed (fell behind, or the hub stops): look once, and listen again
-            await anyio.sleep(0.5)
+            while not self.closing:
+                if not self.agents():
+                    await anyio.sleep(self.hub.team.runner.sweep_seconds)  # a reload adding runs wakes the loop
+                    continue
+                sub = self.fanout.subscribe(HUB_SENDER, everything=True)
+                try:
+                    self.fanout.start_at(await self._run(events.last_id, self.hub.store))
+                    while (event := await sub.queue.get()) is not None:
+                        if event.kind != runs.EVENT or event.data.get("owner") != self.owner.id:
+                            self.wake()
+                finally:
+                    self.fanout.unsubscribe(sub)
+                self.wake()  # closed (fell behind, or the hub stops): look once, and listen again
+                await anyio.sleep(0.5)
 
     def _deadline(self) -> float:
         """The monotonic time of the next thing to do without being woken."""
@@ -266,7 +249,7 @@ class Supervisor:
             await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
         live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items))
         self.live[name] = live
-        self.tails[name] = deque(maxlen=TAIL)
+        self.tails[name] = live.tail
         self._renewed = time.monotonic()  # begin took the lease just now
         log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
         self._tasks.start_soon(self._drive, live, begun, items)
@@ -276,7 +259,9 @@ class Supervisor:
     async def _drive(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> None:
         code, failure = None, ""
         try:
-            launch = await self._prepare(live, begun, items)
+            team, folder, env = self.hub.team, self.team_folder, self.env
+            launch = await self._run(lambda: prepare(live, begun, items, team=team, team_folder=folder,
+                                                     url=self.url, hub_env=env))
             live.process = await processes.start(launch)
             if live.stop_kind is not None:
                 live.process.stop(live.stop_reason or "")
@@ -296,37 +281,9 @@ class Supervisor:
                     live.process.kill()  # cancelled outright: the hub is going down hard
                 await self._ended(live, code, failure)
 
-    async def _prepare(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> processes.Launch:
-        team, spec, name = self.hub.team, live.spec, live.agent
-
-        def ready():
-            folder = folders.working_folder(self.team_folder, team, name, spec.run)
-            files = folders.runs_folder(self.team_folder, team, name)
-            processes.prune_outputs(files, team.runner.output.keep_runs - 1)
-            argv = live.client.argv(spec.run, Context(name, self.url, begun.session, files))
-            text = work.prompt(spec.run.prompt, name, spec.all_roles, items, run=begun.run_id,
-                               resumed=begun.session is not None, hub_url=self.url)
-            return folder, files, argv, text
-
-        folder, files, argv, text = await self._run(ready)
-        env = folders.environment(self.env, spec.run, name, self.url, begun.token)
-        return processes.Launch(argv, env, folder, text, spec.run.grace_seconds, files / f"run-{begun.run_id}.log",
-                                team.runner.output.max_bytes)
-
     def _on_line(self, live: Live, stream: str, line: str) -> None:
-        reading = live.client.read(line) if stream == "out" else Reading(text=line)
-        now = self.hub.clock.now()
-        first = live.last_output is None and live.last_tool is None
-        live.last_output = now
-        if reading.session:
-            live.session = reading.session
-        if reading.tool:
-            live.last_tool = now
-        if reading.text and reading.text.strip():
-            live.shown, live.shown_at = reading.text.strip()[:500], now
-            self.tails[live.agent].append(live.shown[:300])
-        if first:
-            self.wake()
+        if live.note(stream, line, self.hub.clock.now()):
+            self.wake()  # its first sign of life: it is no longer starting
 
     async def _flush_lines(self) -> None:
         now = time.monotonic()
@@ -339,14 +296,7 @@ class Supervisor:
     async def _ended(self, live: Live, code: int | None, failure: str) -> None:
         name, run = live.agent, live.spec.run
         session = (live.client.name, live.session) if live.client.name and live.session else None
-        if live.stop_kind in (Stop.STOP, Stop.RESTART):
-            outcome, why = Outcome.STOPPED, live.stop_reason or "stopped"
-        elif live.stop_kind is Stop.FAIL:
-            outcome, why = Outcome.FAILED, live.stop_reason or "failed"
-        elif code == 0:
-            outcome, why = Outcome.EXITED, "exited 0"
-        else:
-            outcome, why = Outcome.FAILED, failure or _describe(code)
+        outcome, why = live.outcome(code, failure)
         end = partial(runs.end, self.hub, self.owner, name, live.run_id, outcome, code, why, last_line=live.shown,
                       session=session)
         try:
@@ -372,16 +322,7 @@ class Supervisor:
 
     async def _failed(self, live: Live, end: partial, why: str) -> None:
         name, restart = live.agent, live.spec.run.restart
-        now = self.hub.clock.now()
-
-        def count() -> int:
-            since = iso(now - timedelta(seconds=restart.window_seconds))
-            last = runs.escalation_of(self.hub, name, runs.GAVE_UP)
-            if last is not None and last["resolved_at"] and last["resolved_at"] > since:
-                since = last["resolved_at"]  # a person let it try again: count from then
-            return runs.failures_since(self.hub, name, since) + 1
-
-        failures = await self._run(count)
+        failures = await self._run(runs.recent_failures, self.hub, name, restart.window_seconds) + 1
         if failures >= restart.max_failures:
             detail = f"failed {failures} times within {restart.window_seconds:g} s: the hub stopped trying"
             await self._run(lambda: end(state=AgentState.FAILED, detail=detail, keep_lease=False))
@@ -398,9 +339,7 @@ class Supervisor:
         self.holding.add(name)
 
     def _with_tail(self, agent: str, reason: str) -> str:
-        lines = list(self.tails.get(agent, ()))[-10:]
-        text = reason + ("\nLast output:\n" + "\n".join(lines) if lines else "")
-        return text[:3000]
+        return with_tail(self.tails.get(agent, ()), reason)
 
     # ---- leases, leftovers, the end --------------------------------------------------------------------------
 
@@ -437,7 +376,7 @@ class Supervisor:
             if pgid and row["proc_start"] and processes.process_start(pgid) == row["proc_start"]:
                 log.warning("ending what is left of %s's run %d (process group %d), left by a hub that went away",
                             row["agent"], row["id"], pgid)
-                self._tasks.start_soon(_end_group, pgid, 10.0)
+                self._tasks.start_soon(processes.end_group, pgid, 10.0)
 
     async def stop_all(self, why: str) -> None:
         """Stop every run gracefully (SIGTERM, then SIGKILL after its grace), record it, give up the leases."""
@@ -454,31 +393,3 @@ class Supervisor:
             await self._run(lambda: leases.release_all(self.hub, self.owner.id))
         except TeamTableError as exc:
             log.warning("stopping: could not give up the agents' leases (they expire): %s", exc.message)
-
-
-def _describe(code: int | None) -> str:
-    if code is None:
-        return "could not be started"
-    if code < 0:
-        return f"killed by signal {-code}"
-    if code == 127:
-        return "exited 127 (its command could not be started)"
-    if code > 128:
-        return f"exited {code} (signal {code - 128})"
-    return f"exited {code}"
-
-
-async def _end_group(pgid: int, grace: float) -> None:
-    """SIGTERM to a process group an earlier hub left, SIGKILL after `grace` seconds if it is still there."""
-    for sig, wait in ((signal.SIGTERM, grace), (signal.SIGKILL, 0.0)):
-        try:
-            os.killpg(pgid, sig)
-        except ProcessLookupError:
-            return
-        with anyio.move_on_after(wait):
-            while True:
-                try:
-                    os.killpg(pgid, 0)
-                except ProcessLookupError:
-                    return
-                await anyio.sleep(0.1)
