@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from team_table import templates
+from team_table.config_base import Frozen
 
 ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 # Set by the hub for every run; never taken from the file or from the hub's own environment.
@@ -21,10 +22,6 @@ PROMPT_SAMPLE: dict[str, Any] = {
     "items": [{"kind": "task", "id": 7, "title": "Parse the config", "text": "task 7 (Parse the config) is yours"},
               {"kind": "messages", "id": None, "title": "", "text": "2 unread messages"}],
 }
-
-
-class Frozen(BaseModel):
-    model_config = ConfigDict(frozen=True, extra="forbid")
 
 
 class Restart(Frozen):
@@ -61,7 +58,7 @@ class RunSpec(Frozen):
     next_task: bool = False  # also start for free tasks its roles or capabilities fit (what next_task would give)
     folder: str | None = None  # its working folder, relative to team.yaml's folder (default: see docs)
     worktree: bool | None = None  # its own git worktree (default: when the team's folder is in a git repository)
-    env: dict[str, str] = {}
+    env: dict[str, str] = Field(default_factory=dict)
     pass_env: tuple[str, ...] = ()  # names of the hub's variables handed on (e.g. ANTHROPIC_API_KEY)
     prompt: str | None = None  # the first input: a Jinja template (variables: agent, roles, items, run, resumed, hub)
     max_seconds: float = Field(default=3600.0, gt=0)  # wall time of one run
@@ -127,7 +124,7 @@ class RunnerSection(Frozen):
     """The hub's limits on the runs of every agent with `run:`."""
 
     max_running: int = Field(default=8, ge=1, le=1000)  # at once, on the whole team (every replica together)
-    max_running_per_role: dict[str, int] = {}  # at once, per role
+    max_running_per_role: dict[str, int] = Field(default_factory=dict)  # at once, per role
     folder: str = ".team-table"  # agents' folders, worktrees and run output, relative to team.yaml's folder
     output: Output = Output()
     sweep_seconds: float = Field(default=30.0, ge=1, le=3600)  # the safety look besides the wake-ups on events
