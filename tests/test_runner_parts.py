@@ -195,10 +195,17 @@ def test_the_prompt_says_what_waits_in_the_built_in_text_or_the_configured_templ
     assert own == "builder: task 7"
 
 
-async def test_the_work_a_run_starts_with_is_marked_surfaced_on_its_record(table_with):
+async def test_the_work_a_run_starts_with_is_kept_on_its_record_and_its_messages_are_surfaced(table_with):
     async with table_with(TEAM) as table:
-        items = [work.Item("messages", 3, "", "1 unread message")]
-        begun = runs.begin(table.hub, leases.Owner.here(), "builder", items, None)
-        row = table.hub.store.query("SELECT surfaced FROM agent_run WHERE id = ?", (begun.run_id,))[0]
+        hub = table.hub
+        boss = hub.caller("boss", ("lead",))
+        told = messages.send(hub, boss, "builder", "Please look at the parser")
+        items = work.waiting(hub, {"builder": hub.team.agents["builder"]})["builder"]
+        later = messages.send(hub, boss, "builder", "(sent after the prompt was written)")
+        begun = runs.begin(hub, leases.Owner.here(), "builder", items, None)
+        row = hub.store.query("SELECT surfaced FROM agent_run WHERE id = ?", (begun.run_id,))[0]
         assert json.loads(row["surfaced"]) == {"via": "run", "items": [
-            {"kind": "messages", "id": 3, "title": "", "text": "1 unread message"}]}
+            {"kind": "messages", "id": told.id, "title": "", "text": "1 unread message (get_messages)"}]}
+        shown = {r["message_id"]: r["surfaced_via"] for r in hub.store.query(
+            "SELECT message_id, surfaced_via FROM delivery WHERE agent = 'builder'")}
+        assert shown == {told.id: "run", later.id: None}

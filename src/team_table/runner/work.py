@@ -2,7 +2,8 @@
 run, which says what waited.
 
 Work waits for an agent when it has a task reserved for it (pending, its dependencies done) or in progress (its
-own, or sent back by review), a review asked of it, or unread messages. Agents whose `run:` says `next_task: true`
+own, or sent back by review), a review asked of it, or messages it has neither read nor acted on (the hub's notice
+of a task assigned is acted on when the agent claims the task). Agents whose `run:` says `next_task: true`
 are also started for free pending tasks their roles or capabilities fit (one task each, so a free task starts one
 agent, not all who could take it).
 """
@@ -14,13 +15,16 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from typing import Any
 
-from team_table import templates
+from team_table import receipts, templates
 from team_table.claims import WAITING_ON_OTHERS, kinds_for
 from team_table.config import AgentSpec
 from team_table.hub import Hub
 from team_table.messages import UNREAD
 from team_table.store import Tx, placeholders
 
+# A message waits for an agent while it is unread and not acted on (a notice about a task it then claimed or moved
+# is answered by that: receipts.py).
+WAITS = f"{UNREAD} AND d.acted_at IS NULL"
 PROMPT_ITEMS = 20  # at most this many items are listed in a prompt (then "and N more")
 FREE_LOOKED_AT = 500  # free tasks considered in one pass, highest priority first
 
@@ -71,7 +75,7 @@ def waiting(hub: Hub, agents: Mapping[str, AgentSpec]) -> dict[str, list[Item]]:
         found[row["reviewer"]].append(Item("review", row["id"], row["title"],
                                            f"task {row['id']} ({row['title']}) waits for your review"))
     for row in query(f"SELECT d.agent, COUNT(*) AS n, MAX(d.message_id) AS newest FROM delivery d"
-                     f" {hub.store.dialect.unread_index} WHERE d.agent IN ({marks}) AND {UNREAD} GROUP BY d.agent",
+                     f" {hub.store.dialect.unread_index} WHERE d.agent IN ({marks}) AND {WAITS} GROUP BY d.agent",
                      names):
         count = row["n"]
         found[row["agent"]].append(Item("messages", row["newest"], "",
@@ -130,10 +134,14 @@ def prompt(source: str | None, agent: str, roles: tuple[str, ...], items: list[I
 
 
 def mark_surfaced(conn: Tx, hub: Hub, agent: str, items: list[Item], *, run_id: int, via: str = "run") -> None:
-    """The work a run starts with, in its prompt, counts as surfaced to the agent: kept on the run's record.
-
-    TODO(issue 17): record a `surfaced` delivery receipt for each item here (its messages up to the newest id, its
-    tasks and reviews) once receipts land; this is the one call site, inside the transaction that starts the run."""
+    """The work a run starts with, in its prompt, counts as surfaced to the agent: kept on the run's record, and the
+    unread messages it was told of (up to the newest the prompt counted) get their `surfaced` receipt. The one call
+    site: the transaction that starts the run (issue 17's receipts)."""
     conn.execute("UPDATE agent_run SET surfaced = ? WHERE id = ? AND agent = ?",
                  (json.dumps({"via": via, "items": [asdict(item) for item in items]}, separators=(",", ":")),
                   run_id, agent))
+    newest = max((item.id for item in items if item.kind == "messages" and item.id is not None), default=None)
+    if newest is not None:
+        ids = [row[0] for row in conn.execute(f"SELECT d.message_id FROM delivery d WHERE d.agent = ? AND {WAITS}"
+                                              " AND d.message_id <= ?", (agent, newest))]
+        receipts.surfaced(conn, hub.now(), agent, ids, receipts.Shown(via))
