@@ -1,0 +1,70 @@
+"""The claude and codex presets with the real clients (Claude Code, Codex), offline: the hub starts them when a task
+waits, they reach the hub with the run's token through the MCP config the preset gives them, a scripted model
+(tests/model_stub.py) has them call next_task and update_task, and the next run resumes the same session."""
+
+from __future__ import annotations
+
+import os
+from contextlib import AsyncExitStack
+from pathlib import Path
+
+import pytest
+from model_stub import Call, ModelStub
+from real_clients import ClaudeHome, CodexHome, client
+
+from runner_helpers import Lead, connect, team_yaml, watching
+
+from network_helpers import running_hub
+
+pytestmark = pytest.mark.anyio
+
+# What Claude Code's throwaway home needs in its environment (ClaudeHome.env), without the rest of the machine's.
+CLAUDE_VARIABLES = ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
+                    "DISABLE_AUTOUPDATER", "IS_SANDBOX", "CLAUDE_CODE_GB_DISK_CACHE_WHEN_TELEMETRY_OFF",
+                    "CLAUDE_CODE_DISABLE_OFFICIAL_MARKETPLACE_AUTOINSTALL")
+PRESETS = {
+    "claude": (ClaudeHome, "mcp__team-table__", CLAUDE_VARIABLES),
+    "codex": (CodexHome, "mcp__team_table__", ()),
+}
+
+
+def script(model: ModelStub, tool: str, task_id: int, said: str) -> None:
+    model.script([Call(tool + "next_task"),
+                  Call(tool + "update_task", task_id=task_id, status="done", result=f"did {task_id}"), said])
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+async def test_a_preset_client_does_a_waiting_task_through_the_hub_and_resumes_its_session_next_run(
+        tmp_path: Path, preset: str):
+    home_of, tool, variables = PRESETS[preset]
+    lead = Lead.new()
+    with ModelStub() as model:
+        home = home_of(tmp_path / "client-home", model)
+        env = {name: value for name, value in home.env().items() if name in (*variables, "HOME")}
+        env["PATH"] = f"{client(preset).parent}{os.pathsep}{os.environ['PATH']}"
+        yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+            "preset": preset, "env": env, "grace_seconds": 3, "max_seconds": 120}}})
+        async with running_hub(tmp_path / "hub", yaml_text) as hub, watching(hub) as runs, \
+                AsyncExitStack() as stack:
+            boss = await connect(stack, hub, lead.token)
+            script(model, tool, 1, "All done.")
+            await boss.call("create_task", title="Build it", assignee="builder")
+            await runs.until(lambda: runs.task(1)["status"] == "done", within=120, what="the client did task 1")
+            first = (await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]], within=60))[0]
+            assert first["outcome"] == "exited", dict(first)
+            session = runs.state("builder")["session_id"]
+            assert session and runs.state("builder")["session_client"] == preset and first["session_id"] == session
+            asked = [r for r in model.requests if r.conversational]
+            assert "task 1 (Build it)" in asked[0].text  # the prompt said what waited
+
+            script(model, tool, 2, "Second done.")
+            await boss.call("create_task", title="Build more", assignee="builder")
+            await runs.until(lambda: runs.task(2)["status"] == "done", within=120, what="the client did task 2")
+            second = (await runs.until(lambda: [r for r in runs.of("builder")[1:] if r["ended_at"]], within=60))[0]
+            assert second["outcome"] == "exited" and second["session_id"] == session
+            resumed = [r for r in model.requests if r.conversational][len(asked):]
+            assert resumed and "All done." in resumed[0].text  # the first run's conversation carried over
+
+            token_config = list((hub.files.folder / ".team-table" / "runs" / "builder").glob("*.json"))
+            for path in token_config:
+                assert "${TEAM_TABLE_TOKEN}" in path.read_text()
