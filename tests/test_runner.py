@@ -54,8 +54,10 @@ async def test_a_task_reserved_for_an_agent_starts_it_with_its_own_token_and_the
                     await anyio.sleep(0.2)
         states = [e["state"] for e in runs.events("builder") if "state" in e]
         assert states[0] == "starting" and states[-1] == "exited", states
-        surfaced = json.loads(runs.of("builder")[0]["surfaced"])
-        assert surfaced["via"] == "run" and [(i["kind"], i["id"]) for i in surfaced["items"]] == [("task", task["id"])]
+        surfaced = json.loads(runs.of("builder")[0]["surfaced"])  # the task, and the hub's notice of it
+        assert surfaced["via"] == "run" and [i["kind"] for i in surfaced["items"]] == ["task", "messages"]
+        notice = runs.store.query("SELECT surfaced_via, acted_how FROM delivery WHERE agent = 'builder'")
+        assert [(row["surfaced_via"], row["acted_how"]) for row in notice] == [("run", "claim")]
 
 
 async def test_a_message_starts_the_agent_and_nothing_starts_an_agent_nothing_waits_for(tmp_path: Path):
