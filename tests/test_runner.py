@@ -245,3 +245,32 @@ async def test_adding_changing_and_removing_run_in_team_yaml_applies_live(tmp_pa
         second = (await runs.until(lambda: [r for r in runs.of("builder")[1:] if r["ended_at"]]))[0]
         assert second["outcome"] == "stopped" and "removed" in second["reason"]
         assert not any(alive(seen["pid"]) for seen in reports(report))
+
+
+@pytest.mark.postgres_only
+async def test_two_replicas_run_an_agent_once_and_the_other_takes_over_when_that_replica_dies(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent(f"report:{report}", "quiet"), "grace_seconds": 1}}})
+    shared = tmp_path / "replica-0"
+    async with running_hub(shared, yaml_text) as first, \
+            running_hub(tmp_path / "replica-1", yaml_text, db_folder=shared) as second, \
+            watching(first) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, first, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        seen = (await runs.until(lambda: reports(report)))[0]
+        # Both replicas heard of the task; one started the agent, the other found it run by the first.
+        await runs.until(lambda: all("builder" in hub.log_text() for hub in (first, second)))
+        assert len(runs.of("builder")) == 1 and len(reports(report)) == 1
+        owner = runs.store.query("SELECT owner FROM agent_lease WHERE agent = 'builder'")[0]["owner"]
+        running, other = (first, second) if f":{first.process.pid}:" in owner else (second, first)
+        assert f":{running.process.pid}:" in owner
+        await stack.aclose()
+        running.kill()
+        await running.process.wait()
+        await gone([seen["pid"]])  # the dead replica's keeper ended the agent
+        await runs.until(lambda: len(reports(report)) == 2, within=45, what="the other replica took the agent over")
+        first_run, second_run = runs.of("builder")[:2]
+        assert first_run["outcome"] == "left" and second_run["owner"].split(":")[1] == str(other.process.pid)
+        revoked = runs.store.query("SELECT revoked_at FROM token WHERE hash = ?", (first_run["token_hash"],))
+        assert revoked[0]["revoked_at"] is not None

@@ -58,6 +58,7 @@ def begin(hub: Hub, owner: Owner, agent: str, items: list[work.Item], client: st
     with hub.store.write() as conn:
         conn.lock("runner")  # the caps count every replica's runs: one start at a time is judged against them
         running = {row[0] for row in conn.execute("SELECT agent FROM agent_run WHERE ended_at IS NULL")}
+        leases.drop_gone(conn, owner.host)  # a hub of this machine that died holds nothing
         held = leases.live(conn, stamp)
         if held.get(agent, owner.id) != owner.id:
             return "another hub runs it"
