@@ -19,6 +19,7 @@ from team_table import tokens
 from team_table.store import open_store
 
 from network_helpers import NetHub, mcp_client
+from stdio_helpers import TEAM_TABLE, hub_env
 
 SCRIPT = Path(__file__).with_name("scripted_agent.py")
 T = TypeVar("T")
@@ -109,6 +110,30 @@ async def watching(hub: NetHub) -> AsyncIterator[Runs]:
         yield runs
     finally:
         runs.close()
+
+
+async def team_table(hub: NetHub, *args: str) -> str:
+    """`team-table ARGS --config --db` of `hub`'s folder, as a person runs it beside the hub; its output."""
+    with anyio.fail_after(60):
+        done = await anyio.run_process([TEAM_TABLE, *args, "--config", str(hub.files.config), "--db", hub.files.db],
+                                       env=hub_env(hub.files.home, COLUMNS="200"), cwd=hub.files.home, check=False)
+    assert done.returncode == 0, done.stderr.decode()
+    return done.stdout.decode()
+
+
+@asynccontextmanager
+async def signed_in(url: str, token: str) -> AsyncIterator[Any]:
+    """An HTTP client holding a dashboard session for `token`."""
+    import re
+
+    import httpx2
+
+    async with httpx2.AsyncClient(base_url=url, follow_redirects=False, timeout=15) as client:
+        form = (await client.get("/ui/signin")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        answer = await client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/ui"})
+        assert answer.status_code == 303, answer.text
+        yield client
 
 
 def alive(pid: int) -> bool:

@@ -14,7 +14,7 @@ import anyio
 import httpx2
 import pytest
 
-from runner_helpers import Lead, agent, alive, connect, gone, reports, team_yaml, watching
+from runner_helpers import Lead, agent, alive, connect, gone, reports, signed_in, team_table, team_yaml, watching
 from team_table import tokens
 
 from network_helpers import running_hub
@@ -274,3 +274,41 @@ async def test_two_replicas_run_an_agent_once_and_the_other_takes_over_when_that
         assert first_run["outcome"] == "left" and second_run["owner"].split(":")[1] == str(other.process.pid)
         revoked = runs.store.query("SELECT revoked_at FROM token WHERE hash = ?", (first_run["token_hash"],))
         assert revoked[0]["revoked_at"] is not None
+
+
+async def test_an_always_agent_runs_without_work_and_a_manual_one_when_a_person_asks(tmp_path: Path):
+    lead, report = Lead.new(), tmp_path / "report.jsonl"
+    yaml_text = team_yaml(lead, {
+        "watcher": {"role": "coder", "run": {"command": agent(f"report:{report}", "hang"), "start": "always",
+                                             "grace_seconds": 1}},
+        "helper": {"role": "coder", "run": {"command": agent(f"report:{report}", "hang"), "start": "manual",
+                                            "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs:
+        await runs.until(lambda: runs.of("watcher"), what="an always agent starts with nothing waiting")
+        assert runs.of("helper") == []
+        listed = await team_table(hub, "agents")
+        assert "watcher" in listed and "helper" in listed and "not started yet" in listed
+        await team_table(hub, "agents", "start", "helper")
+        await runs.until(lambda: runs.of("helper"), what="started when a person asked")
+        await runs.until(lambda: runs.state("helper")["state"] == "working" or runs.state("helper")["state"] == "idle")
+        await team_table(hub, "agents", "stop", "helper")
+        stopped = (await runs.until(lambda: [r for r in runs.of("helper") if r["ended_at"]]))[0]
+        assert stopped["outcome"] == "stopped" and "asked" in stopped["reason"]
+        assert len(runs.of("helper")) == 1  # a manual agent is not started again on its own
+        listed = await team_table(hub, "agents", "--json")
+        assert {row["agent"]: row["state"] for row in json.loads(listed)}["watcher"] in ("idle", "working")
+
+
+async def test_the_team_page_shows_who_the_hub_runs_what_for_and_their_last_line(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {"command": agent("hang"), "grace_seconds": 1}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        await runs.until(lambda: (run := runs.of("builder")) and run[0]["last_line"] == "still here")
+        async with signed_in(hub.url, lead.token) as dashboard:
+            page = (await dashboard.get("/ui/team")).text
+        row = page[page.index('id="run-builder"'):]
+        row = row[:row.index("</tr>")]
+        assert "Run by the hub" in page and "1 running" in page
+        assert "task 1 (Build it)" in row and "still here" in row and "working" in row
