@@ -194,6 +194,9 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(rt.hub, rt.fanout, fixed(binding), waker=rt.waker)
         log.info("hub up: stdio, db %s, config %s%s", settings.database, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
+        if any(spec.run is not None for spec in team.agents.values()):
+            log.info("the agents with run: in team.yaml are started by the network hub (team-table up with "
+                     "transport streamable-http), not by a stdio hub")
         screen = (lambda params: declines_discover(rt.hub, params)) if binding is not None else None
         await stdio.serve(server, on_first_answer=answered.set, screen=screen)
 

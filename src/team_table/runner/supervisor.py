@@ -26,7 +26,7 @@ from team_table.errors import TeamTableError
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
-from team_table.runner import leases, processes, runs, work
+from team_table.runner import folders, leases, processes, runs, work
 from team_table.runner.live import Live, Rerun, Stop, prepare, with_tail
 from team_table.runner.presets import client_for
 from team_table.runner.runs import AgentState, Outcome
@@ -41,8 +41,7 @@ class Supervisor:
     """The runs of one hub process."""
 
     def __init__(self, hub: Hub, fanout: Fanout, url: str, *, listening: anyio.Event | None = None) -> None:
-        self.hub, self.fanout, self.url = hub, fanout, url
-        self.listening = listening
+        self.hub, self.fanout, self.url, self.listening = hub, fanout, url, listening
         self.owner = leases.Owner.here()
         self.env = dict(hub.settings.environ)
         self.team_folder = (hub.settings.config_path or Path.cwd() / "team.yaml").parent
@@ -52,6 +51,7 @@ class Supervisor:
         self.reruns: dict[str, Rerun] = {}
         self.noted: dict[str, str | None] = {}  # agent -> the last "why it did not start" written
         self.tails: dict[str, deque[str]] = {}
+        self.removed: set[str] = set()  # agents removed from team.yaml whose worktree may go
         self.closing = False
         self._wake = anyio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -59,19 +59,17 @@ class Supervisor:
         self._renewed = 0.0
         self._flushed: dict[str, float] = {}
         self._ended_one = anyio.Event()  # set whenever a run ends
-
-    # ---- waking ----------------------------------------------------------------------------------------------
+        self._reloaded = anyio.Event()  # set when a new team.yaml applies
 
     def wake(self) -> None:
         self._wake.set()
 
-    def wake_threadsafe(self) -> None:
+    def reloaded(self, change: Any) -> None:
+        """Runtime.on_reload hook (a worker thread): a new team.yaml applies at the next look; the worktrees of
+        agents removed from it go once their runs have ended (if they hold no uncommitted work)."""
+        self.removed.update(change.agents_removed)
         if self._loop is not None:
-            self._loop.call_soon_threadsafe(self.wake)
-
-    def reloaded(self, change: object) -> None:
-        """Runtime.on_reload hook (a worker thread): a new team.yaml applies at the next look."""
-        self.wake_threadsafe()
+            self._loop.call_soon_threadsafe(lambda: (self.wake(), self._reloaded.set()))
 
     def agents(self) -> dict[str, AgentSpec]:
         return {name: spec for name, spec in self.hub.team.agents.items() if spec.run is not None and spec.enabled}
@@ -112,8 +110,9 @@ class Supervisor:
         """Wake the loop on every event on the table but this process's own announcements."""
         with scope:
             while not self.closing:
-                if not self.agents():
-                    await anyio.sleep(self.hub.team.runner.sweep_seconds)  # a reload adding runs wakes the loop
+                if not self.agents():  # nothing to listen for until a reload adds runs
+                    self._reloaded = anyio.Event()
+                    await self._reloaded.wait()
                     continue
                 sub = self.fanout.subscribe(HUB_SENDER, everything=True)
                 try:
@@ -157,6 +156,10 @@ class Supervisor:
                 live.spec = spec
         for name in [n for n in self.holding if n not in agents]:
             await self._let_go(name)
+        for name in [n for n in self.removed if n not in self.live]:
+            self.removed.discard(name)
+            folder = folders.base(self.team_folder, self.hub.team) / "worktrees" / folders.slug(name)
+            await self._run(folders.remove_worktree_if_clean, folder)
         if not agents:
             return
         names = sorted(agents)
