@@ -4,6 +4,7 @@ waits, they reach the hub with the run's token through the MCP config the preset
 
 from __future__ import annotations
 
+import json
 import os
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -68,3 +69,32 @@ async def test_a_preset_client_does_a_waiting_task_through_the_hub_and_resumes_i
             token_config = list((hub.files.folder / ".team-table" / "runs" / "builder").glob("*.json"))
             for path in token_config:
                 assert "${TEAM_TABLE_TOKEN}" in path.read_text()
+
+
+async def test_a_coder_on_claude_and_a_reviewer_on_codex_see_a_reviewed_task_through_without_a_terminal(
+        tmp_path: Path):
+    lead = Lead.new()
+    with ModelStub() as model:
+        claude, codex = ClaudeHome(tmp_path / "claude-home", model), CodexHome(tmp_path / "codex-home", model)
+        path = f"{client('claude').parent}{os.pathsep}{client('codex').parent}{os.pathsep}{os.environ['PATH']}"
+        coder_env = {name: value for name, value in claude.env().items() if name in (*CLAUDE_VARIABLES, "HOME")}
+        agents = {"coder": {"role": "coder", "run": {"preset": "claude", "env": {**coder_env, "PATH": path},
+                                                     "grace_seconds": 3}},
+                  "reviewer": {"role": "reviewer", "run": {"preset": "codex",
+                                                           "env": {"HOME": str(codex.root), "PATH": path},
+                                                           "grace_seconds": 3}}}
+        model.script([Call("mcp__team-table__next_task"),
+                      Call("mcp__team-table__update_task", task_id=1, status="awaiting_review", result="built"),
+                      "Ready for review.",
+                      Call("mcp__team_table__review_task", task_id=1, approve=True, note="looks right"),
+                      "Approved."])
+        async with running_hub(tmp_path / "hub", team_yaml(lead, agents)) as hub, watching(hub) as runs, \
+                AsyncExitStack() as stack:
+            boss = await connect(stack, hub, lead.token)
+            await boss.call("create_task", title="Build it", assignee="coder", reviewer="reviewer")
+            await runs.until(lambda: runs.task(1)["status"] == "done", within=180, what="built, reviewed, done")
+            coder, reviewer = runs.of("coder"), runs.of("reviewer")
+            assert coder[0]["started_at"] < reviewer[0]["started_at"]  # the review started the reviewer
+            assert json.loads(reviewer[0]["surfaced"])["items"][0]["kind"] == "review"
+            await runs.until(lambda: all(r["ended_at"] for r in runs.of("coder") + runs.of("reviewer")))
+            assert {r["outcome"] for r in runs.of("coder") + runs.of("reviewer")} == {"exited"}
