@@ -44,6 +44,7 @@ class Live:
     client: object  # presets.Command or a preset
     started_at: datetime
     fingerprint: frozenset[str]  # what waited when it started
+    resumed: str | None = None  # the client session this run resumes
     items: list[Item] = field(default_factory=list)  # the work it holds now
     process: Running | None = None
     state: AgentState = AgentState.STARTING

@@ -77,8 +77,6 @@ class Supervisor:
     async def _run(self, work_fn: Any, *args: Any) -> Any:
         return await anyio.to_thread.run_sync(work_fn, *args)
 
-    # ---- the loop --------------------------------------------------------------------------------------------
-
     async def serve(self) -> None:
         """Supervise until cancelled (call stop_all first for a graceful end)."""
         self._loop = asyncio.get_running_loop()
@@ -141,8 +139,6 @@ class Supervisor:
             if live.items and not (run.stall.action == "escalate" and live.stall_escalated):
                 due.append(now + (run.stall.after_seconds - (wall - live.last_sign()).total_seconds()))
         return max(now, min(due))
-
-    # ---- looking ---------------------------------------------------------------------------------------------
 
     async def _look(self) -> None:
         agents = self.agents()
@@ -250,14 +246,12 @@ class Supervisor:
         self.holding.discard(name)
         if asked == "start":
             await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
-        live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items))
-        self.live[name] = live
-        self.tails[name] = live.tail
+        live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items),
+                    resumed=begun.session)
+        self.live[name], self.tails[name] = live, live.tail
         self._renewed = time.monotonic()  # begin took the lease just now
         log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
         self._tasks.start_soon(self._drive, live, begun, items)
-
-    # ---- one run ---------------------------------------------------------------------------------------------
 
     async def _drive(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> None:
         code, failure = None, ""
@@ -300,6 +294,8 @@ class Supervisor:
         name, run = live.agent, live.spec.run
         session = (live.client.name, live.session) if live.client.name and live.session else None
         outcome, why = live.outcome(code, failure)
+        if session is None and live.resumed and outcome is Outcome.FAILED:
+            session = (live.client.name, None)  # its resume failed before a session began: the next run starts anew
         end = partial(runs.end, self.hub, self.owner, name, live.run_id, outcome, code, why, last_line=live.shown,
                       session=session)
         try:
@@ -343,8 +339,6 @@ class Supervisor:
 
     def _with_tail(self, agent: str, reason: str) -> str:
         return with_tail(self.tails.get(agent, ()), reason)
-
-    # ---- leases, leftovers, the end --------------------------------------------------------------------------
 
     async def _renew(self) -> None:
         if not (self.live or self.holding) or time.monotonic() - self._renewed < leases.RENEW_EVERY:
