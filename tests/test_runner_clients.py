@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from model_stub import Call, ModelStub
 from real_clients import ClaudeHome, CodexHome, client
 
 from runner_helpers import Lead, connect, team_yaml, watching
+from team_table.store import open_store
 
 from network_helpers import running_hub
 
@@ -98,3 +100,26 @@ async def test_a_coder_on_claude_and_a_reviewer_on_codex_see_a_reviewed_task_thr
             assert json.loads(reviewer[0]["surfaced"])["items"][0]["kind"] == "review"
             await runs.until(lambda: all(r["ended_at"] for r in runs.of("coder") + runs.of("reviewer")))
             assert {r["outcome"] for r in runs.of("coder") + runs.of("reviewer")} == {"exited"}
+
+
+async def test_a_session_that_cannot_be_resumed_is_dropped_and_the_next_run_starts_a_new_one(tmp_path: Path):
+    lead = Lead.new()
+    with ModelStub() as model:
+        home = ClaudeHome(tmp_path / "claude-home", model)
+        env = {name: value for name, value in home.env().items() if name in (*CLAUDE_VARIABLES, "HOME")}
+        env["PATH"] = f"{client('claude').parent}{os.pathsep}{os.environ['PATH']}"
+        yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+            "preset": "claude", "env": env, "grace_seconds": 3, "restart": {"backoff_seconds": 0.2}}}})
+        async with running_hub(tmp_path / "hub", yaml_text) as hub, watching(hub) as runs, \
+                AsyncExitStack() as stack:
+            lost = str(uuid.uuid4())  # a session this Claude Code never had (its HOME was wiped, say)
+            with open_store(hub.files.db).write() as conn:
+                conn.execute("INSERT INTO agent_state (agent, state, since, session_client, session_id)"
+                             " VALUES ('builder', 'exited', '2026-01-01T00:00:00+00:00', 'claude', ?)", (lost,))
+            boss = await connect(stack, hub, lead.token)
+            script(model, "mcp__team-table__", 1, "All done.")
+            await boss.call("create_task", title="Build it", assignee="builder")
+            await runs.until(lambda: runs.task(1)["status"] == "done", within=120, what="the second run did it")
+            first = runs.of("builder")[0]
+            assert first["outcome"] == "failed" and first["session_id"] is None
+            await runs.until(lambda: runs.state("builder")["session_id"] not in (None, lost), within=60)

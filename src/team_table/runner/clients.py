@@ -35,8 +35,10 @@ class Claude:
         data = json_line(line)
         if data is None:
             return Reading(text=line)
-        session = data.get("session_id") if isinstance(data.get("session_id"), str) else None
         kind = data.get("type")
+        # The session is the one a run really opened (its init line, its turns): a resume that found no
+        # conversation still names the session it looked for in its error result.
+        session = data.get("session_id") if isinstance(data.get("session_id"), str) and kind != "result" else None
         if kind == "assistant":
             blocks = (data.get("message") or {}).get("content") or []
             tools = [b.get("name") for b in blocks if isinstance(b, dict) and b.get("type") == "tool_use"]
