@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hmac
 import json
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from team_table import audit, events, limits, presence, reservations, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -329,7 +329,7 @@ def revoke_run_tokens(conn: Tx, name: str, now: str) -> int:
                         (now, name, RUN_TOKEN)).rowcount
 
 
-def agents_with_run_tokens(conn: Tx) -> list[str]:
-    """Members holding a live run token."""
-    return [row[0] for row in conn.execute("SELECT DISTINCT member FROM token WHERE source = ? AND revoked_at IS NULL",
-                                           (RUN_TOKEN,))]
+def run_token_holders(rows: Callable[..., list]) -> list[str]:
+    """Members holding a live run token, read through `rows(sql, params)` (a store's query, or a transaction's)."""
+    return [row[0] for row in rows("SELECT DISTINCT member FROM token WHERE source = ? AND revoked_at IS NULL",
+                                   (RUN_TOKEN,))]

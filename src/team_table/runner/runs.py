@@ -156,20 +156,33 @@ def close_left(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> list[Any]:
 
 def take_over_left(hub: Hub, owner: Owner) -> list[Any]:
     """Runs whose hub went away (their lease expired, or is this host's from a process that is gone): closed, their
-    tokens revoked, their agents' leases freed. Returns the closed rows of this host (their processes are ended)."""
+    tokens revoked, their agents' leases freed. Returns the closed rows of this host (their processes are ended).
+    Reads first: with nothing left behind (the usual case), nothing is written."""
     now, stamp = hub.now(), hub.clock.now().timestamp()
+    if not any(_left_behind(lambda sql, params=(): hub.store.query(sql, params), owner, stamp)):
+        return []
     closed: list[Any] = []
     with hub.store.write() as conn:
         conn.lock("runner")
         leases.drop_gone(conn, owner.host)
-        held = leases.live(conn, stamp)
-        for row in conn.execute("SELECT agent, owner FROM agent_run WHERE ended_at IS NULL").fetchall():
-            if held.get(row["agent"]) in (None, owner.id) and row["owner"] != owner.id:
-                closed += close_left(conn, hub, row["agent"], now, "its hub went away without ending it")
-        for agent in members.agents_with_run_tokens(conn):
-            if agent not in held:  # minted for a run no live hub holds any more
-                members.revoke_run_tokens(conn, agent, now)
+        runs_left, tokens_left = _left_behind(lambda sql, params=(): conn.execute(sql, params).fetchall(), owner,
+                                              stamp)
+        for agent in runs_left:
+            closed += close_left(conn, hub, agent, now, "its hub went away without ending it")
+        for agent in tokens_left:  # minted for a run no live hub holds any more
+            members.revoke_run_tokens(conn, agent, now)
     return [row for row in closed if row["host"] == owner.host]
+
+
+def _left_behind(rows: Any, owner: Owner, stamp: float) -> tuple[list[str], list[str]]:
+    """Agents with a run open that no live hub holds (but this one), and agents with a live run token no live hub
+    holds: what a hub that went away left."""
+    held = {row[0]: row[1] for row in rows("SELECT agent, owner, until FROM agent_lease")
+            if row[2] >= stamp and not leases.gone(row[1], owner.host)}
+    runs_left = sorted({row[0] for row in rows("SELECT agent, owner FROM agent_run WHERE ended_at IS NULL")
+                        if held.get(row[0]) in (None, owner.id) and row[1] != owner.id})
+    tokens_left = [agent for agent in members.run_token_holders(rows) if agent not in held]
+    return runs_left, tokens_left
 
 
 def blocked(hub: Hub, agents: list[str]) -> dict[str, str]:
