@@ -1,5 +1,9 @@
-"""The presets for real clients, driven headless on their own command lines (see docs/running-agents.md for why not
-through the Agent Client Protocol):
+"""The presets for real clients, driven headless on their own command lines, not through the Agent Client Protocol:
+the ACP adapters work (tried against the same scripted model: claude-code-acp 0.16.2 and codex-acp 0.16.0 did the
+task and resumed with session/load), but claude-code-acp runs the Claude Code bundled in its SDK (2.1.44) instead of
+the one installed (2.1.332 here), both add a node package of their own (346 MB), and the hub would hold a protocol
+conversation per run and answer its permission requests, for nothing the headless modes lack (a session id to
+resume, JSON events, an exit code).
 
 - `claude`: Claude Code in print mode (`-p`, the prompt on stdin) with stream-json output; the hub as its only MCP
   server through a config file generated per agent whose Authorization header references `${TEAM_TABLE_TOKEN}` (the
