@@ -11,13 +11,13 @@ from contextlib import AsyncExitStack
 from pathlib import Path
 
 import pytest
-from model_stub import Call, ModelStub
-from real_clients import ClaudeHome, CodexHome, client
 
 from runner_helpers import Lead, connect, team_yaml, watching
 from team_table.store import open_store
 
+from model_stub import Call, ModelStub
 from network_helpers import running_hub
+from real_clients import ClaudeHome, CodexHome, client
 
 pytestmark = pytest.mark.anyio
 
