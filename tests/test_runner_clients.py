@@ -19,7 +19,7 @@ from model_stub import Call, ModelStub
 from network_helpers import running_hub
 from real_clients import ClaudeHome, CodexHome, client
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.clients]
 
 # What Claude Code's throwaway home needs in its environment (ClaudeHome.env), without the rest of the machine's.
 CLAUDE_VARIABLES = ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",
