@@ -34,7 +34,7 @@ from team_table.runner.runs import AgentState, Outcome
 log = logging.getLogger("team_table.runner")
 
 LINE_EVERY = 2.0  # seconds between writes of a run's last line to the database
-STARTING_LOOK = 1.0  # while a run is starting, look this often for its first tool call
+STARTING_LOOK, STARTING_FOR = 1.0, 60.0  # a starting run's first call is looked for every second, its first minute
 
 
 class Supervisor:
@@ -126,15 +126,17 @@ class Supervisor:
     def _deadline(self) -> float:
         """The monotonic time of the next thing to do without being woken."""
         now, wall = time.monotonic(), self.hub.clock.now()
-        due = [now + 3600.0, *self.next_try.values()]
+        due = [now + 3600.0, *(moment for moment in self.next_try.values() if moment > now)]
         if self.live or self.holding:
             due.append(self._renewed + leases.RENEW_EVERY)
         for live in self.live.values():
             run = live.spec.run
-            if live.state is AgentState.STARTING:
-                due.append(now + STARTING_LOOK)
+            if live.state is AgentState.STARTING and (wall - live.started_at).total_seconds() < STARTING_FOR:
+                due.append(now + STARTING_LOOK)  # a first call that changes nothing wakes no one
             if live.shown != live.written:
                 due.append(self._flushed.get(live.agent, 0.0) + LINE_EVERY)
+            if live.stop_kind is not None:
+                continue  # being stopped: its end wakes the loop
             due.append(now + (run.max_seconds - (wall - live.started_at).total_seconds()))
             if live.items and not (run.stall.action == "escalate" and live.stall_escalated):
                 due.append(now + (run.stall.after_seconds - (wall - live.last_sign()).total_seconds()))
@@ -209,8 +211,8 @@ class Supervisor:
             asked = None
         want = asked == "start" or run.start == "always" or (run.start == "on_work" and bool(items))
         if not want:
-            if name in self.holding and name not in self.next_try:
-                await self._let_go(name)
+            if name in self.holding and self.next_try.get(name, 0.0) <= time.monotonic():
+                await self._let_go(name)  # its backoff is over and nothing waits any more
             return
         if self.next_try.get(name, 0.0) > time.monotonic() or self.closing:
             return
