@@ -312,3 +312,18 @@ async def test_the_team_page_shows_who_the_hub_runs_what_for_and_their_last_line
         row = row[:row.index("</tr>")]
         assert "Run by the hub" in page and "1 running" in page
         assert "task 1 (Build it)" in row and "still here" in row and "working" in row
+
+
+async def test_an_agent_backing_off_is_let_go_when_its_work_is_gone(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+        "command": agent("exit:1"), "next_task": True, "restart": {"backoff_seconds": 1.5, "max_failures": 5}}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        task = await boss.call("create_task", title="Anyone", kind="code")  # free: builder fits it
+        await runs.until(lambda: runs.state("builder") and runs.state("builder")["state"] == "backing off")
+        assert runs.store.query("SELECT 1 FROM agent_lease WHERE agent = 'builder'")  # kept through the backoff
+        await boss.call("cancel_task", task_id=task["id"])  # nothing waits for builder any more
+        await runs.until(lambda: not runs.store.query("SELECT 1 FROM agent_lease WHERE agent = 'builder'"),
+                         what="the lease is let go once the backoff is over")
+        assert len(runs.of("builder")) == 1 and runs.state("builder")["state"] == "failed"

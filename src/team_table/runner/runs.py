@@ -124,13 +124,12 @@ def end(hub: Hub, owner: Owner, agent: str, run_id: int, outcome: Outcome, exit_
                      {"run": run_id, "outcome": outcome.value, "exit_code": exit_code, "reason": reason})
 
 
-def set_state(hub: Hub, owner: Owner, agent: str, state: AgentState | None, detail: str | None, *,
+def set_state(hub: Hub, owner: Owner, agent: str, state: AgentState, detail: str | None, *,
               run_id: int | None = None, release: bool = False) -> None:
-    """Set (and announce) an agent's state; None keeps the state and only gives up the lease if asked."""
+    """Set (and announce) an agent's state; and give up its lease, if asked."""
     now = hub.now()
     with hub.store.write() as conn:
-        if state is not None:
-            _state(conn, agent, state, now, owner, run_id, detail)
+        _state(conn, agent, state, now, owner, run_id, detail)
         if release:
             leases.release(conn, agent, owner.id)
 

@@ -355,9 +355,11 @@ class Supervisor:
             self.next_try.pop(name, None)
 
     async def _let_go(self, name: str) -> None:
+        """Give up the lease kept for a backoff: nothing waits for the agent any more (or it left team.yaml)."""
         self.holding.discard(name)
         self.next_try.pop(name, None)
-        await self._run(lambda: runs.set_state(self.hub, self.owner, name, None, None, release=True))
+        await self._run(lambda: runs.set_state(self.hub, self.owner, name, AgentState.FAILED,
+                                               "its last run failed; nothing waits for it now", release=True))
 
     async def _take_over(self) -> None:
         """Close the runs a hub that went away left open (revoking their tokens); end their processes here."""
