@@ -327,3 +327,21 @@ async def test_an_agent_backing_off_is_let_go_when_its_work_is_gone(tmp_path: Pa
         await runs.until(lambda: not runs.store.query("SELECT 1 FROM agent_lease WHERE agent = 'builder'"),
                          what="the lease is let go once the backoff is over")
         assert len(runs.of("builder")) == 1 and runs.state("builder")["state"] == "failed"
+
+
+async def test_a_run_a_person_stops_starts_again_only_for_new_work(tmp_path: Path):
+    lead = Lead.new()
+    yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {"command": agent("hang"), "grace_seconds": 1}},
+                                 "other": {"role": "coder", "run": {"command": agent("claim_done")}}})
+    async with running_hub(tmp_path, yaml_text) as hub, watching(hub) as runs, AsyncExitStack() as stack:
+        boss = await connect(stack, hub, lead.token)
+        await boss.call("create_task", title="Build it", assignee="builder")
+        await runs.until(lambda: runs.of("builder"))
+        await team_table(hub, "agents", "stop", "builder")
+        stopped = (await runs.until(lambda: [r for r in runs.of("builder") if r["ended_at"]]))[0]
+        assert stopped["outcome"] == "stopped"
+        await boss.call("create_task", title="Something else", assignee="other")
+        await runs.until(lambda: runs.of("other"), what="the hub looked at every agent again")
+        assert len(runs.of("builder")) == 1  # the task it was stopped on still waits: not started for it again
+        await boss.call("send_message", recipient="builder", content="Please go on now")
+        await runs.until(lambda: len(runs.of("builder")) == 2, what="new work starts it again")

@@ -26,7 +26,7 @@ def agents_cmd(ctx, config, db, as_json) -> None:
       team-table agents
       team-table agents --json
       team-table agents start builder     start it now, work or not (start: manual)
-      team-table agents stop builder      stop its run (it starts again when new work waits)
+      team-table agents stop builder      stop its run (it starts again for new work only)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -90,6 +90,7 @@ def start_cmd(name, config, db) -> None:
 @click.argument("name")
 @config_options
 def stop_cmd(name, config, db) -> None:
-    """Ask the hub to stop NAME's run (SIGTERM, then SIGKILL after its grace period)."""
+    """Ask the hub to stop NAME's run (SIGTERM, then SIGKILL after its grace period); it starts again for new
+    work only."""
     _ask(config, db, name, "stop")
     click.echo(f"Asked the hub to stop {name}'s run; `team-table agents` shows it.")

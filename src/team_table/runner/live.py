@@ -25,6 +25,7 @@ class Stop(StrEnum):
     STOP = "stop"  # shutdown, run: removed, a person asked: not a failure
     FAIL = "fail"  # stalled, out of time, lost its lease: a failure (backoff, then maybe a person)
     RESTART = "restart"  # its run: changed: started again at once with the new one
+    HOLD = "hold"  # a person stopped it: not started again until new work waits
 
 
 @dataclass
@@ -71,7 +72,7 @@ class Live:
 
     def outcome(self, code: int | None, failure: str) -> tuple[Outcome, str]:
         """How the run ended, and why, from its exit code and what the hub asked of it."""
-        if self.stop_kind in (Stop.STOP, Stop.RESTART):
+        if self.stop_kind in (Stop.STOP, Stop.RESTART, Stop.HOLD):
             return Outcome.STOPPED, self.stop_reason or "stopped"
         if self.stop_kind is Stop.FAIL:
             return Outcome.FAILED, self.stop_reason or "failed"

@@ -179,7 +179,8 @@ class Supervisor:
         if last_call is not None and (moment := parse_iso(last_call)) > live.started_at:
             live.last_tool = max(live.last_tool or moment, moment)
         if asked == "stop":
-            live.stop("a person asked (team-table agents stop)", Stop.STOP)
+            live.fingerprint = work.fingerprint(items)  # what waits now: it starts again only for something new
+            live.stop("a person asked (team-table agents stop)", Stop.HOLD)
             await self._run(lambda: runs.request(self.hub, live.agent, None, HUB_SENDER))
         if live.state is not AgentState.STARTING or live.last_output or live.last_tool:
             state = AgentState.WORKING if live.items else AgentState.IDLE
@@ -313,6 +314,8 @@ class Supervisor:
                     self.next_try[name] = time.monotonic() + run.restart.backoff_seconds
             else:
                 await self._run(lambda: end(state=AgentState.EXITED, detail=why, keep_lease=False))
+                if live.stop_kind is Stop.HOLD:
+                    self.reruns[name] = Rerun(live.fingerprint, 1 << 30, escalated=True)
         except TeamTableError as exc:
             log.warning("the end of %s's run %d could not be recorded: %s", name, live.run_id, exc.message)
         finally:
