@@ -105,6 +105,7 @@ async def _latency(ws: Workspace, report: Report, light: Path, runs: int) -> Non
                                headers={"Authorization": f"Bearer {lead}"}) as http:
         from team_table.store import open_store
 
+        await _ready(port)
         store = open_store(folder / "hub.db", read_only=True)
         try:
             total, supervisor, own = [], [], []
@@ -144,6 +145,12 @@ async def _call(http: httpx2.AsyncClient, tool: str, **arguments) -> None:
     assert not answer.json()["result"].get("isError"), answer.text
 
 
+async def _ready(port: int) -> None:
+    """Once the hub answers (it listens before its database is ready: connections wait in the backlog)."""
+    async with httpx2.AsyncClient(timeout=60) as http:
+        assert (await http.get(f"http://127.0.0.1:{port}/readyz")).status_code == 200
+
+
 def _ms(since: str, until: str) -> float:
     from team_table.clock import parse_iso
 
@@ -163,6 +170,8 @@ async def _idle(ws: Workspace, report: Report, light: Path, window: float) -> No
                          ws.logs / "runner-idle.log", ws.env, folders["with run:"]) as with_run, \
             listening(network_hub(launcher, folders["without run:"], ports["without run:"]), ports["without run:"],
                       ws.logs / "runner-idle-baseline.log", ws.env, folders["without run:"]) as without:
+        await _ready(ports["with run:"])
+        await _ready(ports["without run:"])
         await anyio.sleep(3.0)
         pids = {"with run:": with_run, "without run:": without}
         before = {label: cpu_ms({pid}) for label, pid in pids.items()}
@@ -186,6 +195,7 @@ async def _running(ws: Workspace, report: Report, chatty: Path, window: float) -
             as pid:
         from team_table.store import open_store
 
+        await _ready(port)
         store = open_store(folder / "hub.db", read_only=True)
         try:
             with anyio.fail_after(60):
