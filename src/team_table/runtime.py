@@ -105,14 +105,14 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
         stack.callback(setattr, hub.store, "on_commit", None)
         tasks.start_soon(fanout.run)
         stack.push_async_callback(_close_listeners, fanout)
-        stack.push_async_callback(rt.jobs.stop)
-        if supervise is not None:
+        if supervise is not None:  # its runs stop after the jobs (a network hub stopped them already, while serving)
             from team_table.runner.supervisor import Supervisor
 
             rt.runner = Supervisor(hub, fanout, supervise, listening=rt.listening)
             rt.on_reload.append(rt.runner.reloaded)
             tasks.start_soon(rt.runner.serve)
             stack.push_async_callback(rt.runner.stop_all, "the hub is stopping")
+        stack.push_async_callback(rt.jobs.stop)
         if rest_after is None:
             await _start_rest(rt, settings, tasks, observe_reload)
         else:

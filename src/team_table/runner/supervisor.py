@@ -56,7 +56,7 @@ class Supervisor:
         self._wake = anyio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
-        self._renewed = 0.0
+        self._renewed, self._leased = 0.0, False  # when it last renewed its leases; whether it ever took one
         self._flushed: dict[str, float] = {}
         self._ended_one = anyio.Event()  # set whenever a run ends
         self._reloaded = anyio.Event()  # set when a new team.yaml applies
@@ -252,7 +252,7 @@ class Supervisor:
         live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items),
                     resumed=begun.session)
         self.live[name], self.tails[name] = live, live.tail
-        self._renewed = time.monotonic()  # begin took the lease just now
+        self._renewed, self._leased = time.monotonic(), True  # begin took the lease just now
         log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
         self._tasks.start_soon(self._drive, live, begun, items)
 
@@ -385,15 +385,16 @@ class Supervisor:
     async def stop_all(self, why: str) -> None:
         """Stop every run gracefully (SIGTERM, then SIGKILL after its grace), record it, give up the leases."""
         self.closing = True
-        self.wake()
         for live in list(self.live.values()):
             live.stop(why, Stop.STOP)
-        bound = max((live.spec.run.grace_seconds for live in self.live.values()), default=0.0) + 10
-        with anyio.move_on_after(bound):
+        self.wake()
+        with anyio.move_on_after(max((live.spec.run.grace_seconds for live in self.live.values()), default=0.0) + 10):
             while self.live:
                 self._ended_one = anyio.Event()
                 await self._ended_one.wait()
-        try:
-            await self._run(lambda: leases.release_all(self.hub, self.owner.id))
+        try:  # only when it took a lease: a hub that ran nothing writes nothing as it stops
+            if self._leased:
+                await self._run(lambda: leases.release_all(self.hub, self.owner.id))
+                self._leased = False
         except TeamTableError as exc:
             log.warning("stopping: could not give up the agents' leases (they expire): %s", exc.message)
