@@ -11,8 +11,9 @@ through the network hub with bearer-bound sessions, push latency on /events, mem
 initialize answer against a bare MCPServer), idle (CPU of connected, idle hubs), durability (hub.synchronous
 full against normal), config (loading a team.yaml of 10,000 agents; refusing a 20 MB one), wake (how soon
 wait_for_messages returns a message, over HTTP and across stdio processes; 200 open waits; tool-list and catch_up
-sizes), reservations (a conflict check against 10,000 live path reservations). Each figure is printed next to its
-target. Exits 1 only when something was wrong (a tool error, a message
+sizes), reservations (a conflict check against 10,000 live path reservations), runner (agents the hub runs:
+work to first tool call; the supervisor idle with 20 agents, and with 10 runs). Each figure is printed next to
+its target. Exits 1 only when something was wrong (a tool error, a message
 lost or delivered twice, a push event missing or repeated, a server that did not answer, a team.yaml loaded or
 refused wrongly, a wait that did not return its message once), never because a figure missed its speed target.
 """
@@ -32,6 +33,7 @@ from durability import durability_part
 from hearing import hearing_part
 from idle import idle_part
 from reservations import reservations_part
+from runner import runner_part
 from scale import scale_part
 from servers import Workspace
 from startup import startup_part
@@ -39,7 +41,7 @@ from team_file import config_part
 from transports import http_part, stdio_part
 from wake import wake_part
 
-PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "hearing", "reservations",
+PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "hearing", "reservations", "runner",
          "postgresql")
 
 
@@ -56,6 +58,8 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await durability_part(ws, args.mode, args.quick)
     if part == "config":
         return await config_part(ws, args.quick)
+    if part == "runner":
+        return await runner_part(ws, args.quick)
     if part == "postgresql":
         return await scale_part(ws, args.mode, args.quick, args.postgres)
     if part == "reservations":

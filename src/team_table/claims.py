@@ -4,6 +4,7 @@ in any number of hub processes (one conditional UPDATE each)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 
 from team_table import audit, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, NotFound
@@ -12,7 +13,8 @@ from team_table.models import Caller, ClaimedTask, Task, TaskStatus
 from team_table.store import Tx, placeholders
 from team_table.tasks import S, announce_update, load, note_worker
 
-_WAITING = ("EXISTS (SELECT 1 FROM task_dependency d JOIN task x ON x.id = d.depends_on"
+# A task that waits for another to be done first (in a statement over `task`).
+WAITING_ON_OTHERS = ("EXISTS (SELECT 1 FROM task_dependency d JOIN task x ON x.id = d.depends_on"
             " WHERE d.task_id = task.id AND x.status != 'done')")
 
 
@@ -25,8 +27,8 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
     with hub.store.write() as conn:
         row = conn.execute(
             "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ?"
-            f" WHERE id = ? AND status = 'pending' AND (assignee IS NULL OR assignee = ? OR ?) AND NOT {_WAITING}"
-            " RETURNING *",
+            " WHERE id = ? AND status = 'pending' AND (assignee IS NULL OR assignee = ? OR ?)"
+            f" AND NOT {WAITING_ON_OTHERS} RETURNING *",
             (caller.name, now, task_id, caller.name, privileged),
         ).fetchone()
         if row is None:
@@ -54,7 +56,7 @@ def next_task(hub: Hub, caller: Caller) -> Task | None:
         row = conn.execute(
             "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ? WHERE id = ("
             " SELECT id FROM task WHERE status = 'pending' AND (assignee IS NULL OR assignee = ?)"
-            f" AND NOT {_WAITING} AND (kind = '' OR kind IN ({placeholders(fits)}))"
+            f" AND NOT {WAITING_ON_OTHERS} AND (kind = '' OR kind IN ({placeholders(fits)}))"
             + (f" AND id NOT IN ({placeholders(passed)})" if passed else "") +
             " ORDER BY (assignee IS NOT NULL) DESC,"
             " CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id"
@@ -81,10 +83,14 @@ NOTHING_TO_DO = ("No task is waiting for you now: none is free (or reserved for 
 
 
 def _fits(hub: Hub, caller: Caller) -> set[str]:
-    """The task kinds the caller takes: its roles, its capabilities, and the kinds its roles call for."""
     rows = hub.store.query("SELECT capabilities FROM member WHERE name = ?", (caller.name,))
-    fits = set(caller.roles) | set(json.loads(rows[0]["capabilities"]) if rows else [])
-    return fits | {kind for kind, role in KIND_ROLES.items() if role in caller.roles}
+    return kinds_for(caller.roles, json.loads(rows[0]["capabilities"]) if rows else [])
+
+
+def kinds_for(member_roles: Sequence[str], capabilities: Sequence[str]) -> set[str]:
+    """The task kinds a member takes: its roles, its capabilities, and the kinds its roles call for."""
+    fits = set(member_roles) | set(capabilities)
+    return fits | {kind for kind, role in KIND_ROLES.items() if role in member_roles}
 
 
 def _explain_failed_claim(conn: Tx, task_id: int) -> None:

@@ -13,6 +13,7 @@ from team_table import overlap, roles, templates, tokens
 from team_table.config_base import Frozen, Notify
 from team_table.delivery_policy import DeliveryPolicy
 from team_table.names import is_reserved, is_valid_name
+from team_table.runner.config import RunnerSection, RunSpec
 from team_table.yaml_files import AtKey, read_config_file, validate_yaml
 
 TOKEN_HASH = re.compile(r"sha256:[0-9a-f]{64}")
@@ -109,6 +110,7 @@ class AgentSpec(Frozen):
     description: str = ""
     enabled: bool = True
     auto_reply: AutoReply | None = None
+    run: RunSpec | None = None  # the hub starts and supervises this agent (network hub only)
 
     @field_validator("token_hashes")
     @classmethod
@@ -280,6 +282,7 @@ class Team(Frozen):
     delivery: DeliveryPolicy = DeliveryPolicy()
     reservations: Reservations = Reservations()
     notifications: tuple[NotificationTarget, ...] = ()
+    runner: RunnerSection = RunnerSection()
     _granted: dict[str, frozenset[str]] = PrivateAttr(default_factory=dict)
     _rules: dict[str, tuple[re.Pattern, Notify]] = PrivateAttr(default_factory=dict)
     _by_hash: dict[str, str] = PrivateAttr(default_factory=dict)  # token digest -> declared agent
@@ -313,6 +316,8 @@ class Team(Frozen):
                                       f"`team-table token {name} --write`")
             if agent.auto_reply is not None and "person" in agent.all_roles:
                 raise AtKey(("agents", name, "auto_reply"), "a person is never auto-answered; remove auto_reply")
+            if agent.run is not None and "person" in agent.all_roles:
+                raise AtKey(("agents", name, "run"), "a person is not run by the hub; remove run")
             for index, value in enumerate(agent.token_hashes):
                 if value in seen:
                     raise AtKey(("agents", name, "token_hashes", index),
@@ -322,6 +327,9 @@ class Team(Frozen):
         for role in self.limits.roles:
             if role not in known:
                 raise AtKey(("limits", "roles", role), "unknown role")
+        for role in self.runner.max_running_per_role:
+            if role not in known:
+                raise AtKey(("runner", "max_running_per_role", role), "unknown role")
         default = self.escalation.notify
         for role in (self.delivery.overdue.notify or default).roles:
             if role not in known:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from team_table import audit, events, limits, presence, reservations, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
@@ -15,7 +15,7 @@ from team_table.names import OPERATOR, check_name, check_new_member, is_valid_na
 from team_table.store import Tx
 
 log = logging.getLogger("team_table.members")
-
+RUN_TOKEN = "run"  # the source of a token the hub minted for one run of an agent it runs; revoked when it ends
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
     " FROM member m LEFT JOIN token t ON t.hash = ? WHERE m.name = ?"
@@ -62,6 +62,8 @@ def identify(hub: Hub, token: str) -> str | None:
     rows = hub.store.query("SELECT member, source, revoked_at FROM token WHERE hash = ?", (token_digest,))
     if rows and rows[0]["revoked_at"] is not None:
         return None
+    if rows and rows[0]["source"] == RUN_TOKEN:
+        return rows[0]["member"]
     if rows and rows[0]["source"] == "issued":
         declared = hub.team.agents.get(rows[0]["member"])
         return None if declared and declared.token_hashes else rows[0]["member"]
@@ -73,6 +75,8 @@ def _token_ok(name, token_digest, row, declared) -> bool:
         return False
     if row["revoked_at"] is not None:
         return False
+    if row["source"] == RUN_TOKEN:  # minted by the hub for one run of this agent (runner/runs.py)
+        return row["token_member"] is not None and hmac.compare_digest(row["token_member"], name)
     if declared is not None and declared.token_hashes:
         return tokens.matches_any(token_digest, declared.token_hashes)
     return row["token_member"] is not None and hmac.compare_digest(row["token_member"], name) \
@@ -232,12 +236,13 @@ def heartbeat(hub: Hub, caller: Caller) -> dict:
 
 
 def sync_declared(hub: Hub) -> int:
-    """Put agents declared with tokens at the table, so their tokens work from the first call."""
+    """Put agents declared with tokens, and those the hub runs, at the table, so their tokens work from the first
+    call (and nobody else can register under the name of an agent the hub runs)."""
     now = hub.now()
     added = 0
     with hub.store.write() as conn:
         for name, spec in hub.team.agents.items():
-            if not spec.token_hashes:
+            if not spec.token_hashes and spec.run is None:
                 continue  # declared without a token: they join with `register`, the file fixes their role
             cur = conn.execute(
                 "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
@@ -367,3 +372,30 @@ def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:
                      (name, declared.all_roles[0] if declared else "agent", now, now))
         audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
     return count
+
+
+def seat_for_run(conn: Tx, hub: Hub, name: str, now: str) -> str:
+    """The hub is about to run `name`: it is at the table (seated again if it had left), with a token minted for
+    this run alone (any earlier run's token revoked). Returns the token; only its hash is kept."""
+    spec = hub.team.agents[name]
+    conn.execute(
+        "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+        " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO UPDATE SET status = 'active', role = excluded.role",
+        (name, spec.all_roles[0], json.dumps(list(spec.capabilities)), now, now))
+    revoke_run_tokens(conn, name, now)
+    token = tokens.mint()
+    conn.execute("INSERT INTO token (hash, member, source, created_at) VALUES (?, ?, ?, ?)",
+                 (tokens.digest(token), name, RUN_TOKEN, now))
+    return token
+
+
+def revoke_run_tokens(conn: Tx, name: str, now: str) -> int:
+    """Revoke what is left of the tokens minted for `name`'s runs (its run ended, or its hub is gone)."""
+    return conn.execute("UPDATE token SET revoked_at = ? WHERE member = ? AND source = ? AND revoked_at IS NULL",
+                        (now, name, RUN_TOKEN)).rowcount
+
+
+def run_token_holders(rows: Callable[..., list]) -> list[str]:
+    """Members holding a live run token, read through `rows(sql, params)` (a store's query, or a transaction's)."""
+    return [row[0] for row in rows("SELECT DISTINCT member FROM token WHERE source = ? AND revoked_at IS NULL",
+                                   (RUN_TOKEN,))]

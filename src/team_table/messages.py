@@ -103,7 +103,7 @@ _THREAD = ("SELECT m.*, d.agent, d.read_at, d.archived_at FROM message m"
            " LEFT JOIN delivery d ON d.message_id = m.id AND d.agent = ?")
 
 
-_UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
+UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
 
 
 def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived: bool = False) -> list[InboxItem]:
@@ -124,7 +124,7 @@ def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived
 def has_unread(hub: Hub, agent: str) -> bool:
     """A read, without the write lock: the common poll that finds nothing never writes."""
     return bool(hub.store.query(
-        f"SELECT 1 FROM delivery d {hub.store.dialect.unread_index} WHERE d.agent = ? AND {_UNREAD} LIMIT 1",
+        f"SELECT 1 FROM delivery d {hub.store.dialect.unread_index} WHERE d.agent = ? AND {UNREAD} LIMIT 1",
         (agent,)))
 
 
@@ -259,7 +259,7 @@ def _iso_bound(text: str, what: str) -> str:
 def peek(hub: Hub, agent: str, include_all: bool = False) -> list[InboxItem]:
     """An inbox as the operator sees it: nothing is marked read."""
     check_name(agent)
-    where = "d.agent = ? AND d.deleted_at IS NULL" + ("" if include_all else f" AND {_UNREAD}")
+    where = "d.agent = ? AND d.deleted_at IS NULL" + ("" if include_all else f" AND {UNREAD}")
     return [_item(r) for r in hub.store.query(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (agent,))]
 
 

@@ -13,7 +13,7 @@ from team_table.clock import iso, parse_iso
 from team_table.delivery import about_task
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
-from team_table.store import Tx
+from team_table.store import Tx, placeholders
 
 ACTIVE, IDLE, OFFLINE = "active", "idle", "offline"
 
@@ -108,3 +108,14 @@ def release_all_of(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> int:
     for task in held:
         release(conn, hub, task, now, why)
     return len(held)
+
+
+def last_calls(hub: Hub, names: list[str]) -> dict[str, str]:
+    """Each named member's last call (ISO time): what the activity job wrote down, or this process noted since."""
+    noted = hub.activity.peek()
+    found = {row[0]: row[1] for row in hub.store.query(
+        f"SELECT name, last_seen FROM member WHERE name IN ({placeholders(names)})", names) if row[1]} if names else {}
+    for name in names:
+        if noted.get(name, "") > found.get(name, ""):
+            found[name] = noted[name]
+    return found

@@ -40,6 +40,7 @@ class Change:
     limits_changed: bool = False
     escalation_changed: bool = False
     presence_changed: bool = False
+    runner_changed: bool = False  # the limits on the runs of agents the hub runs
     hub_changed: bool = False  # transport, port and the like take effect on the next start
 
     def summary(self) -> dict:
@@ -67,6 +68,7 @@ def diff(old: Team, new: Team) -> Change:
         limits_changed=old.limits != new.limits,
         escalation_changed=old.escalation != new.escalation,
         presence_changed=old.presence != new.presence,
+        runner_changed=old.runner != new.runner,
         hub_changed=old.hub != new.hub,
     )
 

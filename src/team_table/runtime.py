@@ -1,5 +1,6 @@
 """One hub process, start to stop: the store, the fan-out, the workflows and their engine, the jobs, the config
-watcher, and serving (stdio or network), entered in that order on one AsyncExitStack and closed in reverse.
+watcher, the runs of the agents it runs (network hub), and serving (stdio or network), entered in that order on one
+AsyncExitStack and closed in reverse.
 
 This is the wiring the CLI calls; it is the one place, beside the CLI, that reaches into `server/`.
 """
@@ -13,6 +14,7 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
+from typing import TYPE_CHECKING
 
 import anyio
 
@@ -28,6 +30,9 @@ from team_table.settings import Settings
 from team_table.store import open_store
 from team_table.wake.waker import Waker
 from team_table.workflow.library import Library
+
+if TYPE_CHECKING:
+    from team_table.runner.supervisor import Supervisor
 
 log = logging.getLogger("team_table.hub")
 PRUNE_EVERY = 60.0
@@ -68,6 +73,8 @@ class Runtime:
     reloader: Reloader | None = None
     stopping: anyio.Event = field(default_factory=anyio.Event)  # set first when the process stops
     on_reload: list[Callable[[Change], None]] = field(default_factory=list)
+    runner: Supervisor | None = None  # the network hub's: runs the agents with `run:`
+    listening: anyio.Event = field(default_factory=anyio.Event)  # set once a network hub accepts connections
 
     def reloaded(self, change: Change) -> None:
         """After a team.yaml reload (on a worker thread): listeners of removed agents closed, jobs rebuilt."""
@@ -82,12 +89,13 @@ class Runtime:
 async def running(settings: Settings, team: Team, *, observe_job: Callable[[str, str], None] | None = None,
                   observe_reload: Callable[[str], None] | None = None,
                   observe_notify: Callable[[str], None] | None = None,
-                  rest_after: anyio.Event | None = None) -> AsyncIterator[Runtime]:
+                  rest_after: anyio.Event | None = None, supervise: str | None = None) -> AsyncIterator[Runtime]:
     """Everything but serving, started; stopped in reverse order when the block ends.
 
     What calls need (the store, the fan-out) is ready when the block begins. The rest (workflows and their
     engine, jobs, the config watcher, pruning) starts then too, or, given `rest_after`, once that event is set:
-    a stdio hub answers its client's first request before it loads them."""
+    a stdio hub answers its client's first request before it loads them. Given `supervise` (the hub's MCP URL),
+    the agents with `run:` are run, from the moment `Runtime.listening` is set."""
     async with AsyncExitStack() as stack:
         hub = stack.enter_context(open_table(settings, team))
         fanout = Fanout(hub.store)
@@ -101,6 +109,13 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
         stack.callback(setattr, hub.store, "on_commit", None)
         tasks.start_soon(fanout.run)
         stack.push_async_callback(_close_listeners, fanout)
+        if supervise is not None:  # its runs stop after the jobs (a network hub stopped them already, while serving)
+            from team_table.runner.supervisor import Supervisor
+
+            rt.runner = Supervisor(hub, fanout, supervise, listening=rt.listening)
+            rt.on_reload.append(rt.runner.reloaded)
+            tasks.start_soon(rt.runner.serve)
+            stack.push_async_callback(rt.runner.stop_all, "the hub is stopping")
         stack.push_async_callback(rt.jobs.stop)
         if rest_after is None:
             await _start_rest(rt, settings, tasks, observe_reload)
@@ -183,6 +198,9 @@ async def serve_stdio(settings: Settings, team: Team) -> None:
         server = build_server(rt.hub, rt.fanout, fixed(binding), waker=rt.waker)
         log.info("hub up: stdio, db %s, config %s%s", settings.database, settings.config_path or "none",
                  f", bound to {binding.agent}" if binding else "")
+        if any(spec.run is not None for spec in team.agents.values()):
+            log.info("the agents with run: in team.yaml are started by the network hub (team-table up with "
+                     "transport streamable-http), not by a stdio hub")
         screen = (lambda params: declines_discover(rt.hub, params)) if binding is not None else None
         await stdio.serve(server, on_first_answer=answered.set, screen=screen)
 
@@ -197,7 +215,18 @@ async def serve_network(settings: Settings, team: Team, announce: Callable[[str]
         _freeze_imports()
         async with running(settings, team, observe_job=net.metrics.observe_job,
                            observe_reload=net.metrics.observe_reload,
-                           observe_notify=net.metrics.observe_notification) as rt:
+                           observe_notify=net.metrics.observe_notification, supervise=mcp_url(settings)) as rt:
             net.attach(rt)
-            await serve_http(build_app(net), settings, net, announce, sock)
+
+            def listening(url: str) -> None:
+                rt.listening.set()
+                announce(url)
+
+            await serve_http(build_app(net), settings, net, listening, sock)
     log.info("hub stopped; database checkpointed")
+
+
+def mcp_url(settings: Settings) -> str:
+    """The network hub's MCP endpoint as a process on this machine reaches it (what its runs are given)."""
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::", "") else settings.host
+    return f"http://{f'[{host}]' if ':' in host else host}:{settings.port}/mcp"

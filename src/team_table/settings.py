@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -42,6 +42,8 @@ class Settings:
     # The Claude Code session that started this stdio hub, and how to post into it (its cross-session socket).
     messaging_socket: str | None = None
     messaging_token: str | None = None
+    # The hub's environment as it started: what a run may be handed of it (runner/folders.py picks). Never shown.
+    environ: tuple[tuple[str, str], ...] = field(default=(), repr=False, compare=False)
 
     @property
     def network(self) -> bool:
@@ -136,6 +138,7 @@ def resolve(flags: Mapping[str, Any], env: Mapping[str, str], team: Team, config
         stateless_http=hub.stateless_http if hub.stateless_http is not None else db_url is not None,
         messaging_socket=env.get("CLAUDE_CODE_MESSAGING_SOCKET") or None,
         messaging_token=env.get("CLAUDE_CODE_MESSAGING_TOKEN") or None,
+        environ=tuple(env.items()),
     )
 
 

@@ -27,6 +27,7 @@ COMMANDS = {
     "workflows": "flows:workflows_cmd", "runs": "flows:runs_cmd",
     "hook": "hooks:hook", "connect": "connect:connect",
     "guard": "git_guard:guard", "reservations": "reservations:reservations_cmd",
+    "agents": "agents:agents_cmd",
     "migrate": "migrate:migrate",
 }
 
@@ -131,6 +132,7 @@ def main() -> None:
     \b
     Look after the table:
       team-table members              who is at the table
+      team-table agents               the agents the hub runs (`run:` in team.yaml)
       team-table tasks --status pending
       team-table log --agent alice    the audit log
     """

@@ -82,8 +82,12 @@ def _explain_network(url: str, settings, team) -> None:
                f"  health: {url}/healthz  {url}/readyz    metrics: {url}/metrics\n"
                f"  dashboard, for the people at the table: {url}/ui   (sign in with a person's token: "
                f"`{run} token NAME --role person --write`)\n")
-    with_token = [name for name, spec in team.agents.items() if spec.token_hashes]
-    without = [name for name, spec in team.agents.items() if not spec.token_hashes]
+    hosted = [name for name, spec in team.agents.items() if spec.run is not None and spec.enabled]
+    if hosted:
+        click.echo(f"Agents this hub runs itself when work waits for them: {', '.join(hosted)}\n"
+                   f"  (`{run} agents` shows their runs; docs/running-agents.md)\n")
+    with_token = [name for name, spec in team.agents.items() if spec.token_hashes and name not in hosted]
+    without = [name for name, spec in team.agents.items() if not spec.token_hashes and name not in hosted]
     first = (with_token or without or ["NAME"])[0]
     click.echo("Connect an agent's client: this writes its MCP server, its hooks and the way the hub wakes it into\n"
                "the client's own settings (--project DIR for one project; --dry-run shows the change, --print the\n"

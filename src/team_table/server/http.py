@@ -9,8 +9,9 @@ import contextvars
 import errno
 import logging
 import socket
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -228,11 +229,15 @@ class TimedH11Protocol(H11Protocol):
 
 class _Uvicorn(uvicorn.Server):
     """Closes the push streams as soon as a stop is asked for, so the graceful shutdown does not wait on them;
-    wakes once a second, not ten times, while idle."""
+    wakes once a second, not ten times, while idle. Given `drain`, a stop first awaits it while the hub still
+    serves (the runs it started end gracefully, and may still call it); a second signal stops at once."""
 
-    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None]) -> None:
+    def __init__(self, config: uvicorn.Config, on_exit: Callable[[], None],
+                 drain: Callable[[], Awaitable[None]] | None = None) -> None:
         super().__init__(config)
         self._on_exit = on_exit
+        self._drain = drain
+        self._draining: asyncio.Task | None = None
         self._exit: asyncio.Event | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
@@ -247,6 +252,24 @@ class _Uvicorn(uvicorn.Server):
                 await self._exit.wait()
 
     def handle_exit(self, sig: int, frame) -> None:
+        if self._drain is not None and self._draining is None and self._loop is not None and self.started:
+            self._loop.call_soon_threadsafe(self._start_draining, sig, frame)
+            return
+        self._exit_now(sig, frame)
+
+    def _start_draining(self, sig: int, frame) -> None:
+        async def drain() -> None:
+            try:
+                await self._drain()
+            except Exception:
+                log.exception("stopping the runs failed; stopping the hub anyway")
+            finally:
+                self._exit_now(sig, frame)
+
+        if self._draining is None:
+            self._draining = asyncio.ensure_future(drain())
+
+    def _exit_now(self, sig: int, frame) -> None:
         self._on_exit()
         super().handle_exit(sig, frame)
         if self._loop is not None and self._exit is not None:
@@ -289,7 +312,9 @@ async def serve_http(app: Guard, settings: Settings, net: Network, announce: Cal
     config = uvicorn.Config(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                             lifespan="on", timeout_graceful_shutdown=10, server_header=False,
                             http=protocol, timeout_keep_alive=IDLE_TIMEOUT)
-    server = _Uvicorn(config, lambda: net.rt.fanout.close_all("shutdown: the hub is stopping"))
+    runner = net.rt.runner
+    server = _Uvicorn(config, lambda: net.rt.fanout.close_all("shutdown: the hub is stopping"),
+                      drain=partial(runner.stop_all, "the hub is stopping") if runner is not None else None)
     url = f"http://{_url_host(settings.host)}:{settings.port}"
     log.info("hub up: %s on %s, db %s, config %s", settings.transport, url, settings.database,
              settings.config_path or "none")

@@ -416,6 +416,46 @@ CREATE TABLE notify_state (
 )
 """
 
+AGENT_RUNS = """
+CREATE TABLE agent_run (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    agent TEXT NOT NULL,
+    owner TEXT NOT NULL,
+    host TEXT NOT NULL,
+    pid INTEGER,
+    pgid INTEGER,
+    proc_start TEXT,
+    started_at TEXT NOT NULL,
+    ended_at TEXT,
+    outcome TEXT,
+    exit_code INTEGER,
+    reason TEXT,
+    token_hash TEXT,
+    surfaced TEXT NOT NULL DEFAULT '[]',
+    output TEXT,
+    last_line TEXT,
+    last_output_at TEXT,
+    session_id TEXT
+);
+CREATE INDEX agent_run_agent ON agent_run(agent, id);
+CREATE INDEX agent_run_open ON agent_run(ended_at, agent);
+CREATE TABLE agent_state (
+    agent TEXT PRIMARY KEY,
+    state TEXT NOT NULL,
+    since TEXT NOT NULL,
+    run_id INTEGER,
+    detail TEXT,
+    session_client TEXT,
+    session_id TEXT,
+    requested TEXT
+);
+CREATE TABLE agent_lease (
+    agent TEXT PRIMARY KEY,
+    owner TEXT NOT NULL,
+    until REAL NOT NULL
+)
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
     Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
@@ -437,4 +477,6 @@ MIGRATIONS: list[Migration] = [
                   "free, and the paths a task declares", _script(RESERVATIONS)),
     Migration(14, "the person's seat: a notice kept with the session, escalations about a task and the alerts they "
                   "sent, questions with answers, where each notification target is", _script(SEAT)),
+    Migration(15, "the runs of agents the hub starts, their states and sessions, and which hub runs each",
+              _script(AGENT_RUNS)),
 ]

@@ -24,6 +24,7 @@ from team_table import (
 )
 from team_table.errors import Invalid, NotFound
 from team_table.names import check_name
+from team_table.runner import runs
 from team_table.store import placeholders
 from team_table.ui import wording
 from team_table.ui.sessions import Session
@@ -125,11 +126,11 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
         hearing = receipts.standing(hub.store.query, [m.name for m in found])
-        return found, held, paths, members.revoked(hub), hearing
+        return found, held, paths, members.revoked(hub), hearing, runs.listing(hub)
 
-    found, held, paths, kept_out, hearing = await ui.run(read)
+    found, held, paths, kept_out, hearing, running = await ui.run(read)
     return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, revoked=kept_out,
-                           hearing=hearing)
+                           hearing=hearing, runs=running)
 
 
 @page

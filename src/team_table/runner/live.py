@@ -1,0 +1,116 @@
+"""One run in the hub's memory while it lives: what it holds, the last signs of it, why the hub stops it."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+
+from team_table.config import AgentSpec, Team
+from team_table.runner import folders, processes, work
+from team_table.runner.presets import Context, Reading
+from team_table.runner.processes import Running
+from team_table.runner.runs import AgentState, Begun, Outcome
+from team_table.runner.work import Item
+
+TAIL = 20  # lines of output kept in memory per run, for the person asked when it keeps failing
+
+
+class Stop(StrEnum):
+    """Why the hub ends a run itself, which says what follows."""
+
+    STOP = "stop"  # shutdown, run: removed, a person asked: not a failure
+    FAIL = "fail"  # stalled, out of time, lost its lease: a failure (backoff, then maybe a person)
+    RESTART = "restart"  # its run: changed: started again at once with the new one
+    HOLD = "hold"  # a person stopped it: not started again until new work waits
+
+
+@dataclass
+class Rerun:
+    """Runs of an agent in a row that ended well with the same work still waiting (a bound stops the loop)."""
+
+    fingerprint: frozenset[str]
+    count: int
+    escalated: bool = False
+
+
+@dataclass(eq=False)
+class Live:
+    agent: str
+    spec: AgentSpec
+    run_id: int
+    client: object  # presets.Command or a preset
+    started_at: datetime
+    fingerprint: frozenset[str]  # what waited when it started
+    resumed: str | None = None  # the client session this run resumes
+    items: list[Item] = field(default_factory=list)  # the work it holds now
+    process: Running | None = None
+    state: AgentState = AgentState.STARTING
+    session: str | None = None  # the client's session id, once it said
+    shown: str = ""  # the last line worth showing
+    shown_at: datetime | None = None
+    written: str = ""  # the last line written to the database
+    last_output: datetime | None = None
+    last_tool: datetime | None = None  # of a tool call it made (on this hub, or said in its output)
+    stop_reason: str | None = None
+    stop_kind: Stop | None = None
+    stall_escalated: bool = False
+    tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
+
+    def last_sign(self) -> datetime:
+        """The latest of its start, its last line of output and its last tool call."""
+        return max(moment for moment in (self.started_at, self.last_output, self.last_tool) if moment is not None)
+
+    def stop(self, reason: str, kind: Stop) -> None:
+        if self.stop_kind is None:
+            self.stop_reason, self.stop_kind = reason, kind
+        if self.process is not None:
+            self.process.stop(reason)
+
+    def outcome(self, code: int | None, failure: str) -> tuple[Outcome, str]:
+        """How the run ended, and why, from its exit code and what the hub asked of it."""
+        if self.stop_kind in (Stop.STOP, Stop.RESTART, Stop.HOLD):
+            return Outcome.STOPPED, self.stop_reason or "stopped"
+        if self.stop_kind is Stop.FAIL:
+            return Outcome.FAILED, self.stop_reason or "failed"
+        if code == 0 and not failure:
+            return Outcome.EXITED, "exited 0"
+        return Outcome.FAILED, failure or processes.describe_exit(code)
+
+    def note(self, stream: str, line: str, now: datetime) -> bool:
+        """A line of its output: what it says (session, tool call, a line worth showing). True for its first sign."""
+        reading = self.client.read(line) if stream == "out" else Reading(text=line)
+        first = self.last_output is None and self.last_tool is None
+        self.last_output = now
+        if reading.session:
+            self.session = reading.session
+        if reading.tool:
+            self.last_tool = now
+        if reading.text and reading.text.strip():
+            self.shown, self.shown_at = reading.text.strip()[:500], now
+            self.tail.append(self.shown[:300])
+        return first
+
+
+def prepare(live: Live, begun: Begun, items: list[Item], *, team: Team, team_folder: Path, url: str,
+            hub_env: Mapping[str, str]) -> processes.Launch:
+    """Everything to start a run (on a worker thread: it may make a git worktree and render a template)."""
+    spec, name = live.spec, live.agent
+    folder = folders.working_folder(team_folder, team, name, spec.run)
+    files = folders.runs_folder(team_folder, team, name)
+    processes.prune_outputs(files, team.runner.output.keep_runs - 1)
+    argv = live.client.argv(spec.run, Context(name, url, begun.session, files))
+    text = work.prompt(spec.run.prompt, name, spec.all_roles, items, run=begun.run_id,
+                       resumed=begun.session is not None, hub_url=url)
+    env = folders.environment(hub_env, spec.run, name, url, begun.token)
+    return processes.Launch(argv, env, folder, text, spec.run.grace_seconds, files / f"run-{begun.run_id}.log",
+                            team.runner.output.max_bytes)
+
+
+def with_tail(tail: Iterable[str], reason: str) -> str:
+    """`reason`, and the last lines of output, for the person asked."""
+    lines = list(tail)[-10:]
+    return (reason + ("\nLast output:\n" + "\n".join(lines) if lines else ""))[:3000]
