@@ -45,7 +45,7 @@ def open_table(settings: Settings, team: Team, clock: Clock | None = None, *, se
     """The table's database and the Hub context over it, for one process. `seat` puts the agents declared with
     tokens at the table (a hub starting); read-only, nothing at all is written."""
     store = open_store(settings.store_at, synchronous=team.hub.synchronous, read_only=read_only,
-                       pool_size=settings.pool_size)
+                       pool_size=settings.pool_size, hear_others=not settings.network)
     hub = Hub(store=store, team=team, settings=settings, clock=clock or SystemClock())
     try:
         if seat and not read_only:

@@ -12,10 +12,15 @@ from team_table.store.sqlite import SqliteStore
 __all__ = ["Dialect", "Store", "Tx", "is_url", "open_store", "placeholders"]
 
 
-def open_store(where: Path | str, *, synchronous: str = "full", read_only: bool = False, pool_size: int = 10) -> Store:
-    """Open the table's database (migrated, unless read-only): a SQLite file, or a PostgreSQL URL."""
+def open_store(where: Path | str, *, synchronous: str = "full", read_only: bool = False, pool_size: int = 10,
+               hear_others: bool = False) -> Store:
+    """Open the table's database (migrated, unless read-only): a SQLite file, or a PostgreSQL URL. `hear_others`:
+    a SQLite file's writes by other processes wake this one (inotify), for processes that share the file and
+    mostly wait (stdio hubs); others poll while someone listens."""
     if is_url(where):
         from team_table.store.postgres import PostgresStore
 
         return PostgresStore.open(str(where), pool_size=pool_size, read_only=read_only)
-    return SqliteStore.open(Path(where), synchronous=synchronous, read_only=read_only)
+    store = SqliteStore.open(Path(where), synchronous=synchronous, read_only=read_only)
+    store.hear_others = hear_others
+    return store

@@ -71,6 +71,7 @@ class SqliteStore:
         self.unwritable: str | None = None  # why the last write failed, until one succeeds again
         self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
         self._file_watch = None  # inotify on the file's folder, once watch() is called
+        self.hear_others = False  # watch() starts it (open_store sets this for stdio hubs)
 
     @classmethod
     def open(cls, path: Path, *, synchronous: str = "full", read_only: bool = False) -> SqliteStore:
@@ -214,10 +215,14 @@ class SqliteStore:
             return self._watch.execute("PRAGMA data_version").fetchone()[0]
 
     def watch(self, callback: Callable[[], None]) -> bool:
-        """Call `callback` (on the event loop that calls this) when the file is written, by any process: inotify
-        on its folder. False where that cannot be had; the fan-out then polls version() often instead."""
+        """With hear_others, call `callback` (on the event loop that calls this) when the file is written, by any
+        process: inotify on its folder. False otherwise, or where that cannot be had: the fan-out then polls
+        version() while anyone listens. (A network hub, which writes the file at every call, polls: the events
+        of its own writes would cost more than the poll.)"""
         from team_table.store.file_changes import watch_file
 
+        if not self.hear_others:
+            return False
         self._file_watch = watch_file(self.path, callback)
         return self._file_watch is not None
 
