@@ -123,3 +123,43 @@ async def test_a_session_that_cannot_be_resumed_is_dropped_and_the_next_run_star
             first = runs.of("builder")[0]
             assert first["outcome"] == "failed" and first["session_id"] is None
             await runs.until(lambda: runs.state("builder")["session_id"] not in (None, lost), within=60)
+
+
+def claude_env(home: ClaudeHome) -> dict[str, str]:
+    env = {name: value for name, value in home.env().items() if name in (*CLAUDE_VARIABLES, "HOME")}
+    env["PATH"] = f"{client('claude').parent}{os.pathsep}{os.environ['PATH']}"
+    return env
+
+
+@pytest.mark.parametrize("answer", ["allow", "silence"])
+async def test_a_run_asks_the_people_before_a_tool_it_may_not_use_and_gets_their_answer_or_the_default(
+        tmp_path: Path, answer: str):
+    """Claude Code run by the hub wants a shell command: the question is on Needs you (a lead answers it here with
+    the tool a person's button calls); allowed, the command runs; unanswered, the default (deny) applies."""
+    lead = Lead.new()
+    marker = tmp_path / "ran"
+    with ModelStub() as model:
+        home = ClaudeHome(tmp_path / "client-home", model)
+        yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
+            "preset": "claude", "env": claude_env(home), "grace_seconds": 3,
+            "permissions": {"timeout_seconds": 6 if answer == "silence" else 120}}}})
+        async with running_hub(tmp_path / "hub", yaml_text) as hub, watching(hub) as runs, \
+                AsyncExitStack() as stack:
+            boss = await connect(stack, hub, lead.token)
+            model.script([Call("Bash", command=f"touch {marker}", description="mark that it ran"),
+                          Call("mcp__team-table__update_task", task_id=1, status="done", result="tried"), "Done."])
+            await boss.call("create_task", title="Mark it", assignee="builder")
+            asked = await runs.until(lambda: [q for q in boss_questions(runs) if q["kind"] == "permission"],
+                                     within=120, what="the permission prompt reached the people")
+            details = json.loads(asked[0]["details"])
+            assert (details["agent"], details["tool"]) == ("builder", "Bash") and str(marker) in details["description"]
+            if answer == "allow":
+                await boss.call("answer_question", question_id=asked[0]["id"], answer="allow")
+            await runs.until(lambda: runs.task(1)["status"] == "done", within=120, what="the run went on")
+            assert marker.exists() == (answer == "allow")
+            closed = boss_questions(runs)[0]
+            assert closed["status"] == ("answered" if answer == "allow" else "defaulted")
+
+
+def boss_questions(runs) -> list:
+    return [dict(r) for r in runs.store.query("SELECT * FROM question ORDER BY id")]

@@ -23,6 +23,7 @@ import click
 
 EVENTS = ("SessionStart", "UserPromptSubmit", "Stop", "BeforeAgent")  # BeforeAgent: Gemini CLI's, at each prompt
 HELPERS = ("wait", "monitor")  # the helpers that wake an idle session (network hub)
+ASKING = ("PermissionRequest",)  # a permission prompt, put before the people (network hub)
 TIMEOUT = 1.0  # seconds for the hub to answer (--timeout); a slower hub is treated as down (the hook stays silent)
 WAIT_FOR = 590.0  # seconds `wait` waits by default: under a 600 s hook timeout
 STATE = Path("~/.team-table/hooks")  # how many Stops in a row each session's hook turned back
@@ -44,7 +45,7 @@ def hook() -> None:
 
 
 @hook.command("claude-code")
-@click.argument("event", type=click.Choice(EVENTS + HELPERS))
+@click.argument("event", type=click.Choice(EVENTS + HELPERS + ASKING))
 @click.option("--agent", envvar="TEAM_TABLE_AGENT", metavar="NAME", help="The agent [env TEAM_TABLE_AGENT].")
 @click.option("--url", envvar="TEAM_TABLE_URL", metavar="URL",
               help="A network hub to ask, e.g. http://127.0.0.1:8741 [env TEAM_TABLE_URL]; the token is read from "
@@ -70,6 +71,8 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
                                     model), or exit 0 silently after --for seconds (needs --url)
     monitor                         a plugin monitor: one line on stdout per wake, for the session's lifetime
                                     (needs --url)
+    PermissionRequest               ask the people (a question on the dashboard's Needs you) and give the
+                                    client their answer, or the default after --for seconds (needs --url)
 
     Silent when nothing waits; exits 0 on any error of its own. Over stdio the hub wakes a Claude Code session
     through the session's own socket: `wait` and `monitor` are for a network hub.
@@ -83,12 +86,40 @@ def claude_code(event: str, agent: str | None, url: str | None, db: str | None, 
     _quiet_on_signals()
     if event in HELPERS:
         _helper(event, agent, url, wait_for)
+    if event in ASKING:
+        _ask_the_people(agent, url, wait_for)
     try:
         answer = _answer(event, _stdin(), agent, url, db, max_blocks, timeout)
     except Exception:  # a hook never breaks its client
         answer = None
     if answer is not None:
         click.echo(json.dumps(answer))
+    sys.exit(0)
+
+
+def _ask_the_people(agent: str | None, url: str | None, seconds: float) -> None:
+    """PermissionRequest: the hub asks the people and answers within `seconds` (or its default does); the decision
+    goes to the client. Anything wrong: no answer at all, exit 0, and the client decides as it would alone."""
+    try:
+        given = _stdin()
+        if not agent or not url or not isinstance(given.get("tool_name"), str):
+            sys.exit(0)
+        import urllib.parse
+        import urllib.request
+
+        body = json.dumps({"tool_name": given["tool_name"], "tool_input": given.get("tool_input") or {},
+                           "session_id": given.get("session_id")}).encode()
+        request = urllib.request.Request(f"{url.rstrip('/')}/agents/{urllib.parse.quote(agent)}/permission",
+                                         data=body, method="POST",
+                                         headers={"Authorization": f"Bearer {_token(agent)}",
+                                                  "Content-Type": "application/json"})
+        with urllib.request.urlopen(request, timeout=seconds + 10) as response:
+            decided = json.loads(response.read())
+        decision = {"behavior": "allow"} if decided.get("behavior") == "allow" else \
+            {"behavior": "deny", "message": str(decided.get("message") or "A person said no.")}
+    except Exception:
+        sys.exit(0)
+    click.echo(json.dumps({"hookSpecificOutput": {"hookEventName": "PermissionRequest", "decision": decision}}))
     sys.exit(0)
 
 

@@ -33,7 +33,20 @@ class Claude:
             indent=2))
         resume = ("--resume", ctx.session) if ctx.session else ()
         return ("claude", "-p", "--output-format", "stream-json", "--verbose", "--mcp-config", str(config),
-                "--strict-mcp-config", "--allowedTools", f"mcp__{SERVER}", *resume, *spec.args)
+                "--strict-mcp-config", "--allowedTools", f"mcp__{SERVER}", *self._asking(spec, ctx), *resume,
+                *spec.args)
+
+    @staticmethod
+    def _asking(spec: RunSpec, ctx: Context) -> tuple[str, ...]:
+        """A PermissionRequest hook that puts each permission prompt before the people (--settings, per agent)."""
+        if not spec.permissions.ask:
+            return ()
+        from team_table.runner.permissions import hook_settings
+
+        settings = ctx.files / "claude-settings.json"
+        settings.write_text(json.dumps(hook_settings(ctx.agent, ctx.url, spec.permissions.timeout_seconds),
+                                       indent=2))
+        return ("--settings", str(settings))
 
     def read(self, line: str) -> Reading:
         data = json_line(line)

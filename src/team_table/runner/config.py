@@ -48,6 +48,15 @@ class Stall(Frozen):
     action: Literal["restart", "escalate"] = "restart"
 
 
+class Permissions(Frozen):
+    """What the client asks before a tool it may not use on its own (Claude Code's permission prompt): a question on
+    the people's Needs you page, answered with a button; with no answer by the deadline, `default`."""
+
+    ask: bool = True  # relay the prompt to the people (off: the client's own rules decide, headless: no)
+    timeout_seconds: int = Field(default=300, ge=5, le=3600)
+    default: Literal["deny", "allow"] = "deny"
+
+
 class RunSpec(Frozen):
     """How the hub runs one agent: a command (argv, no shell) or a preset, when, where, and within what bounds."""
 
@@ -65,6 +74,7 @@ class RunSpec(Frozen):
     grace_seconds: float = Field(default=10.0, gt=0, le=300)  # SIGTERM, then SIGKILL this long after
     restart: Restart = Restart()
     stall: Stall = Stall()
+    permissions: Permissions = Permissions()
 
     @model_validator(mode="after")
     def _one_way_to_run(self) -> RunSpec:

@@ -33,6 +33,7 @@ from team_table.server.events_route import events_endpoint, waiting_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
+from team_table.server.permission_route import permission_endpoint
 from team_table.server.reservation_route import check_endpoint
 from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
@@ -126,6 +127,8 @@ def build_app(net: Network) -> Guard:
         Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics, rt.waker),
               methods=["GET", "POST"]),
         Route("/agents/{agent_name}/wakes", wakes_endpoint(hub, rt.waker, net.run, net.failures, net.metrics)),
+        Route("/agents/{agent_name}/permission", permission_endpoint(hub, rt.fanout, net.run, net.failures,
+                                                                     net.metrics), methods=["POST"]),
         Route("/agents/{agent_name}/reservations/check", check_endpoint(hub, net.run, net.failures, net.metrics),
               methods=["POST"]),
         *streamable.routes,
