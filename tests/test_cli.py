@@ -321,3 +321,20 @@ def test_init_tells_the_next_commands_as_they_were_run(run, monkeypatch):
     monkeypatch.setenv("UV", "/usr/bin/uv")
     monkeypatch.setenv("UV_RUN_RECURSION_DEPTH", "1")
     assert "`uv run team-table token NAME --write`" in run("init").output
+
+
+def test_tasks_add_posts_a_task_as_the_operator_and_the_board_and_its_assignee_see_it(run):
+    import json
+
+    made = run("tasks", "add", "Parse the config", "--assignee", "alice", "--reviewer", "bob", "--kind", "code",
+               "--priority", "high", "--label", "config", "--json")
+    assert made.exit_code == 0, made.output
+    task = json.loads(made.output)
+    assert (task["title"], task["assignee"], task["reviewer"], task["creator"], task["priority"]) == (
+        "Parse the config", "alice", "bob", "operator", "high")
+    board = json.loads(run("tasks", "--json").output)
+    assert [t["id"] for t in board] == [task["id"]]
+    told = json.loads(run("inbox", "alice", "--json").output)  # the hub told alice, in the task's thread
+    assert [(m["sender"], m["kind"]) for m in told] == [("team-table", "task_assigned")]
+    assert run("tasks", "add", "   ").exit_code == 1  # an empty title is refused, and nothing is posted
+    assert len(json.loads(run("tasks", "--json").output)) == 1

@@ -54,22 +54,56 @@ def members_cmd(config, db, as_json, include_inactive) -> None:
          "Members", "Nobody is at the table yet.")
 
 
-@click.command("tasks")
+@click.group("tasks", invoke_without_command=True)
 @config_options
 @json_option
 @click.option("--status", default="", help=f"Only tasks in this status: {', '.join(TaskStatus)}.")
 @click.option("--assignee", default="", help="Only tasks of this member.")
-def tasks_cmd(config, db, as_json, status, assignee) -> None:
-    """The task board.
+@click.pass_context
+def tasks_cmd(ctx, config, db, as_json, status, assignee) -> None:
+    """The task board; `tasks add` posts a task.
 
     \b
-    Example:
+    Examples:
       team-table tasks --status pending
+      team-table tasks add "Parse the config" --assignee alice --reviewer bob --kind code
     """
+    if ctx.invoked_subcommand is not None:
+        return
     with operator_hub(config, db, read_only=True) as hub:
         rows = tasks.listing(hub, status, assignee)
     show(rows, as_json, ["id", "status", "priority", "title", "creator", "assignee", "updated_at"],
          "Tasks", "No tasks match.")
+
+
+@tasks_cmd.command("add")
+@click.argument("title")
+@config_options
+@json_option
+@click.option("--description", default="", help="What is to be done, in more words.")
+@click.option("--assignee", default="", help="Reserve it for this member (told at once; a member the hub runs is "
+                                             "started for it).")
+@click.option("--reviewer", default="", help="Who reviews it once it is awaiting_review.")
+@click.option("--kind", default="", help="code, review, qa... (next_task gives it to the roles it fits).")
+@click.option("--priority", type=click.Choice(["low", "medium", "high"]), default="medium", show_default=True)
+@click.option("--label", "labels", multiple=True, help="A label (give it again for more).")
+@click.option("--path", "paths", multiple=True, help="A path it will touch (gitignore-style; claiming it reserves "
+                                                     "them). Give it again for more.")
+def tasks_add(title, config, db, as_json, description, assignee, reviewer, kind, priority, labels, paths) -> None:
+    """Post a task to the board, as the operator (audited as such), as create_task would.
+
+    \b
+    Example:
+      team-table tasks add "Parse the config" --assignee alice --reviewer bob --kind code --path 'src/config/**'
+    """
+    with operator_hub(config, db) as hub:
+        made = tasks.create(hub, hub.operator(), title, description, assignee, priority, kind=kind,
+                            reviewer=reviewer, labels=list(labels), paths=list(paths) or None)
+    if as_json:
+        emit_json(made)
+    else:
+        click.echo(f"Task {made.id} ({made.title}) is on the board" + (f", reserved for {made.assignee}"
+                                                                         if made.assignee else "") + ".")
 
 
 @click.command("inbox")
