@@ -43,7 +43,7 @@ def _answer(value: object) -> str:
 
 
 @server.tool()
-def register(name: str = "", token: str = "") -> str:
+async def register(name: str = "", token: str = "") -> str:
     """Join the table; returns a token."""
     minted = secrets.token_urlsafe(24)
     tokens[minted] = name
@@ -51,7 +51,7 @@ def register(name: str = "", token: str = "") -> str:
 
 
 @server.tool()
-def send_message(ctx: Context, recipient: str, content: str, sender: str = "", token: str = "") -> str:
+async def send_message(ctx: Context, recipient: str, content: str, sender: str = "", token: str = "") -> str:
     """Send a message to one agent."""
     global next_id
     who = _caller(ctx, sender, token)
@@ -65,7 +65,7 @@ def send_message(ctx: Context, recipient: str, content: str, sender: str = "", t
 
 
 @server.tool()
-def get_messages(ctx: Context, agent_name: str = "", token: str = "") -> str:
+async def get_messages(ctx: Context, agent_name: str = "", token: str = "") -> str:
     """Your unread messages, each once."""
     who = _caller(ctx, agent_name, token)
     taken = unread.pop(who, [])
