@@ -6,12 +6,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, field
+from functools import partial
 
 import anyio
 
 from team_table import events
 from team_table.events import Event
-from team_table.store import Store
+from team_table.store import Store, run_from_loop
 
 log = logging.getLogger("team_table.push")
 
@@ -154,7 +155,7 @@ class Fanout:
     async def pump(self) -> None:
         self._dirty = False  # a commit while reading sets it again, and the next turn reads once more
         while self._subs or self._everything:
-            batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
+            batch = await run_from_loop(self._store, partial(events.tail, self._store, self.cursor))
             for event in batch:
                 self._deliver(event)
                 self.cursor = event.id

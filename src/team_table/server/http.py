@@ -35,6 +35,7 @@ from team_table.server.metrics import Metrics
 from team_table.server.reservation_route import check_endpoint
 from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
+from team_table.store import run_from_loop
 from team_table.ui.web import Dashboard
 
 if TYPE_CHECKING:
@@ -66,8 +67,9 @@ class Network:
         self.limiter = anyio.CapacityLimiter(rt.hub.store.parallel)
 
     async def run(self, work: Any) -> Any:
-        """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
-        return await anyio.to_thread.run_sync(work, limiter=self.limiter)
+        """Database work: on the event loop when it need not wait, else on a worker thread, so that the event loop
+        keeps serving other clients and streams."""
+        return await run_from_loop(self.rt.hub.store, work, self.limiter)
 
 
 def check_network_security(settings: Settings) -> None:

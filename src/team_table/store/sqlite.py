@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from team_table.errors import Busy, Unavailable
-from team_table.store.base import Dialect
+from team_table.store.base import Dialect, WouldWait
 from team_table.store.sqlite_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -63,6 +63,7 @@ class SqliteStore:
         self.url = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
+        self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting)
         self._conn = _connect(path, synchronous, read_only)
         self._tx = SqliteTx(self._conn)
         self._watch: sqlite3.Connection | None = None  # for version(): its own connection, never waiting on ours
@@ -110,10 +111,34 @@ class SqliteStore:
             if self._watch is not None:
                 self._watch.close()
 
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Work on the event loop. SQLite in WAL mode reads without waiting for writers, so reads go ahead; so does
+        a write, unless it would wait for a lock: held by another thread of this process (a job), or by another
+        process (BEGIN IMMEDIATE is tried once, without the busy timeout). Then WouldWait, before anything is
+        written."""
+        self._here.hurried = True
+        try:
+            yield
+        finally:
+            self._here.hurried = False
+
+    def _acquire(self) -> bool:
+        """Take the connection's lock; whether this thread is hurried (may not wait). Raises WouldWait when it is
+        and the lock is held."""
+        hurried = getattr(self._here, "hurried", False)
+        if not self._lock.acquire(blocking=not hurried):
+            raise WouldWait
+        return hurried
+
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run one read statement."""
-        with self._lock, self._mapped():
-            return self._conn.execute(sql, params).fetchall()
+        self._acquire()
+        try:
+            with self._mapped():
+                return self._conn.execute(sql, params).fetchall()
+        finally:
+            self._lock.release()
 
     @contextmanager
     def write(self) -> Iterator[SqliteTx]:
@@ -121,12 +146,13 @@ class SqliteStore:
 
         A write opened inside another on the same thread joins it: the outer one commits both, or neither
         (the workflow engine runs several domain changes as one step this way)."""
-        with self._lock:
+        hurried = self._acquire()
+        try:
             if self._conn.in_transaction:
                 yield self._tx
                 return
             with self._mapped():
-                _begin_immediate(self._conn)
+                _begin_immediate(self._conn, hurried)
                 try:
                     yield self._tx
                 except BaseException:
@@ -136,19 +162,25 @@ class SqliteStore:
                 self._conn.execute("COMMIT")
             self.last_commit = time.monotonic()
             self.unwritable = None
+        finally:
+            self._lock.release()
         if self.on_commit is not None:
             self.on_commit()
 
     @contextmanager
     def rehearse(self) -> Iterator[SqliteTx]:
         """A write transaction that is always rolled back: for showing what would happen (dry runs)."""
-        with self._lock, self._mapped():
-            _begin_immediate(self._conn)
-            try:
-                yield self._tx
-            finally:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+        hurried = self._acquire()
+        try:
+            with self._mapped():
+                _begin_immediate(self._conn, hurried)
+                try:
+                    yield self._tx
+                finally:
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+        finally:
+            self._lock.release()
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
@@ -312,7 +344,18 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     raise Unavailable(f"The database {path} cannot be read: check the permissions of the file and its folder.")
 
 
-def _begin_immediate(conn: sqlite3.Connection) -> None:
+def _begin_immediate(conn: sqlite3.Connection, hurried: bool = False) -> None:
+    if hurried:  # once, without waiting: another process holds the write lock, or not
+        conn.execute("PRAGMA busy_timeout=0")
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from None
+            raise
+        finally:
+            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        return
     # busy_timeout already waits; the retries only cover the rare case where SQLite
     # returns SQLITE_BUSY without calling the busy handler (e.g. during WAL recovery).
     _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
