@@ -254,3 +254,33 @@ async def test_up_prints_a_connect_line_that_works_as_printed(tmp_path: Path):
             assert not sent.is_error and sent.data["sender"] == "alice", (client, sent.data)
             beat = (await agent.raw("heartbeat")).data
             assert (beat["status"], beat["name"]) == ("ok", "alice"), beat
+
+
+@pytest.mark.sqlite_only
+async def test_a_send_waiting_for_another_process_s_write_lock_never_holds_up_the_event_loop(tmp_path: Path):
+    """The hub does its database work on the event loop when it need not wait; a write whose lock another process
+    holds goes to a worker thread instead, so health checks and reads keep being answered, and the write lands
+    once the lock is free."""
+    import sqlite3
+
+    async with running_hub(tmp_path) as hub, AsyncExitStack() as stack, httpx2.AsyncClient() as http:
+        alice, bob = await join_all(stack, hub, "alice", "bob")
+        other = sqlite3.connect(hub.files.db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write, in progress
+        try:
+            async with anyio.create_task_group() as tasks:
+                sent: list = []
+
+                async def send() -> None:
+                    sent.append(await alice.ok("send_message", recipient="bob", content="after the lock"))
+
+                tasks.start_soon(send)
+                with anyio.fail_after(2):  # the busy timeout is 5 s: on the event loop, these would wait it out
+                    assert (await http.get(hub.url + "/healthz")).status_code == 200
+                    assert await bob.ok("get_messages") == []
+                assert not sent
+                other.execute("COMMIT")
+        finally:
+            other.close()
+        assert [m["content"] for m in await bob.ok("get_messages")] == ["after the lock"]
+        assert sent[0]["id"] > 0

@@ -63,11 +63,13 @@ class SqliteStore:
         self.url = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
-        self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting)
+        self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting); .writing
         self._conn = _connect(path, synchronous, read_only)
         self._tx = SqliteTx(self._conn)
-        self._watch: sqlite3.Connection | None = None  # for version(): its own connection, never waiting on ours
-        self._watch_lock = threading.Lock()
+        # A read-only connection of its own, never waiting on ours: for version(), and for the reads of a thread
+        # that may not wait (a write in progress on ours, even one waiting for another process, never holds it up).
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         self.last_commit = 0.0  # monotonic time of the last commit here, for the readiness probe
         self.unwritable: str | None = None  # why the last write failed, until one succeeds again
         self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
@@ -107,16 +109,16 @@ class SqliteStore:
             self._file_watch.close()
         with self._lock:
             self._conn.close()
-        with self._watch_lock:
-            if self._watch is not None:
-                self._watch.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
 
     @contextmanager
     def without_waiting(self) -> Iterator[None]:
-        """Work on the event loop. SQLite in WAL mode reads without waiting for writers, so reads go ahead; so does
-        a write, unless it would wait for a lock: held by another thread of this process (a job), or by another
-        process (BEGIN IMMEDIATE is tried once, without the busy timeout). Then WouldWait, before anything is
-        written."""
+        """Work on the event loop. SQLite in WAL mode reads without waiting for writers: reads go ahead, on the
+        reader connection. So does a write, unless it would wait for a lock: held by another thread of this process
+        (a job, or a write handed over before), or by another process (BEGIN IMMEDIATE is tried once, without the
+        busy timeout). Then WouldWait, before anything is written."""
         self._here.hurried = True
         try:
             yield
@@ -132,13 +134,35 @@ class SqliteStore:
         return hurried
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
-        """Run one read statement."""
-        self._acquire()
+        """Run one read statement (in a write of this thread, it sees what that write did)."""
+        here = self._here
+        if getattr(here, "hurried", False) and not getattr(here, "writing", False):
+            return self._read_now(sql, params)
+        with self._lock, self._mapped():
+            return self._conn.execute(sql, params).fetchall()
+
+    def _read_now(self, sql: str, params: Sequence[Any] | dict) -> list[sqlite3.Row]:
+        """A read on the reader connection, or WouldWait (it is busy, or SQLite asks to wait: WAL recovery)."""
+        if not self._reader_lock.acquire(blocking=False):
+            raise WouldWait
         try:
             with self._mapped():
-                return self._conn.execute(sql, params).fetchall()
+                try:
+                    return self._reading().execute(sql, params).fetchall()
+                except sqlite3.OperationalError as exc:
+                    if "locked" in str(exc) or "busy" in str(exc):
+                        raise WouldWait from None
+                    raise
         finally:
-            self._lock.release()
+            self._reader_lock.release()
+
+    def _reading(self) -> sqlite3.Connection:
+        """The reader connection (call with its lock held), opened at first use."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=0,
+                                           isolation_level=None, check_same_thread=False)
+            self._reader.row_factory = sqlite3.Row
+        return self._reader
 
     @contextmanager
     def write(self) -> Iterator[SqliteTx]:
@@ -153,12 +177,15 @@ class SqliteStore:
                 return
             with self._mapped():
                 _begin_immediate(self._conn, hurried)
+                self._here.writing = True
                 try:
                     yield self._tx
                 except BaseException:
                     if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
                         self._conn.execute("ROLLBACK")
                     raise
+                finally:
+                    self._here.writing = False
                 self._conn.execute("COMMIT")
             self.last_commit = time.monotonic()
             self.unwritable = None
@@ -174,9 +201,11 @@ class SqliteStore:
         try:
             with self._mapped():
                 _begin_immediate(self._conn, hurried)
+                self._here.writing = True
                 try:
                     yield self._tx
                 finally:
+                    self._here.writing = False
                     if self._conn.in_transaction:
                         self._conn.execute("ROLLBACK")
         finally:
@@ -239,11 +268,8 @@ class SqliteStore:
     def version(self) -> int:
         """A number that moves whenever any connection, in any process, commits (PRAGMA data_version on a
         connection of its own, so it sees this process's commits too). Microseconds; never waits for a lock."""
-        with self._watch_lock:
-            if self._watch is None:
-                self._watch = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                              check_same_thread=False)
-            return self._watch.execute("PRAGMA data_version").fetchone()[0]
+        with self._reader_lock:
+            return self._reading().execute("PRAGMA data_version").fetchone()[0]
 
     def watch(self, callback: Callable[[], None]) -> bool:
         """Call `callback` (on the event loop that calls this) when the file is written, by any process: inotify
