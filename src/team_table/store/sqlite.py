@@ -52,6 +52,21 @@ class SqliteTx:
         return None  # other processes see the commit in PRAGMA data_version (version())
 
 
+class _Hurried:
+    """The context of SqliteStore.without_waiting: this thread may not wait while it lasts."""
+
+    __slots__ = ("_here",)
+
+    def __init__(self, here: threading.local) -> None:
+        self._here = here
+
+    def __enter__(self) -> None:
+        self._here.hurried = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._here.hurried = False
+
+
 class SqliteStore:
     """A SQLite database file shared by every hub process on this machine."""
 
@@ -64,6 +79,8 @@ class SqliteStore:
         self.read_only = read_only
         self._lock = threading.RLock()
         self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting); .writing
+        self._hurried = _Hurried(self._here)
+        self._patient = True  # the main connection's busy timeout is on (see _be_patient)
         self._conn = _connect(path, synchronous, read_only)
         self._tx = SqliteTx(self._conn)
         # A read-only connection of its own, never waiting on ours: for version(), and for the reads of a thread
@@ -113,17 +130,12 @@ class SqliteStore:
             if self._reader is not None:
                 self._reader.close()
 
-    @contextmanager
-    def without_waiting(self) -> Iterator[None]:
+    def without_waiting(self) -> _Hurried:
         """Work on the event loop. SQLite in WAL mode reads without waiting for writers: reads go ahead, on the
         reader connection. So does a write, unless it would wait for a lock: held by another thread of this process
         (a job, or a write handed over before), or by another process (BEGIN IMMEDIATE is tried once, without the
         busy timeout). Then WouldWait, before anything is written."""
-        self._here.hurried = True
-        try:
-            yield
-        finally:
-            self._here.hurried = False
+        return self._hurried
 
     def _acquire(self) -> bool:
         """Take the connection's lock; whether this thread is hurried (may not wait). Raises WouldWait when it is
@@ -136,23 +148,29 @@ class SqliteStore:
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run one read statement (in a write of this thread, it sees what that write did)."""
         here = self._here
-        if getattr(here, "hurried", False) and not getattr(here, "writing", False):
+        writing = getattr(here, "writing", False)
+        if not writing and getattr(here, "hurried", False):
             return self._read_now(sql, params)
-        with self._lock, self._mapped():
-            return self._conn.execute(sql, params).fetchall()
+        with self._lock:
+            if not (writing or self._patient):  # inside a write, nothing waits: its lock is held
+                self._be_patient(True)
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._mapped_error(exc) from None
 
     def _read_now(self, sql: str, params: Sequence[Any] | dict) -> list[sqlite3.Row]:
         """A read on the reader connection, or WouldWait (it is busy, or SQLite asks to wait: WAL recovery)."""
         if not self._reader_lock.acquire(blocking=False):
             raise WouldWait
         try:
-            with self._mapped():
-                try:
-                    return self._reading().execute(sql, params).fetchall()
-                except sqlite3.OperationalError as exc:
-                    if "locked" in str(exc) or "busy" in str(exc):
-                        raise WouldWait from None
-                    raise
+            return self._reading().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from None
+            raise self._mapped_error(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._mapped_error(exc) from None
         finally:
             self._reader_lock.release()
 
@@ -163,6 +181,12 @@ class SqliteStore:
                                            isolation_level=None, check_same_thread=False)
             self._reader.row_factory = sqlite3.Row
         return self._reader
+
+    def _be_patient(self, patient: bool) -> None:
+        """Whether a statement on the main connection waits for another process's lock (the busy timeout), or
+        fails at once; switched only when it changes (a hurried write is the common case on a network hub)."""
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS if patient else 0}")
+        self._patient = patient
 
     @contextmanager
     def write(self) -> Iterator[SqliteTx]:
@@ -175,8 +199,8 @@ class SqliteStore:
             if self._conn.in_transaction:
                 yield self._tx
                 return
-            with self._mapped():
-                _begin_immediate(self._conn, hurried)
+            try:
+                self._begin(hurried)
                 self._here.writing = True
                 try:
                     yield self._tx
@@ -187,6 +211,8 @@ class SqliteStore:
                 finally:
                     self._here.writing = False
                 self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise self._mapped_error(exc) from None
             self.last_commit = time.monotonic()
             self.unwritable = None
         finally:
@@ -200,7 +226,7 @@ class SqliteStore:
         hurried = self._acquire()
         try:
             with self._mapped():
-                _begin_immediate(self._conn, hurried)
+                self._begin(hurried)
                 self._here.writing = True
                 try:
                     yield self._tx
@@ -211,27 +237,48 @@ class SqliteStore:
         finally:
             self._lock.release()
 
+    def _begin(self, hurried: bool) -> None:
+        """BEGIN IMMEDIATE on the main connection (its lock held). Hurried, it is tried once, without waiting: when
+        another process holds the write lock, WouldWait."""
+        if not hurried:
+            if not self._patient:
+                self._be_patient(True)
+            _begin_immediate(self._conn)
+            return
+        if self._patient:
+            self._be_patient(False)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from None
+            raise
+
     @contextmanager
     def _mapped(self) -> Iterator[None]:
         """SQLite's errors about the file itself become one refusal that says what to check."""
         try:
             yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
+        except sqlite3.DatabaseError as exc:
+            raise self._mapped_error(exc) from None
+
+    def _mapped_error(self, exc: sqlite3.DatabaseError) -> BaseException:
+        """What to raise for an error of SQLite: one refusal that says what to check when it is about the file
+        itself (busy, full, read-only, damaged), else the error as it is."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError):
             if "locked" in text or "busy" in text:
-                raise Busy("The hub's database is busy right now; nothing was changed. Try the call again.") \
-                    from None
+                return Busy("The hub's database is busy right now; nothing was changed. Try the call again.")
             why = _file_problem(text)
             if why is None:
-                raise
+                return exc
             self.unwritable = why
             log.error("the database %s cannot be written: %s", self.path, text)
-            raise Unavailable(_cannot_write(self.path, why)) from None
-        except sqlite3.DatabaseError as exc:
-            if "malformed" not in str(exc) and "not a database" not in str(exc):
-                raise
-            raise Unavailable(f"The hub's database {self.path} is damaged ({exc}); nothing was changed. Restore it "
-                              "from a backup, or move it aside and start again.") from None
+            return Unavailable(_cannot_write(self.path, why))
+        if "malformed" not in text and "not a database" not in text:
+            return exc
+        return Unavailable(f"The hub's database {self.path} is damaged ({exc}); nothing was changed. Restore it "
+                           "from a backup, or move it aside and start again.")
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; safe when several processes start at once."""
@@ -298,6 +345,8 @@ class SqliteStore:
         if self.read_only:
             return
         with self._lock, self._mapped():
+            if not self._patient:
+                self._be_patient(True)
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
@@ -370,18 +419,7 @@ def _open_read_only(path: Path) -> sqlite3.Connection:
     raise Unavailable(f"The database {path} cannot be read: check the permissions of the file and its folder.")
 
 
-def _begin_immediate(conn: sqlite3.Connection, hurried: bool = False) -> None:
-    if hurried:  # once, without waiting: another process holds the write lock, or not
-        conn.execute("PRAGMA busy_timeout=0")
-        try:
-            conn.execute("BEGIN IMMEDIATE")
-        except sqlite3.OperationalError as exc:
-            if "locked" in str(exc) or "busy" in str(exc):
-                raise WouldWait from None
-            raise
-        finally:
-            conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        return
+def _begin_immediate(conn: sqlite3.Connection) -> None:
     # busy_timeout already waits; the retries only cover the rare case where SQLite
     # returns SQLITE_BUSY without calling the busy handler (e.g. during WAL recovery).
     _retry_busy(lambda: conn.execute("BEGIN IMMEDIATE"), "BEGIN IMMEDIATE")
