@@ -5,10 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
 from functools import partial
-
-import anyio
 
 from team_table import events
 from team_table.events import Event
@@ -62,6 +61,7 @@ class Fanout:
         self._everything: dict[str, set[Subscription]] = {}  # by member: listeners to every event (dashboards)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self.cursor = events.last_id(store)
         self.running = False
         self._dirty = False
@@ -125,10 +125,14 @@ class Fanout:
         """Thread-safe: called after a commit in this process."""
         self._dirty = True
         if self._loop is not None and (self._subs or self._everything):
-            self._loop.call_soon_threadsafe(self._wake.set)
+            if threading.get_ident() == self._loop_thread:  # a commit made on the event loop itself
+                self._wake.set()
+            else:
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.running = True
         # A SQLite store that hears the file being written wakes us at once: the poll is then only a safety net.
         poll = self._heard_poll if self._store.watch(self.wake) is True else self._poll
@@ -136,8 +140,12 @@ class Fanout:
         try:
             while True:
                 if self._subs or self._everything:
-                    with anyio.move_on_after(poll):
+                    # A timer, not a cancel scope: this turns once per commit, and the scope cost more than the read.
+                    timer = self._loop.call_later(poll, self._wake.set)
+                    try:
                         await self._wake.wait()
+                    finally:
+                        timer.cancel()
                 else:
                     await self._wake.wait()  # idle until someone listens
                 self._wake.clear()
