@@ -17,6 +17,7 @@ from collections import defaultdict
 from datetime import UTC, datetime
 
 from mcp.server.mcpserver import Context, MCPServer
+from mcp.types import CallToolResult, TextContent
 
 tokens: dict[str, str] = {}  # token -> agent
 unread: dict[str, list[dict]] = defaultdict(list)
@@ -38,12 +39,13 @@ def _caller(ctx: Context, name: str, token: str) -> str:
     return agent
 
 
-def _answer(value: object) -> str:
-    return json.dumps(value, separators=(",", ":"))
+def _answer(value: object) -> CallToolResult:
+    """One JSON document in one text item, as the hub answers (no structured copy of it)."""
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(value, separators=(",", ":")))])
 
 
 @server.tool()
-async def register(name: str = "", token: str = "") -> str:
+async def register(name: str = "", token: str = "") -> CallToolResult:
     """Join the table; returns a token."""
     minted = secrets.token_urlsafe(24)
     tokens[minted] = name
@@ -51,7 +53,8 @@ async def register(name: str = "", token: str = "") -> str:
 
 
 @server.tool()
-async def send_message(ctx: Context, recipient: str, content: str, sender: str = "", token: str = "") -> str:
+async def send_message(ctx: Context, recipient: str, content: str, sender: str = "",
+                       token: str = "") -> CallToolResult:
     """Send a message to one agent."""
     global next_id
     who = _caller(ctx, sender, token)
@@ -65,7 +68,7 @@ async def send_message(ctx: Context, recipient: str, content: str, sender: str =
 
 
 @server.tool()
-async def get_messages(ctx: Context, agent_name: str = "", token: str = "") -> str:
+async def get_messages(ctx: Context, agent_name: str = "", token: str = "") -> CallToolResult:
     """Your unread messages, each once."""
     who = _caller(ctx, agent_name, token)
     taken = unread.pop(who, [])
@@ -92,7 +95,8 @@ def http_app():
                 yield b"event: connected\ndata: {}\n\n"
                 while True:
                     event = await queue.get()
-                    yield f"id: {event['id']}\nevent: message\ndata: {_answer(event)}\n\n".encode()
+                    data = json.dumps(event, separators=(",", ":"))
+                    yield f"id: {event['id']}\nevent: message\ndata: {data}\n\n".encode()
             finally:
                 streams[agent].discard(queue)
 
