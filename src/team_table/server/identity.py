@@ -96,7 +96,11 @@ def from_bearer(hub: Hub) -> BindingSource:
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:
-    value = headers.get("authorization") or headers.get("Authorization") or ""
+    return bearer_of(headers.get("authorization") or headers.get("Authorization") or "")
+
+
+def bearer_of(value: str) -> str:
+    """The token of an Authorization header's value ('' unless it is a bearer token)."""
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
