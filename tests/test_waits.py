@@ -148,3 +148,24 @@ async def test_a_wait_reports_progress_when_the_client_asked_for_it(table, monke
                                                               "timeout_seconds": 1}, progress_callback=progress)
     assert not result.is_error
     assert len(seen) >= 3 and seen == sorted(seen)
+
+
+async def test_the_waits_one_broadcast_wakes_take_it_once_each_in_one_transaction(table):
+    lead = await table.join("lead")
+    agents = [await table.join(f"agent-{i}") for i in range(12)]
+    answers: list = []
+    async with anyio.create_task_group() as group:
+        for agent in agents:
+            group.start_soon(_wait_into, agent, answers)
+        with anyio.fail_after(10):
+            while table.fanout.streams < len(agents):  # every wait listens
+                await anyio.sleep(0.01)
+        sent = await lead.ok("broadcast", content="all hands")
+        with anyio.fail_after(10):
+            while len(answers) < len(agents):
+                await anyio.sleep(0.01)
+    assert [[m["id"] for m in a["messages"]] for a in answers] == [[sent["id"]]] * len(agents)
+    read_at = table.hub.store.query("SELECT DISTINCT read_at FROM delivery WHERE message_id = ?", (sent["id"],))
+    assert len(read_at) == 1  # one transaction (one sync) took it for all twelve
+    for agent in agents:
+        assert await agent.ok("get_messages") == []

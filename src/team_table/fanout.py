@@ -22,6 +22,7 @@ class Subscription:
 
     agent: str
     size: int
+    kinds: frozenset[str] | None = None  # the event kinds it takes (None: every kind)
     queue: asyncio.Queue = field(init=False)
     closed: str | None = None
 
@@ -70,23 +71,25 @@ class Fanout:
     def streams(self) -> int:
         return sum(len(s) for s in self._subs.values()) + sum(len(s) for s in self._everything.values())
 
-    def subscribe(self, agent: str, *, everything: bool = False) -> Subscription:
+    def subscribe(self, agent: str, *, everything: bool = False, kinds: frozenset[str] | None = None) -> Subscription:
         """A new listener (call on the event loop): to `agent`'s events, or with `everything` to every event on
-        the table, on behalf of `agent` (a dashboard, which re-reads what it shows). The first one after an idle
-        spell starts the polling."""
-        sub = Subscription(agent, self._buffer)
+        the table, on behalf of `agent` (a dashboard, which re-reads what it shows); with `kinds`, to those kinds of
+        event only (the others are not even queued: a listener that would drop them is not woken for them). The
+        first one after an idle spell starts the polling."""
+        sub = Subscription(agent, self._buffer, kinds)
         idle = not self._subs and not self._everything
         (self._everything if everything else self._subs).setdefault(agent, set()).add(sub)
         if idle:
             self._wake.set()
         return sub
 
-    async def subscribe_from_now(self, agent: str, run) -> tuple[Subscription, int]:
+    async def subscribe_from_now(self, agent: str, run, *,
+                                 kinds: frozenset[str] | None = None) -> tuple[Subscription, int]:
         """A new listener to `agent`'s events from now on, and the newest event id it starts after (read on a worker
         thread through `run`). Subscribed first, then read: an event committed after the read is both queued and
         newer than the start (not lost); one at or before it is older (not sent twice). An idle fan-out's cursor
         moves to that start, so events from before the listener (messages read long ago) never reach it."""
-        sub = self.subscribe(agent)
+        sub = self.subscribe(agent, kinds=kinds)
         try:
             start = await run(lambda: events.last_id(self._store))
         except BaseException:
@@ -174,14 +177,17 @@ class Fanout:
         if event.kind == "revoked":  # deregistered or revoked, by any process on the database: streams close
             self.close_agent(event.recipient, "the agent's tokens were revoked (or it left the table)")
             return
+        kind = event.kind
         if event.recipient == events.EVERYONE:
             for agent, subs in self._subs.items():
                 if agent != event.exclude:
                     for sub in list(subs):
-                        sub.offer(event)
+                        if sub.kinds is None or kind in sub.kinds:
+                            sub.offer(event)
         else:
             for sub in list(self._subs.get(event.recipient, ())):
-                sub.offer(event)
+                if sub.kinds is None or kind in sub.kinds:
+                    sub.offer(event)
         for subs in list(self._everything.values()):
             for sub in list(subs):
                 sub.offer(event)
