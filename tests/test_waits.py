@@ -160,12 +160,14 @@ async def test_the_waits_one_broadcast_wakes_take_it_once_each_in_one_transactio
         with anyio.fail_after(10):
             while table.fanout.streams < len(agents):  # every wait listens
                 await anyio.sleep(0.01)
+        commits, wake = [], table.hub.store.on_commit
+        table.hub.store.on_commit = lambda: (commits.append(1), wake())
         sent = await lead.ok("broadcast", content="all hands")
         with anyio.fail_after(10):
             while len(answers) < len(agents):
                 await anyio.sleep(0.01)
+        table.hub.store.on_commit = wake
     assert [[m["id"] for m in a["messages"]] for a in answers] == [[sent["id"]]] * len(agents)
-    read_at = table.hub.store.query("SELECT DISTINCT read_at FROM delivery WHERE message_id = ?", (sent["id"],))
-    assert len(read_at) == 1  # one transaction (one sync) took it for all twelve
+    assert len(commits) == 2  # the broadcast, and one transaction (one sync) that took it for all twelve waits
     for agent in agents:
         assert await agent.ok("get_messages") == []
