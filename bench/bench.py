@@ -28,6 +28,8 @@ from pathlib import Path
 
 import anyio
 
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # support.py: shared with the tests
+
 from ceiling import ceiling_part
 from durability import durability_part
 from hearing import hearing_part

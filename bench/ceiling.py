@@ -17,7 +17,7 @@ from pathlib import Path
 
 from mcp import StdioServerParameters
 
-from processes import cpu_ms_of_living, free_port, listening, memory_mb, named
+from processes import cpu_ms_of_living, listening, memory_mb, named
 from push import push
 from report import Report
 from scale import bench_database
@@ -25,6 +25,8 @@ from seats import http_seating, stdio_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
 from transports import HTTP, STDIO, _say
 from workloads import latency, ring
+
+from support import free_port
 
 CEILING_SERVER = Path(__file__).resolve().parent / "ceiling_server.py"
 ROUNDS = {"full": 4, "quick": 2}
