@@ -87,7 +87,9 @@ def _servers(ws: Workspace, hub_python: str, postgres_url: str | None) -> list[S
     return servers
 
 
-async def _http_round(ws: Workspace, server: Server, folder: Path, mode: str, quick: bool) -> tuple[dict, list]:
+async def _http_round(ws: Workspace, server: Server, folder: Path, mode: str, quick: bool,
+                      tag: str) -> tuple[dict, list]:
+    """One server's HTTP loops; agent names end in `tag` (a PostgreSQL hub keeps one database for the whole run)."""
     sizes, errors = HTTP["quick" if quick else "full"], []
     server.folder_setup(folder)
     port = free_port()
@@ -95,17 +97,18 @@ async def _http_round(ws: Workspace, server: Server, folder: Path, mode: str, qu
     log = ws.logs / f"ceiling-{folder.name}.log"
     async with listening(server.http(folder, port), port, log, ws.env, folder, signal.SIGINT) as pid:
         database = named("postgres") if server.database else set()
-        async with http_seating(f"{base}/mcp", ["solo"], mode, pid) as seating:
+        async with http_seating(f"{base}/mcp", [f"solo{tag}"], mode, pid) as seating:
             db_before, calls_before = cpu_ms_of_living(database), seating.tally.calls
             lat = await latency(seating, sizes.latency_calls, sizes.warmup_calls)
             db_ms = (cpu_ms_of_living(database) - db_before) / (seating.tally.calls - calls_before)
         errors += seating.tally.errors
-        async with http_seating(f"{base}/mcp", [f"ring-{i}" for i in range(sizes.agents)], mode, pid) as seating:
+        async with http_seating(f"{base}/mcp", [f"ring{tag}-{i}" for i in range(sizes.agents)], mode,
+                                pid) as seating:
             exchange = await ring(seating, sizes.messages_per_agent, bound=300)
         errors += seating.tally.errors
         if not exchange["exactly_once"]:
             errors.append(f"{server.name}: the ring was not exactly once: {exchange}")
-        async with http_seating(f"{base}/mcp", ["push-from", "push-to"], mode, pid) as seating:
+        async with http_seating(f"{base}/mcp", [f"push-from{tag}", f"push-to{tag}"], mode, pid) as seating:
             pushed = await push(seating, base, sizes.pushes)
         errors += seating.tally.errors + pushed["problems"]
         if not pushed["once"]:
@@ -138,7 +141,8 @@ async def ceiling_part(ws: Workspace, mode: str, quick: bool, postgres: str | No
             for server in order:
                 _say(f"round {number + 1}/{rounds}: {server.name}...")
                 slug = f"{server.name.replace(' ', '-').lower()}-{number}"
-                figures, problems = await _http_round(ws, server, ws.folder(f"http-{slug}"), mode, quick)
+                figures, problems = await _http_round(ws, server, ws.folder(f"http-{slug}"), mode, quick,
+                                                      f"-{number}")
                 if server.stdio is not None:
                     more, stdio_problems = await _stdio_round(ws, server, ws.folder(f"stdio-{slug}"), mode, quick)
                     figures.update({f"stdio_{key}": value for key, value in more.items()})
