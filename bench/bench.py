@@ -29,6 +29,9 @@ from pathlib import Path
 
 import anyio
 
+sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # support.py: shared with the tests
+
+from ceiling import ceiling_part
 from durability import durability_part
 from hearing import hearing_part
 from idle import idle_part
@@ -42,7 +45,7 @@ from transports import http_part, stdio_part
 from wake import wake_part
 
 PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "hearing", "reservations", "runner",
-         "postgresql")
+         "postgresql", "ceiling")
 
 
 async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
@@ -66,6 +69,8 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await reservations_part(ws, args.quick, args.postgres)
     if part == "hearing":
         return await hearing_part(ws, args.mode, args.quick)
+    if part == "ceiling":
+        return await ceiling_part(ws, args.mode, args.quick, args.postgres, args.hub_python)
     return await wake_part(ws, args.mode, args.quick)
 
 
@@ -101,6 +106,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--postgres", metavar="URL", default=os.environ.get("TEAM_TABLE_BENCH_POSTGRES"),
                         help="a PostgreSQL server where the postgresql part may create (and drop) a database, e.g. "
                              "postgresql://postgres@127.0.0.1:5432/postgres; without it that part is skipped")
+    parser.add_argument("--hub-python", metavar="PYTHON", default=None,
+                        help="the ceiling part runs the hub with this Python (e.g. another checkout's "
+                             ".venv/bin/python, to compare commits); default: this one")
     return parser.parse_args(argv)
 
 

@@ -11,9 +11,11 @@ from pathlib import Path
 
 import anyio
 
-from processes import free_port, listening
+from processes import listening
 from seats import http_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
+
+from support import free_port
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 

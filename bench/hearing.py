@@ -24,10 +24,12 @@ from pathlib import Path
 import anyio
 import httpx2
 
-from processes import cpu_ms, free_port, listening
+from processes import cpu_ms, listening
 from report import Report
 from seats import http_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
+
+from support import free_port
 
 FAST = "delivery:\n  wakes_per_minute: 600\n"
 SAMPLES = {"full": 40, "quick": 15}

@@ -11,10 +11,12 @@ import time
 
 import anyio
 
-from processes import CLOCK_TICK_MS, context_switches, cpu_ms, free_port, listening
+from processes import CLOCK_TICK_MS, context_switches, cpu_ms, listening
 from report import Report
 from seats import Seating, http_seating, stdio_seating
 from servers import Workspace, network_hub, write_team
+
+from support import free_port
 
 TARGET_SHARE = 0.3  # per cent of one core
 SETTLE_SECONDS = 3.0

@@ -28,6 +28,7 @@ class Report:
         self.notes: list[str] = []  # printed under the title
         self.after: list[str] = []  # printed under the table
         self.rows: list[Row] = []
+        self.header: Row = HEADER
         self.errors: list[str] = []
         self.correct = True
 
@@ -57,8 +58,8 @@ class Report:
         for line in self.notes:
             print(line)
         print()
-        widths = [max(len(str(row[i])) for row in [HEADER, *self.rows]) for i in range(5)]
-        for row in [HEADER, tuple("-" * w for w in widths), *self.rows]:
+        widths = [max(len(str(row[i])) for row in [self.header, *self.rows]) for i in range(5)]
+        for row in [self.header, tuple("-" * w for w in widths), *self.rows]:
             print("  ".join(str(cell).ljust(w) if i in (0, 3) else str(cell).rjust(w)
                             for i, (cell, w) in enumerate(zip(row, widths, strict=True))).rstrip())
         if self.after:

@@ -21,13 +21,15 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from processes import cpu_ms_of_living, free_port, listening, named
+from processes import cpu_ms_of_living, listening, named
 from push import push
 from report import Report, delivery_line
 from seats import http_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
 from transports import HTTP, TARGET_PUSH_MS, _say
 from workloads import latency, ring
+
+from support import free_port
 
 REPLICAS = 3
 TARGET_CROSS_PUSH_MS = 50.0

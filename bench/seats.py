@@ -15,13 +15,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import anyio
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
 
-from processes import children, cpu_ms, log_tail
+from processes import children, cpu_ms
+
+import support
 
 RATE_LIMIT_PER_SENDER = 25  # stay under the hub's default 30 writes per sender per minute
 
@@ -171,39 +172,21 @@ async def stdio_seating(params: StdioServerParameters, agents: list[str | None],
                         logs: Path) -> AsyncIterator[Seating]:
     """A server process per agent, started at once (all on the database `params` names); once all have answered
     and every agent has joined, their seats."""
-    count, tally, before = len(agents), Tally(), children()
-    found: list[Seat | None] = [None] * count
-    ready = [anyio.Event() for _ in range(count)]
-    closing = anyio.Event()
+    tally, before = Tally(), children()
+    names = [f"stdio-{agent or 'bare'}-{index}" for index, agent in enumerate(agents)]
 
-    async def hold(index: int) -> None:
-        log = logs / f"stdio-{agents[index] or 'bare'}-{index}.log"
-        try:
-            with log.open("a") as errlog:
-                async with Client(stdio_client(params, errlog=errlog), mode=mode) as client:
-                    await client.list_tools()
-                    found[index] = StdioSeat(client, tally, agents[index])
-                    ready[index].set()
-                    await closing.wait()
-        except Exception as exc:
-            raise RuntimeError(f"server process {index} failed: {exc!r}; its log ends:\n{log_tail(log)}") from exc
+    def open_client(index: int, errlog: Any) -> Client:
+        return Client(stdio_client(params, errlog=errlog), mode=mode)
 
-    async with anyio.create_task_group() as tg:
-        for index in range(count):
-            tg.start_soon(hold, index)
-        try:
-            with anyio.fail_after(120):
-                for event in ready:
-                    await event.wait()
-            pids = children() - before
-            assert len(pids) == count, f"expected {count} server processes, found {sorted(pids)}"
-            seats = [seat for seat in found if seat is not None]
-            for seat in seats:
-                if seat.agent is not None:
-                    await seat.join()
-            yield Seating(seats, pids, tally)
-        finally:
-            closing.set()
+    async with support.stdio_clients(len(agents), open_client, lambda client: client.list_tools(), logs,
+                                     names=names) as clients:
+        pids = children() - before
+        assert len(pids) == len(agents), f"expected {len(agents)} server processes, found {sorted(pids)}"
+        seats = [StdioSeat(client, tally, agent) for client, agent in zip(clients, agents, strict=True)]
+        for seat in seats:
+            if seat.agent is not None:
+                await seat.join()
+        yield Seating(seats, pids, tally)
 
 
 @asynccontextmanager

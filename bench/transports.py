@@ -9,12 +9,14 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from processes import free_port, listening, memory_mb
+from processes import listening, memory_mb
 from push import push
 from report import Report, delivery_line
 from seats import http_seating, stdio_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
 from workloads import echo_latency, latency, ring
+
+from support import free_port
 
 TARGET_CPU_MS = 1.0
 TARGET_PUSH_MS = 3.0

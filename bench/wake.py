@@ -15,10 +15,12 @@ import time
 
 import anyio
 
-from processes import CLOCK_TICK_MS, cpu_ms, free_port, listening
+from processes import CLOCK_TICK_MS, cpu_ms, listening
 from report import Report
 from seats import Seat, Seating, http_seating, stdio_seating
 from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
+
+from support import free_port
 
 TARGET_HTTP_MS, TARGET_STDIO_MS, TARGET_SHARE, TARGET_CATCH_UP = 5.0, 150.0, 2.0, 1024
 WAKES = {"full": (200, 100), "quick": (50, 30)}  # timed wake-ups: over HTTP, across stdio processes

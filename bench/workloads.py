@@ -4,13 +4,12 @@ messages with an exactly-once check."""
 from __future__ import annotations
 
 import time
-from collections import Counter
 from typing import Any
-
-import anyio
 
 from processes import own_cpu_ms
 from seats import Seating
+
+import support
 
 
 def percentile(samples: list[float], pct: float) -> float:
@@ -74,58 +73,29 @@ async def echo_latency(seating: Seating, calls: int, warmup: int) -> dict:
 
 
 async def ring(seating: Seating, messages_per_agent: int, bound: float = 180) -> dict:
-    """Each agent sends `messages_per_agent` messages to the next one while draining its own inbox.
+    """Each agent sends `messages_per_agent` messages to the next one while draining its own inbox (support.ring).
 
     Distinct messages received per second, the server CPU per call, and the exactly-once check."""
     seats, tally = seating.seats, seating.tally
     count = len(seats)
     for seat in seats:
         await seat.can_send(messages_per_agent)
-    sent: dict[int, list[int]] = {i: [] for i in range(count)}  # by recipient
-    received: dict[int, list[int]] = {i: [] for i in range(count)}
-    finished = 0
-    all_sent = anyio.Event()
 
-    async def send(i: int) -> None:
-        nonlocal finished
-        target = (i + 1) % count
-        for n in range(messages_per_agent):
-            message = await seats[i].send(seats[target].agent, f"{seats[i].agent} #{n}")
-            if message is not None:
-                sent[target].append(message)
-        finished += 1
-        if finished == count:
-            all_sent.set()
+    async def send(i: int, target: int, n: int) -> int | None:
+        return await seats[i].send(seats[target].agent, f"{seats[i].agent} #{n}")
 
-    async def drain(i: int) -> None:
-        while not all_sent.is_set():
-            received[i].extend(await seats[i].inbox())
-        received[i].extend(await seats[i].inbox())  # what came after the last poll
+    async def read(i: int) -> list[int]:
+        return await seats[i].inbox()
 
     cpu_before, own_before, calls_before = seating.cpu_ms(), own_cpu_ms(), tally.calls
     start = time.perf_counter()
-    with anyio.fail_after(bound):
-        async with anyio.create_task_group() as tg:
-            for i in range(count):
-                tg.start_soon(send, i)
-                tg.start_soon(drain, i)
+    done = await support.ring(count, messages_per_agent, send, read, within=bound)
     elapsed = time.perf_counter() - start
     hub_cpu, own_cpu = seating.cpu_ms() - cpu_before, own_cpu_ms() - own_before
     calls = tally.calls - calls_before
+    received = done["received"]
     return {"agents": count, "per_agent": messages_per_agent,
-            **deliveries(sent, received, count * messages_per_agent), "seconds": elapsed,
+            **support.deliveries(done["sent"], received, count * messages_per_agent), "seconds": elapsed,
             "rate": sum(len(set(ids)) for ids in received.values()) / elapsed, "calls": calls,
             "cpu_per_call": hub_cpu / calls, "hub_busy": hub_cpu / (elapsed * 1000),
             "client_busy": own_cpu / (elapsed * 1000)}
-
-
-def deliveries(sent: dict[int, list[int]], received: dict[int, list[int]], expected: int) -> dict:
-    """The exactly-once check of a ring: message ids sent to each agent against the ids it read."""
-    duplicates = sum(n - 1 for ids in received.values() for n in Counter(ids).values() if n > 1)
-    lost = sum(len(set(sent[i]) - set(received[i])) for i in sent)
-    strays = sum(len(set(received[i]) - set(sent[i])) for i in sent)
-    total_sent = sum(len(ids) for ids in sent.values())
-    total_received = sum(len(ids) for ids in received.values())
-    exactly_once = duplicates == lost == strays == 0 and total_sent == expected == total_received
-    return {"sent": total_sent, "received": total_received, "duplicates": duplicates, "lost": lost,
-            "strays": strays, "expected": expected, "exactly_once": exactly_once}

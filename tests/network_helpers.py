@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import time
 from collections.abc import AsyncIterator
@@ -30,17 +29,12 @@ import stores
 
 from conftest import Agent, listening_client
 from stdio_helpers import LOG_ALARMS, PYTHON, TEAM_TABLE, Seat, hub_env
+from support import free_port
 
 # How an agent's client reaches the hub: (path, protocol mode). SSE only speaks the handshake era.
 KINDS = {"http-handshake": ("/mcp", "legacy"), "http-2026": ("/mcp", "auto"), "sse": ("/sse", "legacy")}
 MODERN = "2026-07-28"
 ANNOUNCE = "team-table hub on "
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @dataclass

@@ -14,11 +14,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-import anyio
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 
 from conftest import Agent, Reply, listening_client  # noqa: F401 - Reply is re-exported to the tests
+from support import stdio_clients
 
 PYTHON = sys.executable
 # The console script sits next to the interpreter of the venv the tests run in.
@@ -82,42 +82,20 @@ class Seat(Agent):
 @asynccontextmanager
 async def seats(servers: Sequence[tuple[StdioServerParameters, str]], logs: Path,
                 start_within: float = 60) -> AsyncIterator[list[Seat]]:
-    """Start one hub process per (launch, era), all at once, and yield a Seat for each once all answer.
+    """Start one hub process per (launch, era), all at once, and yield a Seat for each once all answer."""
+    made = [Seat(None, logs / f"server-{index}.log") for index in range(len(servers))]  # type: ignore[arg-type]
 
-    Each client is held open by its own task, so the processes start in parallel (a legacy client
-    waits for its initialize handshake inside `async with`).
-    """
-    logs.mkdir(parents=True, exist_ok=True)
-    found: list[Seat | None] = [None] * len(servers)
-    ready = [anyio.Event() for _ in servers]
-    closing = anyio.Event()
+    def open_client(index: int, errlog: Any) -> Any:
+        params, era = servers[index]
+        return listening_client(stdio_client(params, errlog=errlog), era, made[index])
 
-    async def hold(index: int, params: StdioServerParameters, era: str) -> None:
-        log = logs / f"server-{index}.log"
-        try:
-            with log.open("w") as errlog:
-                seat = Seat(None, log)  # type: ignore[arg-type]
-                async with listening_client(stdio_client(params, errlog=errlog), era, seat) as client:
-                    seat.client = client
-                    await client.list_tools()  # the first request waits for the process to be up
-                    found[index] = seat
-                    ready[index].set()
-                    await closing.wait()
-        except Exception as exc:
-            tail = "\n".join(log.read_text(errors="replace").splitlines()[-8:])
-            raise RuntimeError(f"hub process {index} ({params.args}) failed: {exc!r}; its log ends:\n{tail}") \
-                from exc
+    async def ready(client: Client) -> None:
+        await client.list_tools()  # the first request waits for the process to be up
 
-    async with anyio.create_task_group() as tg:
-        for index, (params, era) in enumerate(servers):
-            tg.start_soon(hold, index, params, era)
-        try:
-            with anyio.fail_after(start_within):
-                for event in ready:
-                    await event.wait()
-            yield [seat for seat in found if seat is not None]
-        finally:
-            closing.set()
+    async with stdio_clients(len(servers), open_client, ready, logs, within=start_within) as clients:
+        for seat, client in zip(made, clients, strict=True):
+            seat.client = client
+        yield made
 
 
 def log_alarms(logs: Path) -> list[str]:

@@ -27,8 +27,9 @@ from team_table.server.guard import FailedAuth
 from team_table.server.metrics import Metrics
 from team_table.settings import resolve
 
-from network_helpers import HubFiles, free_port, join_all, mcp_client, running_hub
+from network_helpers import HubFiles, join_all, mcp_client, running_hub
 from stdio_helpers import PYTHON, TEAM_TABLE, Seat, hub_env
+from support import free_port
 
 pytestmark = pytest.mark.anyio
 

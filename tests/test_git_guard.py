@@ -17,8 +17,9 @@ from click.testing import CliRunner
 import stores
 from team_table.cli import main
 
-from network_helpers import free_port, running_hub, seat
+from network_helpers import running_hub, seat
 from stdio_helpers import hub_env
+from support import free_port
 
 pytestmark = pytest.mark.anyio
 

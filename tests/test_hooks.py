@@ -16,8 +16,9 @@ from team_table.config import EMPTY_TEAM
 from team_table.runtime import open_table
 from team_table.settings import resolve
 
-from network_helpers import free_port, join_all, running_hub
+from network_helpers import join_all, running_hub
 from stdio_helpers import TEAM_TABLE, hub_env
+from support import free_port
 
 pytestmark = pytest.mark.anyio
 

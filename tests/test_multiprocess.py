@@ -14,6 +14,7 @@ import stores
 from team_table.store import open_store
 
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
+from support import deliveries, ring
 
 pytestmark = pytest.mark.anyio
 
@@ -83,45 +84,28 @@ async def test_messages_sent_around_a_ring_of_processes_arrive_exactly_once(tmp_
     per_sender = 25  # under the rate limit of 30 writes a minute
     async with table_of(tmp_path) as hubs:
         agents = await seat_agents(hubs)
-        sent: dict[str, list[int]] = {a.name: [] for a in agents}  # by recipient
-        received: dict[str, list[dict]] = {a.name: [] for a in agents}
-        senders_done = 0
-        all_sent = anyio.Event()
+        items: dict[int, dict[int, dict]] = {i: {} for i in range(len(agents))}  # by reader, by id
 
-        async def send(index: int) -> None:
-            nonlocal senders_done
-            agent, recipient = agents[index], agents[(index + 1) % len(agents)].name
-            for n in range(per_sender):
-                message = await agent.ok("send_message", recipient=recipient, content=f"{agent.name} #{n}")
-                sent[recipient].append(message["id"])
-            senders_done += 1
-            if senders_done == len(agents):
-                all_sent.set()
+        async def send(index: int, target: int, n: int) -> int:
+            agent = agents[index]
+            return (await agent.ok("send_message", recipient=agents[target].name, content=f"{agent.name} #{n}"))["id"]
 
-        async def drain(agent: Seat) -> None:
-            while not all_sent.is_set():
-                received[agent.name] += await agent.ok("get_messages")
-            received[agent.name] += await agent.ok("get_messages")  # whatever came after the last poll
+        async def read(index: int) -> list[int]:
+            got = await agents[index].ok("get_messages")
+            items[index].update((m["id"], m) for m in got)
+            return [m["id"] for m in got]
 
-        with anyio.fail_after(40):
-            async with anyio.create_task_group() as tg:
-                for index, agent in enumerate(agents):
-                    tg.start_soon(send, index)
-                    tg.start_soon(drain, agent)
+        done = await ring(len(agents), per_sender, send, read, within=40)
+        with anyio.fail_after(20):
             leftovers = [await agent.ok("get_messages") for agent in agents]
             everything = [await agent.ok("get_messages", include_read=True) for agent in agents]
-    for index, agent in enumerate(agents):
-        ids = [m["id"] for m in received[agent.name]]
-        duplicates = [i for i, count in Counter(ids).items() if count > 1]
-        assert not duplicates, f"{agent.name} got messages {duplicates} more than once"
-        lost = set(sent[agent.name]) - set(ids)
-        assert sorted(ids) == sorted(sent[agent.name]), f"{agent.name}: lost {lost}"
-        predecessor = agents[index - 1].name
-        assert {m["sender"] for m in received[agent.name]} == {predecessor}
+    check = deliveries(done["sent"], done["received"], len(agents) * per_sender)
+    assert check["exactly_once"], check  # none twice, none lost, none to the wrong agent
+    for index in range(len(agents)):
+        assert {m["sender"] for m in items[index].values()} == {agents[index - 1].name}
         assert leftovers[index] == []
-        assert sorted(m["id"] for m in everything[index]) == sorted(sent[agent.name])
+        assert sorted(m["id"] for m in everything[index]) == sorted(done["sent"][index])
         assert all(m["read"] for m in everything[index])
-    assert sum(len(ids) for ids in sent.values()) == AGENTS * per_sender
     assert not log_alarms(tmp_path / "logs")
 
 

@@ -21,6 +21,7 @@ from team_table.cli import main
 
 from network_helpers import KINDS, HubFiles, events, join_all, mcp_client, running_hub, seat
 from stdio_helpers import Seat
+from support import deliveries, ring
 
 pytestmark = pytest.mark.anyio
 
@@ -156,27 +157,24 @@ async def test_sixteen_agents_over_http_exchange_messages_in_a_ring_each_deliver
     per_agent = 30
     async with running_hub(tmp_path, NO_RATE_LIMIT) as hub, AsyncExitStack() as stack:
         agents = await sixteen(stack, hub)
-        inboxes: dict[str, list[dict]] = {agent.name: [] for agent in agents}
+        inboxes: dict[int, list[dict]] = {index: [] for index in range(AGENTS)}
 
-        async def talk(index: int) -> None:
-            me, to = agents[index], agents[(index + 1) % AGENTS]
-            for n in range(per_agent):
-                await me.ok("send_message", recipient=to.name, content=f"{me.name}#{n}")
-                if n % 10 == 9:  # read while everyone else is still writing
-                    inboxes[me.name] += await me.ok("get_messages")
+        async def send(index: int, target: int, n: int) -> int:
+            me = agents[index]
+            return (await me.ok("send_message", recipient=agents[target].name, content=f"{me.name}#{n}"))["id"]
 
-        with anyio.fail_after(60):
-            async with anyio.create_task_group() as tasks:
-                for index in range(AGENTS):
-                    tasks.start_soon(talk, index)
-        for agent in agents:
-            inboxes[agent.name] += await agent.ok("get_messages")
+        async def read(index: int) -> list[int]:
+            got = await agents[index].ok("get_messages")
+            inboxes[index] += got
+            return [m["id"] for m in got]
 
-    for index, agent in enumerate(agents):
+        done = await ring(AGENTS, per_agent, send, read, within=60)
+
+    assert deliveries(done["sent"], done["received"], AGENTS * per_agent)["exactly_once"]
+    for index in range(AGENTS):
         sender = agents[index - 1].name
-        got = [m["content"] for m in inboxes[agent.name]]
-        assert got == [f"{sender}#{n}" for n in range(per_agent)], agent.name  # each once, oldest first
-        assert len({m["id"] for m in inboxes[agent.name]}) == per_agent
+        got = [m["content"] for m in inboxes[index]]
+        assert got == [f"{sender}#{n}" for n in range(per_agent)], agents[index].name  # each once, oldest first
 
 
 async def test_sixteen_agents_claiming_the_same_tasks_over_http_get_exactly_one_winner_each(tmp_path: Path):
@@ -254,3 +252,33 @@ async def test_up_prints_a_connect_line_that_works_as_printed(tmp_path: Path):
             assert not sent.is_error and sent.data["sender"] == "alice", (client, sent.data)
             beat = (await agent.raw("heartbeat")).data
             assert (beat["status"], beat["name"]) == ("ok", "alice"), beat
+
+
+@pytest.mark.sqlite_only
+async def test_a_send_waiting_for_another_process_s_write_lock_never_holds_up_the_event_loop(tmp_path: Path):
+    """The hub does its database work on the event loop when it need not wait; a write whose lock another process
+    holds goes to a worker thread instead, so health checks and reads keep being answered, and the write lands
+    once the lock is free."""
+    import sqlite3
+
+    async with running_hub(tmp_path) as hub, AsyncExitStack() as stack, httpx2.AsyncClient() as http:
+        alice, bob = await join_all(stack, hub, "alice", "bob")
+        other = sqlite3.connect(hub.files.db, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process's write, in progress
+        try:
+            async with anyio.create_task_group() as tasks:
+                sent: list = []
+
+                async def send() -> None:
+                    sent.append(await alice.ok("send_message", recipient="bob", content="after the lock"))
+
+                tasks.start_soon(send)
+                with anyio.fail_after(2):  # the busy timeout is 5 s: on the event loop, these would wait it out
+                    assert (await http.get(hub.url + "/healthz")).status_code == 200
+                    assert await bob.ok("get_messages") == []
+                assert not sent
+                other.execute("COMMIT")
+        finally:
+            other.close()
+        assert [m["content"] for m in await bob.ok("get_messages")] == ["after the lock"]
+        assert sent[0]["id"] > 0

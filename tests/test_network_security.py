@@ -214,3 +214,20 @@ async def test_token_values_never_appear_in_the_hubs_log(tmp_path: Path, level: 
     assert "/events/bob" in log  # requests were logged ...
     for secret in (alice.token, first_bob, bob.token, wrong):
         assert secret not in log  # ... but no token, not even a wrong one
+
+
+async def test_a_bound_session_is_refused_at_its_next_call_once_its_token_is_revoked(tmp_path: Path):
+    """The hub remembers whose a bearer token is, but checks at every call that it still holds."""
+    async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
+        (alice,) = await join_all(stack, hub, "alice")
+        old = alice.token
+        bound = Seat(await stack.enter_async_context(mcp_client(hub.url, "http-handshake", bearer=old)), hub.log)
+        assert (await bound.raw("heartbeat")).data["name"] == "alice"
+        await alice.join("alice", token=old)  # re-registering revokes the old token
+        try:
+            reply = await bound.raw("heartbeat")
+        except Exception as exc:  # refused at the HTTP layer (401), once its one-second cache lapsed
+            refused = "401" in repr(exc) or "nauthorized" in repr(exc)
+        else:  # refused by the tool, within that second
+            refused = reply.is_error and reply.data["code"] == "unauthorized"
+        assert refused

@@ -14,7 +14,8 @@ import httpx2
 import pytest
 from anyio.streams.text import TextReceiveStream
 
-from network_helpers import ANNOUNCE, free_port
+from network_helpers import ANNOUNCE
+from support import free_port
 
 ROOT = Path(__file__).parent.parent
 UV = os.environ.get("UV") or shutil.which("uv")

@@ -247,3 +247,29 @@ def test_a_team_with_roles_lists_reads_back_as_the_config_applied(tmp_path: Path
         with open_hub(settings, team) as hub:
             Reloader(hub, path).record_start()
             assert reload.applied(hub).agents["reviewer"].all_roles == ("reviewer", "tester")
+
+
+async def test_a_team_yaml_in_the_database_s_folder_is_picked_up_by_comparing_without_events(tmp_path: Path):
+    """The database's folder changes at every write: there the watcher compares the file every `every` seconds
+    instead of being woken by each change."""
+    from team_table.reload import watch
+
+    path = tmp_path / "team.yaml"
+    path.write_text("first")
+    read: list[str] = []
+    saw = {"first": anyio.Event(), "second": anyio.Event()}
+
+    def reload() -> None:
+        text = path.read_text()
+        read.append(text)
+        anyio.from_thread.run_sync(saw[text].set)
+
+    stop = anyio.Event()
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(lambda: watch({path: reload}, every=0.1, stop=stop, busy=frozenset({tmp_path.resolve()})))
+        with anyio.fail_after(10):
+            await saw["first"].wait()
+            save(path, "second")
+            await saw["second"].wait()
+        stop.set()
+    assert read == ["first", "second"]

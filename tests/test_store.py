@@ -119,3 +119,63 @@ def test_a_0_2_1_database_is_carried_over_with_tokens_and_read_state(tmp_path: P
         assert messages.send(hub, alice, "bob", "after the upgrade").id == 4  # ids continue
         tables = {r[0] for r in hub.store.query("SELECT name FROM sqlite_master WHERE type='table'")}
         assert "legacy_messages" in tables and "messages" not in tables
+
+
+def test_a_write_that_would_wait_on_the_event_loop_says_so_before_writing_anything(tmp_path: Path):
+    from team_table.store import WouldWait
+
+    store = Store.open(tmp_path / "team.db")
+    other = sqlite3.connect(tmp_path / "team.db", isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")  # another process holds the write lock
+    try:
+        with store.without_waiting():
+            assert store.query("SELECT COUNT(*) FROM member")[0][0] == 0  # reads go ahead
+            with pytest.raises(WouldWait), store.write() as conn:
+                conn.execute("INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+                             " VALUES ('ghost', 'agent', '[]', 'active', 'now', 'now')")
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    assert store.query("SELECT COUNT(*) FROM member")[0][0] == 0
+    assert store.query("PRAGMA busy_timeout")[0][0] == 5000  # waiting restored for the worker thread
+    store.close()
+
+
+def test_on_the_event_loop_a_read_goes_ahead_of_a_thread_s_write_and_a_write_does_not_wait_for_it(tmp_path: Path):
+    import threading
+
+    from team_table.store import WouldWait
+
+    store = Store.open(tmp_path / "team.db")
+    writing, release = threading.Event(), threading.Event()
+
+    def job() -> None:
+        with store.write() as conn:
+            conn.execute("INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+                         " VALUES ('slow', 'agent', '[]', 'active', 'now', 'now')")
+            writing.set()
+            release.wait(10)
+
+    worker = threading.Thread(target=job)
+    worker.start()
+    try:
+        assert writing.wait(10)
+        with store.without_waiting():
+            assert store.query("SELECT COUNT(*) FROM member")[0][0] == 0  # what is committed, at once
+            with pytest.raises(WouldWait), store.write():
+                pass
+    finally:
+        release.set()
+        worker.join(10)
+    with store.without_waiting():
+        assert store.query("SELECT name FROM member")[0]["name"] == "slow"
+    store.close()
+
+
+def test_on_the_event_loop_a_read_inside_a_write_sees_what_the_write_did(tmp_path: Path):
+    store = Store.open(tmp_path / "team.db")
+    with store.without_waiting(), store.write() as conn:
+        conn.execute("INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
+                     " VALUES ('new', 'agent', '[]', 'active', 'now', 'now')")
+        assert [r["name"] for r in store.query("SELECT name FROM member")] == ["new"]
+    store.close()

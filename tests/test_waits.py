@@ -148,3 +148,26 @@ async def test_a_wait_reports_progress_when_the_client_asked_for_it(table, monke
                                                               "timeout_seconds": 1}, progress_callback=progress)
     assert not result.is_error
     assert len(seen) >= 3 and seen == sorted(seen)
+
+
+async def test_the_waits_one_broadcast_wakes_take_it_once_each_in_one_transaction(table):
+    lead = await table.join("lead")
+    agents = [await table.join(f"agent-{i}") for i in range(12)]
+    answers: list = []
+    async with anyio.create_task_group() as group:
+        for agent in agents:
+            group.start_soon(_wait_into, agent, answers)
+        with anyio.fail_after(10):
+            while table.fanout.streams < len(agents):  # every wait listens
+                await anyio.sleep(0.01)
+        commits, wake = [], table.hub.store.on_commit
+        table.hub.store.on_commit = lambda: (commits.append(1), wake())
+        sent = await lead.ok("broadcast", content="all hands")
+        with anyio.fail_after(10):
+            while len(answers) < len(agents):
+                await anyio.sleep(0.01)
+        table.hub.store.on_commit = wake
+    assert [[m["id"] for m in a["messages"]] for a in answers] == [[sent["id"]]] * len(agents)
+    assert len(commits) == 2  # the broadcast, and one transaction (one sync) that took it for all twelve waits
+    for agent in agents:
+        assert await agent.ok("get_messages") == []

@@ -359,6 +359,8 @@ class Team(Frozen):
 
     def granted(self, member_roles: tuple[str, ...]) -> frozenset[str]:
         """Every permission the roles give, inherited ones included."""
+        if len(member_roles) == 1:  # most members hold one role: its set as resolved once (at every call)
+            return self._granted.get(member_roles[0], frozenset())
         found: set[str] = set()
         for role in member_roles:
             found |= self._granted.get(role, frozenset())

@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from dataclasses import dataclass, field
-
-import anyio
+from functools import partial
 
 from team_table import events
 from team_table.events import Event
-from team_table.store import Store
+from team_table.store import Store, run_from_loop
 
 log = logging.getLogger("team_table.push")
 
@@ -22,6 +22,7 @@ class Subscription:
 
     agent: str
     size: int
+    kinds: frozenset[str] | None = None  # the event kinds it takes (None: every kind)
     queue: asyncio.Queue = field(init=False)
     closed: str | None = None
 
@@ -61,6 +62,7 @@ class Fanout:
         self._everything: dict[str, set[Subscription]] = {}  # by member: listeners to every event (dashboards)
         self._wake = asyncio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
         self.cursor = events.last_id(store)
         self.running = False
         self._dirty = False
@@ -69,23 +71,25 @@ class Fanout:
     def streams(self) -> int:
         return sum(len(s) for s in self._subs.values()) + sum(len(s) for s in self._everything.values())
 
-    def subscribe(self, agent: str, *, everything: bool = False) -> Subscription:
+    def subscribe(self, agent: str, *, everything: bool = False, kinds: frozenset[str] | None = None) -> Subscription:
         """A new listener (call on the event loop): to `agent`'s events, or with `everything` to every event on
-        the table, on behalf of `agent` (a dashboard, which re-reads what it shows). The first one after an idle
-        spell starts the polling."""
-        sub = Subscription(agent, self._buffer)
+        the table, on behalf of `agent` (a dashboard, which re-reads what it shows); with `kinds`, to those kinds of
+        event only (the others are not even queued: a listener that would drop them is not woken for them). The
+        first one after an idle spell starts the polling."""
+        sub = Subscription(agent, self._buffer, kinds)
         idle = not self._subs and not self._everything
         (self._everything if everything else self._subs).setdefault(agent, set()).add(sub)
         if idle:
             self._wake.set()
         return sub
 
-    async def subscribe_from_now(self, agent: str, run) -> tuple[Subscription, int]:
+    async def subscribe_from_now(self, agent: str, run, *,
+                                 kinds: frozenset[str] | None = None) -> tuple[Subscription, int]:
         """A new listener to `agent`'s events from now on, and the newest event id it starts after (read on a worker
         thread through `run`). Subscribed first, then read: an event committed after the read is both queued and
         newer than the start (not lost); one at or before it is older (not sent twice). An idle fan-out's cursor
         moves to that start, so events from before the listener (messages read long ago) never reach it."""
-        sub = self.subscribe(agent)
+        sub = self.subscribe(agent, kinds=kinds)
         try:
             start = await run(lambda: events.last_id(self._store))
         except BaseException:
@@ -124,10 +128,14 @@ class Fanout:
         """Thread-safe: called after a commit in this process."""
         self._dirty = True
         if self._loop is not None and (self._subs or self._everything):
-            self._loop.call_soon_threadsafe(self._wake.set)
+            if threading.get_ident() == self._loop_thread:  # a commit made on the event loop itself
+                self._wake.set()
+            else:
+                self._loop.call_soon_threadsafe(self._wake.set)
 
     async def run(self) -> None:
         self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
         self.running = True
         # A SQLite store that hears the file being written wakes us at once: the poll is then only a safety net.
         poll = self._heard_poll if self._store.watch(self.wake) is True else self._poll
@@ -135,8 +143,12 @@ class Fanout:
         try:
             while True:
                 if self._subs or self._everything:
-                    with anyio.move_on_after(poll):
+                    # A timer, not a cancel scope: this turns once per commit, and the scope cost more than the read.
+                    timer = self._loop.call_later(poll, self._wake.set)
+                    try:
                         await self._wake.wait()
+                    finally:
+                        timer.cancel()
                 else:
                     await self._wake.wait()  # idle until someone listens
                 self._wake.clear()
@@ -154,7 +166,7 @@ class Fanout:
     async def pump(self) -> None:
         self._dirty = False  # a commit while reading sets it again, and the next turn reads once more
         while self._subs or self._everything:
-            batch = await anyio.to_thread.run_sync(events.tail, self._store, self.cursor)
+            batch = await run_from_loop(self._store, partial(events.tail, self._store, self.cursor))
             for event in batch:
                 self._deliver(event)
                 self.cursor = event.id
@@ -165,14 +177,17 @@ class Fanout:
         if event.kind == "revoked":  # deregistered or revoked, by any process on the database: streams close
             self.close_agent(event.recipient, "the agent's tokens were revoked (or it left the table)")
             return
+        kind = event.kind
         if event.recipient == events.EVERYONE:
             for agent, subs in self._subs.items():
                 if agent != event.exclude:
                     for sub in list(subs):
-                        sub.offer(event)
+                        if sub.kinds is None or kind in sub.kinds:
+                            sub.offer(event)
         else:
             for sub in list(self._subs.get(event.recipient, ())):
-                sub.offer(event)
+                if sub.kinds is None or kind in sub.kinds:
+                    sub.offer(event)
         for subs in list(self._everything.values()):
             for sub in list(subs):
                 sub.offer(event)

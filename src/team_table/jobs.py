@@ -22,6 +22,7 @@ from team_table.clock import parse_iso
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
+from team_table.store import run_from_loop
 
 if TYPE_CHECKING:
     from apscheduler.schedulers.asyncio import AsyncIOScheduler
@@ -138,12 +139,13 @@ class Jobs:
     async def workflows(self, job_id: str, seconds: float) -> None:
         engine = self.engine
         # Idle, this is one look at the store's version, on the event loop; with something new, two indexed
-        # reads on a worker thread; the lease is taken only when there is something to do.
+        # reads (on the event loop too, when they need not wait); the lease is taken only when there is something
+        # to do.
         version = self.hub.store.version()
         if version == self._seen_version and not engine.has_schedules():
             return
         try:
-            if not await anyio.to_thread.run_sync(lambda: engine.pending() or engine.has_schedules()):
+            if not await run_from_loop(self.hub.store, lambda: engine.pending() or engine.has_schedules()):
                 self._seen_version = version
                 return
         except TeamTableError:  # the database is away (the store logged why): look again at the next turn

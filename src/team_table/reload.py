@@ -189,13 +189,14 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
 
 
 async def watch(files: dict[Path, Callable[[], object]], *, every: float = 1.0,
-                stop: anyio.Event | None = None) -> None:
+                stop: anyio.Event | None = None, busy: frozenset[Path] = frozenset()) -> None:
     """Run a file's callback (on a worker thread) after every save of it, or of a file in it for a folder.
 
     Folders are watched, not files, since editors save by writing a new file and renaming it over the old one.
     Between events, every `every` seconds, the files' sizes and times are compared too: a change made before the
     watcher was up, or on a file system that sends no events, is picked up as well. Callbacks are cheap when
-    nothing changed (they compare digests first)."""
+    nothing changed (they compare digests first). Folders in `busy` (the database's: its files change at every
+    write, and each change would wake the watcher) are only compared every `every` seconds, without events."""
     from watchfiles import awatch
 
     def ours(change: object, changed: str) -> bool:
@@ -204,25 +205,34 @@ async def watch(files: dict[Path, Callable[[], object]], *, every: float = 1.0,
                    for target in files)
 
     seen: dict[Path, object] = {}  # nothing seen yet: the first turn looks at everything
+
+    async def look(touched: set[Path]) -> None:
+        for target, callback in files.items():
+            signature = _signature(target)
+            if signature == seen.get(target) and not any(p == target or p.parent == target for p in touched):
+                continue
+            seen[target] = signature
+            try:
+                await anyio.to_thread.run_sync(callback)
+            except Exception:
+                log.exception("reloading %s failed; keeping what is in force", target)
+
     while stop is None or not stop.is_set():
         folders = sorted({_folder_of(target) for target in files if _folder_of(target).is_dir()})
         if not folders:
             return
         watched = set(folders)
+        quiet = [folder for folder in folders if folder.resolve() not in busy]
+        if not quiet:  # compare only: no events to wait for
+            await look(set())
+            with anyio.move_on_after(every):
+                await (stop.wait() if stop is not None else anyio.sleep_forever())
+            continue
         # rust_timeout: how long one wait for events lasts, so the stat comparison runs between them and a
         # stopping hub never waits long for the watcher thread.
-        async for changes in awatch(*folders, watch_filter=ours, debounce=400, step=200, recursive=False,
+        async for changes in awatch(*quiet, watch_filter=ours, debounce=400, step=200, recursive=False,
                                     rust_timeout=int(every * 1000), yield_on_timeout=True, stop_event=stop):
-            touched = {Path(path) for _, path in changes}
-            for target, callback in files.items():
-                signature = _signature(target)
-                if signature == seen.get(target) and not any(p == target or p.parent == target for p in touched):
-                    continue
-                seen[target] = signature
-                try:
-                    await anyio.to_thread.run_sync(callback)
-                except Exception:
-                    log.exception("reloading %s failed; keeping what is in force", target)
+            await look({Path(path) for _, path in changes})
             if {t for t in files if t.is_dir()} - watched:
                 break  # a watched folder appeared: watch it too
 

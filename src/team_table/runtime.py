@@ -15,6 +15,7 @@ from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING
+from pathlib import Path
 
 import anyio
 
@@ -27,7 +28,7 @@ from team_table.hub import Hub
 from team_table.jobs import Jobs
 from team_table.reload import Change, Reloader
 from team_table.settings import Settings
-from team_table.store import open_store
+from team_table.store import is_url, open_store
 from team_table.wake.waker import Waker
 from team_table.workflow.library import Library
 
@@ -149,7 +150,14 @@ async def _start_rest(rt: Runtime, settings: Settings, tasks: anyio.abc.TaskGrou
     if watched:
         from team_table.reload import watch
 
-        tasks.start_soon(partial(watch, watched, stop=rt.stopping))
+        tasks.start_soon(partial(watch, watched, stop=rt.stopping, busy=_database_folders(settings)))
+
+
+def _database_folders(settings: Settings) -> frozenset:
+    """The folder of a SQLite database, whose files change at every write (a PostgreSQL database has none here)."""
+    if is_url(settings.store_at):
+        return frozenset()
+    return frozenset({Path(settings.store_at).expanduser().resolve().parent})
 
 
 async def _off_loop(work: Callable[[], object]) -> object:

@@ -7,6 +7,7 @@ or whose caller went away, takes nothing.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -28,16 +29,62 @@ def clamp(seconds: float) -> float:
     return min(MAX_SECONDS, max(MIN_SECONDS, seconds))
 
 
+class Takes:
+    """Takes of unread messages asked for in one turn of the event loop (the waits that one broadcast wakes), done
+    together: one transaction, so one sync of the database for all of them instead of one each."""
+
+    def __init__(self, hub: Hub, run: Run) -> None:
+        self.hub, self.run = hub, run
+        self._asked: dict[str, list[asyncio.Future]] = {}
+        self._turn: asyncio.Task | None = None  # the take under way (kept: the loop holds tasks weakly)
+
+    async def take(self, agent: str) -> list:
+        """The agent's unread messages, marked read (each goes to one of the takes of an agent, never two)."""
+        if not self._asked:  # the first of this turn: done once the others woken with it have asked too
+            self._turn = asyncio.ensure_future(self._take_all())
+        future = asyncio.get_running_loop().create_future()
+        self._asked.setdefault(agent, []).append(future)
+        return await future
+
+    async def _take_all(self) -> None:
+        await asyncio.sleep(0)  # one turn of the loop: the waits woken with the first one ask meanwhile
+        asked, self._asked = self._asked, {}
+        try:
+            found = await self.run(lambda: _take_each(self.hub, list(asked)))
+        except BaseException as exc:
+            for futures in asked.values():
+                for future in futures:
+                    if not future.done():
+                        future.set_exception(exc)
+            return
+        for agent, futures in asked.items():
+            items = found.get(agent, [])
+            for future in futures:
+                if not future.done():
+                    future.set_result(items)
+                    items = []  # the agent's other waits of this turn get nothing: each message comes once
+            if items:  # nobody is left to answer (cancelled meanwhile): unread again
+                await self.run(lambda agent=agent, items=items: messages.put_back(self.hub, agent,
+                                                                                 [m.id for m in items]))
+
+
+def _take_each(hub: Hub, agents: list[str]) -> dict[str, list]:
+    """Each agent's unread messages, taken as a wait takes them, all in one transaction (the takes join it)."""
+    with hub.store.write():
+        return {agent: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT) for agent in agents}
+
+
 async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, seconds: float, *,
                             progress: Callable[[float, float], Awaitable[None]] | None = None,
-                            gone: Callable[[], Awaitable[bool]] | None = None) -> dict:
+                            gone: Callable[[], Awaitable[bool]] | None = None,
+                            takes: Takes | None = None) -> dict:
     """The caller's unread messages now, or as soon as one arrives, or none once `seconds` (clamped) pass.
 
     `progress(elapsed, total)` is called every 10 s while waiting; `gone()` says whether the caller went away
     (then nothing is taken, and the answer will not be read)."""
     seconds = clamp(seconds)
     agent = caller.name
-    sub, _ = await fanout.subscribe_from_now(agent, run)  # then the inbox read: nothing slips between
+    sub, _ = await fanout.subscribe_from_now(agent, run, kinds=ARRIVALS)  # then the inbox read: nothing slips between
     try:
         start = anyio.current_time()
         look, closed = True, False  # look at the inbox: at first, after each arrival, and once when closed
@@ -46,7 +93,7 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
                 if await run(lambda: messages.has_unread(hub, agent)):
                     if gone is not None and await gone():
                         return {"messages": [], "timed_out": True}
-                    taken = await _take(hub, run, agent)
+                    taken = await _take(hub, run, agent, takes)
                     if taken:  # else a get_messages of the same agent took them first: wait on
                         return {"messages": taken, "timed_out": False}
                 look = False
@@ -69,10 +116,11 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
         fanout.unsubscribe(sub)
 
 
-async def _take(hub: Hub, run: Run, agent: str) -> list:
+async def _take(hub: Hub, run: Run, agent: str, takes: Takes | None) -> list:
     """Take the unread messages; if the wait is cancelled while they are taken, put them back unread."""
     with anyio.CancelScope(shield=True):
-        taken = await run(lambda: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT))
+        taken = await (takes.take(agent) if takes is not None else
+                       run(lambda: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT)))
     try:
         await anyio.lowlevel.checkpoint()
     except BaseException:

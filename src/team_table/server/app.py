@@ -42,6 +42,8 @@ UNSERVED = ("prompts/list", "prompts/get", "resources/list", "resources/read", "
 HANDSHAKE = ("initialize", "server/discover")
 CLIENT_INFO = "io.modelcontextprotocol/clientInfo"
 CLAUDE_CODE = "claude-code"  # the clientInfo name Claude Code gives
+# Each tool's parameter names, in order: tools are built once per process (tools.built), so read once per name.
+_PARAMETERS: dict[str, dict[str, None]] = {}
 
 
 class HubServer(MCPServer):
@@ -59,12 +61,15 @@ class HubServer(MCPServer):
         return ListToolsResult(tools=list(tools.listing(granted)))
 
     async def call_tool(self, name: str, arguments: dict[str, Any], context: Any = None) -> Any:
-        known = self._tool_manager.get_tool(name)
+        known = _PARAMETERS.get(name)
         if known is None:
-            return refusal(NotFound(f"There is no tool {name!r}; list the tools to see what the hub offers."))
-        unknown = sorted(set(arguments) - set(known.parameters.get("properties", {})))
-        if unknown:
-            return refusal(Invalid(_unknown_arguments(name, unknown, list(known.parameters.get("properties", {})))))
+            tool = self._tool_manager.get_tool(name)
+            if tool is None:
+                return refusal(NotFound(f"There is no tool {name!r}; list the tools to see what the hub offers."))
+            known = _PARAMETERS[name] = dict.fromkeys(tool.parameters.get("properties", {}))
+        if not known.keys() >= arguments.keys():
+            unknown = sorted(set(arguments) - set(known))
+            return refusal(Invalid(_unknown_arguments(name, unknown, list(known))))
         try:
             return await super().call_tool(name, arguments, context)
         except UnexpectedToolError:

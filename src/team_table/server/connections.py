@@ -84,13 +84,13 @@ class Connections:
         sub = None
         try:
             with scope:
-                sub, start = await self.fanout.subscribe_from_now(bound.agent, self.run)
+                sub, start = await self.fanout.subscribe_from_now(bound.agent, self.run, kinds=PUSHED)
                 while True:
                     event = await sub.queue.get()
                     if event is None:
                         if sub.closed and sub.closed.startswith("overflow"):  # fell behind: start afresh
                             self.fanout.unsubscribe(sub)
-                            sub = self.fanout.subscribe(bound.agent)
+                            sub = self.fanout.subscribe(bound.agent, kinds=PUSHED)
                             continue
                         return  # revoked, or the hub is stopping
                     if event.id > start and event.kind in PUSHED:  # nothing from before it was bound

@@ -11,7 +11,6 @@ import time
 from collections import deque
 from collections.abc import Awaitable, Callable
 
-from starlette.datastructures import Headers
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from team_table.errors import Invalid, TeamTableError
@@ -104,6 +103,7 @@ class Guard:
                  failures: FailedAuth, metrics: Metrics, max_body: int = MAX_BODY) -> None:
         self.app = app
         self._known: dict[str, float] = {}  # token digest -> until when it is known good (monotonic)
+        self._good_hosts: set[str] = set()  # Host values seen to match `hosts`
         self.hosts = hosts
         self.origins = allowed_origins(hosts)
         self.identify = identify
@@ -137,10 +137,19 @@ class Guard:
             access.info('%s "%s %s" %s %.1fms', client, scope["method"], scope["path"], status["code"],
                         (time.perf_counter() - start) * 1000)
 
-    async def _check_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = Headers(scope=scope)
-        host = headers.get("host", "")
+    def _host_allowed(self, host: str) -> bool:
+        if host in self._good_hosts:
+            return True
         if not any(fnmatch.fnmatchcase(host, pattern.replace("[", "[[]")) for pattern in self.hosts):
+            return False
+        if len(self._good_hosts) < 1000:
+            self._good_hosts.add(host)
+        return True
+
+    async def _check_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = _wanted(scope)
+        host = headers.get("host", "")
+        if not self._host_allowed(host):
             await reply(send, 421, {"error": f"Host {host!r} is not allowed; add it to hub.allowed_hosts.",
                                     "code": "forbidden"})
             return
@@ -200,6 +209,18 @@ class Guard:
             self._known.clear()
         self._known[key] = now + KNOWN_GOOD_SECONDS
         return True
+
+
+_CHECKED = (b"host", b"origin", b"content-length", b"authorization")
+
+
+def _wanted(scope: Scope) -> dict[str, str]:
+    """The headers the guard checks, read in one pass (the first of each, as Starlette's Headers.get has it)."""
+    found: dict[str, str] = {}
+    for key, value in scope["headers"]:
+        if key in _CHECKED:
+            found.setdefault(key.decode("latin-1"), value.decode("latin-1"))
+    return found
 
 
 def _route(path: str) -> str:

@@ -37,6 +37,7 @@ from team_table.server.permission_route import permission_endpoint
 from team_table.server.reservation_route import check_endpoint
 from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
+from team_table.store import run_from_loop
 from team_table.ui.web import Dashboard
 
 if TYPE_CHECKING:
@@ -68,8 +69,9 @@ class Network:
         self.limiter = anyio.CapacityLimiter(rt.hub.store.parallel)
 
     async def run(self, work: Any) -> Any:
-        """Database work goes to a worker thread, so the event loop keeps serving other clients and streams."""
-        return await anyio.to_thread.run_sync(work, limiter=self.limiter)
+        """Database work: on the event loop when it need not wait, else on a worker thread, so that the event loop
+        keeps serving other clients and streams."""
+        return await run_from_loop(self.rt.hub.store, work, self.limiter)
 
 
 def check_network_security(settings: Settings) -> None:
@@ -119,6 +121,7 @@ def build_app(net: Network) -> Guard:
 
     dashboard = Dashboard(rt, net.run, FailedAuth(), net.metrics)  # sign-ins: a throttle of their own
     routes = [
+        *streamable.routes,  # first: nearly every request is a call to /mcp, and routes are matched in order
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
@@ -131,7 +134,6 @@ def build_app(net: Network) -> Guard:
                                                                      net.metrics), methods=["POST"]),
         Route("/agents/{agent_name}/reservations/check", check_endpoint(hub, net.run, net.failures, net.metrics),
               methods=["POST"]),
-        *streamable.routes,
         *sse.routes,
         *ui.routes(dashboard),
     ]
@@ -194,40 +196,44 @@ def _no_stream(app: ASGIApp) -> ASGIApp:
 
 class TimedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for reading each request whole: a client that sends its
-    headers (or body) a byte at a time is cut off instead of holding the connection forever."""
+    headers (or body) a byte at a time is cut off instead of holding the connection forever.
+
+    One timer per connection, not one per request: a request only notes when it began, and the timer, when it
+    fires, closes the connection if the request under way began too long ago, or sets itself for what is left."""
 
     request_timeout = 15.0  # seconds from a request's first byte until it is read whole (hub.request_timeout_seconds)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self._deadline: asyncio.TimerHandle | None = None
-        self._arm()
+        self._began: float | None = self.loop.time()  # when the request being read began; None between requests
+        self._deadline: asyncio.TimerHandle | None = self.loop.call_later(self.request_timeout, self._check)
 
     def data_received(self, data: bytes) -> None:
-        if self._deadline is None and self.conn.their_state is h11.IDLE:
-            self._arm()  # the next request on a kept-alive connection starts its own clock
+        if self._began is None and self.conn.their_state is h11.IDLE:
+            self._began = self.loop.time()  # the next request on a kept-alive connection starts its own clock
         super().data_received(data)
         if self.conn.their_state is not h11.IDLE and self.conn.their_state is not h11.SEND_BODY:
-            self._disarm()
+            self._began = None  # read whole
 
     def connection_lost(self, exc: Exception | None) -> None:
-        self._disarm()
-        super().connection_lost(exc)
-
-    def _arm(self) -> None:
-        self._deadline = self.loop.call_later(self.request_timeout, self._too_slow)
-
-    def _disarm(self) -> None:
         if self._deadline is not None:
             self._deadline.cancel()
             self._deadline = None
+        super().connection_lost(exc)
 
-    def _too_slow(self) -> None:
+    def _check(self) -> None:
         self._deadline = None
-        if not self.transport.is_closing():
-            log.info("closed a connection from %s: its request took over %.0f s to arrive",
-                     (self.client or ("-",))[0], self.request_timeout)
-            self.transport.close()
+        if self.transport.is_closing():
+            return
+        left = self.request_timeout
+        if self._began is not None:
+            left -= self.loop.time() - self._began
+            if left <= 0:
+                log.info("closed a connection from %s: its request took over %.0f s to arrive",
+                         (self.client or ("-",))[0], self.request_timeout)
+                self.transport.close()
+                return
+        self._deadline = self.loop.call_later(left, self._check)
 
 
 class _Uvicorn(uvicorn.Server):

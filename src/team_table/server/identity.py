@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from team_table import members
+from team_table import members, tokens
 from team_table.errors import Unauthorized
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -19,6 +19,7 @@ class Binding:
 
     agent: str
     token: str
+    token_digest: str = ""  # the token's SHA-256, when the binding source computed it already
 
 
 # The binding of a request, from its HTTP headers (None on stdio): fixed for a stdio process, the bearer token's
@@ -67,21 +68,39 @@ def check_stdio_binding(hub: Hub, binding: Binding | None) -> None:
 
 
 def from_bearer(hub: Hub) -> BindingSource:
-    """HTTP: an `Authorization: Bearer <token>` header on the request binds the call to the token's agent."""
+    """HTTP: an `Authorization: Bearer <token>` header on the request binds the call to the token's agent.
+
+    Whose a token is does not change (a token is issued to one member, or declared for one agent in team.yaml), so
+    it is looked up once per token and team config; whether it is still good (not revoked, its agent at the table
+    and enabled) is checked at every call, when the call authenticates."""
+    known: dict[str, str] = {}  # token digest -> agent, under the team config `seen`
+    seen: list[object] = [None]
 
     def source(headers: Mapping[str, str] | None = None) -> Binding | None:
         token = bearer_token(headers or {})
         if not token:
             return None
-        agent = members.identify(hub, token)
+        token_digest = tokens.digest(token)
+        if seen[0] is not hub.team or len(known) > 10_000:  # a reload may move a declared token to another agent
+            known.clear()
+            seen[0] = hub.team
+        agent = known.get(token_digest)
+        if agent is None:
+            agent = members.identify(hub, token)
+            if agent:
+                known[token_digest] = agent
         # An unknown bearer token was already refused by the HTTP layer; if it went stale since, refuse here too.
-        return Binding(agent=agent or "", token=token)
+        return Binding(agent=agent or "", token=token, token_digest=token_digest)
 
     return source
 
 
 def bearer_token(headers: Mapping[str, str]) -> str:
-    value = headers.get("authorization") or headers.get("Authorization") or ""
+    return bearer_of(headers.get("authorization") or headers.get("Authorization") or "")
+
+
+def bearer_of(value: str) -> str:
+    """The token of an Authorization header's value ('' unless it is a bearer token)."""
     scheme, _, token = value.partition(" ")
     return token.strip() if scheme.lower() == "bearer" else ""
 
@@ -101,5 +120,7 @@ def resolve(hub: Hub, bound: Binding | None, name: str, token: str) -> Caller:
                 f"This connection is bound to {bound.agent}; leave the name out, or use {bound.agent}."
             )
         name = bound.agent
+        if bound.token_digest and token in ("", bound.token):
+            return members.authenticate_digest(hub, name, bound.token_digest)
         token = token or bound.token
     return members.authenticate(hub, name, token)

@@ -24,12 +24,17 @@ class Metrics:
         self.notifications = Counter("team_table_notifications", "Notification digests to team.yaml's targets, by "
                                      "result (sent, failed: retried later, dropped: given up).", ["result"],
                                      registry=self.registry)
+        self._children: dict[tuple[str, str], tuple] = {}
         self.config_reloads = Counter("team_table_config_reloads", "Config reloads, by result.", ["result"],
                                       registry=self.registry)
 
     def observe_tool(self, tool: str, outcome: str, seconds: float) -> None:
-        self.tool_calls.labels(tool, outcome).inc()
-        self.tool_seconds.labels(tool).observe(seconds)
+        children = self._children.get((tool, outcome))
+        if children is None:  # labels() validates and locks: done once per tool and outcome
+            children = self._children[(tool, outcome)] = (self.tool_calls.labels(tool, outcome),
+                                                          self.tool_seconds.labels(tool))
+        children[0].inc()
+        children[1].observe(seconds)
         if outcome == "rate_limited":
             self.rate_limited.inc()
 

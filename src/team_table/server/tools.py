@@ -8,7 +8,7 @@ import contextlib
 import functools
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Annotated, Any
 
 from mcp.server.mcpserver import Context
@@ -81,6 +81,10 @@ class Seat:
     failures: FailedAuth | None = None  # network hubs: failed authentications are throttled per address
     connections: Connections | None = None  # the bound ones, and their pushes (while the server runs)
     waker: Waker | None = None  # the process's ways to wake agents (none in a bare test server)
+    takes: waiting.Takes = field(init=False)  # the waits' takes of messages, grouped per turn of the event loop
+
+    def __post_init__(self) -> None:
+        self.takes = waiting.Takes(self.hub, self.run)
 
 
 def _seat(ctx: Context) -> Seat:
@@ -299,7 +303,7 @@ async def wait_for_messages(
     if reply is None:  # authenticated: wait (on the event loop, not in a worker thread), then answer
         with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
             found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
-                                                    progress=_progress(ctx), gone=_gone(ctx))
+                                                    progress=_progress(ctx), gone=_gone(ctx), takes=seat.takes)
         reply, outcome = answer("wait_for_messages", lambda: found)
     _observe(seat, "wait_for_messages", outcome, start)
     return reply

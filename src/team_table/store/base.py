@@ -12,6 +12,8 @@ from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import anyio
+
 
 class Cursor(Protocol):
     rowcount: int
@@ -72,6 +74,25 @@ class Store(Protocol):
 
     def probe(self) -> str | None:
         """None when the database can be written now, else why not."""
+
+    def without_waiting(self) -> AbstractContextManager[None]:
+        """This thread (the event loop) may not wait: a statement that would wait raises WouldWait first."""
+
+
+class WouldWait(BaseException):
+    """Raised by a store, in work done where it may not wait, before it would wait (for a lock, a pooled connection,
+    a server): nothing was written, and the same work can be done again where waiting is fine. A BaseException, so
+    that no `except Exception` of the work takes it for the work's own failure."""
+
+
+async def run_from_loop(store: Store, work: Callable[[], Any], limiter: anyio.CapacityLimiter | None = None) -> Any:
+    """Database work asked for on the event loop: done right here when the store can do it without waiting (it
+    saves handing the work to a thread and back, the larger part of a short call's cost), else on a worker thread."""
+    try:
+        with store.without_waiting():
+            return work()
+    except WouldWait:
+        return await anyio.to_thread.run_sync(work, limiter=limiter)
 
     def checkpoint(self) -> None: ...
 

@@ -25,7 +25,7 @@ from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from team_table.errors import Unavailable
-from team_table.store.base import Dialect
+from team_table.store.base import Dialect, WouldWait
 from team_table.store.postgres_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -207,6 +207,12 @@ class PostgresStore:
             log.error("the database %s cannot be used: %s", self.url, why)
             raise Unavailable(f"The hub's database server cannot be used right now ({why}); nothing was changed. "
                               "Try again shortly: the hub reconnects by itself.") from None
+
+    @contextmanager
+    def without_waiting(self) -> Iterator[None]:
+        """Every statement waits on the server (and maybe for a pooled connection): none is done on the event loop."""
+        raise WouldWait
+        yield
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> list[Any]:
         current = getattr(self._local, "tx", None)

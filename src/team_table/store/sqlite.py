@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from team_table.errors import Busy, Unavailable
-from team_table.store.base import Dialect
+from team_table.store.base import Dialect, WouldWait
 from team_table.store.sqlite_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,21 @@ class SqliteTx:
         return None  # other processes see the commit in PRAGMA data_version (version())
 
 
+class _Hurried:
+    """The context of SqliteStore.without_waiting: this thread may not wait while it lasts."""
+
+    __slots__ = ("_here",)
+
+    def __init__(self, here: threading.local) -> None:
+        self._here = here
+
+    def __enter__(self) -> None:
+        self._here.hurried = True
+
+    def __exit__(self, *exc: object) -> None:
+        self._here.hurried = False
+
+
 class SqliteStore:
     """A SQLite database file shared by every hub process on this machine."""
 
@@ -63,10 +78,15 @@ class SqliteStore:
         self.url = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
+        self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting); .writing
+        self._hurried = _Hurried(self._here)
+        self._patient = True  # the main connection's busy timeout is on (see _be_patient)
         self._conn = _connect(path, synchronous, read_only)
         self._tx = SqliteTx(self._conn)
-        self._watch: sqlite3.Connection | None = None  # for version(): its own connection, never waiting on ours
-        self._watch_lock = threading.Lock()
+        # A read-only connection of its own, never waiting on ours: for version(), and for the reads of a thread
+        # that may not wait (a write in progress on ours, even one waiting for another process, never holds it up).
+        self._reader: sqlite3.Connection | None = None
+        self._reader_lock = threading.Lock()
         self.last_commit = 0.0  # monotonic time of the last commit here, for the readiness probe
         self.unwritable: str | None = None  # why the last write failed, until one succeeds again
         self.on_commit: Callable[[], None] | None = None  # e.g. wake the push fan-out
@@ -107,14 +127,67 @@ class SqliteStore:
             self._file_watch.close()
         with self._lock:
             self._conn.close()
-        with self._watch_lock:
-            if self._watch is not None:
-                self._watch.close()
+        with self._reader_lock:
+            if self._reader is not None:
+                self._reader.close()
+
+    def without_waiting(self) -> _Hurried:
+        """Work on the event loop. SQLite in WAL mode reads without waiting for writers: reads go ahead, on the
+        reader connection. So does a write, unless it would wait for a lock: held by another thread of this process
+        (a job, or a write handed over before), or by another process (BEGIN IMMEDIATE is tried once, without the
+        busy timeout). Then WouldWait, before anything is written."""
+        return self._hurried
+
+    def _acquire(self) -> bool:
+        """Take the connection's lock; whether this thread is hurried (may not wait). Raises WouldWait when it is
+        and the lock is held."""
+        hurried = getattr(self._here, "hurried", False)
+        if not self._lock.acquire(blocking=not hurried):
+            raise WouldWait
+        return hurried
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
-        """Run one read statement."""
-        with self._lock, self._mapped():
-            return self._conn.execute(sql, params).fetchall()
+        """Run one read statement (in a write of this thread, it sees what that write did)."""
+        here = self._here
+        writing = getattr(here, "writing", False)
+        if not writing and getattr(here, "hurried", False):
+            return self._read_now(sql, params)
+        with self._lock:
+            if not (writing or self._patient):  # inside a write, nothing waits: its lock is held
+                self._be_patient(True)
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.DatabaseError as exc:
+                raise self._mapped_error(exc) from None
+
+    def _read_now(self, sql: str, params: Sequence[Any] | dict) -> list[sqlite3.Row]:
+        """A read on the reader connection, or WouldWait (it is busy, or SQLite asks to wait: WAL recovery)."""
+        if not self._reader_lock.acquire(blocking=False):
+            raise WouldWait
+        try:
+            return self._reading().execute(sql, params).fetchall()
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from None
+            raise self._mapped_error(exc) from None
+        except sqlite3.DatabaseError as exc:
+            raise self._mapped_error(exc) from None
+        finally:
+            self._reader_lock.release()
+
+    def _reading(self) -> sqlite3.Connection:
+        """The reader connection (call with its lock held), opened at first use."""
+        if self._reader is None:
+            self._reader = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True, timeout=0,
+                                           isolation_level=None, check_same_thread=False)
+            self._reader.row_factory = sqlite3.Row
+        return self._reader
+
+    def _be_patient(self, patient: bool) -> None:
+        """Whether a statement on the main connection waits for another process's lock (the busy timeout), or
+        fails at once; switched only when it changes (a hurried write is the common case on a network hub)."""
+        self._conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS if patient else 0}")
+        self._patient = patient
 
     @contextmanager
     def write(self) -> Iterator[SqliteTx]:
@@ -122,56 +195,91 @@ class SqliteStore:
 
         A write opened inside another on the same thread joins it: the outer one commits both, or neither
         (the workflow engine runs several domain changes as one step this way)."""
-        with self._lock:
+        hurried = self._acquire()
+        try:
             if self._conn.in_transaction:
                 yield self._tx
                 return
-            with self._mapped():
-                _begin_immediate(self._conn)
+            try:
+                self._begin(hurried)
+                self._here.writing = True
                 try:
                     yield self._tx
                 except BaseException:
                     if self._conn.in_transaction:  # SQLite may have rolled back itself (disk full)
                         self._conn.execute("ROLLBACK")
                     raise
+                finally:
+                    self._here.writing = False
                 self._conn.execute("COMMIT")
+            except sqlite3.DatabaseError as exc:
+                raise self._mapped_error(exc) from None
             self.last_commit = time.monotonic()
             self.unwritable = None
+        finally:
+            self._lock.release()
         if self.on_commit is not None:
             self.on_commit()
 
     @contextmanager
     def rehearse(self) -> Iterator[SqliteTx]:
         """A write transaction that is always rolled back: for showing what would happen (dry runs)."""
-        with self._lock, self._mapped():
+        hurried = self._acquire()
+        try:
+            with self._mapped():
+                self._begin(hurried)
+                self._here.writing = True
+                try:
+                    yield self._tx
+                finally:
+                    self._here.writing = False
+                    if self._conn.in_transaction:
+                        self._conn.execute("ROLLBACK")
+        finally:
+            self._lock.release()
+
+    def _begin(self, hurried: bool) -> None:
+        """BEGIN IMMEDIATE on the main connection (its lock held). Hurried, it is tried once, without waiting: when
+        another process holds the write lock, WouldWait."""
+        if not hurried:
+            if not self._patient:
+                self._be_patient(True)
             _begin_immediate(self._conn)
-            try:
-                yield self._tx
-            finally:
-                if self._conn.in_transaction:
-                    self._conn.execute("ROLLBACK")
+            return
+        if self._patient:
+            self._be_patient(False)
+        try:
+            self._conn.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as exc:
+            if "locked" in str(exc) or "busy" in str(exc):
+                raise WouldWait from None
+            raise
 
     @contextmanager
     def _mapped(self) -> Iterator[None]:
         """SQLite's errors about the file itself become one refusal that says what to check."""
         try:
             yield
-        except sqlite3.OperationalError as exc:
-            text = str(exc)
+        except sqlite3.DatabaseError as exc:
+            raise self._mapped_error(exc) from None
+
+    def _mapped_error(self, exc: sqlite3.DatabaseError) -> BaseException:
+        """What to raise for an error of SQLite: one refusal that says what to check when it is about the file
+        itself (busy, full, read-only, damaged), else the error as it is."""
+        text = str(exc)
+        if isinstance(exc, sqlite3.OperationalError):
             if "locked" in text or "busy" in text:
-                raise Busy("The hub's database is busy right now; nothing was changed. Try the call again.") \
-                    from None
+                return Busy("The hub's database is busy right now; nothing was changed. Try the call again.")
             why = _file_problem(text)
             if why is None:
-                raise
+                return exc
             self.unwritable = why
             log.error("the database %s cannot be written: %s", self.path, text)
-            raise Unavailable(_cannot_write(self.path, why)) from None
-        except sqlite3.DatabaseError as exc:
-            if "malformed" not in str(exc) and "not a database" not in str(exc):
-                raise
-            raise Unavailable(f"The hub's database {self.path} is damaged ({exc}); nothing was changed. Restore it "
-                              "from a backup, or move it aside and start again.") from None
+            return Unavailable(_cannot_write(self.path, why))
+        if "malformed" not in text and "not a database" not in text:
+            return exc
+        return Unavailable(f"The hub's database {self.path} is damaged ({exc}); nothing was changed. Restore it "
+                           "from a backup, or move it aside and start again.")
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded; safe when several processes start at once."""
@@ -208,11 +316,8 @@ class SqliteStore:
     def version(self) -> int:
         """A number that moves whenever any connection, in any process, commits (PRAGMA data_version on a
         connection of its own, so it sees this process's commits too). Microseconds; never waits for a lock."""
-        with self._watch_lock:
-            if self._watch is None:
-                self._watch = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, isolation_level=None,
-                                              check_same_thread=False)
-            return self._watch.execute("PRAGMA data_version").fetchone()[0]
+        with self._reader_lock:
+            return self._reading().execute("PRAGMA data_version").fetchone()[0]
 
     def watch(self, callback: Callable[[], None]) -> bool:
         """With hear_others, call `callback` (on the event loop that calls this) when the file is written, by any
@@ -245,6 +350,8 @@ class SqliteStore:
         if self.read_only:
             return
         with self._lock, self._mapped():
+            if not self._patient:
+                self._be_patient(True)
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
