@@ -79,11 +79,13 @@ async def test_a_revoked_agents_open_streams_close_even_when_another_process_rev
         assert [e.kind for e in events.for_agent(network.store, "carol", 0)][-1] == "revoked"
 
 
-async def test_a_revoked_name_can_register_again(table):
+async def test_a_revoked_name_stays_out_until_a_person_lets_it_back_then_may_register_again(table):
     alice = await table.join("alice")
     members.revoke(table.hub, "alice")
     await alice.refused("heartbeat", "unauthorized")
     again = await table.connect()
+    assert (await again.raw("register", name="alice")).code == "forbidden"  # revoke keeps it out (issue 19)
+    members.readmit(table.hub, "alice")
     assert not (await again.raw("register", name="alice")).is_error
 
 
