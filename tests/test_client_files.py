@@ -121,3 +121,87 @@ def test_a_dry_run_diff_says_what_would_change(tmp_path):
     file.write_text("{}\n")
     change = files.plan_add(file, [SERVER], "json")
     assert "+" in change.diff() and "team-table" in change.diff() and file.read_text() == "{}\n"
+
+
+CLAUDE_JSON = """{
+  "numStartups": 4,
+  "theme": "dark",
+  "mcpServers": {
+    "other": {
+      "type": "stdio",
+      "command": "other-server"
+    }
+  },
+  "projects": {
+    "/home/me/app": {
+      "hasTrustDialogAccepted": true
+    }
+  }
+}"""
+CLAUDE_SETTINGS = """{
+  "permissions": {
+    "allow": ["Bash(git status)"]
+  },
+  "hooks": {
+    "Stop": [{"hooks": [{"type": "command", "command": "notify-send done"}]}]
+  }
+}
+"""
+CODEX_TOML = """model = "o4"  # mine
+
+[mcp_servers.other]
+command = "other-server"
+"""
+GEMINI_JSON = '{\n  "security": {"auth": {"selectedType": "gemini-api-key"}},\n  "hooks": {}\n}\n'
+
+
+@pytest.mark.parametrize("client, files", [
+    ("claude-code", {".claude.json": CLAUDE_JSON, ".claude/settings.json": CLAUDE_SETTINGS}),
+    ("codex", {".codex/config.toml": CODEX_TOML}),
+    ("gemini", {".gemini/settings.json": GEMINI_JSON}),
+])
+@pytest.mark.parametrize("url", ["http://127.0.0.1:8741", None])
+def test_connect_twice_changes_nothing_and_remove_gives_each_config_back_byte_for_byte(tmp_path, client, files, url):
+    from click.testing import CliRunner
+
+    from team_table.cli import main
+
+    home = tmp_path / "home"
+    for name, text in files.items():
+        (home / name).parent.mkdir(parents=True, exist_ok=True)
+        (home / name).write_text(text)
+    before = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    args = ["connect", client, "alice", "--db", str(tmp_path / "t.db"),
+            *(["--url", url] if url else ["--config", str(tmp_path / "team.yaml")])]
+    (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\n")
+    run = CliRunner()
+
+    first = run.invoke(main, args, env={"HOME": str(home)}, catch_exceptions=False)
+    assert first.exit_code == 0 and "wrote" in first.output, first.output
+    written = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
+    assert b"TEAM_TABLE_TOKEN_ALICE" in b"".join(written.values()) and written != before
+    second = run.invoke(main, args, env={"HOME": str(home)}, catch_exceptions=False)
+    assert "nothing changed" in second.output
+    assert {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()} == written
+    dry = run.invoke(main, [*args, "--remove", "--dry-run"], env={"HOME": str(home)}, catch_exceptions=False)
+    assert dry.exit_code == 0 and {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()} \
+        == written
+    gone = run.invoke(main, [*args, "--remove"], env={"HOME": str(home)}, catch_exceptions=False)
+    assert gone.exit_code == 0, gone.output
+    assert {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()} == before
+
+
+def test_connect_leaves_a_config_it_cannot_parse_untouched_and_says_where(tmp_path):
+    from click.testing import CliRunner
+
+    from team_table.cli import main
+
+    home = tmp_path / "home"
+    (home / ".claude").mkdir(parents=True)
+    (home / ".claude" / "settings.json").write_text('{"hooks": ')
+    (home / ".claude.json").write_text("{}")
+    done = CliRunner().invoke(main, ["connect", "claude-code", "alice", "--url", "http://127.0.0.1:8741",
+                                     "--db", str(tmp_path / "t.db")], env={"HOME": str(home)})
+    assert done.exit_code == 1 and "settings.json" in done.output and "untouched" in done.output
+    assert (home / ".claude" / "settings.json").read_text() == '{"hooks": '
+    assert (home / ".claude.json").read_text() == "{}"  # nothing written anywhere: every file is read first
