@@ -52,7 +52,7 @@ async def _one_way(ws: Workspace, way: str, order: str | None, samples: int) -> 
             args = ["--db", str(folder / "hub.db"), "--config", str(folder / "team.yaml")] if stdio else \
                 ["--url", f"http://127.0.0.1:{port}"]
             env = {**ws.env, "HOME": str(home.root)}
-            subprocess.run([*launcher, "connect", "claude-code", "alice", *args], check=True, env=env,
+            subprocess.run([*launcher, "connect", "claude-code", "alice", "--no-token", *args], check=True, env=env,
                            capture_output=True, cwd=home.workdir)
             model.script([when("Say hello", "Hello.")])
             async with interactive(home, "--allowedTools", "mcp__team-table") as session:

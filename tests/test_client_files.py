@@ -171,7 +171,7 @@ def test_connect_twice_changes_nothing_and_remove_gives_each_config_back_byte_fo
         (home / name).parent.mkdir(parents=True, exist_ok=True)
         (home / name).write_text(text)
     before = {p.relative_to(home): p.read_bytes() for p in home.rglob("*") if p.is_file()}
-    args = ["connect", client, "alice", "--db", str(tmp_path / "t.db"),
+    args = ["connect", client, "alice", "--no-token", "--db", str(tmp_path / "t.db"),
             *(["--url", url] if url else ["--config", str(tmp_path / "team.yaml")])]
     (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\n")
     run = CliRunner()
@@ -201,7 +201,30 @@ def test_connect_leaves_a_config_it_cannot_parse_untouched_and_says_where(tmp_pa
     (home / ".claude" / "settings.json").write_text('{"hooks": ')
     (home / ".claude.json").write_text("{}")
     done = CliRunner().invoke(main, ["connect", "claude-code", "alice", "--url", "http://127.0.0.1:8741",
-                                     "--db", str(tmp_path / "t.db")], env={"HOME": str(home)})
+                                     "--no-token", "--db", str(tmp_path / "t.db")], env={"HOME": str(home)})
     assert done.exit_code == 1 and "settings.json" in done.output and "untouched" in done.output
     assert (home / ".claude" / "settings.json").read_text() == '{"hooks": '
     assert (home / ".claude.json").read_text() == "{}"  # nothing written anywhere: every file is read first
+
+
+def test_connect_mints_a_token_for_an_agent_without_one_once(tmp_path, monkeypatch):
+    import re
+
+    from click.testing import CliRunner
+
+    from team_table.cli import main
+    from team_table.config import load_team
+    from team_table.tokens import file_hash
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("TEAM_TABLE_TOKEN_ALICE", raising=False)
+    (tmp_path / "team.yaml").write_text("agents:\n  alice:\n    role: coder\n")
+    args = ["connect", "claude-code", "alice", "--url", "http://127.0.0.1:8741", "--db", str(tmp_path / "t.db")]
+    first = CliRunner().invoke(main, args, env={"HOME": str(tmp_path / "home")}, catch_exceptions=False)
+    token = re.search(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
+    assert load_team(tmp_path / "team.yaml").agents["alice"].token_hashes == (file_hash(token),)
+    again = CliRunner().invoke(main, args, env={"HOME": str(tmp_path / "home")}, catch_exceptions=False)
+    assert "export" not in again.output and "nothing changed" in again.output  # no second token
+    assert load_team(tmp_path / "team.yaml").agents["alice"].token_hashes == (file_hash(token),)
+    settings = (tmp_path / "home" / ".claude.json").read_text()
+    assert token not in settings and "${TEAM_TABLE_TOKEN_ALICE}" in settings  # a reference, never the token

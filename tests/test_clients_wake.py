@@ -55,7 +55,7 @@ async def table(tmp_path: Path, delivery: str = "") -> AsyncIterator[tuple[NetHu
 
 def connect(home: ClaudeHome | CodexHome | GeminiHome, client: str, *args: str) -> str:
     """`team-table connect CLIENT alice ...` with the client's HOME, as a user runs it; its output."""
-    done = subprocess.run([TEAM_TABLE, "connect", client, "alice", *args], capture_output=True, text=True,
+    done = subprocess.run([TEAM_TABLE, "connect", client, "alice", "--no-token", *args], capture_output=True, text=True,
                           timeout=60, env=hub_env(home.root), cwd=home.workdir)
     assert done.returncode == 0, done.stderr
     return done.stdout

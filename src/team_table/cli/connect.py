@@ -187,15 +187,19 @@ def _config_options(fn):
 @click.option("--remove", is_flag=True, help="Take out exactly what connect added here, and nothing else.")
 @click.option("--print", "print_only", is_flag=True,
               help="Print the commands and JSON blocks to paste by hand instead; write nothing.")
+@click.option("--no-token", is_flag=True,
+              help="When TEAM_TABLE_TOKEN_<NAME> is not set here, say how to get a token instead of minting one.")
 @_config_options
 def connect(client: str, name: str, url: str | None, project: Path | None, dry_run: bool, remove: bool,
-            print_only: bool, config: str | None, db: str | None) -> None:
+            print_only: bool, no_token: bool, config: str | None, db: str | None) -> None:
     """Connect agent NAME's client to the table: write its MCP server, its hooks and its wake path into the client's
     own configuration (your user settings, or --project DIR).
 
-    The token is never written: the client reads it from TEAM_TABLE_TOKEN_<NAME> where it runs (`team-table token
-    NAME --write` mints one). Running it again changes nothing; --remove takes out exactly what it added (the file
-    comes back byte for byte when nothing else changed it since); a config file it cannot parse is left as it is.
+    The token is never written into the client's config: the client reads it from TEAM_TABLE_TOKEN_<NAME> where it
+    runs. For an agent that has no token yet, connect mints one, adds its hash to team.yaml (as `team-table token
+    NAME --write` does) and prints it once, to export (--no-token: only say how). Running it again changes nothing;
+    --remove takes out exactly what it added (the file comes back byte for byte when nothing else changed it since);
+    a config file it cannot parse is left as it is.
 
     \b
     Claude Code  ~/.claude.json (the server), ~/.claude/settings.json (hooks; over a network hub a plugin of
@@ -244,7 +248,8 @@ def connect(client: str, name: str, url: str | None, project: Path | None, dry_r
         click.echo(f"{client} is connected as {name} already: nothing changed.")
     for note in plan.notes:
         click.echo(textwrap.fill(note, 100))
-    _say_about_the_token(name)
+    _say_about_the_token(name, mint=not (no_token or dry_run) and not _has_a_token(name, config, db),
+                         flags={"config": config, "db": db})
 
 
 def _report(changes, dry_run: bool, verb: str) -> None:
@@ -255,12 +260,48 @@ def _report(changes, dry_run: bool, verb: str) -> None:
             click.echo(f"{verb} {change.file}" + (f" ({'; '.join(change.notes)})" if change.notes else ""))
 
 
-def _say_about_the_token(name: str) -> None:
+def _has_a_token(name: str, config: str | None, db: str | None) -> bool:
+    """Does `name` hold a token already (declared in team.yaml, or issued at register)? Then none is minted."""
+    from team_table.cli import load_settings
+    from team_table.errors import TeamTableError
+    from team_table.store import open_store
+
+    settings, team = load_settings(config=config, db=db)
+    declared = team.agents.get(name)
+    if declared is not None and declared.token_hashes:
+        return True
+    try:
+        store = open_store(settings.store_at, read_only=True, pool_size=1)
+    except TeamTableError:
+        return False  # no table yet: nobody holds a token
+    try:
+        return bool(store.query("SELECT 1 FROM token WHERE member = ? AND revoked_at IS NULL LIMIT 1", (name,)))
+    finally:
+        store.close()
+
+
+def _say_about_the_token(name: str, *, mint: bool, flags: dict) -> None:
     import os
+
+    from team_table.cli import invoked_as
 
     variable = token_variable(name)
     if os.environ.get(variable):
         click.echo(f"{variable} is set here: start the client from this environment (or one that has it).")
-    else:
-        click.echo(f"Set {variable} where the client runs: `team-table token {name} --write` mints a token, "
-                   "prints it once and adds its hash to team.yaml.")
+        return
+    if mint:
+        from team_table.cli.files import mint_into_team_file
+        from team_table.errors import Invalid
+
+        try:
+            value, wrote = mint_into_team_file(name, flags)
+        except Invalid as exc:  # no team.yaml to declare it in, say: the connect itself is done
+            click.echo(f"No token was minted for {name}: {exc.message}")
+            mint = False
+    if mint:
+        click.echo(f"\n{wrote}Where the client runs, put {name}'s token in its environment (shown once; it stays out "
+                   f"of every config file and of the model's context), then start the client:\n\n"
+                   f"  export {variable}={value}\n")
+        return
+    click.echo(f"Set {variable} where the client runs to {name}'s token (`{invoked_as()} token {name} --write` mints "
+               "another, prints it once and adds its hash to team.yaml).")

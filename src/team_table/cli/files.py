@@ -183,6 +183,17 @@ def _check_role(team: Team, role: str | None) -> None:
                                  param_hint="--role")
 
 
+def mint_into_team_file(name: str, flags: dict) -> tuple[str, str]:
+    """A new token for `name`, its hash added to team.yaml (as `token NAME --write` does): the token, and what was
+    done to the file (or why nothing was)."""
+    value = tokens.mint()
+    _settings, _team, wrote = _write_hash(name, tokens.file_hash(value), None, flags)
+    if isinstance(wrote, CannotEdit):
+        raise Invalid(f"team.yaml was not changed: {wrote}. Run `{invoked_as()} token {name}` and add the hash it "
+                      "prints by hand.")
+    return value, wrote
+
+
 def _write_hash(name: str, token_hash: str, role: str | None, flags: dict) -> tuple[Settings, Team, str | CannotEdit]:
     """Add the hash to team.yaml in place. A file that is invalid only for want of this hash (a lead declared without
     token_hashes) is fixed by it; any other problem is reported and nothing is written."""
