@@ -60,7 +60,9 @@ async def post(url: str, body: dict, bearer: str | None = None) -> dict:
 
 async def test_claude_code_bound_over_http_is_declined_2026_and_offered_the_channel_in_2025(tmp_path: Path):
     token, alice = declared("alice")
-    async with running_hub(tmp_path, f"agents:\n{alice}") as hub:
+    # Sessions kept in the process (the default on SQLite; replicas on PostgreSQL serve /mcp statelessly, where
+    # nothing can be pushed and so nothing is declined: test_a_stateless_hub_keeps_2026_for_claude_code).
+    async with running_hub(tmp_path, f"hub:\n  stateless_http: false\nagents:\n{alice}") as hub:
         declined = await post(hub.url, discover(CLAUDE_CODE), bearer=token)
         assert declined["error"]["code"] == -32601  # Method not found: Claude Code falls back to initialize
         fallback = await post(hub.url, initialize(CLAUDE_CODE), bearer=token)
@@ -72,6 +74,14 @@ async def test_claude_code_bound_over_http_is_declined_2026_and_offered_the_chan
         assert MODERN in unbound["result"]["supportedVersions"]
         plain = await post(hub.url, initialize(CLAUDE_CODE))
         assert "experimental" not in plain["result"]["capabilities"]
+
+
+async def test_a_stateless_hub_keeps_2026_for_claude_code_and_offers_no_channel(tmp_path: Path):
+    token, alice = declared("alice")
+    async with running_hub(tmp_path, f"hub:\n  stateless_http: true\nagents:\n{alice}") as hub:
+        kept = await post(hub.url, discover(CLAUDE_CODE), bearer=token)
+        assert MODERN in kept["result"]["supportedVersions"]
+        assert "claude/channel" not in (kept["result"]["capabilities"].get("experimental") or {})
 
 
 def stdio_exchange(tmp_path: Path, env: dict, *requests: dict) -> list[dict]:
