@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import uuid
 from contextlib import AsyncExitStack
 from pathlib import Path
@@ -68,9 +69,12 @@ async def test_a_preset_client_does_a_waiting_task_through_the_hub_and_resumes_i
             resumed = [r for r in model.requests if r.conversational][len(asked):]
             assert resumed and "All done." in resumed[0].text  # the first run's conversation carried over
 
-            token_config = list((hub.files.folder / ".team-table" / "runs" / "builder").glob("*.json"))
-            for path in token_config:
-                assert "${TEAM_TABLE_TOKEN}" in path.read_text()
+            written = {path.name: path.read_text()
+                       for path in (hub.files.folder / ".team-table" / "runs" / "builder").glob("*.json")}
+            for text in written.values():  # a token in a file would be a literal bearer value, never a reference
+                assert not re.search(r"Bearer (?!\$\{TEAM_TABLE_TOKEN\})", text), text
+            if preset == "claude":  # codex takes its bearer variable on the command line, writing no MCP file
+                assert "${TEAM_TABLE_TOKEN}" in written["claude-mcp.json"]
 
 
 async def test_a_coder_on_claude_and_a_reviewer_on_codex_see_a_reviewed_task_through_without_a_terminal(
