@@ -17,7 +17,7 @@ from typing import Any
 
 from team_table.errors import Conflict, Invalid
 from team_table.store.base import placeholders
-from team_table.store.postgres import CONNECT_TIMEOUT, PgTx, PostgresStore, shown
+from team_table.store.postgres import CONNECT_TIMEOUT, SCHEMA_LOCK, PgTx, PostgresStore, shown
 from team_table.store.postgres_schema import TABLES
 from team_table.store.sqlite import SqliteStore
 
@@ -72,6 +72,9 @@ def copy_table(source: SqliteStore, target: PostgresStore, *, now: float) -> Cop
         _refuse_running_hub(source, now)
         plans, left_behind = _plans(source, target)
         with target.write() as tx:
+            tx.lock(SCHEMA_LOCK)  # a hub starting on the target meanwhile waits for the copy to commit
+            tx.execute("SET LOCAL statement_timeout = 0")  # a large table is one long COPY
+            tx.execute("SET LOCAL idle_in_transaction_session_timeout = 0")  # SQLite is read between tables
             _refuse_rows(tx, target.url)
             tx.execute(f"DELETE FROM workflow_state WHERE {SEEDED}")
             for plan in plans:

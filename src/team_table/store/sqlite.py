@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from team_table.errors import Busy, Unavailable
-from team_table.store.base import Dialect
+from team_table.store.base import Dialect, refuse_nul
 from team_table.store.sqlite_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -26,30 +26,35 @@ _RETRIES = 6
 SYNCHRONOUS = ("full", "normal")
 DEFAULT_DB = Path("~/.team-table/team_table.db")  # where the table is kept when nothing says otherwise
 
-SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="")
+SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="",
+                 for_update="")
 
 
 class SqliteTx:
     """A write transaction on the process's connection. SQLite has one writer at a time (BEGIN IMMEDIATE), so
-    every transaction is already serialized with every other: `lock` has nothing to add."""
+    every transaction is already serialized with every other: `lock` has nothing to add, and appended rows are
+    written at once (their ids follow commit order anyway)."""
 
     __slots__ = ("_conn",)
-
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Cursor:
+        refuse_nul(params)
         return self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        rows = list(rows)
+        for row in rows:
+            refuse_nul(row)
         return self._conn.executemany(sql, rows)
 
     def lock(self, key: str) -> None:
         return None
 
-    def announce(self) -> None:
-        return None  # other processes see the commit in PRAGMA data_version (version())
+    def append(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.execute(sql, params)  # other processes see the commit in PRAGMA data_version (version())
 
 
 class SqliteStore:
@@ -109,6 +114,7 @@ class SqliteStore:
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run one read statement."""
+        refuse_nul(params)
         with self._lock, self._mapped():
             return self._conn.execute(sql, params).fetchall()
 
