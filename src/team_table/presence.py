@@ -36,9 +36,9 @@ def flush(hub: Hub) -> int:
     seen = hub.activity.take()
     if seen:
         try:
-            with hub.store.write() as conn:
+            with hub.store.write() as conn:  # rows in one order in every process: no deadlock between them
                 conn.executemany(f"UPDATE member SET last_seen = {hub.store.dialect.greatest}(COALESCE(last_seen, ''),"
-                                 " ?) WHERE name = ?", [(at, agent) for agent, at in sorted(seen.items())])  # in one order everywhere: no deadlock
+                                 " ?) WHERE name = ?", [(at, agent) for agent, at in sorted(seen.items())])
         except BaseException:
             hub.activity.put_back(seen)  # kept, and written next time
             raise

@@ -37,7 +37,8 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
     (then nothing is taken, and the answer will not be read)."""
     seconds = clamp(seconds)
     agent = caller.name
-    sub, _ = await fanout.subscribe_from_now(agent, run)  # then the inbox read: nothing slips between
+    # Subscribed to arrivals only (then the inbox read: nothing slips between): other events never fill its buffer.
+    sub, _ = await fanout.subscribe_from_now(agent, run, kinds=ARRIVALS)
     try:
         start = anyio.current_time()
         look, closed = True, False  # look at the inbox: at first, after each arrival, and once when closed
@@ -56,10 +57,10 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
             with anyio.move_on_after(min(left, PROGRESS_EVERY)):
                 while not look:
                     event = await sub.queue.get()
-                    if event is None:  # closed (revoked, the hub stopping, or flooded): look once more, and end
+                    if event is None:  # closed (revoked, or the hub stopping): look once more, and end
                         look = closed = True
                     else:
-                        look = event.kind in ARRIVALS
+                        look = True
             if not look:
                 if gone is not None and await gone():
                     return {"messages": [], "timed_out": True}

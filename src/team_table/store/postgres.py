@@ -30,7 +30,7 @@ import os
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
@@ -305,10 +305,8 @@ class PostgresStore:
         finally:
             self._local.tx = None
             if conn.info.transaction_status != self._psycopg.pq.TransactionStatus.IDLE:
-                try:
+                with suppress(self._psycopg.Error):  # the connection broke: the pool discards it
                     conn.execute("ROLLBACK")
-                except self._psycopg.Error:  # the connection broke: the pool discards it
-                    pass
 
     def migrate(self) -> list[str]:
         """Apply every migration not yet recorded, under the schema's lock: replicas starting together apply each

@@ -11,7 +11,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import Response
 
-from team_table import comments, escalations, members, messages, reviews, tasks
+from team_table import comments, escalations, limits, members, messages, reviews, tasks
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
 from team_table.names import HUB_SENDER
@@ -80,8 +80,8 @@ async def revoke(ui: Dashboard, request: Request, session: Session, form: FormDa
 @action
 async def compose(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     to, content = text(form, "to").strip(), text(form, "content")
-    reply_to = text(form, "reply_to")
-    answer = int(reply_to) if reply_to.isdigit() else None
+    reply_to = text(form, "reply_to").strip()
+    answer = limits.whole(reply_to, "reply_to") if reply_to else None
     hub, caller = ui.hub.pinned(), session.caller
     if to == BROADCAST:
         sent = [await ui.run(lambda: messages.broadcast(hub, caller, content, answer))]

@@ -8,8 +8,8 @@ from collections import defaultdict
 from starlette.requests import Request
 from starlette.responses import Response
 
-from team_table import audit, comments, conversations, escalations, members, tasks
-from team_table.errors import Invalid, NotFound
+from team_table import audit, comments, conversations, escalations, limits, members, tasks
+from team_table.errors import NotFound
 from team_table.models import TaskStatus
 from team_table.names import check_name
 from team_table.store import placeholders
@@ -22,11 +22,7 @@ CLOSED_SHOWN = 30  # done and cancelled tasks shown on the board (the newest)
 
 def _number(request: Request, key: str) -> int | None:
     raw = request.query_params.get(key, "")
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise Invalid(f"{key} must be a positive whole number; got {raw[:20]!r}.")
-    return int(raw)
+    return limits.whole(raw, key) if raw else None
 
 
 @page
