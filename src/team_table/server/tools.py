@@ -32,12 +32,12 @@ from team_table import (
     tasks,
     waiting,
 )
-from team_table.errors import RateLimited, Unauthorized
+from team_table.errors import RateLimited, TeamTableError, Unauthorized
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.limits import MAX_INT
 from team_table.models import Caller
-from team_table.server.boundary import answer, attempt
+from team_table.server.boundary import answer, attempt, refusal
 from team_table.server.identity import BindingSource, resolve
 
 if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
@@ -291,10 +291,14 @@ async def wait_for_messages(
     caller, reply, outcome = await seat.run(
         lambda: attempt("wait_for_messages", lambda: _who(seat.hub.pinned(), ctx, agent_name, token)))
     if reply is None:  # authenticated: wait (on the event loop, not in a worker thread), then answer
-        with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
-            found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
-                                                    progress=_progress(ctx), gone=_gone(ctx))
-        reply, outcome = answer("wait_for_messages", lambda: found)
+        try:
+            with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
+                found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
+                                                        progress=_progress(ctx), gone=_gone(ctx))
+        except TeamTableError as exc:  # the database went away during the wait
+            reply, outcome = refusal(exc), exc.code
+        else:
+            reply, outcome = answer("wait_for_messages", lambda: found)
     _observe(seat, "wait_for_messages", outcome, start)
     return reply
 
