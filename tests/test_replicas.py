@@ -26,7 +26,8 @@ from mcp.client.streamable_http import streamable_http_client
 
 import stores
 
-from network_helpers import NetHub, _sole, events, message_ids, running_hub, seat
+from network_helpers import NetHub, _sole, message_ids, running_hub, seat
+from network_helpers import events as events_of
 from stdio_helpers import Seat
 
 pytestmark = [pytest.mark.anyio, pytest.mark.postgres_only]
@@ -217,7 +218,7 @@ async def test_a_push_crosses_replicas_quickly_and_replays_on_any_replica(tmp_pa
         alice = await seat(stack, hubs[0], "http-handshake", "alice")
         bob = await seat(stack, hubs[1], "http-handshake", "bob")
         took, sent = [], []
-        async with events(hubs[1].url, "bob", bob.token) as stream:
+        async with events_of(hubs[1].url, "bob", bob.token) as stream:
             first = stream.connected.id
             for n in range(5):
                 began = time.perf_counter()
@@ -226,7 +227,7 @@ async def test_a_push_crosses_replicas_quickly_and_replays_on_any_replica(tmp_pa
                 took.append(time.perf_counter() - began)
                 assert pushed.kind == "message" and pushed.data["id"] == sent[-1]
         assert max(took) < 1.0, took  # the figure itself is the benchmark's (tens of ms); this catches a missed wake
-        async with events(hubs[2].url, "bob", bob.token, last_event_id=first) as again:
+        async with events_of(hubs[2].url, "bob", bob.token, last_event_id=first) as again:
             replayed = [event for event in await again.take(5, within=10)]
         assert message_ids([e for e in replayed if e.kind == "message"]) == sent
 
@@ -241,7 +242,7 @@ async def test_a_replica_killed_mid_run_loses_nothing_it_acknowledged_and_its_st
         tasks_made: list[int] = []
         seen_id = ""
 
-        async with events(doomed.url, "reader", reader.token) as stream:
+        async with events_of(doomed.url, "reader", reader.token) as stream:
             for n in range(20):
                 acked.append((await writer_on_doomed.ok("send_message", recipient="reader", content=f"m{n}"))["id"])
                 tasks_made.append((await writer_on_doomed.ok("create_task", title=f"t{n}"))["id"])
@@ -258,7 +259,7 @@ async def test_a_replica_killed_mid_run_loses_nothing_it_acknowledged_and_its_st
             acked.append((await writer.ok("send_message", recipient="reader", content=f"m{n}"))["id"])
             tasks_made.append((await writer.ok("create_task", title=f"t{n}"))["id"])
         rest = []
-        async with events(survivor.url, "reader", reader.token, last_event_id=seen_id) as resumed:
+        async with events_of(survivor.url, "reader", reader.token, last_event_id=seen_id) as resumed:
             while len(rest) < 20:
                 event = await resumed.next(within=10)
                 if event.kind == "message":
@@ -360,20 +361,32 @@ async def test_the_database_going_away_is_refused_unavailable_and_every_replica_
 
 
 async def test_a_replica_holding_push_streams_lives_through_a_long_database_outage_and_streams_on(tmp_path):
+    from team_table import events
+    from team_table.store import open_store
+
     async with replicas(tmp_path, count=2) as hubs, AsyncExitStack() as stack:
         alice = await seat(stack, hubs[1], "http-handshake", "alice")
         bob = await seat(stack, hubs[0], "http-handshake", "bob")
-        async with events(hubs[0].url, "bob", bob.token) as stream:
+        async with events_of(hubs[0].url, "bob", bob.token) as stream:
             with anyio.fail_after(OUTAGE + 60):
                 async with database_away(tmp_path):
                     for _ in range(int(OUTAGE / 2)):  # calls on the stream's replica meet the outage too
                         assert (await bob.call("list_tasks")).code == "unavailable"
                         await anyio.sleep(1.0)
-                # Back: another replica writes as soon as it can, while this one's pool may still be reconnecting.
+                # The moment the server is back another process commits an event for bob: the stream's replica
+                # hears of it at once, while its own connections may still be coming back.
+                other = open_store(stores.table_db(tmp_path / "replica-0"))
+                try:
+                    with other.write() as tx:
+                        events.emit(tx, "now", "note", {"n": "back"}, to="bob")
+                finally:
+                    other.close()
+                note = await stream.next(within=20, skip=("heartbeat", "presence"))
+                assert note.kind == "note" and note.data == {"n": "back"}, note
                 while (reply := await alice.call("send_message", recipient="bob", content="after")).is_error:
                     assert reply.code == "unavailable", reply.data
                     await anyio.sleep(0.1)
-                pushed = await stream.next(within=20, skip=("heartbeat", "presence", "closed"))
+                pushed = await stream.next(within=20, skip=("heartbeat", "presence"))
                 assert pushed.kind == "message" and pushed.data["id"] == reply.data["id"], pushed
         assert hubs[0].process.returncode is None, f"the replica exited:\n{hubs[0].log_text()[-1500:]}"
         assert [m["content"] for m in await bob.ok("get_messages")] == ["after"]
