@@ -10,6 +10,7 @@ reload audited once, and no need for sticky sessions on /mcp.
 from __future__ import annotations
 
 import itertools
+import signal
 import time
 from collections import Counter
 from collections.abc import AsyncIterator
@@ -392,6 +393,88 @@ async def test_a_replica_holding_push_streams_lives_through_a_long_database_outa
         assert [m["content"] for m in await bob.ok("get_messages")] == ["after"]
         async with httpx2.AsyncClient() as http:
             assert (await http.get(hubs[0].url + "/readyz")).status_code == 200
+
+
+def frozen_in_a_transaction(tmp_path: Path, pid: int) -> list[tuple]:
+    """The sessions of hub process `pid` that sit inside a transaction that wrote (it holds locks)."""
+    return query(tmp_path, "SELECT pid, backend_xid::text FROM pg_stat_activity WHERE application_name = %s"
+                           " AND state LIKE 'idle in transaction%%' AND backend_xid IS NOT NULL",
+                 (f"team-table {pid}",))
+
+
+async def test_a_replica_frozen_inside_a_transaction_costs_the_others_at_most_the_lock_timeout(tmp_path):
+    from team_table.store.postgres import IDLE_IN_TRANSACTION, LOCK_TIMEOUT
+
+    async with replicas(tmp_path) as hubs, AsyncExitStack() as stack:
+        doomed, first, second = hubs
+        await seat(stack, first, "http-handshake", "sink")
+        writers = [await seat(stack, doomed, "http-handshake", f"w{i}") for i in range(4)]
+        alice = await seat(stack, first, "http-handshake", "alice")
+        bob = await seat(stack, second, "http-handshake", "bob")
+        through_first = [(await seat(stack, first, "http-handshake")).as_agent(w.name, w.token) for w in writers]
+        stop = anyio.Event()
+
+        async def write(agent: Seat) -> None:
+            while not stop.is_set():
+                await agent.call("send_message", recipient="sink", content="load")
+
+        async with anyio.create_task_group() as load:  # its calls to the frozen replica end once it is woken
+            for writer in writers:
+                load.start_soon(write, writer)
+            frozen = []
+            # A SIGSTOP lands wherever the process is: stop it until it is caught inside a write transaction.
+            for attempt in range(200):
+                await anyio.sleep(0.02 + 0.01 * (attempt % 7))
+                doomed.process.send_signal(signal.SIGSTOP)
+                await anyio.sleep(0.1)  # what the server was running for it finishes
+                frozen = frozen_in_a_transaction(tmp_path, doomed.process.pid)
+                if frozen:
+                    break
+                doomed.process.send_signal(signal.SIGCONT)
+            stop.set()
+            try:
+                assert frozen, "the replica was never stopped inside a transaction"
+                frozen_at = time.monotonic()
+                await _others_write_on(alice, bob, through_first, LOCK_TIMEOUT)
+                # The server ends the frozen session after IDLE_IN_TRANSACTION: its locks go, and every writer writes
+                # again through another replica.
+                with anyio.fail_after(IDLE_IN_TRANSACTION + 15):
+                    while frozen_in_a_transaction(tmp_path, doomed.process.pid):
+                        await anyio.sleep(0.5)
+                    released = time.monotonic() - frozen_at
+                    for agent in through_first:
+                        await agent.ok("send_message", recipient="sink", content="after")
+                assert released < IDLE_IN_TRANSACTION + 5, released
+            finally:
+                doomed.process.send_signal(signal.SIGCONT)
+        with anyio.fail_after(15):  # the woken replica finds its session ended, and serves again
+            while (reply := await writers[0].call("send_message", recipient="sink", content="awake")).is_error:
+                assert reply.code in ("unavailable", "busy"), reply.data
+                await anyio.sleep(0.2)
+
+
+async def _others_write_on(alice: Seat, bob: Seat, through_first: list[Seat], lock_timeout: float) -> None:
+    """Writes that need nothing the frozen replica holds go through at once; one that needs what it holds (its
+    agents' rate counts) is answered within the lock timeout: done, or refused busy, never held for ever."""
+    with anyio.fail_after(30):
+        for n in range(5):
+            began = time.monotonic()
+            await alice.ok("send_message", recipient="bob", content=f"a{n}")
+            await bob.ok("send_message", recipient="alice", content=f"b{n}")
+            assert time.monotonic() - began < 2, "a write that needs nothing the frozen replica holds waited"
+        outcomes: dict[str, str] = {}
+
+        async def try_once(agent: Seat) -> None:
+            began = time.monotonic()
+            reply = await agent.call("send_message", recipient="sink", content="from elsewhere")
+            took = time.monotonic() - began
+            assert took < lock_timeout + 3, (agent.name, took)
+            outcomes[agent.name] = reply.code or "ok"
+
+        async with anyio.create_task_group() as tasks:
+            for agent in through_first:
+                tasks.start_soon(try_once, agent)
+        assert set(outcomes.values()) <= {"ok", "busy"}, outcomes
 
 
 async def test_a_reload_is_applied_by_every_replica_and_audited_once(tmp_path):
