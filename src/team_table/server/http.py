@@ -30,6 +30,7 @@ from team_table.server.events_route import events_endpoint, waiting_endpoint
 from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
+from team_table.server.progress import Watched
 from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
 from team_table.ui.web import Dashboard
@@ -185,12 +186,14 @@ def _no_stream(app: ASGIApp) -> ASGIApp:
 
 class TimedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for reading each request whole: a client that sends its
-    headers (or body) a byte at a time is cut off instead of holding the connection forever."""
+    headers (or body) a byte at a time is cut off instead of holding the connection forever; and one that stops
+    reading what it is sent, after READ_PROGRESS seconds (progress.py)."""
 
     request_timeout = 15.0  # seconds from a request's first byte until it is read whole (hub.request_timeout_seconds)
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = Watched(transport, self.loop, (self.client or ("-",))[0])  # readers that stop are cut off
         self._deadline: asyncio.TimerHandle | None = None
         self._arm()
 
