@@ -12,12 +12,10 @@ Linux only (TCP_INFO, SIOCOUTQ); elsewhere only a write that blocks is timed (th
 from __future__ import annotations
 
 import asyncio
-import fcntl
 import logging
 import socket
 import struct
 import sys
-import termios
 from typing import Any
 
 log = logging.getLogger("team_table.hub")
@@ -31,6 +29,9 @@ LINUX = sys.platform.startswith("linux")
 
 def _owed(sock: Any) -> int:
     """Bytes in the kernel's send queue: not yet sent, or sent and not acknowledged."""
+    import fcntl
+    import termios
+
     buf = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
     return struct.unpack("i", buf)[0]
 

@@ -14,7 +14,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from team_table.errors import Busy, Unavailable
+from team_table.errors import Busy, Conflict, Unavailable
 from team_table.store.base import Dialect, refuse_nul
 from team_table.store.sqlite_schema import MIGRATIONS
 
@@ -25,6 +25,7 @@ BUSY_TIMEOUT_MS = 5000
 _RETRIES = 6
 SYNCHRONOUS = ("full", "normal")
 DEFAULT_DB = Path("~/.team-table/team_table.db")  # where the table is kept when nothing says otherwise
+IN_USE = "-hubs"  # beside the file: every process with the table open for writing holds a shared lock on it
 
 SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="",
                  for_update="")
@@ -68,7 +69,13 @@ class SqliteStore:
         self.url = str(path)
         self.read_only = read_only
         self._lock = threading.RLock()
-        self._conn = _connect(path, synchronous, read_only)
+        self._in_use: int | None = None if read_only else _hold_in_use(path)
+        try:
+            self._conn = _connect(path, synchronous, read_only)
+        except BaseException:
+            if self._in_use is not None:
+                os.close(self._in_use)
+            raise
         self._tx = SqliteTx(self._conn)
         self._watch: sqlite3.Connection | None = None  # for version(): its own connection, never waiting on ours
         self._watch_lock = threading.Lock()
@@ -111,6 +118,9 @@ class SqliteStore:
         with self._watch_lock:
             if self._watch is not None:
                 self._watch.close()
+        if self._in_use is not None:
+            os.close(self._in_use)  # the lock goes with it (and with the process, however it ends)
+            self._in_use = None
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run one read statement."""
@@ -241,6 +251,52 @@ class SqliteStore:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def _hold_in_use(path: Path) -> int | None:
+    """Say, for as long as this process has the table open, that it does (a shared lock `migrate` checks): None
+    where there are no such locks (not POSIX)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(f"{path}{IN_USE}", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Unavailable(f"team-table migrate is copying {path} to PostgreSQL right now: wait for it to finish, "
+                          "then point this hub at the PostgreSQL database.") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def only_user(path: Path) -> Iterator[None]:
+    """While the block runs, no other process has the table open for writing (hubs, stdio or network, and CLI
+    commands that write), and none can open it: refused with Conflict if one has it now."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(f"{path}{IN_USE}", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:  # a folder no process could write in: nobody has the table open for writing
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"A hub, or another team-table process, has {path} open (network hubs, and the stdio hubs "
+                           "your agents' MCP clients start): what it writes after the copy would be lost. Stop them "
+                           "all (close the agents' clients too), then migrate again. Nothing was copied.") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def _file_problem(text: str) -> str | None:
     if "disk is full" in text:
         return "the disk is full"
@@ -339,7 +395,7 @@ def _private_dir(folder: Path) -> None:
 
 
 def _private_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", IN_USE):
         candidate = Path(f"{path}{suffix}")
         if candidate.exists():
             os.chmod(candidate, 0o600)
