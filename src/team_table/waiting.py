@@ -47,9 +47,9 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
                 if await run(lambda: messages.has_unread(hub, agent)):
                     if gone is not None and await gone():
                         return {"messages": [], "timed_out": True}
-                    taken = await _take(hub, run, agent)
+                    taken, more = await _take(hub, run, agent)
                     if taken:  # else a get_messages of the same agent took them first: wait on
-                        return {"messages": taken, "timed_out": False}
+                        return {"messages": taken, "timed_out": False, **({"more": more} if more else {})}
                 look = False
             left = seconds - (anyio.current_time() - start)
             if closed or left <= 0:
@@ -70,14 +70,15 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
         fanout.unsubscribe(sub)
 
 
-async def _take(hub: Hub, run: Run, agent: str) -> list:
-    """Take the unread messages; if the wait is cancelled while they are taken, put them back unread."""
+async def _take(hub: Hub, run: Run, agent: str) -> tuple[list, int]:
+    """Take a page of the unread messages (and say how many more wait); if the wait is cancelled while they are
+    taken, put them back unread."""
     with anyio.CancelScope(shield=True):
-        taken = await run(lambda: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT))
+        taken, more = await run(lambda: messages.take_page(hub, agent, surfaced=receipts.Shown.WAIT))
     try:
         await anyio.lowlevel.checkpoint()
     except BaseException:
         with anyio.CancelScope(shield=True):
             await run(lambda: messages.put_back(hub, agent, [m.id for m in taken]))
         raise
-    return taken
+    return taken, more

@@ -273,7 +273,7 @@ async def get_messages(
     ctx: Context, agent_name: Name = "", token: Token = "", include_read: bool = False,
     include_archived: bool = False,
 ) -> CallToolResult:
-    """Your unread messages (direct and broadcast), oldest first; each comes once, then is marked read.
+    """Your unread messages (direct and broadcast), 100 at most, oldest first; each comes once (marked read).
     include_read / include_archived add those."""
     return await _call(ctx, "get_messages", lambda h: messages.inbox(
         h, _who(h, ctx, agent_name, token), include_read, include_archived))
