@@ -32,7 +32,7 @@ from team_table import (
     tasks,
     waiting,
 )
-from team_table.errors import RateLimited, TeamTableError, Unauthorized
+from team_table.errors import Forbidden, RateLimited, TeamTableError, Unauthorized
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.limits import MAX_INT
@@ -219,8 +219,11 @@ async def register(
     stops working)."""
     def work(h):
         bound = _seat(ctx).binding(ctx.headers)
-        return members.register(h, name or (bound.agent if bound else ""), role, capabilities,
-                                token or (bound.token if bound else ""))
+        if bound is not None:  # hidden from its tool list, and refused: its answer would carry the token
+            raise Forbidden(f"This connection is bound to {bound.agent or 'an agent'}: register is for connections "
+                            "that are not. Call the other tools without name or token; a new token comes from the "
+                            f"operator (`team-table token {bound.agent or 'NAME'}`).")
+        return members.register(h, name, role, capabilities, token)
     return await _call(ctx, "register", work)
 
 
