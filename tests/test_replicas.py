@@ -160,6 +160,40 @@ async def test_the_rate_limit_is_counted_in_the_database_across_replicas(tmp_pat
         assert {r.code for r in replies[30:]} == {"rate_limited"}
 
 
+async def test_writes_racing_on_three_replicas_keep_the_rate_limit_and_one_registration_per_name(tmp_path):
+    """Tx.lock at work: the rate count of one agent, and the registration of one name, taken in turn across
+    replicas that otherwise write side by side."""
+    async with replicas(tmp_path, team_yaml="") as hubs, AsyncExitStack() as stack:
+        first = await seat(stack, hubs[0], "http-handshake", "alice")
+        await seat(stack, hubs[1], "http-handshake", "bob")
+        through = [first] + [(await seat(stack, hub, "http-handshake")).as_agent("alice", first.token)
+                             for hub in hubs[1:]]
+        codes: list[str | None] = []
+
+        async def send(agent: Seat, n: int) -> None:
+            codes.append((await agent.call("send_message", recipient="bob", content=f"n{n}")).code)
+
+        async with anyio.create_task_group() as tasks:
+            for n in range(45):
+                tasks.start_soon(send, through[n % REPLICAS], n)
+        assert codes.count(None) == 30 and set(codes) == {None, "rate_limited"}, Counter(codes)
+
+        newcomers = [await seat(stack, hubs[i % REPLICAS], "http-handshake") for i in range(6)]
+        answers = []
+
+        async def register(agent: Seat) -> None:
+            answers.append(await agent.raw("register", name="carol"))
+
+        async with anyio.create_task_group() as tasks:
+            for agent in newcomers:
+                tasks.start_soon(register, agent)
+        winners = [a.data["token"] for a in answers if not a.is_error]
+        assert len(winners) == 1, [a.data for a in answers]
+        assert {a.data["code"] for a in answers if a.is_error} == {"unauthorized"}
+        live = query(tmp_path, "SELECT COUNT(*) FROM token WHERE member = 'carol' AND revoked_at IS NULL")
+        assert live == [(1,)], "two registrations of one name both hold a live token"
+
+
 async def test_claims_have_one_winner_and_messages_arrive_once_with_agents_on_three_replicas(tmp_path):
     races = 100
     async with replicas(tmp_path) as hubs, AsyncExitStack() as stack:
