@@ -82,8 +82,11 @@ def _headers(ctx: Any) -> Any:
 async def _binding(seat: Seat, ctx: Any) -> Binding | None:
     """Who the connection is bound to (a bearer token is looked up on a worker thread); None when unbound, or when
     the database cannot say now (the handshake still succeeds; every tool call checks again)."""
+    headers = _headers(ctx)
     try:
-        return await seat.run(lambda: seat.binding(_headers(ctx)))
+        if headers is None:  # stdio, or in process: the binding is fixed, no database is read
+            return seat.binding(None)
+        return await seat.run(lambda: seat.binding(headers))
     except TeamTableError:
         return None
 
