@@ -127,6 +127,29 @@ def named(comm: str) -> set[int]:
     return found
 
 
+def children_of(parent: int) -> set[int]:
+    """Pids of the processes whose parent is `parent`."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if int(_stat_fields(int(entry.name))[1]) == parent:
+                    found.add(int(entry.name))
+            except (OSError, ValueError, IndexError):
+                continue
+    return found
+
+
+def reaped_cpu_ms(pid: int) -> float:
+    """CPU time of the children `pid` has waited for (ended ones), in milliseconds."""
+    fields = _stat_fields(pid)
+    return (int(fields[13]) + int(fields[14])) * CLOCK_TICK_MS  # cutime, cstime (fields 16 and 17 of stat)
+
+
+def parent_of(pid: int) -> int:
+    return int(_stat_fields(pid)[1])
+
+
 def cpu_ms_of_living(pids: set[int]) -> float:
     """As cpu_ms, skipping the processes that ended meanwhile (a database server's connections come and go)."""
     total = 0.0

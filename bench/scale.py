@@ -2,9 +2,10 @@
 
 Needs a PostgreSQL server and a role that may create databases (--postgres URL, or TEAM_TABLE_BENCH_POSTGRES);
 the part makes a database of its own there and drops it at the end. Figures: round trips (p50/p99), hub CPU per
-call and, on PostgreSQL, the database server's CPU per call (every `postgres` process on this machine, so run it
-on a server nothing else uses), the 16-agent exchange on one hub and on three replicas, and how soon a message
-sent through one replica reaches an /events stream held by another.
+call and, on PostgreSQL, the database server's CPU per call (the processes of that server only; other databases on
+it count too, so run it on a server nothing else uses), the 16-agent exchange on one hub and on three replicas
+with the CPU per call of the hubs and of the database server, and how soon a message sent through one replica
+reaches an /events stream held by another.
 
 What three replicas on this machine can show: the bench's clients, three hubs and the database server share 2
 cores, so the 3-replica exchange measures the cost of spreading (cross-replica notifications, more connections)
@@ -21,7 +22,7 @@ from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
-from processes import cpu_ms_of_living, listening, named
+from processes import children_of, cpu_ms, listening, parent_of, reaped_cpu_ms
 from push import push
 from report import Report, delivery_line
 from seats import http_seating
@@ -69,20 +70,38 @@ async def hubs(ws: Workspace, folder: Path, db: str | None, count: int) -> Async
 
 
 class DatabaseServer:
-    """CPU time of the PostgreSQL server's processes (none for SQLite, which runs inside the hub)."""
+    """CPU time of the PostgreSQL server's processes (none for SQLite, which runs inside the hub): the server the
+    bench's database is on only (its postmaster and every process it started, including connections opened
+    during the measurement), not another cluster on the same machine."""
 
-    def __init__(self, on: bool) -> None:
-        self.on = on
-        self.pids: set[int] = set()
-        self.start = 0.0
+    def __init__(self, url: str | None) -> None:
+        self.url = url
+        self.postmaster = 0
+        self.start: dict[int, float] = {}
+
+    def _processes(self) -> dict[int, float]:
+        found = {}
+        for pid in {self.postmaster, *children_of(self.postmaster)}:
+            with contextlib.suppress(OSError, ValueError, IndexError):
+                found[pid] = cpu_ms({pid})
+        found[0] = reaped_cpu_ms(self.postmaster)  # connections that ended meanwhile
+        return found
 
     def begin(self) -> None:
-        if self.on:
-            self.pids = named("postgres")
-            self.start = cpu_ms_of_living(self.pids)
+        if self.url is None:
+            return
+        if not self.postmaster:
+            import psycopg
+
+            with psycopg.connect(self.url, autocommit=True) as conn:
+                backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                self.postmaster = parent_of(backend)
+        self.start = self._processes()
 
     def used(self) -> float:
-        return cpu_ms_of_living(self.pids) - self.start if self.on else 0.0
+        if self.url is None:
+            return 0.0
+        return sum(now - self.start.get(pid, 0.0) for pid, now in self._processes().items())
 
 
 async def scale_part(ws: Workspace, mode: str, quick: bool, server: str | None) -> bool:
@@ -98,7 +117,7 @@ async def scale_part(ws: Workspace, mode: str, quick: bool, server: str | None) 
             write_team(folder, extra=NO_RATE_LIMIT)
             async with hubs(ws, folder, db, 1) as (bases, pids):
                 _say(f"measuring round trips through one hub on {engine}...")
-                database = DatabaseServer(db is not None)
+                database = DatabaseServer(db)
                 async with http_seating(f"{bases[0]}/mcp", ["solo"], mode, pids) as seating:
                     calls_before = seating.tally.calls
                     database.begin()
@@ -108,7 +127,9 @@ async def scale_part(ws: Workspace, mode: str, quick: bool, server: str | None) 
                 _say(f"measuring {sizes.agents} agents exchanging messages through one hub on {engine}...")
                 async with http_seating(f"{bases[0]}/mcp", [f"ring-{i}" for i in range(sizes.agents)], mode,
                                         pids) as seating:
+                    database.begin()
                     exchange = await ring(seating, sizes.messages_per_agent, bound=300)
+                    ring_db_cpu = database.used() / max(1, exchange["calls"])
                 errors += seating.tally.errors
                 rings.append((f"{engine}, 1 hub", exchange))
             for label, samples in (("send_message round trip", lat["send"]),
@@ -118,20 +139,30 @@ async def scale_part(ws: Workspace, mode: str, quick: bool, server: str | None) 
             if db is not None:
                 report.value(f"{engine}: database server CPU per tool call (ms)", f"{db_cpu:.2f}")
             report.value(f"{engine}: messages/s, {sizes.agents} agents, 1 hub", f"{exchange['rate']:.0f}")
+            report.value(f"{engine}: hub CPU per tool call, {sizes.agents} agents, 1 hub (ms)",
+                         f"{exchange['cpu_per_call']:.2f}")
+            if db is not None:
+                report.value(f"{engine}: database server CPU per tool call, {sizes.agents} agents, 1 hub (ms)",
+                             f"{ring_db_cpu:.2f}")
 
         folder = ws.folder("scale-replicas")
         write_team(folder, extra=NO_RATE_LIMIT)
         async with hubs(ws, folder, url, REPLICAS) as (bases, pids):
             _say(f"measuring {sizes.agents} agents spread over {REPLICAS} replicas on PostgreSQL...")
             agents = [f"spread-{i}" for i in range(sizes.agents)]
+            database = DatabaseServer(url)
             async with http_seating([f"{b}/mcp" for b in bases], agents, mode, pids) as seating:
+                database.begin()
                 exchange = await ring(seating, sizes.messages_per_agent, bound=300)
+                ring_db_cpu = database.used() / max(1, exchange["calls"])
             errors += seating.tally.errors
             rings.append((f"PostgreSQL, {REPLICAS} replicas", exchange))
             report.value(f"PostgreSQL: messages/s, {sizes.agents} agents, {REPLICAS} replicas",
                          f"{exchange['rate']:.0f}")
             report.value(f"PostgreSQL: hub CPU per tool call, {REPLICAS} replicas (ms)",
                          f"{exchange['cpu_per_call']:.2f}")
+            report.value(f"PostgreSQL: database server CPU per tool call, {REPLICAS} replicas (ms)",
+                         f"{ring_db_cpu:.2f}")
             _say("measuring push across replicas (send through one, /events on another)...")
             async with http_seating(f"{bases[0]}/mcp", ["cross-from", "cross-to"], mode, pids) as seating:
                 pushed = await push(seating, bases[1], sizes.pushes)

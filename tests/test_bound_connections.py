@@ -160,3 +160,13 @@ async def test_a_binding_with_a_wrong_token_gets_no_pushes(table):
     assert impostor.pushed == []
 
 
+
+
+async def test_register_on_a_bound_connection_is_refused_and_never_answers_with_its_token(table):
+    token = members.register(table.hub, "carol", "agent", "[]", "").token
+    bound = await table.connect(Binding("carol", token))
+    for args in ({}, {"name": "carol"}, {"name": "someone-else"}):
+        reply = await bound.raw("register", **args)
+        assert reply.is_error and reply.data["code"] == "forbidden", reply.data
+        assert token not in str(reply.data)
+    assert (await bound.raw("heartbeat")).is_error is False  # the binding still works: nothing was revoked

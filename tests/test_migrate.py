@@ -178,3 +178,55 @@ def test_a_hub_still_running_on_the_file_is_refused(source, run, tmp_path: Path)
     url = stores.empty_db(tmp_path / "pg")
     assert run("--db", str(source.db), "--to", url).exit_code == 1
     assert _counts(url) == AS_NEW
+
+
+@pytest.mark.anyio
+async def test_a_hub_with_the_file_open_is_refused_even_without_a_lease_and_the_copy_runs_once_it_stops(
+        run, tmp_path: Path):
+    from contextlib import AsyncExitStack
+
+    from network_helpers import join_all, running_hub
+
+    live = tmp_path / "live"
+    async with running_hub(live) as hub, AsyncExitStack() as stack:
+        alice, bob = await join_all(stack, hub, "alice", "bob")
+        await alice.ok("send_message", recipient="bob", content="before the copy")
+        db = stores.table_db(live)
+        with sqlite3.connect(db) as conn:  # it holds no job lease (as when the hub that held them stopped)
+            conn.execute("DELETE FROM job_lease")
+        url = stores.empty_db(tmp_path / "pg")
+        refused = run("--db", db, "--to", url)
+        assert refused.exit_code == 1 and "open" in refused.output, refused.output
+        assert _counts(url) == AS_NEW
+        await alice.ok("send_message", recipient="bob", content="acknowledged after the refusal")
+    copied = run("--db", db, "--to", url)
+    assert copied.exit_code == 0, copied.output
+    with _hub(url) as hub:
+        assert [r[0] for r in hub.store.query("SELECT content FROM message ORDER BY id")] == [
+            "before the copy", "acknowledged after the refusal"]
+
+
+def test_a_hub_cannot_open_the_file_while_migrate_copies_it(source):
+    from team_table.errors import Unavailable
+    from team_table.store.sqlite import SqliteStore, only_user
+
+    with only_user(source.db), pytest.raises(Unavailable, match="migrate"):
+        SqliteStore.open(source.db)
+    SqliteStore.open(source.db).close()  # and can, once it is done
+
+
+def test_text_with_a_nul_character_is_refused_by_table_and_row_and_replace_nul_copies_it(source, run, tmp_path: Path):
+    with sqlite3.connect(source.db) as conn:  # what an older hub on SQLite stored
+        bad = conn.execute("INSERT INTO message (sender, recipient, content, created_at) VALUES"
+                           " ('ann', 'bo', ?, '2026-12-01T00:00:00+00:00') RETURNING id",
+                           ("before\0after",)).fetchone()[0]
+    url = stores.empty_db(tmp_path / "pg")
+    refused = run("--db", str(source.db), "--to", url)
+    assert refused.exit_code == 1
+    assert f"message rowid {bad}" in refused.output and "--replace-nul" in refused.output, refused.output
+    assert _counts(url) == AS_NEW
+    copied = run("--db", str(source.db), "--to", url, "--replace-nul")
+    assert copied.exit_code == 0, copied.output
+    assert "1 text" in copied.output
+    with _hub(url) as hub:
+        assert hub.store.query("SELECT content FROM message WHERE id = ?", (bad,))[0][0] == "before\ufffdafter"

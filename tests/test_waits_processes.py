@@ -61,7 +61,7 @@ async def test_a_wait_over_http_is_woken_by_the_hubs_own_fanout(tmp_path: Path, 
     assert delay < 0.5, delay
 
 
-@pytest.mark.parametrize("kind", ["http-handshake", "http-2026"])
+@pytest.mark.parametrize("kind", ["http-handshake", "http-2026", "sse"])
 async def test_a_wait_over_http_whose_client_gives_up_takes_nothing(tmp_path: Path, kind: str):
     yaml, minted = declared("bob")
     async with running_hub(tmp_path, yaml) as hub, AsyncExitStack() as stack:
@@ -75,6 +75,8 @@ async def test_a_wait_over_http_whose_client_gives_up_takes_nothing(tmp_path: Pa
         await anyio.sleep(0.5)  # had the wait lived on, it would have taken this now
         again = await seat(stack, hub, "http-handshake", bearer=minted["bob"])
         assert [m["content"] for m in await again.ok("get_messages")] == ["while nobody waits"]
+    errors = [line for line in hub.log_text().splitlines() if "level=error" in line]
+    assert errors == [], "a cancelled wait is no error:\n" + "\n".join(errors)
 
 
 async def test_a_wait_in_one_stdio_process_is_woken_by_a_message_written_by_another(tmp_path: Path):

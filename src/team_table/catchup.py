@@ -12,10 +12,12 @@ from team_table import members, presence, reservation_views
 from team_table.hub import Hub
 from team_table.message_kinds import TASK_NOTICES
 from team_table.models import Caller
+from team_table.store import placeholders
 
 HEAD = 80  # characters of a message shown
 TITLE = 32  # characters of a task title shown
 THREADS = 4  # threads shown with a header (the latest); the others are counted by sender
+SUMMARIZED = 500  # the newest unread messages the headers are made from (a larger backlog is counted, not read)
 
 
 def _short(text: str, size: int) -> str:
@@ -41,15 +43,19 @@ def _unread(hub: Hub, me: str) -> dict:
     """Unread messages by thread: a header for the busiest threads, the latest first among equals ("#12 bob (3):
     first words"), and the rest counted by sender. The hub's notices about tasks are only counted: the tasks and
     reviews below say the same."""
-    rows = hub.store.query(
-        "SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.content, m.kind FROM delivery d"
-        f" {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id WHERE d.agent = ?"
-        " AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL ORDER BY m.id", (me,))
+    unread = (f" FROM delivery d {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id"
+              " WHERE d.agent = ? AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL")
+    rows = hub.store.query("SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.kind,"
+                           f" SUBSTR(m.content, 1, {4 * HEAD}) AS content{unread} ORDER BY m.id DESC LIMIT ?",
+                           (me, SUMMARIZED))[::-1]
+    count, notices = len(rows), sum(r["kind"] in TASK_NOTICES for r in rows)
+    if count == SUMMARIZED:  # a backlog: counted whole, its newest summarized
+        kinds = sorted(TASK_NOTICES)
+        count, notices = hub.store.query(f"SELECT COUNT(*), COUNT(CASE WHEN m.kind IN ({placeholders(kinds)})"
+                                         f" THEN 1 END){unread}", (*kinds, me))[0]
     threads: dict[int, dict] = {}
-    notices = 0
     for r in rows:
         if r["kind"] in TASK_NOTICES:
-            notices += 1
             continue
         thread = threads.setdefault(r["thread"], {"senders": [], "n": 0})
         if r["sender"] not in thread["senders"]:
@@ -63,7 +69,7 @@ def _unread(hub: Hub, me: str) -> dict:
     for _, t in latest[THREADS:]:
         for sender in t["senders"]:
             more[sender] = more.get(sender, 0) + 1
-    return {"unread": len(rows), **({"notices": notices} if notices else {}), "threads": shown,
+    return {"unread": count, **({"notices": notices} if notices else {}), "threads": shown,
             **({"more_threads": more} if more else {})}
 
 

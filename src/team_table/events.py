@@ -31,11 +31,8 @@ class Event:
 def emit(conn: Tx, at: str, kind: str, data: dict[str, Any], *, to: str = EVERYONE,
          exclude: str | None = None) -> None:
     """Record one event for one agent, or for everyone but `exclude`; call inside the change's transaction."""
-    conn.execute(
-        "INSERT INTO event (at, kind, recipient, exclude, data) VALUES (?, ?, ?, ?, ?)",
-        (at, kind, to, exclude, json.dumps(data, separators=(",", ":"))),
-    )
-    conn.announce()
+    conn.append("INSERT INTO event (at, kind, recipient, exclude, data) VALUES (?, ?, ?, ?, ?)",
+                (at, kind, to, exclude, json.dumps(data, separators=(",", ":"))))
 
 
 def _event(row) -> Event:

@@ -1,5 +1,13 @@
 """Fan-out: events from the database handed to this process's listeners (push streams, waits, channel
-pushes), each with a bounded buffer."""
+pushes), each with a bounded buffer.
+
+A listener is offered only the kinds it asked for (a wait, messages; a bound connection, what it may push), so
+a burst of events it would not read never fills its buffer. Presence changes are kept out of a buffer that
+is filling (a sweep of a thousand members would otherwise flood every stream; `list_members` says who is
+here); a dashboard's listener, which only learns that something changed, drops what does not fit. Only a
+reader that falls behind on what it asked for is closed. A database that cannot be read stops nothing: the
+fan-out tries again each second and delivers what it missed once the database is back.
+"""
 
 from __future__ import annotations
 
@@ -10,29 +18,43 @@ from dataclasses import dataclass, field
 from functools import partial
 
 from team_table import events
+from team_table.errors import TeamTableError
 from team_table.events import Event
 from team_table.store import Store, run_from_loop
 
 log = logging.getLogger("team_table.push")
 
+LOSSY = frozenset({"presence"})  # how things are now, not a change to act on: never a reason to close a listener
+LOSSY_ROOM = 16  # a lossy event is queued only while fewer than this many events wait in the listener's buffer
+MAX_STREAMS = 8  # push streams (/events, /ui/events) one member may hold open on one hub process
+RETRY_SECONDS = 1.0  # after a failed read of the event log
+
 
 @dataclass(eq=False)
 class Subscription:
-    """One open stream of one agent. When its buffer fills, it is closed with a reason."""
+    """One listener of one agent: `kinds` it is offered (None: every kind). When its buffer fills with what it
+    asked for, it is closed with a reason; a `lossy` listener (a dashboard) drops what does not fit instead."""
 
     agent: str
     size: int
     kinds: frozenset[str] | None = None  # the event kinds it takes (None: every kind)
+    lossy: bool = False
+    stream: bool = False  # a push stream, counted against MAX_STREAMS
     queue: asyncio.Queue = field(init=False)
     closed: str | None = None
+    dropped: int = 0
 
     def __post_init__(self) -> None:
         self.queue = asyncio.Queue(self.size + 1)  # +1: room for the close notice
 
     def offer(self, event: Event) -> None:
-        if self.closed:
+        if self.closed or (self.kinds is not None and event.kind not in self.kinds):
             return
-        if self.queue.qsize() >= self.size:
+        queued = self.queue.qsize()
+        if (self.lossy and queued >= self.size) or (event.kind in LOSSY and queued >= LOSSY_ROOM):
+            self.dropped += 1
+            return
+        if queued >= self.size:
             self.close("overflow: the stream fell behind; reconnect with Last-Event-ID to resume")
             return
         self.queue.put_nowait(event)
@@ -71,25 +93,30 @@ class Fanout:
     def streams(self) -> int:
         return sum(len(s) for s in self._subs.values()) + sum(len(s) for s in self._everything.values())
 
-    def subscribe(self, agent: str, *, everything: bool = False, kinds: frozenset[str] | None = None) -> Subscription:
-        """A new listener (call on the event loop): to `agent`'s events, or with `everything` to every event on
-        the table, on behalf of `agent` (a dashboard, which re-reads what it shows); with `kinds`, to those kinds of
-        event only (the others are not even queued: a listener that would drop them is not woken for them). The
-        first one after an idle spell starts the polling."""
-        sub = Subscription(agent, self._buffer, kinds)
+    def streams_of(self, agent: str) -> int:
+        """The push streams `agent` holds open on this process."""
+        return sum(sub.stream for registry in (self._subs, self._everything) for sub in registry.get(agent, ()))
+
+    def subscribe(self, agent: str, *, everything: bool = False, kinds: frozenset[str] | None = None,
+                  stream: bool = False) -> Subscription:
+        """A new listener (call on the event loop): to `agent`'s events of `kinds` (None: all), or with
+        `everything` to every event on the table, on behalf of `agent` (a dashboard, which re-reads what it shows,
+        and so may miss some). Events of other kinds are not even queued: a listener that would drop them is not
+        woken for them. The first one after an idle spell starts the polling."""
+        sub = Subscription(agent, self._buffer, kinds=kinds, lossy=everything, stream=stream)
         idle = not self._subs and not self._everything
         (self._everything if everything else self._subs).setdefault(agent, set()).add(sub)
         if idle:
             self._wake.set()
         return sub
 
-    async def subscribe_from_now(self, agent: str, run, *,
-                                 kinds: frozenset[str] | None = None) -> tuple[Subscription, int]:
+    async def subscribe_from_now(self, agent: str, run, *, kinds: frozenset[str] | None = None,
+                                 stream: bool = False) -> tuple[Subscription, int]:
         """A new listener to `agent`'s events from now on, and the newest event id it starts after (read on a worker
         thread through `run`). Subscribed first, then read: an event committed after the read is both queued and
         newer than the start (not lost); one at or before it is older (not sent twice). An idle fan-out's cursor
         moves to that start, so events from before the listener (messages read long ago) never reach it."""
-        sub = self.subscribe(agent, kinds=kinds)
+        sub = self.subscribe(agent, kinds=kinds, stream=stream)
         try:
             start = await run(lambda: events.last_id(self._store))
         except BaseException:
@@ -139,12 +166,13 @@ class Fanout:
         self.running = True
         # A SQLite store that hears the file being written wakes us at once: the poll is then only a safety net.
         poll = self._heard_poll if self._store.watch(self.wake) is True else self._poll
-        seen = self._store.version()
+        seen: int | None = None
+        failing = False
         try:
             while True:
                 if self._subs or self._everything:
                     # A timer, not a cancel scope: this turns once per commit, and the scope cost more than the read.
-                    timer = self._loop.call_later(poll, self._wake.set)
+                    timer = self._loop.call_later(RETRY_SECONDS if failing else poll, self._wake.set)
                     try:
                         await self._wake.wait()
                     finally:
@@ -154,12 +182,24 @@ class Fanout:
                 self._wake.clear()
                 if not self._subs and not self._everything:
                     continue
-                version = self._store.version()
-                if version != seen:
-                    seen = version
-                    self._dirty = True
-                if self._dirty:
-                    await self.pump()
+                try:
+                    version = self._store.version()
+                    if version != seen:
+                        seen = version
+                        self._dirty = True
+                    if self._dirty or failing:
+                        await self.pump()
+                except Exception as exc:  # the database is away (or worse): nothing is lost, the cursor stays
+                    if not failing:
+                        failing = True
+                        if isinstance(exc, TeamTableError):
+                            log.warning("push: cannot read new events (%s); trying again each second", exc.code)
+                        else:
+                            log.exception("push: reading new events failed; trying again each second")
+                    continue
+                if failing:
+                    failing = False
+                    log.info("push: reading new events again")
         finally:
             self.running = False
 

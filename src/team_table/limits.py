@@ -26,16 +26,32 @@ def text(value: str, limit: int, what: str, *, required: bool = True) -> str:
     return value
 
 
+def whole(raw: str, what: str, *, least: int = 1) -> int:
+    """A whole number from outside the tools (a URL, a header, a form field): ASCII digits only (not '²' or '٣'),
+    from `least` to the largest id the database holds; anything else is refused as invalid, never crashed on."""
+    if not (isinstance(raw, str) and raw.isascii() and raw.isdigit() and len(raw) <= len(str(MAX_INT))) \
+            or not least <= int(raw) <= MAX_INT:
+        shown = raw[:20] + ("..." if len(raw) > 20 else "") if isinstance(raw, str) else raw
+        raise Invalid(f"{what} must be a whole number from {least} to {MAX_INT}; got {shown!r}.")
+    return int(raw)
+
+
+CAPABILITIES_TEXT = 8192  # characters of a capabilities argument given as text, read before it is parsed
+
+
 def capabilities(raw: str | list, sizes: Sizes) -> list[str]:
     """Parse the capabilities argument: a JSON array of short strings."""
     if isinstance(raw, list):
         caps = raw
     else:
+        if isinstance(raw, str) and len(raw) > CAPABILITIES_TEXT:
+            raise Invalid(f"capabilities is {len(raw)} characters long; a JSON array of at most {sizes.capabilities} "
+                          f"short strings is far shorter (at most {CAPABILITIES_TEXT}).")
         try:
             caps = json.loads(raw or "[]")
-        except (json.JSONDecodeError, TypeError):
+        except (ValueError, TypeError, RecursionError):
             raise Invalid(f'capabilities must be a JSON array of strings, like \'["python", "review"]\'; '
-                          f"got {raw!r}.") from None
+                          f"got {str(raw)[:40]!r}.") from None
     if not isinstance(caps, list):
         raise Invalid('capabilities must be a JSON array of strings, like \'["python", "review"]\'.')
     if len(caps) > sizes.capabilities:

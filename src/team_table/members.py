@@ -93,6 +93,7 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
     declared = team.agents.get(name)
     now = hub.now()
     with hub.store.write() as conn:
+        conn.lock(f"member:{name}")  # two registrations of one name, on any replicas: one after the other
         row = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
         if row is not None and row["status"] == MemberStatus.REVOKED:
             raise Forbidden(f"{name} was revoked and stays out until a person lets it back in (the dashboard's Team "
@@ -182,6 +183,7 @@ def deregister(hub: Hub, caller: Caller) -> dict:
 def retire(conn: Tx, hub: Hub, name: str, now: str, why: str, *, issued_only: bool = False) -> int:
     """Take a member off the table: inactive, its tokens revoked (issued ones, or all), its claims released,
     its streams closed. Returns how many tokens were revoked."""
+    conn.lock(f"member:{name}")
     count = _revoke_tokens(conn, name, now, issued_only=issued_only)
     conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
     presence.release_all_of(conn, hub, name, now, why)

@@ -106,8 +106,15 @@ _THREAD = ("SELECT m.*, d.agent, d.read_at, d.archived_at FROM message m"
 UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
 
 
+# One answer carries at most this much: what does not fit stays unread for the next call (the 0.2.1 contract's
+# array is kept; a wait says how many more wait, and so does catch_up).
+PAGE_MESSAGES = 100
+PAGE_CHARACTERS = 256 * 1024  # of message content; the first message of a page always fits
+
+
 def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived: bool = False) -> list[InboxItem]:
-    """The caller's messages, oldest first; what was unread is marked read, so it is returned exactly once."""
+    """The caller's messages, oldest first, one page of them; what was unread and is returned is marked read, so
+    it is returned exactly once. With include_read or include_archived, the newest page of them."""
     if not include_read and not include_archived:
         return take_unread(hub, caller.name)
     shown = ["d.archived_at IS NULL" if include_read else "d.read_at IS NULL AND d.archived_at IS NULL"]
@@ -116,9 +123,27 @@ def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived
     where = f"d.agent = ? AND d.deleted_at IS NULL AND ({' OR '.join(shown)})"
     now = hub.now()
     with hub.store.write() as conn:
-        rows = conn.execute(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (caller.name,)).fetchall()
+        newest = conn.execute(f"SELECT d.message_id, {_SIZE} FROM delivery d WHERE {where}"
+                              " ORDER BY d.message_id DESC LIMIT ?", (caller.name, PAGE_MESSAGES)).fetchall()
+        ids = sorted(_fitting(newest))  # the newest that fit, oldest first
+        rows = conn.execute(f"{_ITEMS} WHERE d.agent = ? AND d.message_id IN ({placeholders(ids)})"
+                            " ORDER BY d.message_id", (caller.name, *ids)).fetchall() if ids else []
         _mark_read(conn, caller.name, now, [r["id"] for r in rows if r["read_at"] is None])
     return [_item(r, read=True) for r in rows]
+
+
+_SIZE = "(SELECT LENGTH(content) FROM message WHERE id = d.message_id) AS size"
+
+
+def _fitting(rows: list) -> list[int]:
+    """The ids of the first rows (id, size) that fit one page."""
+    picked, total = [], 0
+    for row in rows:
+        if picked and (len(picked) == PAGE_MESSAGES or total + row[1] > PAGE_CHARACTERS):
+            break
+        picked.append(row[0])
+        total += row[1]
+    return picked
 
 
 def has_unread(hub: Hub, agent: str) -> bool:
@@ -129,22 +154,37 @@ def has_unread(hub: Hub, agent: str) -> bool:
 
 
 def take_unread(hub: Hub, agent: str, *, surfaced: receipts.Shown | None = None) -> list[InboxItem]:
-    """The agent's unread messages, marked read in the same step: two readers racing never both get one. A wait
-    that returns them has also pushed and surfaced them (`surfaced`)."""
+    """The agent's oldest unread messages, one page of them, marked read in the same step: two readers racing never
+    both get one, and what is not taken stays unread. A wait that returns them has also pushed and surfaced them
+    (`surfaced`)."""
+    return take_page(hub, agent, surfaced=surfaced)[0]
+
+
+def take_page(hub: Hub, agent: str, *, surfaced: receipts.Shown | None = None) -> tuple[list[InboxItem], int]:
+    """take_unread(), and how many unread messages it left for the next call (0 when it took them all)."""
     if not has_unread(hub, agent):
-        return []
+        return [], 0
     now = hub.now()
+    dialect = hub.store.dialect
     with hub.store.write() as conn:
+        # The oldest unread, locked (another reader of this agent's skips them and takes the next page), then taken.
+        candidates = conn.execute(
+            f"SELECT d.message_id, {_SIZE} FROM delivery d {dialect.unread_index} WHERE d.agent = ? AND {UNREAD}"
+            f" ORDER BY d.message_id LIMIT ?{dialect.skip_locked}", (agent, PAGE_MESSAGES + 1)).fetchall()
+        page = _fitting(candidates)
         taken = [row[0] for row in conn.execute(
-            f"UPDATE delivery {hub.store.dialect.unread_index} SET read_at = ? WHERE agent = ? AND read_at IS NULL"
-            " AND archived_at IS NULL AND deleted_at IS NULL RETURNING message_id", (now, agent))]
+            f"UPDATE delivery AS d SET read_at = ? WHERE d.agent = ? AND d.message_id IN ({placeholders(page)})"
+            f" AND {UNREAD} RETURNING d.message_id",
+            (now, agent, *page))] if page else []
         if not taken:
-            return []
+            return [], 0
         if surfaced is not None:
             receipts.surfaced(conn, now, agent, taken, surfaced)
         rows = conn.execute(f"{_ITEMS} WHERE d.agent = ? AND d.message_id IN ({placeholders(taken)})"
                             " ORDER BY d.message_id", (agent, *taken)).fetchall()
-    return [_item(r, read=True) for r in rows]
+        more = conn.execute(f"SELECT COUNT(*) FROM delivery d {dialect.unread_index} WHERE d.agent = ? AND {UNREAD}",
+                            (agent,)).fetchone()[0] if len(candidates) > len(page) else 0
+    return [_item(r, read=True) for r in rows], more
 
 
 def put_back(hub: Hub, agent: str, ids: list[int]) -> None:

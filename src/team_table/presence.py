@@ -36,9 +36,9 @@ def flush(hub: Hub) -> int:
     seen = hub.activity.take()
     if seen:
         try:
-            with hub.store.write() as conn:
+            with hub.store.write() as conn:  # rows in one order in every process: no deadlock between them
                 conn.executemany(f"UPDATE member SET last_seen = {hub.store.dialect.greatest}(COALESCE(last_seen, ''),"
-                                 " ?) WHERE name = ?", [(at, agent) for agent, at in seen.items()])
+                                 " ?) WHERE name = ?", [(at, agent) for agent, at in sorted(seen.items())])
         except BaseException:
             hub.activity.put_back(seen)  # kept, and written next time
             raise
@@ -73,7 +73,7 @@ def sweep(hub: Hub) -> dict[str, str]:
         return {}
     changed: dict[str, str] = {}
     with hub.store.write() as conn:
-        for name, (was, new) in moves.items():
+        for name, (was, new) in sorted(moves.items()):
             if conn.execute("UPDATE member SET presence = ? WHERE name = ? AND presence = ?",
                             (new, name, was)).rowcount:
                 events.emit(conn, now, "presence", {"agent": name, "status": new, "was": was})

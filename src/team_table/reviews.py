@@ -6,7 +6,7 @@ from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid
 from team_table.hub import Hub
 from team_table.models import Caller, Task, TaskStatus
-from team_table.tasks import load, workers
+from team_table.tasks import load, load_for_update, workers
 
 
 def refusal(caller: Caller, task: Task, worked: set[str]) -> str | None:
@@ -28,8 +28,7 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
         raise Invalid("Sending work back needs a note saying what to change.")
     now = hub.now()
     with hub.store.write() as conn:
-        conn.lock(f"task:{task_id}")
-        task = load(conn, task_id)
+        task = load_for_update(conn, hub, task_id)
         if task.status != TaskStatus.AWAITING_REVIEW:
             raise Conflict(f"Task {task_id} is {task.status}, not awaiting_review: there is nothing to review.")
         why = refusal(caller, task, workers(conn, task_id))

@@ -78,6 +78,13 @@ def check_member(conn: Tx, hub: Hub, name: str, what: str) -> None:
         raise NotFound(f"Nobody named {name} is at the table; choose the {what} among the members.")
 
 
+def load_for_update(conn: Tx, hub: Hub, task_id: int) -> Task:
+    """load(), with the task's row locked until the transaction ends: a claim or another change of it waits, so
+    what the caller decides from this read still holds when it writes."""
+    conn.execute(f"SELECT id FROM task WHERE id = ?{hub.store.dialect.for_update}", (task_id,))
+    return load(conn, task_id)
+
+
 def note_worker(conn: Tx, task_id: int, member: str | None) -> None:
     """Remember that `member` held the task while it was worked on: it may not review it."""
     if member:
@@ -168,8 +175,8 @@ def update(hub: Hub, caller: Caller, task_id: int, status: str, result: str = ""
     limits.text(reason, hub.team.limits.sizes.task_result, "reason", required=False)
     now = hub.now()
     with hub.store.write() as conn:
-        conn.lock(f"task:{task_id}")
-        row = conn.execute("SELECT creator, assignee, status, reviewer FROM task WHERE id = ?", (task_id,)).fetchone()
+        row = conn.execute("SELECT creator, assignee, status, reviewer FROM task WHERE id = ?"
+                           f"{hub.store.dialect.for_update}", (task_id,)).fetchone()
         if row is None:
             raise NotFound(f"No task {task_id}; list_tasks shows the board.")
         _may_update(caller, task_id, row)
@@ -240,8 +247,7 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
     check_name(assignee, "assignee")
     now = hub.now()
     with hub.store.write() as conn:
-        conn.lock(f"task:{task_id}")
-        task = load(conn, task_id)
+        task = load_for_update(conn, hub, task_id)
         _creator_or(caller, task, "assign_task")
         if task.status in FINISHED:
             raise Conflict(f"Task {task_id} is {task.status}; reopen it before giving it to someone.")
@@ -267,11 +273,12 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
     now = hub.now()
     with hub.store.write() as conn:
         _creator_or(caller, load(conn, task_id), "cancel_task")
-        open_ones = conn.execute(
+        tree = [row[0] for row in conn.execute(
             "WITH RECURSIVE tree(id) AS (SELECT CAST(? AS BIGINT) UNION SELECT t.id FROM task t JOIN tree"
-            " ON t.parent_id = tree.id)"
-            " SELECT task.id, task.status FROM task JOIN tree ON task.id = tree.id"
-            " WHERE task.status NOT IN ('done', 'cancelled') ORDER BY task.id", (task_id,)).fetchall()
+            " ON t.parent_id = tree.id) SELECT id FROM tree", (task_id,))]
+        open_ones = conn.execute(  # locked in id order (as every change of several tasks takes them), then read
+            f"SELECT id, status FROM task WHERE id IN ({placeholders(tree)}) AND status NOT IN ('done', 'cancelled')"
+            f" ORDER BY id{hub.store.dialect.for_update}", tree).fetchall()
         for one, before in open_ones:
             updated = conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ? RETURNING *",
                                    (now, one)).fetchone()
@@ -296,7 +303,7 @@ def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
     check_name(reviewer, "reviewer")
     now = hub.now()
     with hub.store.write() as conn:
-        task = load(conn, task_id)
+        task = load_for_update(conn, hub, task_id)
         _creator_or(caller, task, "assign_task")
         conn.execute("UPDATE task SET reviewer = ?, updated_at = ? WHERE id = ?", (reviewer, now, task_id))
         audit.record(conn, now, caller.name, "set_reviewer", "task", task_id, {"reviewer": reviewer})

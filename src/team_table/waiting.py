@@ -38,8 +38,9 @@ class Takes:
         self._asked: dict[str, list[asyncio.Future]] = {}
         self._turn: asyncio.Task | None = None  # the take under way (kept: the loop holds tasks weakly)
 
-    async def take(self, agent: str) -> list:
-        """The agent's unread messages, marked read (each goes to one of the takes of an agent, never two)."""
+    async def take(self, agent: str) -> tuple[list, int]:
+        """A page of the agent's unread messages, marked read (each goes to one of the takes of an agent, never
+        two), and how many more wait."""
         if not self._asked:  # the first of this turn: done once the others woken with it have asked too
             self._turn = asyncio.ensure_future(self._take_all())
         future = asyncio.get_running_loop().create_future()
@@ -58,20 +59,21 @@ class Takes:
                         future.set_exception(exc)
             return
         for agent, futures in asked.items():
-            items = found.get(agent, [])
+            items, more = found.get(agent, ([], 0))
             for future in futures:
                 if not future.done():
-                    future.set_result(items)
-                    items = []  # the agent's other waits of this turn get nothing: each message comes once
+                    future.set_result((items, more))
+                    items, more = [], 0  # the agent's other waits of this turn get nothing: each message comes once
             if items:  # nobody is left to answer (cancelled meanwhile): unread again
                 await self.run(lambda agent=agent, items=items: messages.put_back(self.hub, agent,
                                                                                  [m.id for m in items]))
 
 
-def _take_each(hub: Hub, agents: list[str]) -> dict[str, list]:
-    """Each agent's unread messages, taken as a wait takes them, all in one transaction (the takes join it)."""
+def _take_each(hub: Hub, agents: list[str]) -> dict[str, tuple[list, int]]:
+    """A page of each agent's unread messages, taken as a wait takes them, all in one transaction (the takes join
+    it)."""
     with hub.store.write():
-        return {agent: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT) for agent in agents}
+        return {agent: messages.take_page(hub, agent, surfaced=receipts.Shown.WAIT) for agent in agents}
 
 
 async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, seconds: float, *,
@@ -84,7 +86,8 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
     (then nothing is taken, and the answer will not be read)."""
     seconds = clamp(seconds)
     agent = caller.name
-    sub, _ = await fanout.subscribe_from_now(agent, run, kinds=ARRIVALS)  # then the inbox read: nothing slips between
+    # Subscribed to arrivals only (then the inbox read: nothing slips between): other events never fill its buffer.
+    sub, _ = await fanout.subscribe_from_now(agent, run, kinds=ARRIVALS)
     try:
         start = anyio.current_time()
         look, closed = True, False  # look at the inbox: at first, after each arrival, and once when closed
@@ -93,9 +96,9 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
                 if await run(lambda: messages.has_unread(hub, agent)):
                     if gone is not None and await gone():
                         return {"messages": [], "timed_out": True}
-                    taken = await _take(hub, run, agent, takes)
+                    taken, more = await _take(hub, run, agent, takes)
                     if taken:  # else a get_messages of the same agent took them first: wait on
-                        return {"messages": taken, "timed_out": False}
+                        return {"messages": taken, "timed_out": False, **({"more": more} if more else {})}
                 look = False
             left = seconds - (anyio.current_time() - start)
             if closed or left <= 0:
@@ -103,10 +106,10 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
             with anyio.move_on_after(min(left, PROGRESS_EVERY)):
                 while not look:
                     event = await sub.queue.get()
-                    if event is None:  # closed (revoked, the hub stopping, or flooded): look once more, and end
+                    if event is None:  # closed (revoked, or the hub stopping): look once more, and end
                         look = closed = True
                     else:
-                        look = event.kind in ARRIVALS
+                        look = True
             if not look:
                 if gone is not None and await gone():
                     return {"messages": [], "timed_out": True}
@@ -116,15 +119,16 @@ async def wait_for_messages(hub: Hub, fanout: Fanout, run: Run, caller: Caller, 
         fanout.unsubscribe(sub)
 
 
-async def _take(hub: Hub, run: Run, agent: str, takes: Takes | None) -> list:
-    """Take the unread messages; if the wait is cancelled while they are taken, put them back unread."""
+async def _take(hub: Hub, run: Run, agent: str, takes: Takes | None) -> tuple[list, int]:
+    """Take a page of the unread messages (and say how many more wait); if the wait is cancelled while they are
+    taken, put them back unread."""
     with anyio.CancelScope(shield=True):
-        taken = await (takes.take(agent) if takes is not None else
-                       run(lambda: messages.take_unread(hub, agent, surfaced=receipts.Shown.WAIT)))
+        taken, more = await (takes.take(agent) if takes is not None else
+                             run(lambda: messages.take_page(hub, agent, surfaced=receipts.Shown.WAIT)))
     try:
         await anyio.lowlevel.checkpoint()
     except BaseException:
         with anyio.CancelScope(shield=True):
             await run(lambda: messages.put_back(hub, agent, [m.id for m in taken]))
         raise
-    return taken
+    return taken, more

@@ -84,10 +84,22 @@ def _headers(ctx: Any) -> Any:
     return getattr(ctx.request, "headers", None)
 
 
+async def _binding(seat: Seat, ctx: Any) -> Binding | None:
+    """Who the connection is bound to (a bearer token is looked up on a worker thread); None when unbound, or when
+    the database cannot say now (the handshake still succeeds; every tool call checks again)."""
+    headers = _headers(ctx)
+    try:
+        if headers is None:  # stdio, or in process: the binding is fixed, no database is read
+            return seat.binding(None)
+        return await seat.run(lambda: seat.binding(headers))
+    except TeamTableError:
+        return None
+
+
 async def _caller(ctx: Any) -> tuple[Binding, Any] | None:
     """The bound connection's binding and authenticated caller, or None (unbound, or its token is not good)."""
     seat: Seat = ctx.lifespan_context
-    bound = seat.binding(_headers(ctx))
+    bound = await _binding(seat, ctx)
     if bound is None:
         return None
     try:
@@ -111,7 +123,7 @@ async def _bound_connections(ctx: Any, call_next: Any) -> Any:
         # stdio the first request fixes the connection's era, so server/stdio.py declines before the SDK sees it.)
         raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data="server/discover")
     result = await call_next(ctx)
-    bound = seat.binding(_headers(ctx)) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
+    bound = await _binding(seat, ctx) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
     if bound is not None:
         if _pushable(seat, ctx):
             capabilities = result.setdefault("capabilities", {})
@@ -140,7 +152,12 @@ def declines_discover(hub: Hub, params: Any) -> bool:
 
 def _wants_channel(seat: Seat, ctx: Any) -> bool:
     """A connection bound to an agent, which the hub can push into later, on a team that has channels on."""
-    return seat.hub.team.delivery.channels and seat.binding(_headers(ctx)) is not None and _pushable(seat, ctx)
+    if not seat.hub.team.delivery.channels or not _pushable(seat, ctx):
+        return False
+    try:
+        return seat.binding(_headers(ctx)) is not None
+    except TeamTableError:  # the database cannot say now: no channel is promised
+        return False
 
 
 def _pushable(seat: Seat, ctx: Any) -> bool:

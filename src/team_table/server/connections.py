@@ -20,8 +20,9 @@ import anyio
 from mcp.types import Notification
 
 from team_table.delivery_policy import Way
+from team_table.errors import TeamTableError
 from team_table.events import Event
-from team_table.fanout import Fanout
+from team_table.fanout import RETRY_SECONDS, Fanout
 from team_table.hub import Hub
 
 if TYPE_CHECKING:
@@ -84,7 +85,11 @@ class Connections:
         sub = None
         try:
             with scope:
-                sub, start = await self.fanout.subscribe_from_now(bound.agent, self.run, kinds=PUSHED)
+                while sub is None:
+                    try:
+                        sub, start = await self.fanout.subscribe_from_now(bound.agent, self.run, kinds=PUSHED)
+                    except TeamTableError:  # the database is away: listen once it is back (pushes are best effort)
+                        await anyio.sleep(RETRY_SECONDS)
                 while True:
                     event = await sub.queue.get()
                     if event is None:
@@ -93,7 +98,7 @@ class Connections:
                             sub = self.fanout.subscribe(bound.agent, kinds=PUSHED)
                             continue
                         return  # revoked, or the hub is stopping
-                    if event.id > start and event.kind in PUSHED:  # nothing from before it was bound
+                    if event.id > start:  # nothing from before it was bound
                         await self._push(bound, event)
         finally:
             if sub is not None:

@@ -14,11 +14,11 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from team_table import events, members, receipts
+from team_table import events, limits, members, receipts
 from team_table.delivery_policy import Way
-from team_table.errors import TeamTableError
+from team_table.errors import Busy, Invalid, TeamTableError, Unavailable
 from team_table.events import Event
-from team_table.fanout import Fanout, Subscription
+from team_table.fanout import MAX_STREAMS, Fanout, Subscription
 from team_table.hub import Hub
 from team_table.names import token_variable
 from team_table.server.guard import FailedAuth
@@ -30,7 +30,7 @@ if TYPE_CHECKING:
     from team_table.wake.waker import Waker
 
 HEARTBEAT_SECONDS = 15.0
-SEND_TIMEOUT = 10.0  # a reader that takes no bytes for this long is cut off (its socket is not held forever)
+SEND_TIMEOUT = 10.0  # a write that cannot go out for this long ends the stream (see also server/progress.py)
 Run = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -38,14 +38,21 @@ def _sse(event: Event) -> ServerSentEvent:
     return ServerSentEvent(id=str(event.id), event=event.kind, data=json.dumps(event.data))
 
 
+def unavailable(error: TeamTableError) -> Response:
+    """The database cannot answer now (away, or busy): 503, and when to come back."""
+    return JSONResponse({"error": error.message, "code": error.code}, 503, {"retry-after": "2"})
+
+
 async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: str, run: Run, failures: FailedAuth,
                                metrics: Metrics, route: str) -> Response | None:
     """None when `token` is `agent`'s; else the refusal (403, or 429 for an address that keeps guessing: a valid
-    token is never held up)."""
+    token is never held up; 503 when the database cannot tell now)."""
     client = request.client.host if request.client else "-"
     try:
         await run(lambda: members.authenticate(hub, agent, token))
         return None
+    except (Unavailable, Busy) as exc:
+        return unavailable(exc)
     except TeamTableError:
         metrics.auth_failures.labels(route).inc()
         wait = failures.blocked(client)
@@ -78,9 +85,12 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth, metrics: Metrics,
         refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
         if refused is not None:
             return refused
-        found = await run(lambda: waiting_for(hub.store.query, agent))
-        if request.method == "POST":
-            await run(lambda: receipts.shown(hub, agent, found["ids"], receipts.Shown.HOOK))
+        try:
+            found = await run(lambda: waiting_for(hub.store.query, agent))
+            if request.method == "POST":
+                await run(lambda: receipts.shown(hub, agent, found["ids"], receipts.Shown.HOOK))
+        except (Unavailable, Busy) as exc:
+            return unavailable(exc)
         ways = waker.ways(agent) if waker is not None else []
         return JSONResponse({**found, "ways": ways}, headers={"Cache-Control": "no-store"})
 
@@ -96,11 +106,21 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
         refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/events")
         if refused is not None:
             return refused
-        resume = _last_event_id(request)
+        try:
+            resume = _last_event_id(request)
+        except Invalid as exc:
+            return JSONResponse({"error": exc.message, "code": exc.code}, 400)
+        if fanout.streams_of(agent) >= MAX_STREAMS:
+            return JSONResponse({"error": f"{agent} has {MAX_STREAMS} push streams open on this hub already; close "
+                                          "one (or reuse it) before opening another.", "code": "rate_limited"}, 429,
+                                {"retry-after": "10"})
         if resume is not None:
-            sub, cursor = fanout.subscribe(agent), resume
+            sub, cursor = fanout.subscribe(agent, stream=True), resume
         else:
-            sub, cursor = await fanout.subscribe_from_now(agent, run)
+            try:
+                sub, cursor = await fanout.subscribe_from_now(agent, run, stream=True)
+            except TeamTableError as exc:
+                return unavailable(exc)
         return EventSourceResponse(_stream(agent, sub, cursor, resume, fanout, hub, run, metrics, heartbeat, waker),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=send_timeout, ping=0)
@@ -110,7 +130,7 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
 
 def _last_event_id(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("last_event_id")
-    return int(raw) if raw and raw.isdigit() else None
+    return limits.whole(raw, "Last-Event-ID", least=0) if raw else None
 
 
 async def _stream(agent: str, sub: Subscription, cursor: int, resume: int | None, fanout: Fanout, hub: Hub,
@@ -121,14 +141,18 @@ async def _stream(agent: str, sub: Subscription, cursor: int, resume: int | None
     try:
         yield ServerSentEvent(id=str(cursor), event="connected",
                               data=json.dumps({"agent": agent, "resumed_after": resume}))
-        if resume is not None:
-            while True:
+        while resume is not None:
+            try:
                 missed = await run(partial(events.for_agent, hub.store, agent, cursor))
-                for event in missed:
-                    yield _sse(event)
-                    cursor = event.id
-                if len(missed) < 1000:
-                    break
+            except TeamTableError as exc:  # the database went away: the client comes back with its last id
+                yield ServerSentEvent(id=str(cursor), event="closed", data=json.dumps(
+                    {"reason": f"{exc.code}: the hub cannot read its database now; reconnect with Last-Event-ID"}))
+                return
+            for event in missed:
+                yield _sse(event)
+                cursor = event.id
+            if len(missed) < 1000:
+                break
         while True:
             with anyio.move_on_after(heartbeat) as idle:
                 event = await sub.queue.get()

@@ -177,9 +177,11 @@ class Guard:
         # /events answers any bad token with 403 itself (docs/compatibility.md §5).
         try:
             known_bad = bool(token) and not scope["path"].startswith("/events/") and not await self._known_good(token)
-        except TeamTableError as exc:  # the database cannot be read (away, restarting): say so, as the tools do
-            await reply(send, 503, {"error": exc.message, "code": exc.code}, {"retry-after": "5"})
-            return
+        except TeamTableError:
+            # The database cannot tell now (away, restarting): the route checks the token itself and says so in
+            # its own way (a tool call with an `unavailable` refusal, which an MCP client shows its agent; a bare
+            # 503 here would read as a dropped session).
+            known_bad = False
         if known_bad:
             self.metrics.auth_failures.labels(_route(scope["path"])).inc()
             wait = self.failures.blocked(client)

@@ -34,6 +34,7 @@ from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_or
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
 from team_table.server.permission_route import permission_endpoint
+from team_table.server.progress import Watched
 from team_table.server.reservation_route import check_endpoint
 from team_table.server.wake_route import wakes_endpoint
 from team_table.settings import Settings
@@ -196,7 +197,8 @@ def _no_stream(app: ASGIApp) -> ASGIApp:
 
 class TimedH11Protocol(H11Protocol):
     """uvicorn's HTTP/1.1 protocol with a deadline for reading each request whole: a client that sends its
-    headers (or body) a byte at a time is cut off instead of holding the connection forever.
+    headers (or body) a byte at a time is cut off instead of holding the connection forever; and one that stops
+    reading what it is sent, after READ_PROGRESS seconds (progress.py).
 
     One timer per connection, not one per request: a request only notes when it began, and the timer, when it
     fires, closes the connection if the request under way began too long ago, or sets itself for what is left."""
@@ -205,6 +207,7 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
+        self.transport = Watched(transport, self.loop, (self.client or ("-",))[0])  # readers that stop are cut off
         self._began: float | None = self.loop.time()  # when the request being read began; None between requests
         self._deadline: asyncio.TimerHandle | None = self.loop.call_later(self.request_timeout, self._check)
 

@@ -34,12 +34,12 @@ from team_table import (
     tasks,
     waiting,
 )
-from team_table.errors import RateLimited, Unauthorized
+from team_table.errors import Forbidden, RateLimited, TeamTableError, Unauthorized
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.limits import MAX_INT
 from team_table.models import Caller
-from team_table.server.boundary import answer, attempt
+from team_table.server.boundary import answer, attempt, refusal
 from team_table.server.identity import BindingSource, resolve
 
 if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
@@ -229,8 +229,11 @@ async def register(
     stops working)."""
     def work(h):
         bound = _seat(ctx).binding(ctx.headers)
-        return members.register(h, name or (bound.agent if bound else ""), role, capabilities,
-                                token or (bound.token if bound else ""))
+        if bound is not None:  # hidden from its tool list, and refused: its answer would carry the token
+            raise Forbidden(f"This connection is bound to {bound.agent or 'an agent'}: register is for connections "
+                            "that are not. Call the other tools without name or token; a new token comes from the "
+                            f"operator (`team-table token {bound.agent or 'NAME'}`).")
+        return members.register(h, name, role, capabilities, token)
     return await _call(ctx, "register", work)
 
 
@@ -283,7 +286,7 @@ async def get_messages(
     ctx: Context, agent_name: Name = "", token: Token = "", include_read: bool = False,
     include_archived: bool = False,
 ) -> CallToolResult:
-    """Your unread messages (direct and broadcast), oldest first; each comes once, then is marked read.
+    """Your unread messages (direct and broadcast), 100 at most, oldest first; each comes once (marked read).
     include_read / include_archived add those."""
     return await _call(ctx, "get_messages", lambda h: messages.inbox(
         h, _who(h, ctx, agent_name, token), include_read, include_archived))
@@ -301,10 +304,14 @@ async def wait_for_messages(
     caller, reply, outcome = await seat.run(
         lambda: attempt("wait_for_messages", lambda: _who(seat.hub.pinned(), ctx, agent_name, token)))
     if reply is None:  # authenticated: wait (on the event loop, not in a worker thread), then answer
-        with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
-            found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
-                                                    progress=_progress(ctx), gone=_gone(ctx), takes=seat.takes)
-        reply, outcome = answer("wait_for_messages", lambda: found)
+        try:
+            with seat.waker.waiting(caller.name) if seat.waker else contextlib.nullcontext():
+                found = await waiting.wait_for_messages(seat.hub, seat.fanout, seat.run, caller, timeout_seconds,
+                                                        progress=_progress(ctx), gone=_gone(ctx), takes=seat.takes)
+        except TeamTableError as exc:  # the database went away during the wait
+            reply, outcome = refusal(exc), exc.code
+        else:
+            reply, outcome = answer("wait_for_messages", lambda: found)
     _observe(seat, "wait_for_messages", outcome, start)
     return reply
 

@@ -14,6 +14,8 @@ from typing import Any, Protocol
 
 import anyio
 
+from team_table.errors import Invalid
+
 
 class Cursor(Protocol):
     rowcount: int
@@ -33,10 +35,13 @@ class Tx(Protocol):
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> Any: ...
 
     def lock(self, key: str) -> None:
-        """Serialize this transaction with every other one that locks `key`, until it ends."""
+        """Serialize this transaction with every other one that locks `key`, until it ends (for a resource with no
+        row to lock: an agent's rate count, a schedule, the config). SQLite runs one writer at a time anyway."""
 
-    def announce(self) -> None:
-        """Tell the other processes on the database, once this commits, that it wrote new events."""
+    def append(self, sql: str, params: Sequence[Any] = ()) -> None:
+        """Run this INSERT last, at commit, in commit order with every other transaction's appended rows (the
+        event log: readers that read past an id never miss a row committed later with a smaller one), and tell
+        the other processes on the database, once it commits, that there are new events."""
 
 
 @dataclass(frozen=True)
@@ -47,6 +52,7 @@ class Dialect:
     greatest: str  # the larger of two values: '{greatest}(a, b)'
     unread_index: str  # a hint that reads a member's unread deliveries from their partial index
     skip_locked: str  # appended to a SELECT that picks one row of several that others may be picking too
+    for_update: str  # appended to a SELECT of rows the transaction then changes on what it read
 
 
 class Store(Protocol):
@@ -97,6 +103,18 @@ async def run_from_loop(store: Store, work: Callable[[], Any], limiter: anyio.Ca
     def checkpoint(self) -> None: ...
 
     def close(self) -> None: ...
+
+
+NUL = "\x00"
+
+
+def refuse_nul(params: Sequence[Any] | dict) -> None:
+    """Text with a NUL character is refused by both engines alike (PostgreSQL's text cannot hold one): the one
+    rule, for every statement, before anything is read or written."""
+    for value in params.values() if isinstance(params, dict) else params:
+        if isinstance(value, str) and NUL in value:
+            raise Invalid("Text with a NUL character (\\x00) cannot be stored; remove it and try again. Nothing was "
+                          "changed.")
 
 
 def placeholders(values: Sequence[Any]) -> str:

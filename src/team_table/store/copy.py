@@ -16,10 +16,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from team_table.errors import Conflict, Invalid
-from team_table.store.base import placeholders
-from team_table.store.postgres import CONNECT_TIMEOUT, PgTx, PostgresStore, shown
+from team_table.store.base import NUL, placeholders
+from team_table.store.postgres import CONNECT_TIMEOUT, SCHEMA_LOCK, PgTx, PostgresStore, shown
 from team_table.store.postgres_schema import TABLES
-from team_table.store.sqlite import SqliteStore
+from team_table.store.sqlite import SqliteStore, only_user
 
 BATCH = 5000  # rows read from SQLite at a time
 OWN_TABLES = {"schema_migration"}  # each database keeps its own (and SQLite its sqlite_* tables)
@@ -44,10 +44,12 @@ class Plan:
 
 @dataclass(frozen=True)
 class Copied:
-    """What was copied: rows per table (counted on both sides), and the SQLite tables that were not."""
+    """What was copied: rows per table (counted on both sides), the SQLite tables that were not, and how many
+    texts had their NUL characters replaced (only when asked to)."""
 
     counts: tuple[tuple[str, int], ...]
     left_behind: tuple[str, ...]
+    replaced: int = 0
 
     @property
     def total(self) -> int:
@@ -65,23 +67,30 @@ def open_target(url: str) -> PostgresStore:
     return PostgresStore.open(url, pool_size=2)
 
 
-def copy_table(source: SqliteStore, target: PostgresStore, *, now: float) -> Copied:
+def copy_table(source: SqliteStore, target: PostgresStore, *, now: float, replace_nul: bool = False) -> Copied:
     """Copy every table of the SQLite file into the empty, migrated PostgreSQL database, in one transaction.
-    `now` (seconds since the epoch) tells a hub still running on the file by the job lease it holds."""
-    with _snapshot(source):
+    Refused while any other process has the file open for writing (a hub, stdio or network: what it wrote after
+    the copy would be lost), or holds a job lease on it (`now`, seconds since the epoch). Text holding a NUL
+    character (which PostgreSQL cannot store) is refused by its table and row, or with `replace_nul` copied with
+    each NUL replaced by U+FFFD."""
+    fixed = Fixed(replace_nul)
+    with only_user(source.path), _snapshot(source):
         _refuse_running_hub(source, now)
         plans, left_behind = _plans(source, target)
         with target.write() as tx:
+            tx.lock(SCHEMA_LOCK)  # a hub starting on the target meanwhile waits for the copy to commit
+            tx.execute("SET LOCAL statement_timeout = 0")  # a large table is one long COPY
+            tx.execute("SET LOCAL idle_in_transaction_session_timeout = 0")  # SQLite is read between tables
             _refuse_rows(tx, target.url)
             tx.execute(f"DELETE FROM workflow_state WHERE {SEEDED}")
             for plan in plans:
-                _copy(source, tx, plan)
+                _copy(source, tx, plan, fixed)
             for plan in plans:
                 if plan.identity is not None:
                     tx.execute(f"SELECT setval(pg_get_serial_sequence(?, ?), GREATEST(COALESCE(MAX({plan.identity}),"
                                f" 0), ?) + 1, false) FROM {plan.table}", (plan.table, plan.identity, plan.issued))
             _check_counts(tx, plans)
-    return Copied(tuple((plan.table, plan.rows) for plan in plans), left_behind)
+    return Copied(tuple((plan.table, plan.rows) for plan in plans), left_behind, fixed.count)
 
 
 @contextmanager
@@ -165,23 +174,38 @@ def _refuse_rows(tx: PgTx, url: str) -> None:
                        f"{MAKE_ONE}")
 
 
-def _copy(source: SqliteStore, tx: PgTx, plan: Plan) -> None:
+@dataclass
+class Fixed:
+    """Whether NUL characters are replaced, and in how many texts they were."""
+
+    replace: bool
+    count: int = 0
+
+    def text(self, value: str) -> str:
+        if self.replace and NUL in value:
+            self.count += 1
+            return value.replace(NUL, "\ufffd")
+        return value
+
+
+def _copy(source: SqliteStore, tx: PgTx, plan: Plan, fixed: Fixed) -> None:
     import psycopg
 
     names = ", ".join(_quoted(c) for c in plan.columns)
     try:
         # COPY is on the transaction's own connection (PgTx offers statements only).
         with tx._conn.cursor() as cursor, cursor.copy(f"COPY {plan.table} ({names}) FROM STDIN") as copy:
-            for row in _rows(source, plan):
-                copy.write_row(_converted(plan, row))
+            for key, row in _rows(source, plan):
+                copy.write_row(_converted(plan, key, row, fixed))
     except (psycopg.errors.IntegrityError, psycopg.errors.DataError) as exc:
         why = str(exc).strip().splitlines()[0]
         raise Invalid(f"The table {plan.table} cannot go into PostgreSQL as it is in the SQLite file ({why}): nothing "
                       "was copied. Fix or remove the rows it names in the SQLite file, then migrate again.") from None
 
 
-def _rows(source: SqliteStore, plan: Plan) -> Iterator[tuple]:
-    """The table's rows in batches, each batch after the last key of the one before (no OFFSET scans)."""
+def _rows(source: SqliteStore, plan: Plan) -> Iterator[tuple[tuple, tuple]]:
+    """The table's rows (each with its key) in batches, each batch after the last key of the one before (no OFFSET
+    scans)."""
     width = plan.key.count(",") + 1
     select = f"SELECT {plan.key}, {', '.join(_quoted(c) for c in plan.columns)} FROM {plan.table}"
     after: tuple = ()
@@ -189,20 +213,26 @@ def _rows(source: SqliteStore, plan: Plan) -> Iterator[tuple]:
         where = f" WHERE ({plan.key}) > ({placeholders(after)})" if after else ""
         batch = source.query(f"{select}{where} ORDER BY {plan.key} LIMIT {BATCH}", after)
         for row in batch:
-            yield tuple(row)[width:]
+            yield tuple(row)[:width], tuple(row)[width:]
         if len(batch) < BATCH:
             return
         after = tuple(batch[-1])[:width]
 
 
-def _converted(plan: Plan, row: tuple) -> tuple:
+def _converted(plan: Plan, key: tuple, row: tuple, fixed: Fixed) -> tuple:
     values = []
     for column, convert, value in zip(plan.columns, plan.convert, row, strict=True):
+        if isinstance(value, str):
+            value = fixed.text(value)
         try:
             values.append(None if value is None else convert(value))
         except ValueError as exc:
-            raise Invalid(f"A row of {plan.table} cannot go into PostgreSQL: its {column} {exc}. Nothing was copied; "
-                          "fix the row in the SQLite file, then migrate again.") from None
+            where = f"{plan.table} {plan.key} {', '.join(map(str, key))}"
+            way_out = (" Run migrate again with --replace-nul to copy it with each NUL replaced by U+FFFD, or fix"
+                       " the row in the SQLite file." if "NUL" in str(exc)
+                       else " Fix the row in the SQLite file, then migrate again.")
+            raise Invalid(f"The row {where} cannot go into PostgreSQL: its {column} {exc}. Nothing was copied."
+                          f"{way_out}") from None
     return tuple(values)
 
 

@@ -14,8 +14,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from team_table.errors import Busy, Unavailable
-from team_table.store.base import Dialect, WouldWait
+from team_table.errors import Busy, Conflict, Unavailable
+from team_table.store.base import Dialect, WouldWait, refuse_nul
 from team_table.store.sqlite_schema import MIGRATIONS
 
 log = logging.getLogger(__name__)
@@ -25,31 +25,37 @@ BUSY_TIMEOUT_MS = 5000
 _RETRIES = 6
 SYNCHRONOUS = ("full", "normal")
 DEFAULT_DB = Path("~/.team-table/team_table.db")  # where the table is kept when nothing says otherwise
+IN_USE = "-hubs"  # beside the file: every process with the table open for writing holds a shared lock on it
 
-SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="")
+SQLITE = Dialect(name="sqlite", greatest="MAX", unread_index="INDEXED BY delivery_unread", skip_locked="",
+                 for_update="")
 
 
 class SqliteTx:
     """A write transaction on the process's connection. SQLite has one writer at a time (BEGIN IMMEDIATE), so
-    every transaction is already serialized with every other: `lock` has nothing to add."""
+    every transaction is already serialized with every other: `lock` has nothing to add, and appended rows are
+    written at once (their ids follow commit order anyway)."""
 
     __slots__ = ("_conn",)
-
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
 
     def execute(self, sql: str, params: Sequence[Any] | dict = ()) -> sqlite3.Cursor:
+        refuse_nul(params)
         return self._conn.execute(sql, params)
 
     def executemany(self, sql: str, rows: Iterable[Sequence[Any]]) -> sqlite3.Cursor:
+        rows = list(rows)
+        for row in rows:
+            refuse_nul(row)
         return self._conn.executemany(sql, rows)
 
     def lock(self, key: str) -> None:
         return None
 
-    def announce(self) -> None:
-        return None  # other processes see the commit in PRAGMA data_version (version())
+    def append(self, sql: str, params: Sequence[Any] = ()) -> None:
+        self.execute(sql, params)  # other processes see the commit in PRAGMA data_version (version())
 
 
 class _Hurried:
@@ -81,7 +87,13 @@ class SqliteStore:
         self._here = threading.local()  # .hurried: this thread may not wait (see without_waiting); .writing
         self._hurried = _Hurried(self._here)
         self._patient = True  # the main connection's busy timeout is on (see _be_patient)
-        self._conn = _connect(path, synchronous, read_only)
+        self._in_use: int | None = None if read_only else _hold_in_use(path)
+        try:
+            self._conn = _connect(path, synchronous, read_only)
+        except BaseException:
+            if self._in_use is not None:
+                os.close(self._in_use)
+            raise
         self._tx = SqliteTx(self._conn)
         # A read-only connection of its own, never waiting on ours: for version(), and for the reads of a thread
         # that may not wait (a write in progress on ours, even one waiting for another process, never holds it up).
@@ -130,6 +142,9 @@ class SqliteStore:
         with self._reader_lock:
             if self._reader is not None:
                 self._reader.close()
+        if self._in_use is not None:
+            os.close(self._in_use)  # the lock goes with it (and with the process, however it ends)
+            self._in_use = None
 
     def without_waiting(self) -> _Hurried:
         """Work on the event loop. SQLite in WAL mode reads without waiting for writers: reads go ahead, on the
@@ -148,6 +163,7 @@ class SqliteStore:
 
     def query(self, sql: str, params: Sequence[Any] | dict = ()) -> list[sqlite3.Row]:
         """Run one read statement (in a write of this thread, it sees what that write did)."""
+        refuse_nul(params)
         here = self._here
         writing = getattr(here, "writing", False)
         if not writing and getattr(here, "hurried", False):
@@ -355,6 +371,52 @@ class SqliteStore:
             self._conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
 
+def _hold_in_use(path: Path) -> int | None:
+    """Say, for as long as this process has the table open, that it does (a shared lock `migrate` checks): None
+    where there are no such locks (not POSIX)."""
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(f"{path}{IN_USE}", os.O_CREAT | os.O_RDWR, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise Unavailable(f"team-table migrate is copying {path} to PostgreSQL right now: wait for it to finish, "
+                          "then point this hub at the PostgreSQL database.") from None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+@contextmanager
+def only_user(path: Path) -> Iterator[None]:
+    """While the block runs, no other process has the table open for writing (hubs, stdio or network, and CLI
+    commands that write), and none can open it: refused with Conflict if one has it now."""
+    try:
+        import fcntl
+    except ImportError:
+        yield
+        return
+    try:
+        fd = os.open(f"{path}{IN_USE}", os.O_CREAT | os.O_RDWR, 0o600)
+    except OSError:  # a folder no process could write in: nobody has the table open for writing
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise Conflict(f"A hub, or another team-table process, has {path} open (network hubs, and the stdio hubs "
+                           "your agents' MCP clients start): what it writes after the copy would be lost. Stop them "
+                           "all (close the agents' clients too), then migrate again. Nothing was copied.") from None
+        yield
+    finally:
+        os.close(fd)
+
+
 def _file_problem(text: str) -> str | None:
     if "disk is full" in text:
         return "the disk is full"
@@ -453,7 +515,7 @@ def _private_dir(folder: Path) -> None:
 
 
 def _private_files(path: Path) -> None:
-    for suffix in ("", "-wal", "-shm"):
+    for suffix in ("", "-wal", "-shm", IN_USE):
         candidate = Path(f"{path}{suffix}")
         if candidate.exists():
             os.chmod(candidate, 0o600)

@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from team_table import comments, escalations, members, messages, questions, reviews, tasks
+from team_table import comments, escalations, limits, members, messages, questions, reviews, tasks
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
 from team_table.names import HUB_SENDER
@@ -103,8 +103,8 @@ async def readmit(ui: Dashboard, request: Request, session: Session, form: FormD
 @action
 async def compose(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     to, content = text(form, "to").strip(), text(form, "content")
-    reply_to = text(form, "reply_to")
-    answer_to = int(reply_to) if reply_to.isdigit() else None
+    reply_to = text(form, "reply_to").strip()
+    answer_to = limits.whole(reply_to, "reply_to") if reply_to else None
     hub, caller = ui.hub.pinned(), session.caller
     if to == BROADCAST:
         sent = [await ui.run(lambda: messages.broadcast(hub, caller, content, answer_to))]

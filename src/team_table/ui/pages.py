@@ -15,6 +15,7 @@ from team_table import (
     comments,
     conversations,
     escalations,
+    limits,
     members,
     questions,
     receipts,
@@ -22,7 +23,7 @@ from team_table import (
     reviews,
     tasks,
 )
-from team_table.errors import Invalid, NotFound
+from team_table.errors import NotFound
 from team_table.names import check_name
 from team_table.runner import runs
 from team_table.store import placeholders
@@ -33,11 +34,7 @@ from team_table.ui.web import Dashboard, page, path_id
 
 def _number(request: Request, key: str) -> int | None:
     raw = request.query_params.get(key, "")
-    if not raw:
-        return None
-    if not raw.isdigit() or not 0 < int(raw) < 2**63:
-        raise Invalid(f"{key} must be a positive whole number; got {raw[:20]!r}.")
-    return int(raw)
+    return limits.whole(raw, key) if raw else None
 
 
 @page

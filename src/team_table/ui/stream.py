@@ -14,8 +14,9 @@ from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
 
-from team_table import events
-from team_table.fanout import Subscription
+from team_table import events, limits
+from team_table.errors import Invalid, TeamTableError
+from team_table.fanout import MAX_STREAMS, Subscription
 from team_table.ui import sessions
 from team_table.ui.web import HEADERS, Dashboard
 
@@ -25,18 +26,29 @@ HEARTBEAT_EVERY = 3  # checks between heartbeats (15 s)
 
 def events_page(ui: Dashboard):
     async def endpoint(request: Request) -> Response:
-        session = await ui.session(request)
+        try:
+            session = await ui.session(request)
+        except TeamTableError:  # the database cannot answer now: the page's script tries again
+            return Response(status_code=503, headers={**HEADERS, "Retry-After": "2"})
         if session is None:
             return Response(status_code=403, headers=HEADERS)
-        sub = ui.rt.fanout.subscribe(session.caller.name, everything=True)
+        fanout, name = ui.rt.fanout, session.caller.name
+        if fanout.streams_of(name) >= MAX_STREAMS:
+            return Response(status_code=429, headers={**HEADERS, "Retry-After": "10"})
+        sub = fanout.subscribe(name, everything=True, stream=True)
         try:
             newest = await ui.run(lambda: events.last_id(ui.hub.store))
-        except BaseException:
-            ui.rt.fanout.unsubscribe(sub)
+        except BaseException as exc:
+            fanout.unsubscribe(sub)
+            if isinstance(exc, TeamTableError):
+                return Response(status_code=503, headers={**HEADERS, "Retry-After": "2"})
             raise
-        ui.rt.fanout.start_at(newest)
+        fanout.start_at(newest)
         raw = request.headers.get("last-event-id", "")
-        missed = raw.isdigit() and int(raw) < newest
+        try:
+            missed = bool(raw) and limits.whole(raw, "Last-Event-ID", least=0) < newest
+        except Invalid:  # not an id this hub gave: whatever it missed, the page reads itself again
+            missed = True
         return EventSourceResponse(_stream(ui, request, sub, newest, missed),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=10, ping=0)
@@ -56,7 +68,11 @@ async def _stream(ui: Dashboard, request: Request, sub: Subscription, cursor: in
             with anyio.move_on_after(CHECK_SECONDS) as idle:
                 event = await sub.queue.get()
             if idle.cancelled_caught:
-                if await ui.run(lambda: sessions.find(ui.hub.pinned(), cookie)) is None:
+                try:
+                    found = await ui.run(lambda: sessions.find(ui.hub.pinned(), cookie))
+                except TeamTableError:  # the database is away: keep the stream, check again next time
+                    continue
+                if found is None:
                     yield ServerSentEvent(id=str(cursor), event="ended", data="{}")
                     return
                 checks += 1

@@ -28,10 +28,10 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.types import Scope
 
+from team_table import limits
 from team_table.clock import parse_iso
-from team_table.errors import Forbidden, Invalid, TeamTableError
+from team_table.errors import Forbidden, TeamTableError
 from team_table.hub import Hub
-from team_table.limits import MAX_INT
 from team_table.names import HUB_SENDER
 from team_table.server.guard import FailedAuth
 from team_table.server.metrics import Metrics
@@ -227,7 +227,10 @@ def page(handler: Handler) -> Callable[[Dashboard], Callable[[Request], Awaitabl
     def bind(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
-            session = await ui.session(request)
+            try:
+                session = await ui.session(request)
+            except TeamTableError as error:  # the database cannot answer now
+                return await ui.refusal(request, None, error)
             if session is None:
                 return signed_out(request)
             try:
@@ -245,7 +248,10 @@ def action(handler: FormHandler) -> Callable[[Dashboard], Callable[[Request], Aw
     def bind(ui: Dashboard) -> Callable[[Request], Awaitable[Response]]:
         @wraps(handler)
         async def endpoint(request: Request) -> Response:
-            session = await ui.session(request)
+            try:
+                session = await ui.session(request)
+            except TeamTableError as error:  # the database cannot answer now
+                return await ui.refusal(request, None, error)
             if session is None:
                 return signed_out(request)
             try:  # a form from elsewhere, or an outdated one: refused on a page of its own, never kept
@@ -273,11 +279,8 @@ def same_origin(request: Request) -> None:
 
 
 def path_id(request: Request, key: str) -> int:
-    """An id from the path (digits, by its route), refused past the largest id the table holds."""
-    value = int(request.path_params[key])
-    if not 0 < value <= MAX_INT:
-        raise Invalid(f"{key} must be between 1 and {MAX_INT}.")
-    return value
+    """An id from the path, refused unless it is one the table could hold."""
+    return limits.whole(request.path_params[key], key)
 
 
 def text(form: FormData, key: str, default: str = "") -> str:

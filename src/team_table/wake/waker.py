@@ -22,8 +22,9 @@ import anyio
 
 from team_table import wakes
 from team_table.delivery_policy import Way
+from team_table.errors import TeamTableError
 from team_table.events import Event
-from team_table.fanout import Fanout
+from team_table.fanout import RETRY_SECONDS, Fanout
 from team_table.hub import Hub
 
 log = logging.getLogger("team_table.wake")
@@ -98,13 +99,17 @@ class Waker:
         sub = None
         try:
             with scope:
-                sub, start = await self.fanout.subscribe_from_now(agent, self.run)
+                while sub is None:
+                    try:
+                        sub, start = await self.fanout.subscribe_from_now(agent, self.run, kinds=WAKING)
+                    except TeamTableError:  # the database is away: listen once it is back
+                        await anyio.sleep(RETRY_SECONDS)
                 while True:
                     event = await sub.queue.get()
                     if event is None:
                         if sub.closed and sub.closed.startswith("overflow"):  # fell behind: start afresh
                             self.fanout.unsubscribe(sub)
-                            sub = self.fanout.subscribe(agent)
+                            sub = self.fanout.subscribe(agent, kinds=WAKING)
                             self._schedule(agent)
                             continue
                         return  # revoked, or the process is stopping
@@ -136,6 +141,8 @@ class Waker:
                 await anyio.sleep(min(pause, 1.0))  # what arrives meanwhile joins this wake
             entry.pending = False  # from here on, a new delivery schedules another wake
             await self._wake(agent, entry)
+        except TeamTableError as exc:  # the database is away: the next delivery (or the overdue job) wakes again
+            log.warning("waking %s failed: %s", agent, exc.code)
         except Exception:
             log.exception("waking %s failed", agent)
         finally:
@@ -160,6 +167,14 @@ class Waker:
 
     async def _rewake(self, agent: str, data: dict) -> None:
         """An answer is overdue: tell the agent again, through the next way after the one that told it last."""
+        try:
+            await self._rewake_by_next_way(agent, data)
+        except TeamTableError as exc:  # the database is away: the overdue job asks again
+            log.warning("waking %s again failed: %s", agent, exc.code)
+        except Exception:
+            log.exception("waking %s again failed", agent)
+
+    async def _rewake_by_next_way(self, agent: str, data: dict) -> None:
         entry = self._agents.get(agent)
         if entry is None:
             return

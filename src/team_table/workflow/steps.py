@@ -178,6 +178,7 @@ def pick(conn: Tx, hub: Hub, assign: AssignStep, author: str | None, also_not: s
                           (f" besides {', '.join(sorted(barred - {None}))}" if barred - {None} else ""))
     if assign.strategy == "round_robin":
         key = f"round_robin:{assign.role}"
+        conn.lock(key)  # a scheduled run and an event's run may pick at once
         row = conn.execute("SELECT value FROM workflow_state WHERE key = ?", (key,)).fetchone()
         after = row["value"] if row else ""
         chosen = next((c for c in candidates if c > after), candidates[0])
