@@ -174,7 +174,7 @@ def take_page(hub: Hub, agent: str, *, surfaced: receipts.Shown | None = None) -
         page = _fitting(candidates)
         taken = [row[0] for row in conn.execute(
             f"UPDATE delivery AS d SET read_at = ? WHERE d.agent = ? AND d.message_id IN ({placeholders(page)})"
-            f" AND {UNREAD} RETURNING d.message_id",
+            f" AND {UNREAD} RETURNING message_id",
             (now, agent, *page))] if page else []
         if not taken:
             return [], 0
