@@ -74,8 +74,8 @@ is `team-table up`.
 
 def tools_page() -> str:
     from team_table.config import BUILTIN_ROLES
-    from team_table.models import TaskStatus
     from team_table.server import tools
+    from team_table.task_states import TaskStatus
 
     def said(names) -> str:
         return ", ".join(f"`{name}`" for name in names)

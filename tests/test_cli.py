@@ -120,7 +120,7 @@ def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
 
 
 def test_tasks_help_lists_every_status(run):
-    from team_table.models import TaskStatus
+    from team_table.task_states import TaskStatus
 
     shown = " ".join(run("tasks", "--help").output.split())
     assert all(status.value in shown for status in TaskStatus)

@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from team_table import audit, escalations, presence, templates
 from team_table.config import AutoReply, Notify
 from team_table.delivery import deliver
+from team_table.delivery_states import UNREAD
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.presence import ACTIVE
@@ -92,7 +93,7 @@ def _away_since(conn: Tx, hub: Hub, agent: str) -> str:
 
 
 _NEW = ("SELECT m.* FROM delivery d JOIN message m ON m.id = d.message_id"
-        " WHERE d.agent = ? AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
+        f" WHERE d.agent = ? AND {UNREAD}"
         " AND m.recipient = ? AND m.sender NOT IN (?, ?) AND m.content NOT LIKE '[AUTO]%'"
         " AND NOT EXISTS (SELECT 1 FROM auto_reply a WHERE a.message_id = m.id) ORDER BY m.id")
 

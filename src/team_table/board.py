@@ -9,12 +9,13 @@ from dataclasses import dataclass
 
 from team_table.errors import Invalid
 from team_table.hub import Hub
-from team_table.models import Task, TaskStatus
+from team_table.models import Task
+from team_table.task_states import TaskStatus, by_priority
 from team_table.tasks import SELECT, rows_to_tasks
 
 COLUMNS = [status.value for status in TaskStatus]
 SORTS = {
-    "priority": "CASE t.priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, t.id DESC",
+    "priority": f"{by_priority('t.priority')}, t.id DESC",
     "newest": "t.id DESC",
     "oldest": "t.id",
     "updated": "t.updated_at DESC, t.id DESC",

@@ -9,10 +9,12 @@ Nothing is marked read; the time of the call is kept as the next one's "since".
 from __future__ import annotations
 
 from team_table import members, presence, reservation_views
+from team_table.delivery_states import UNREAD
 from team_table.hub import Hub
 from team_table.message_kinds import TASK_NOTICES
 from team_table.models import Caller
 from team_table.store import placeholders
+from team_table.task_states import TO_DO_SQL, S
 
 HEAD = 80  # characters of a message shown
 TITLE = 32  # characters of a task title shown
@@ -44,7 +46,7 @@ def _unread(hub: Hub, me: str) -> dict:
     first words"), and the rest counted by sender. The hub's notices about tasks are only counted: the tasks and
     reviews below say the same."""
     unread = (f" FROM delivery d {hub.store.dialect.unread_index} JOIN message m ON m.id = d.message_id"
-              " WHERE d.agent = ? AND d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL")
+              f" WHERE d.agent = ? AND {UNREAD}")
     rows = hub.store.query("SELECT m.id, COALESCE(m.thread_id, m.id) AS thread, m.sender, m.kind,"
                            f" SUBSTR(m.content, 1, {4 * HEAD}) AS content{unread} ORDER BY m.id DESC LIMIT ?",
                            (me, SUMMARIZED))[::-1]
@@ -78,11 +80,10 @@ def _tasks(hub: Hub, me: str, since: str) -> dict:
     def rows(sql: str, *params) -> list:
         return hub.store.query(sql, params)
 
-    mine = rows("SELECT id, status, title FROM task WHERE assignee = ? AND status IN ('pending', 'in_progress',"
-                " 'blocked') ORDER BY id", me)
-    review = rows("SELECT id, title FROM task WHERE reviewer = ? AND status = 'awaiting_review' ORDER BY id", me)
+    mine = rows(f"SELECT id, status, title FROM task WHERE assignee = ? AND status IN {TO_DO_SQL} ORDER BY id", me)
+    review = rows(f"SELECT id, title FROM task WHERE reviewer = ? AND status = '{S.AWAITING_REVIEW}' ORDER BY id", me)
     changed = rows("SELECT id, status FROM task WHERE updated_at > ? AND (creator = ? OR assignee = ?)"
-                   " AND NOT (assignee = ? AND status IN ('pending', 'in_progress', 'blocked')) ORDER BY id",
+                   f" AND NOT (assignee = ? AND status IN {TO_DO_SQL}) ORDER BY id",
                    since, me, me, me)
     return {"tasks": [f"#{r['id']} {r['status']}: {_short(r['title'], TITLE)}" for r in mine],
             "review": [f"#{r['id']}: {_short(r['title'], TITLE)}" for r in review],

@@ -9,13 +9,14 @@ from collections.abc import Sequence
 from team_table import audit, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, NotFound
 from team_table.hub import Hub
-from team_table.models import Caller, ClaimedTask, Task, TaskStatus
+from team_table.models import Caller, ClaimedTask, Task
 from team_table.store import Tx, placeholders
-from team_table.tasks import S, announce_update, load, note_worker
+from team_table.task_states import S, by_priority
+from team_table.tasks import announce_update, load, note_worker
 
 # A task that waits for another to be done first (in a statement over `task`).
 WAITING_ON_OTHERS = ("EXISTS (SELECT 1 FROM task_dependency d JOIN task x ON x.id = d.depends_on"
-            " WHERE d.task_id = task.id AND x.status != 'done')")
+            f" WHERE d.task_id = task.id AND x.status != '{S.DONE}')")
 
 
 def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
@@ -26,8 +27,8 @@ def claim(hub: Hub, caller: Caller, task_id: int) -> Task:
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute(
-            "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ?"
-            " WHERE id = ? AND status = 'pending' AND (assignee IS NULL OR assignee = ? OR ?)"
+            f"UPDATE task SET status = '{S.IN_PROGRESS}', assignee = ?, updated_at = ?"
+            f" WHERE id = ? AND status = '{S.PENDING}' AND (assignee IS NULL OR assignee = ? OR ?)"
             f" AND NOT {WAITING_ON_OTHERS} RETURNING *",
             (caller.name, now, task_id, caller.name, privileged),
         ).fetchone()
@@ -54,13 +55,13 @@ def next_task(hub: Hub, caller: Caller) -> Task | None:
     now = hub.now()
     with hub.store.write() as conn:
         row = conn.execute(
-            "UPDATE task SET status = 'in_progress', assignee = ?, updated_at = ? WHERE id = ("
-            " SELECT id FROM task WHERE status = 'pending' AND (assignee IS NULL OR assignee = ?)"
+            f"UPDATE task SET status = '{S.IN_PROGRESS}', assignee = ?, updated_at = ? WHERE id = ("
+            f" SELECT id FROM task WHERE status = '{S.PENDING}' AND (assignee IS NULL OR assignee = ?)"
             f" AND NOT {WAITING_ON_OTHERS} AND (kind = '' OR kind IN ({placeholders(fits)}))"
             + (f" AND id NOT IN ({placeholders(passed)})" if passed else "") +
             " ORDER BY (assignee IS NOT NULL) DESC,"
-            " CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id"
-            f" LIMIT 1 {hub.store.dialect.skip_locked}) AND status = 'pending' RETURNING *",
+            f" {by_priority()}, id"
+            f" LIMIT 1 {hub.store.dialect.skip_locked}) AND status = '{S.PENDING}' RETURNING *",
             (caller.name, now, caller.name, *fits, *passed),
         ).fetchone()
         if row is None:
@@ -97,12 +98,12 @@ def _explain_failed_claim(conn: Tx, task_id: int) -> None:
     current = conn.execute("SELECT status, assignee FROM task WHERE id = ?", (task_id,)).fetchone()
     if current is None:
         raise NotFound(f"No task {task_id}; list_tasks shows the board.")
-    if current["status"] != TaskStatus.PENDING:
+    if current["status"] != S.PENDING:
         holder = f" by {current['assignee']}" if current["assignee"] else ""
         raise Conflict(f"Task {task_id} is {current['status']}{holder}, not pending; it cannot be claimed.")
     waiting = [r[0] for r in conn.execute(
         "SELECT d.depends_on FROM task_dependency d JOIN task x ON x.id = d.depends_on"
-        " WHERE d.task_id = ? AND x.status != 'done' ORDER BY 1", (task_id,))]
+        f" WHERE d.task_id = ? AND x.status != '{S.DONE}' ORDER BY 1", (task_id,))]
     if waiting:
         raise Conflict(f"Task {task_id} waits for task(s) {', '.join(map(str, waiting))} to be done first.")
     raise Forbidden(

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from team_table import receipts
+from team_table import messages, receipts
+from team_table.delivery_states import kept, seen_by, unread
 from team_table.errors import NotFound
 from team_table.hub import Hub
 from team_table.models import Caller
-from team_table.store import placeholders
 
 PAGE = 100
 
@@ -40,8 +40,7 @@ class Line:
 
 
 # A message the member sent, or one delivered to it and not deleted (parameters: the member, twice).
-_MINE = ("(m.sender = ? OR EXISTS (SELECT 1 FROM delivery v WHERE v.message_id = m.id AND v.agent = ?"
-         " AND v.deleted_at IS NULL))")
+_MINE = seen_by()
 
 
 def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int = 50,
@@ -55,7 +54,7 @@ def threads_for(hub: Hub, caller: Caller, *, everyone: bool = False, limit: int 
         "SELECT COALESCE(m.thread_id, m.id) AS thread, COUNT(*) AS n, MAX(m.created_at) AS last_at,"
         " MAX(m.id) AS last_id,"
         " SUM(CASE WHEN EXISTS (SELECT 1 FROM delivery u WHERE u.message_id = m.id AND u.agent = ?"
-        "  AND u.read_at IS NULL AND u.archived_at IS NULL AND u.deleted_at IS NULL) THEN 1 ELSE 0 END) AS unread"
+        f"  AND {unread('u')}) THEN 1 ELSE 0 END) AS unread"
         f" FROM message m {'' if everyone else 'WHERE ' + _MINE}"
         " GROUP BY COALESCE(m.thread_id, m.id)" + (" HAVING MAX(m.id) < ?" if before else "") +
         " ORDER BY MAX(m.id) DESC LIMIT ?",
@@ -81,7 +80,7 @@ def read_thread(hub: Hub, caller: Caller, thread: int, *, before: int | None = N
     older = " AND m.id < ?" if before else ""
     rows = hub.store.query(
         "SELECT m.*, d.agent AS reader, d.read_at FROM message m LEFT JOIN delivery d ON d.message_id = m.id"
-        f" AND d.agent = ? AND d.deleted_at IS NULL WHERE (m.id = ? OR m.thread_id = ?){mine}{older}"
+        f" AND d.agent = ? AND {kept()} WHERE (m.id = ? OR m.thread_id = ?){mine}{older}"
         " ORDER BY m.id DESC LIMIT ?",
         (me, thread, thread, *(() if not mine else (me, me)), *((before,) if before else ()), limit))[::-1]
     if not rows:
@@ -94,8 +93,7 @@ def read_thread(hub: Hub, caller: Caller, thread: int, *, before: int | None = N
     if unread:
         now = hub.now()
         with hub.store.write() as conn:
-            conn.execute(f"UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
-                         f" AND message_id IN ({placeholders(unread)})", (now, me, *unread))
+            messages.mark_read(conn, me, now, unread)
     return lines
 
 

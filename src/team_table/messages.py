@@ -6,6 +6,7 @@ from team_table import audit, delivery, escalations, limits, members, notices, r
 from team_table.clock import parse_iso
 from team_table.delivery import BROADCAST, deliver
 from team_table.delivery_policy import MAX_ANSWER_WITHIN
+from team_table.delivery_states import UNREAD, in_inbox, kept, seen_by
 from team_table.errors import Forbidden, Invalid, NotFound
 from team_table.hub import Hub
 from team_table.message_kinds import Kind
@@ -55,14 +56,9 @@ def _check_visible(conn: Tx, caller: Caller, message_id: int | None) -> None:
     """A reply answers a message its sender can see (sent or received it)."""
     if message_id is None:
         return
-    if not conn.execute(f"SELECT 1 FROM message m WHERE m.id = ? AND {_VISIBLE}",
+    if not conn.execute(f"SELECT 1 FROM message m WHERE m.id = ? AND {seen_by()}",
                         (message_id, caller.name, caller.name)).fetchone():
         raise NotFound(f"No message {message_id} that {caller.name} sent or received; reply_to names one of those.")
-
-
-# A message a member may see: one it sent, or one delivered to it and not deleted.
-_VISIBLE = ("(m.sender = ? OR EXISTS (SELECT 1 FROM delivery v WHERE v.message_id = m.id AND v.agent = ?"
-            " AND v.deleted_at IS NULL))")
 
 
 def _at_table(conn: Tx, name: str) -> bool:
@@ -91,7 +87,7 @@ def thread(hub: Hub, caller: Caller, message_id: int) -> list[InboxItem]:
     root = hub.store.query("SELECT COALESCE(thread_id, id) FROM message WHERE id = ?", (message_id,))
     rows = [] if not root else hub.store.query(
         f"{_THREAD} WHERE (m.id = ? OR m.thread_id = ?) AND (m.sender = ? OR (d.agent IS NOT NULL"
-        " AND d.deleted_at IS NULL)) ORDER BY m.id", (caller.name, root[0][0], root[0][0], caller.name))
+        f" AND {kept()})) ORDER BY m.id", (caller.name, root[0][0], root[0][0], caller.name))
     if not any(r["id"] == message_id for r in rows):
         raise NotFound(f"No message {message_id} that {caller.name} sent or received.")
     states = receipts.states_in(hub, caller.name, [r["id"] for r in rows])
@@ -101,9 +97,6 @@ def thread(hub: Hub, caller: Caller, message_id: int) -> list[InboxItem]:
 
 _THREAD = ("SELECT m.*, d.agent, d.read_at, d.archived_at FROM message m"
            " LEFT JOIN delivery d ON d.message_id = m.id AND d.agent = ?")
-
-
-UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
 
 
 # One answer carries at most this much: what does not fit stays unread for the next call (the 0.2.1 contract's
@@ -117,10 +110,10 @@ def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived
     it is returned exactly once. With include_read or include_archived, the newest page of them."""
     if not include_read and not include_archived:
         return take_unread(hub, caller.name)
-    shown = ["d.archived_at IS NULL" if include_read else "d.read_at IS NULL AND d.archived_at IS NULL"]
+    shown = [in_inbox() if include_read else UNREAD]
     if include_archived:
-        shown.append("d.archived_at IS NOT NULL")
-    where = f"d.agent = ? AND d.deleted_at IS NULL AND ({' OR '.join(shown)})"
+        shown.append(f"d.archived_at IS NOT NULL AND {kept()}")
+    where = f"d.agent = ? AND ({' OR '.join(shown)})"
     now = hub.now()
     with hub.store.write() as conn:
         newest = conn.execute(f"SELECT d.message_id, {_SIZE} FROM delivery d WHERE {where}"
@@ -128,7 +121,7 @@ def inbox(hub: Hub, caller: Caller, include_read: bool = False, include_archived
         ids = sorted(_fitting(newest))  # the newest that fit, oldest first
         rows = conn.execute(f"{_ITEMS} WHERE d.agent = ? AND d.message_id IN ({placeholders(ids)})"
                             " ORDER BY d.message_id", (caller.name, *ids)).fetchall() if ids else []
-        _mark_read(conn, caller.name, now, [r["id"] for r in rows if r["read_at"] is None])
+        mark_read(conn, caller.name, now, [r["id"] for r in rows if r["read_at"] is None])
     return [_item(r, read=True) for r in rows]
 
 
@@ -195,7 +188,8 @@ def put_back(hub: Hub, agent: str, ids: list[int]) -> None:
                          (agent, *ids))
 
 
-def _mark_read(conn: Tx, agent: str, now: str, ids: list[int]) -> None:
+def mark_read(conn: Tx, agent: str, now: str, ids: list[int]) -> None:
+    """These of `agent`'s messages are read now (those it had not read yet)."""
     if ids:
         conn.execute(f"UPDATE delivery SET read_at = ? WHERE agent = ? AND read_at IS NULL"
                      f" AND message_id IN ({placeholders(ids)})", (now, agent, *ids))
@@ -240,7 +234,7 @@ def _change(hub: Hub, caller: Caller, message_id: int, action: str) -> MessageCh
             ("message_id = ? AND agent = ?", (message_id, caller.name))
         changed = conn.execute(
             f"UPDATE delivery SET {column} = COALESCE({column}, ?), read_at = COALESCE(read_at, ?)"
-            f" WHERE {scope_sql} AND deleted_at IS NULL",
+            f" WHERE {scope_sql} AND {kept('')}",
             (now, now, *params),
         ).rowcount
         if changed == 0:
@@ -268,7 +262,7 @@ def clear(hub: Hub, caller: Caller, before_date: str = "", sender: str = "") -> 
     with hub.store.write() as conn:
         count = conn.execute(
             "UPDATE delivery SET archived_at = ?, read_at = COALESCE(read_at, ?)"
-            f" WHERE agent = ? AND archived_at IS NULL AND deleted_at IS NULL{only}",
+            f" WHERE agent = ? AND {in_inbox('')}{only}",
             (now, now, caller.name, *params),
         ).rowcount
         audit.record(conn, now, caller.name, "clear_inbox", "messages", None,
@@ -299,7 +293,7 @@ def _iso_bound(text: str, what: str) -> str:
 def peek(hub: Hub, agent: str, include_all: bool = False) -> list[InboxItem]:
     """An inbox as the operator sees it: nothing is marked read."""
     check_name(agent)
-    where = "d.agent = ? AND d.deleted_at IS NULL" + ("" if include_all else f" AND {UNREAD}")
+    where = f"d.agent = ? AND {kept()}" + ("" if include_all else f" AND {UNREAD}")
     return [_item(r) for r in hub.store.query(f"{_ITEMS} WHERE {where} ORDER BY d.message_id", (agent,))]
 
 

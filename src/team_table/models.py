@@ -9,6 +9,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from team_table.roles import allows, require
+from team_table.task_states import Priority, TaskStatus
 
 
 class Record(BaseModel):
@@ -30,21 +31,6 @@ class MemberStatus(StrEnum):
     ACTIVE = "active"  # at the table
     INACTIVE = "inactive"  # deregistered
     REVOKED = "revoked"  # kept out: nothing lets it back but a person's readmit
-
-
-class TaskStatus(StrEnum):
-    PENDING = "pending"
-    IN_PROGRESS = "in_progress"
-    BLOCKED = "blocked"
-    AWAITING_REVIEW = "awaiting_review"
-    DONE = "done"
-    CANCELLED = "cancelled"
-
-
-class Priority(StrEnum):
-    LOW = "low"
-    MEDIUM = "medium"
-    HIGH = "high"
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from team_table import audit, escalations, events
 from team_table.clock import parse_iso
 from team_table.delivery import deliver
 from team_table.delivery_policy import Step
+from team_table.delivery_states import kept
 from team_table.hub import Hub
 from team_table.message_kinds import Kind
 from team_table.names import HUB_SENDER
@@ -38,7 +39,7 @@ def sweep(hub: Hub) -> int:
             "SELECT d.agent, d.message_id, d.overdue_step, d.due_at, d.read_at, d.pushed_via, m.sender,"
             " m.created_at, COALESCE(m.thread_id, m.id) AS thread FROM delivery d JOIN message m"
             " ON m.id = d.message_id WHERE d.due_at IS NOT NULL AND d.acted_at IS NULL AND d.due_at <= ?"
-            " AND d.deleted_at IS NULL ORDER BY d.due_at LIMIT ?", (now, BATCH)).fetchall()
+            f" AND {kept()} ORDER BY d.due_at LIMIT ?", (now, BATCH)).fetchall()
         for row in rows:
             step = row["overdue_step"]
             later = (parse_iso(now) + timedelta(seconds=policy.every_seconds)).isoformat(timespec="microseconds")

@@ -14,6 +14,7 @@ from team_table.delivery import about_task
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.store import Tx, placeholders
+from team_table.task_states import S
 
 ACTIVE, IDLE, OFFLINE = "active", "idle", "offline"
 
@@ -67,7 +68,7 @@ def sweep(hub: Hub) -> dict[str, str]:
              if (new := state(parse_iso(row["last"]) if row["last"] else None, now_at, policy.idle_after_seconds,
                               policy.offline_after_seconds)) != row["presence"]}
     cutoff = iso(now_at - timedelta(seconds=policy.offline_after_seconds + policy.claim_lease_seconds))
-    stale_sql = ("SELECT t.* FROM task t JOIN member m ON m.name = t.assignee WHERE t.status = 'in_progress'"
+    stale_sql = (f"SELECT t.* FROM task t JOIN member m ON m.name = t.assignee WHERE t.status = '{S.IN_PROGRESS}'"
                  f" AND m.status = 'active' AND {last_sign(hub, 'm')} < ?")
     if not moves and not hub.store.query(stale_sql, (cutoff,)):
         return {}
@@ -87,8 +88,8 @@ def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
     """Put an in-progress task back on the board (still reserved for the member it was reserved for, if any; a
     lead may claim it meanwhile) and tell its creator."""
     back_to = task["reserved_for"]
-    if not conn.execute("UPDATE task SET status = 'pending', assignee = ?, updated_at = ? WHERE id = ?"
-                        " AND status = 'in_progress' AND assignee = ?",
+    if not conn.execute(f"UPDATE task SET status = '{S.PENDING}', assignee = ?, updated_at = ? WHERE id = ?"
+                        f" AND status = '{S.IN_PROGRESS}' AND assignee = ?",
                         (back_to, now, task["id"], task["assignee"])).rowcount:
         return  # it moved meanwhile
     audit.record(conn, now, HUB_SENDER, "release_claim", "task", task["id"],
@@ -104,7 +105,8 @@ def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
 
 def release_all_of(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> int:
     """Release every task `agent` holds (it left the table, or was removed from team.yaml)."""
-    held = conn.execute("SELECT * FROM task WHERE status = 'in_progress' AND assignee = ?", (agent,)).fetchall()
+    held = conn.execute(f"SELECT * FROM task WHERE status = '{S.IN_PROGRESS}' AND assignee = ?",
+                        (agent,)).fetchall()
     for task in held:
         release(conn, hub, task, now, why)
     return len(held)

@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from enum import StrEnum
 
+from team_table.delivery_states import UNREAD, unpushed
 from team_table.errors import Invalid, NotFound
 from team_table.hub import Hub
 from team_table.models import Caller, Receipt, ReceiptReport
@@ -54,9 +55,6 @@ class Acted(StrEnum):
 
 STATES = ("queued", "pushed", "surfaced", "read", "acted")
 
-# A delivery nobody has handed over, pushed or set aside yet: what a wake may claim.
-UNPUSHED = "read_at IS NULL AND archived_at IS NULL AND deleted_at IS NULL AND pushed_at IS NULL"
-
 
 def claim_push(conn: Tx, now: str, agent: str, via: Via, only: Iterable[int] | None = None) -> list[int]:
     """Mark what waits for `agent` and was not pushed yet as pushed `via` (all of it, or `only` these ids); returns
@@ -66,7 +64,7 @@ def claim_push(conn: Tx, now: str, agent: str, via: Via, only: Iterable[int] | N
     if ids is not None and not ids:
         return []
     return sorted(row[0] for row in conn.execute(
-        f"UPDATE delivery SET pushed_at = ?, pushed_via = ? WHERE agent = ? AND {UNPUSHED}{extra}"
+        f"UPDATE delivery SET pushed_at = ?, pushed_via = ? WHERE agent = ? AND {unpushed('')}{extra}"
         " RETURNING message_id", (now, via.value, agent, *(ids or ()))))
 
 
@@ -207,8 +205,8 @@ def standing(query, names: list[str]) -> dict[str, dict]:
         return found
     names_in = placeholders(names)
     for row in query("SELECT d.agent, COUNT(*) AS n, MIN(m.created_at) AS oldest FROM delivery d JOIN message m"
-                     f" ON m.id = d.message_id WHERE d.agent IN ({names_in}) AND d.read_at IS NULL"
-                     " AND d.archived_at IS NULL AND d.deleted_at IS NULL GROUP BY d.agent", names):
+                     f" ON m.id = d.message_id WHERE d.agent IN ({names_in}) AND {UNREAD} GROUP BY d.agent",
+                     names):
         found[row["agent"]].update(unread=row["n"], oldest_unread=row["oldest"])
     for row in query("SELECT w.agent, w.at, w.via, w.ok FROM wake w JOIN (SELECT agent, MAX(id) AS id FROM wake"
                      f" WHERE agent IN ({names_in}) GROUP BY agent) latest ON latest.id = w.id", names):

@@ -8,6 +8,7 @@ from team_table.hub import Hub
 from team_table.models import Holder, Reservation
 from team_table.reservations import at, epoch, in_the_way, record
 from team_table.store import placeholders
+from team_table.task_states import TO_DO_SQL
 
 
 def held_by(hub: Hub, agents: list[str]) -> dict[str, list[Reservation]]:
@@ -40,8 +41,8 @@ def for_catch_up(hub: Hub, agent: str, shown: int = 5) -> dict:
                            " ORDER BY id", (agent, clock)):
         holders = in_the_way(query, agent, watch_row["pattern"], bool(watch_row["exclusive"]), clock)
         blocked.append(f"watching {watch_row['pattern']}: {_who_holds(holders)}")
-    for task in query("SELECT id, paths FROM task WHERE assignee = ? AND paths != '[]' AND status IN ('pending',"
-                      " 'in_progress', 'blocked') ORDER BY id", (agent,)):
+    for task in query(f"SELECT id, paths FROM task WHERE assignee = ? AND paths != '[]' AND status IN {TO_DO_SQL}"
+                      " ORDER BY id", (agent,)):
         for pattern in json.loads(task["paths"]):
             holders = in_the_way(query, agent, pattern, True, clock)
             if holders:

@@ -26,6 +26,7 @@ from team_table.message_kinds import Kind
 from team_table.models import Caller, Holder, Reservation
 from team_table.names import HUB_SENDER, check_name
 from team_table.store import Tx, placeholders
+from team_table.task_states import FINISHED
 
 LOCK = "reservations"
 MAX_PER_CALL = 50  # patterns in one call
@@ -229,7 +230,7 @@ def reserve(hub: Hub, caller: Caller, paths: Any, exclusive: bool = True, ttl_se
             row = conn.execute("SELECT status FROM task WHERE id = ?", (task_id,)).fetchone()
             if row is None:
                 raise NotFound(f"No task {task_id}; list_tasks shows the board.")
-            if row["status"] in ("done", "cancelled"):
+            if row["status"] in FINISHED:
                 raise Conflict(f"Task {task_id} is {row['status']}: its reservations would end at once. Reserve "
                                "without task_id, or for an open task.")
         granted, _ = grant(conn, hub, caller.name, wanted, exclusive=bool(exclusive), seconds=seconds,

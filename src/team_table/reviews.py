@@ -5,7 +5,8 @@ from __future__ import annotations
 from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid
 from team_table.hub import Hub
-from team_table.models import Caller, Task, TaskStatus
+from team_table.models import Caller, Task
+from team_table.task_states import TaskStatus
 from team_table.tasks import load, load_for_update, workers
 
 

@@ -18,6 +18,7 @@ from team_table.errors import HeldPaths
 from team_table.hub import Hub
 from team_table.models import Holder
 from team_table.store import Tx
+from team_table.task_states import S
 
 
 def declared(paths: Any) -> list[str]:
@@ -66,7 +67,7 @@ def blocked(hub: Hub, agent: str) -> list[int]:
     conflict). A hint read before the claim: the claim itself decides, under the lock."""
     if hub.team.reservations.on_claim_conflict != "refuse":
         return []
-    rows = hub.store.query("SELECT id, paths FROM task WHERE status = 'pending' AND paths != '[]'")
+    rows = hub.store.query(f"SELECT id, paths FROM task WHERE status = '{S.PENDING}' AND paths != '[]'")
     now = reservations.epoch(hub)
     return [row["id"] for row in rows
             if any(reservations.in_the_way(hub.store.query, agent, pattern, True, now)

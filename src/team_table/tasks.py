@@ -8,9 +8,10 @@ from collections.abc import Sequence
 from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
 from team_table.hub import Hub
-from team_table.models import Caller, Priority, Task, TaskStatus
+from team_table.models import Caller, Task
 from team_table.names import check_name
 from team_table.store import Tx, placeholders
+from team_table.task_states import FINISHED, FINISHED_SQL, WORKING, Priority, S, TaskStatus
 
 
 def _status(value: str) -> TaskStatus:
@@ -21,7 +22,6 @@ def _status(value: str) -> TaskStatus:
 
 
 SELECT = "SELECT t.* FROM task t"
-S = TaskStatus
 # Where a task may go from each status (review_task and cancel_task are the usual ways out of review).
 MOVES: dict[TaskStatus, set[TaskStatus]] = {
     S.PENDING: {S.PENDING, S.IN_PROGRESS, S.BLOCKED, S.DONE, S.CANCELLED},
@@ -31,8 +31,6 @@ MOVES: dict[TaskStatus, set[TaskStatus]] = {
     S.DONE: {S.DONE},
     S.CANCELLED: {S.CANCELLED},
 }
-FINISHED = {S.DONE, S.CANCELLED}
-WORKING = {S.IN_PROGRESS, S.BLOCKED, S.AWAITING_REVIEW}  # the assignee is doing the work
 
 
 def _read(source: Tx | Hub, sql: str, params: Sequence = ()) -> list:
@@ -126,8 +124,8 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         limits.take(conn, hub, caller, "create_task")
         row = conn.execute(
             "INSERT INTO task (title, description, status, priority, creator, assignee, reserved_for, created_at,"
-            " updated_at, kind, parent_id, reviewer, labels, paths) VALUES (?, ?, 'pending', ?, ?, ?, ?, ?, ?, ?, ?,"
-            " ?, ?, ?) RETURNING id",
+            " updated_at, kind, parent_id, reviewer, labels, paths)"
+            f" VALUES (?, ?, '{S.PENDING}', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (title, description, priority, caller.name, assignee or None, assignee or None, now, now, kind,
              parent_id, reviewer or None, json.dumps(labels), json.dumps(declared)),
         ).fetchone()
@@ -277,10 +275,10 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
             "WITH RECURSIVE tree(id) AS (SELECT CAST(? AS BIGINT) UNION SELECT t.id FROM task t JOIN tree"
             " ON t.parent_id = tree.id) SELECT id FROM tree", (task_id,))]
         open_ones = conn.execute(  # locked in id order (as every change of several tasks takes them), then read
-            f"SELECT id, status FROM task WHERE id IN ({placeholders(tree)}) AND status NOT IN ('done', 'cancelled')"
+            f"SELECT id, status FROM task WHERE id IN ({placeholders(tree)}) AND status NOT IN {FINISHED_SQL}"
             f" ORDER BY id{hub.store.dialect.for_update}", tree).fetchall()
         for one, before in open_ones:
-            updated = conn.execute("UPDATE task SET status = 'cancelled', updated_at = ? WHERE id = ? RETURNING *",
+            updated = conn.execute(f"UPDATE task SET status = '{S.CANCELLED}', updated_at = ? WHERE id = ? RETURNING *",
                                    (now, one)).fetchone()
             audit.record(conn, now, caller.name, "cancel_task", "task", one, {"subtree_of": task_id})
             task_paths.free(conn, hub, one, now, by=caller.name, because=f"task {one} was cancelled")

@@ -10,12 +10,11 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from team_table.delivery_states import UNREAD
 from team_table.message_kinds import TASK_NOTICES, Kind
+from team_table.task_states import S
 
 Query = Callable[[str, Sequence[Any]], list]
-
-# What an agent has not read yet (the one definition: inbox, waits, hooks and wakes all read it so).
-UNREAD = "d.read_at IS NULL AND d.archived_at IS NULL AND d.deleted_at IS NULL"
 
 _NOTICE_KINDS = ", ".join(f"'{kind.value}'" for kind in sorted(TASK_NOTICES))
 NOTICE_WORDS = {Kind.TASK_ASSIGNED: "assigned to you", Kind.TASK_REASSIGNED: "given to someone else",
@@ -38,7 +37,7 @@ def waiting_for(query: Query, agent: str) -> dict:
             notices.append([row[2], row[3]])
         else:
             unread[row[1]] = unread.get(row[1], 0) + 1
-    review = query("SELECT id FROM task WHERE reviewer = ? AND status = 'awaiting_review' ORDER BY id", (agent,))
+    review = query(f"SELECT id FROM task WHERE reviewer = ? AND status = '{S.AWAITING_REVIEW}' ORDER BY id", (agent,))
     return {"unread": unread, "notices": notices, "review": [row[0] for row in review],
             "ids": [row[0] for row in rows]}
 

@@ -10,6 +10,7 @@ from datetime import timedelta
 from team_table import receipts
 from team_table.clock import parse_iso
 from team_table.delivery_policy import Way
+from team_table.delivery_states import unpushed
 from team_table.hub import Hub
 from team_table.message_kinds import TASK_NOTICES
 from team_table.names import HUB_SENDER
@@ -32,7 +33,7 @@ def take(hub: Hub, agent: str, way: Way) -> Taken | None:
     """Mark everything that waits for `agent` and was not pushed yet as pushed by `way`, and word it; None when
     nothing waits (read, surfaced or pushed already, by this process or another)."""
     if not hub.store.query(f"SELECT 1 FROM delivery d {hub.store.dialect.unread_index} WHERE d.agent = ? AND"
-                           f" {receipts.UNPUSHED} LIMIT 1", (agent,)):
+                           f" {unpushed()} LIMIT 1", (agent,)):
         return None  # the usual case of a check: no write at all
     now = hub.now()
     with hub.store.write() as conn:

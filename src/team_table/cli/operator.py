@@ -15,7 +15,7 @@ from team_table import audit, members, messages, tasks
 from team_table.cli import config_options, load_settings
 from team_table.cli.output import emit_json, table
 from team_table.hub import Hub
-from team_table.models import TaskStatus
+from team_table.task_states import TaskStatus
 
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON for scripts instead of a table.")
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from team_table.events import Event
 from team_table.hub import Hub
+from team_table.task_states import S
 
 KINDS = ("escalation", "question", "question_deadline", "workflow_failed", "task_blocked")
 EVENT_KINDS = frozenset({"escalation", "question", "question_answered", "workflow", "task_updated"})
@@ -62,7 +63,7 @@ def _item(hub: Hub, event: Event) -> Item | None:
         return Item("workflow_failed", f"workflow:{event.id}", f"Workflow {data.get('workflow')} failed"
                     + (f" on task {task}" if task else "") + f": {_short(data.get('error'))}",
                     f"/ui/tasks/{task}" if task else "/ui/workflows")
-    if event.kind == "task_updated" and data.get("status") == "blocked" and data.get("was") != "blocked":
+    if event.kind == "task_updated" and data.get("status") == S.BLOCKED and data.get("was") != S.BLOCKED:
         return Item("task_blocked", f"blocked:{event.id}", f"Task {data['id']} is blocked ({data.get('by')})",
                     f"/ui/tasks/{data['id']}")
     return None

@@ -18,9 +18,10 @@ from typing import Any
 from team_table import receipts, templates
 from team_table.claims import WAITING_ON_OTHERS, kinds_for
 from team_table.config import AgentSpec
+from team_table.delivery_states import UNREAD
 from team_table.hub import Hub
-from team_table.messages import UNREAD
 from team_table.store import Tx, placeholders
+from team_table.task_states import S, by_priority
 
 # A message waits for an agent while it is unread and not acted on (a notice about a task it then claimed or moved
 # is answered by that: receipts.py).
@@ -67,11 +68,11 @@ def waiting(hub: Hub, agents: Mapping[str, AgentSpec]) -> dict[str, list[Item]]:
         return found
     marks, query = placeholders(names), hub.store.query
     for row in query(f"SELECT id, title, status, assignee, review_rounds FROM task WHERE assignee IN ({marks})"
-                     f" AND (status = 'in_progress' OR (status = 'pending' AND NOT {WAITING_ON_OTHERS}))"
+                     f" AND (status = '{S.IN_PROGRESS}' OR (status = '{S.PENDING}' AND NOT {WAITING_ON_OTHERS}))"
                      " ORDER BY id", names):
         found[row["assignee"]].append(_own_task(row))
     for row in query(f"SELECT id, title, reviewer FROM task WHERE reviewer IN ({marks})"
-                     " AND status = 'awaiting_review' ORDER BY id", names):
+                     f" AND status = '{S.AWAITING_REVIEW}' ORDER BY id", names):
         found[row["reviewer"]].append(Item("review", row["id"], row["title"],
                                            f"task {row['id']} ({row['title']}) waits for your review"))
     for row in query(f"SELECT d.agent, COUNT(*) AS n, MAX(d.message_id) AS newest FROM delivery d"
@@ -89,7 +90,7 @@ def waiting(hub: Hub, agents: Mapping[str, AgentSpec]) -> dict[str, list[Item]]:
 
 def _own_task(row) -> Item:
     task_id, title = row["id"], row["title"]
-    if row["status"] == "pending":
+    if row["status"] == S.PENDING:
         return Item("task", task_id, title, f"task {task_id} ({title}) is reserved for you: claim_task it")
     if row["review_rounds"]:
         return Item("rework", task_id, title, f"task {task_id} ({title}) was sent back by review: get_task shows "
@@ -102,8 +103,8 @@ def _share_free_tasks(hub: Hub, agents: Mapping[str, AgentSpec], takers: list[st
     """Each free pending task (highest priority, then oldest, first) to the first taker it fits, one each."""
     fits = {name: kinds_for(agents[name].all_roles, agents[name].capabilities) for name in takers}
     free = hub.store.query(
-        f"SELECT id, title, kind FROM task WHERE status = 'pending' AND assignee IS NULL AND NOT {WAITING_ON_OTHERS}"
-        " ORDER BY CASE priority WHEN 'high' THEN 0 WHEN 'medium' THEN 1 ELSE 2 END, id LIMIT ?", (FREE_LOOKED_AT,))
+        f"SELECT id, title, kind FROM task WHERE status = '{S.PENDING}' AND assignee IS NULL"
+        f" AND NOT {WAITING_ON_OTHERS} ORDER BY {by_priority()}, id LIMIT ?", (FREE_LOOKED_AT,))
     left = list(takers)
     for row in free:
         taker = next((name for name in left if not row["kind"] or row["kind"] in fits[name]), None)

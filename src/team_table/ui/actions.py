@@ -13,6 +13,7 @@ from team_table import comments, escalations, limits, members, messages, questio
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
 from team_table.names import HUB_SENDER
+from team_table.task_states import S
 from team_table.ui import sessions
 from team_table.ui.sessions import Session
 from team_table.ui.web import HEADERS, Dashboard, action, path_id, safe_next, same_origin, signed_out, text
@@ -70,7 +71,7 @@ async def cancel(ui: Dashboard, request: Request, session: Session, form: FormDa
 @action
 async def reopen(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     task = path_id(request, "task_id")
-    await ui.run(lambda: tasks.update(ui.hub.pinned(), session.caller, task, "pending", reason=text(form, "reason")))
+    await ui.run(lambda: tasks.update(ui.hub.pinned(), session.caller, task, S.PENDING, reason=text(form, "reason")))
     return await ui.done(session, _then(form, f"/ui/tasks/{task}"), f"Task {task} is pending again.")
 
 

@@ -27,6 +27,7 @@ from team_table.errors import NotFound
 from team_table.names import check_name
 from team_table.runner import runs
 from team_table.store import placeholders
+from team_table.task_states import WORKING_SQL
 from team_table.ui import wording
 from team_table.ui.sessions import Session
 from team_table.ui.web import Dashboard, page, path_id
@@ -119,7 +120,7 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
         found = members.listing(hub, caller=session.caller)
         held = defaultdict(list)
         for row in hub.store.query("SELECT id, assignee, status FROM task WHERE assignee IS NOT NULL"
-                                   " AND status IN ('in_progress', 'blocked', 'awaiting_review') ORDER BY id"):
+                                   f" AND status IN {WORKING_SQL} ORDER BY id"):
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
         hearing = receipts.standing(hub.store.query, [m.name for m in found])

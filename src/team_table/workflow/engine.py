@@ -18,6 +18,7 @@ from team_table.errors import TeamTableError
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
+from team_table.task_states import FINISHED
 from team_table.workflow.library import Library
 from team_table.workflow.spec import Trigger, Workflow
 from team_table.workflow.steps import NoCandidate, Run, carry_out
@@ -103,7 +104,7 @@ class Engine:
 
     def _dispatch(self, conn: Tx, context: Context, event_id: int | None) -> None:
         if context.kind == "children_done" and (open_children(conn, context.task.id) or
-                                                tasks.load(conn, context.task.id).status in ("done", "cancelled")):
+                                                tasks.load(conn, context.task.id).status in FINISHED):
             return  # a step for this event added a subtask (a QA task, say), or the parent is finished already
         for workflow in self.workflows.values():
             if not workflow.enabled:

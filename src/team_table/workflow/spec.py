@@ -16,6 +16,7 @@ from typing import Any, Literal, get_args
 from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, field_validator, model_validator
 
 from team_table import templates
+from team_table.task_states import TaskStatus
 from team_table.yaml_files import validate_yaml
 
 TriggerKind = Literal["task_created", "task_status", "review", "children_done", "comment", "agent_offline",
@@ -81,8 +82,8 @@ class Step(Frozen):
 
     create_task: CreateTaskStep | None = None
     assign_reviewer: AssignStep | None = None
-    set_status: Literal["pending", "in_progress", "blocked", "awaiting_review", "done", "cancelled"] | None = None
-    set_parent_status: Literal["in_progress", "blocked", "done", "cancelled"] | None = None
+    set_status: TaskStatus | None = None
+    set_parent_status: Literal["in_progress", "blocked", "done", "cancelled"] | None = None  # TaskStatus values
     send_back_to_author: bool | None = None  # the event's task (or its parent, for qa) back to in_progress
     comment: str | None = None
     message: MessageStep | None = None

@@ -12,6 +12,7 @@ from team_table.hub import Hub
 from team_table.models import Task
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
+from team_table.task_states import FINISHED_SQL, S
 from team_table.workflow.spec import AssignStep, CreateTaskStep, MessageStep, Workflow
 from team_table.workflow.triggers import Context, matches
 
@@ -112,11 +113,11 @@ def _send_back(run: Run, _: bool) -> dict:
         target = tasks.load(run.conn, task.depends_on[0]) if task.depends_on else (run.context.parent or task)
     author = target.assignee
     findings = task.result or run.context.event.get("note") or "see the task's comments"
-    if target.status == "done":
-        tasks.update(hub, me, target.id, "pending", reason=f"sent back by {task.kind or 'a'} task {task.id}: "
+    if target.status == S.DONE:
+        tasks.update(hub, me, target.id, S.PENDING, reason=f"sent back by {task.kind or 'a'} task {task.id}: "
                                                             f"{findings}")
-    elif target.status != "in_progress":
-        tasks.update(hub, me, target.id, "in_progress")
+    elif target.status != S.IN_PROGRESS:
+        tasks.update(hub, me, target.id, S.IN_PROGRESS)
     if author:
         tasks.reassign(hub, me, target.id, author)
     comments.comment(hub, me, target.id, f"Sent back by task {task.id}: {findings}")
@@ -186,8 +187,8 @@ def pick(conn: Tx, hub: Hub, assign: AssignStep, author: str | None, also_not: s
                      " value = excluded.value", (key, chosen))
         return chosen
     load = {name: conn.execute(
-        "SELECT COUNT(*) FROM task WHERE status NOT IN ('done', 'cancelled') AND (assignee = ? OR"
-        " (reviewer = ? AND status = 'awaiting_review'))", (name, name)).fetchone()[0] for name in candidates}
+        f"SELECT COUNT(*) FROM task WHERE status NOT IN {FINISHED_SQL} AND (assignee = ? OR"
+        f" (reviewer = ? AND status = '{S.AWAITING_REVIEW}'))", (name, name)).fetchone()[0] for name in candidates}
     return min(candidates, key=lambda name: (load[name], name))
 
 

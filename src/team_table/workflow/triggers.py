@@ -8,9 +8,10 @@ from typing import Any
 from team_table import members, tasks
 from team_table.events import Event
 from team_table.hub import Hub
-from team_table.models import Task, TaskStatus
+from team_table.models import Task
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
+from team_table.task_states import FINISHED, FINISHED_SQL, S, TaskStatus
 from team_table.workflow.spec import Trigger
 
 
@@ -35,7 +36,7 @@ class Context:
 
 
 def open_children(conn: Tx, task_id: int) -> int:
-    return conn.execute("SELECT COUNT(*) FROM task WHERE parent_id = ? AND status NOT IN ('done', 'cancelled')",
+    return conn.execute(f"SELECT COUNT(*) FROM task WHERE parent_id = ? AND status NOT IN {FINISHED_SQL}",
                         (task_id,)).fetchone()[0]
 
 
@@ -55,7 +56,7 @@ def matches(conn: Tx, hub: Hub, trigger: Trigger, context: Context) -> bool:
         if who not in members.holding(conn, hub, {when.role}):
             return False
     if when.has_claims is not None:
-        held = conn.execute("SELECT COUNT(*) FROM task WHERE assignee = ? AND status = 'in_progress'",
+        held = conn.execute(f"SELECT COUNT(*) FROM task WHERE assignee = ? AND status = '{S.IN_PROGRESS}'",
                             (context.agent,)).fetchone()[0]
         if bool(held) != when.has_claims:
             return False
@@ -88,7 +89,7 @@ def contexts(conn: Tx, hub: Hub, event: Event) -> list[Context]:
                                  task, parent, actor,
                                  verdict=data["review"], round=rounds))
         found.append(Context("task_status", data, task, parent, actor))
-        if task.status in ("done", "cancelled") and parent is not None and not open_children(conn, parent.id):
+        if task.status in FINISHED and parent is not None and not open_children(conn, parent.id):
             grand = tasks.load(conn, parent.parent_id) if parent.parent_id else None
             found.append(Context("children_done", data, parent, grand, actor))
     elif event.kind == "task_comment" and data.get("primary"):  # one event per comment, not per reader

@@ -1,0 +1,69 @@
+"""Rules the hub writes once: what "unread" is, which task statuses count as finished or working, the order of
+priorities. They live in delivery_states.py and task_states.py; these tests fail when one is written out again
+somewhere else (where a copy would drift), and when the schema's partial index stops covering what "unread" is."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from team_table import delivery_states, task_states
+from team_table.store.sqlite import SqliteStore
+from team_table.task_states import TaskStatus
+from team_table.workflow.spec import Step
+
+SOURCE = Path(__file__).resolve().parent.parent / "src" / "team_table"
+# Migrations are history: what they wrote stays as it was, whatever the rules say now.
+HISTORY = {"store/sqlite_schema.py", "store/postgres_schema.py"}
+
+
+def _lines(*also_skipped: str):
+    for path in sorted(SOURCE.rglob("*.py")):
+        name = path.relative_to(SOURCE).as_posix()
+        if name in HISTORY or name in also_skipped:
+            continue
+        for number, line in enumerate(path.read_text().splitlines(), 1):
+            yield f"{name}:{number}", line
+
+
+def test_unread_and_its_kin_are_written_only_in_delivery_states():
+    spelled = re.compile(r"(read|archived|deleted|pushed)_at IS NULL")
+    found = [where for where, line in _lines("delivery_states.py") if spelled.search(line)
+             and "SET read_at" not in line]  # marking read what is not read yet is a guard of the UPDATE, not the rule
+    assert found == [], "write these with team_table.delivery_states (unread, in_inbox, kept, unpushed, seen_by)"
+
+
+def test_task_statuses_and_priorities_in_sql_come_from_task_states():
+    values = "|".join(s.value for s in TaskStatus) + "|high|medium|low"
+    quoted = re.compile(rf"'({values})'")
+    found = [where for where, line in _lines("task_states.py") if quoted.search(line)
+             and "workflow_run" not in line  # a workflow run's own status, not a task's
+             and "list_tasks(" not in line]  # the instructions' example of a call
+    assert found == [], "write these with team_table.task_states (S.X, FINISHED_SQL, WORKING_SQL, TO_DO_SQL, ...)"
+
+
+def test_the_groups_of_statuses_are_as_the_board_describes_them():
+    S = TaskStatus
+    assert task_states.FINISHED == {S.DONE, S.CANCELLED}
+    assert task_states.WORKING == {S.IN_PROGRESS, S.BLOCKED, S.AWAITING_REVIEW}
+    assert task_states.TO_DO == {S.PENDING, S.IN_PROGRESS, S.BLOCKED}
+    assert task_states.FINISHED_SQL == "('cancelled', 'done')"
+
+
+def test_a_workflow_sets_a_parent_only_to_statuses_a_task_has():
+    allowed = Step.model_fields["set_parent_status"].annotation.__args__[0].__args__
+    assert set(allowed) <= {s.value for s in TaskStatus}
+
+
+@pytest.mark.sqlite_only
+def test_the_unread_index_covers_exactly_what_is_unread(tmp_path: Path):
+    """SQLite reads an inbox through the partial index only when the query's condition implies the index's; the
+    queries say `INDEXED BY delivery_unread`, so a rule and an index that part ways would fail every inbox read."""
+    store = SqliteStore.open(tmp_path / "team.db")
+    try:
+        sql = store.query("SELECT sql FROM sqlite_master WHERE name = 'delivery_unread'")[0][0]
+    finally:
+        store.close()
+    assert " ".join(sql.split()).endswith(f"WHERE {delivery_states.unread('')}")
