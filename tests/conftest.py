@@ -16,6 +16,7 @@ from mcp.client.extension import ClientExtension, NotificationBinding
 from pydantic import BaseModel
 
 import stores
+from team_table import event_kinds, events
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.fanout import Fanout
 from team_table.hub import Hub
@@ -182,6 +183,18 @@ async def open_table(tmp_path: Path, era: str, team: Team = EMPTY_TEAM, env: dic
             tasks.start_soon(fanout.run)
             waker = Waker(hub, fanout, anyio.to_thread.run_sync, tasks)  # as a running hub has: wakes, one a delivery
             yield Table(hub, stack, era, fanout=fanout, waker=waker)
+        wrong = off_catalogue(hub)
+        assert not wrong, f"events whose payload is not their kind's (event_kinds.PAYLOADS): {wrong}"
+
+
+def off_catalogue(hub: Hub) -> list[str]:
+    """What is wrong with the events the test wrote, against the catalogue of event kinds: every test of an
+    in-process table checks the events its calls wrote."""
+    found, after = [], 0
+    while batch := events.tail(hub.store, after, 1000):
+        found += [f"event {e.id}: {problem}" for e in batch for problem in event_kinds.problems(e.kind, e.data)]
+        after = batch[-1].id
+    return found
 
 
 def pytest_configure(config) -> None:

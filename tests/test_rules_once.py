@@ -1,15 +1,19 @@
 """Rules the hub writes once: what "unread" is, which task statuses count as finished or working, the order of
-priorities. They live in delivery_states.py and task_states.py; these tests fail when one is written out again
-somewhere else (where a copy would drift), and when the schema's partial index stops covering what "unread" is."""
+priorities (delivery_states.py, task_states.py), the kinds of events and their payloads (event_kinds.py). These
+tests fail when one is written out again somewhere else (where a copy would drift), when the schema's partial index
+stops covering what "unread" is, and when an event is emitted with another kind's payload. (Every in-process test
+also checks the events it wrote against the catalogue: conftest.off_catalogue.)"""
 
 from __future__ import annotations
 
+import ast
 import re
 from pathlib import Path
 
 import pytest
 
 from team_table import delivery_states, task_states
+from team_table.event_kinds import PAYLOADS, EventKind
 from team_table.store.sqlite import SqliteStore
 from team_table.task_states import TaskStatus
 from team_table.workflow.spec import Step
@@ -46,9 +50,9 @@ def test_task_statuses_and_priorities_in_sql_come_from_task_states():
 
 def test_the_groups_of_statuses_are_as_the_board_describes_them():
     S = TaskStatus
-    assert task_states.FINISHED == {S.DONE, S.CANCELLED}
-    assert task_states.WORKING == {S.IN_PROGRESS, S.BLOCKED, S.AWAITING_REVIEW}
-    assert task_states.TO_DO == {S.PENDING, S.IN_PROGRESS, S.BLOCKED}
+    assert {S.DONE, S.CANCELLED} == task_states.FINISHED
+    assert {S.IN_PROGRESS, S.BLOCKED, S.AWAITING_REVIEW} == task_states.WORKING
+    assert {S.PENDING, S.IN_PROGRESS, S.BLOCKED} == task_states.TO_DO
     assert task_states.FINISHED_SQL == "('cancelled', 'done')"
 
 
@@ -67,3 +71,38 @@ def test_the_unread_index_covers_exactly_what_is_unread(tmp_path: Path):
     finally:
         store.close()
     assert " ".join(sql.split()).endswith(f"WHERE {delivery_states.unread('')}")
+
+
+def _payload_named(call: ast.Call, function: ast.AST) -> str | None:
+    """The payload type an emit call builds: `Kind(...)` in place, or a name assigned one in the same function."""
+    data = call.args[3]
+    if isinstance(data, ast.Call) and isinstance(data.func, ast.Name):
+        return data.func.id
+    if isinstance(data, ast.Name):
+        for node in ast.walk(function):
+            if isinstance(node, ast.Assign) and any(isinstance(t, ast.Name) and t.id == data.id for t in node.targets) \
+                    and isinstance(node.value, ast.Call) and isinstance(node.value.func, ast.Name):
+                return node.value.func.id
+    return None
+
+
+def test_every_event_is_emitted_with_its_kind_from_the_catalogue_and_that_kinds_payload():
+    emitted, wrong = set(), []
+    for path in sorted(SOURCE.rglob("*.py")):
+        tree = ast.parse(path.read_text())
+        for function in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)]:
+            for call in [n for n in ast.walk(function) if isinstance(n, ast.Call)]:
+                if not (isinstance(call.func, ast.Attribute) and call.func.attr == "emit"
+                        and isinstance(call.func.value, ast.Name) and call.func.value.id == "events"):
+                    continue
+                where = f"{path.relative_to(SOURCE)}:{call.lineno}"
+                kind = call.args[2]
+                if not (isinstance(kind, ast.Attribute) and isinstance(kind.value, ast.Name) and kind.value.id == "K"):
+                    wrong.append(f"{where}: the kind is not an EventKind (K.X)")
+                    continue
+                emitted.add(EventKind[kind.attr])
+                expected = PAYLOADS[EventKind[kind.attr]].__name__
+                if _payload_named(call, function) != expected:
+                    wrong.append(f"{where}: {kind.attr} is emitted with a payload other than {expected}")
+    assert wrong == []
+    assert emitted == set(EventKind), "a kind of the catalogue that nothing emits (or the other way round)"

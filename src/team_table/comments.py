@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from team_table import audit, events, limits, notices, receipts
+from team_table.event_kinds import K, TaskComment
 from team_table.hub import Hub
 from team_table.models import AuditEntry, Caller, Comment, TaskDetail
 from team_table.tasks import SELECT, load, rows_to_tasks
@@ -19,8 +20,8 @@ def comment(hub: Hub, caller: Caller, task_id: int, text: str) -> Comment:
         audit.record(conn, now, caller.name, "comment_task", "task", task_id, {"comment": row["id"]})
         readers = sorted({task.creator, task.assignee, task.reviewer} - {None, caller.name}) or [task.creator]
         for n, who in enumerate(readers):  # one push per reader; workflows react to the first ("primary") only
-            events.emit(conn, now, "task_comment", {"id": task_id, "comment": row["id"], "author": caller.name,
-                                                    "primary": n == 0}, to=who)
+            events.emit(conn, now, K.TASK_COMMENT, TaskComment(id=task_id, comment=row["id"], author=caller.name,
+                                                               primary=n == 0), to=who)
         notices.commented(conn, hub, now, task.model_dump(), readers, caller.name, text)
         receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.COMMENT)
     return Comment(**dict(row))

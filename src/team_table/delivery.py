@@ -16,6 +16,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from team_table import audit, events, receipts
+from team_table.event_kinds import BroadcastPointer, K, MessagePointer
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
 
@@ -42,18 +43,18 @@ def deliver(conn: Tx, now: str, sender: str, recipient: str, content: str, *, re
         "INSERT INTO message (sender, recipient, content, created_at, thread_id, reply_to, kind)"
         " VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id", (sender, recipient, content, now, thread_id, reply_to, kind),
     ).fetchone()[0]
-    pointer = {"id": message_id, "sender": sender, **({"thread_id": thread_id} if thread_id else {}),
-               **({"kind": kind} if kind else {})}
+    extra = {**({"thread_id": thread_id} if thread_id else {}), **({"kind": kind} if kind else {})}
     if recipient == BROADCAST:
         count = conn.execute(
             "INSERT INTO delivery (agent, message_id, due_at) SELECT name, ?, ? FROM member"
             " WHERE status = 'active' AND name != ?", (message_id, due_at, sender)).rowcount
-        events.emit(conn, now, "broadcast", pointer, exclude=sender)
+        events.emit(conn, now, K.BROADCAST, BroadcastPointer(id=message_id, sender=sender, **extra), exclude=sender)
     else:
         conn.execute("INSERT INTO delivery (agent, message_id, due_at) VALUES (?, ?, ?)",
                      (recipient, message_id, due_at))
         count = 1
-        events.emit(conn, now, "message", {**pointer, "recipient": recipient}, to=recipient)
+        events.emit(conn, now, K.MESSAGE, MessagePointer(id=message_id, sender=sender, recipient=recipient, **extra),
+                    to=recipient)
     if sender != HUB_SENDER and (thread_id is not None or recipient != BROADCAST):
         receipts.answered(conn, now, sender, recipient, thread_id)
     if audit_action is not None:

@@ -6,6 +6,7 @@ from team_table import audit, events, limits, members, templates
 from team_table.config import Notify
 from team_table.delivery import deliver
 from team_table.errors import Conflict, Invalid, NotFound
+from team_table.event_kinds import EscalationChange, K
 from team_table.hub import Hub
 from team_table.models import Caller, Escalation
 from team_table.names import HUB_SENDER
@@ -51,8 +52,8 @@ def escalate(conn: Tx, hub: Hub, message_id: int | None, sender: str, agent: str
     for person in sorted(people):
         sent = deliver(conn, now, HUB_SENDER, person, alert, kind="escalation")
         conn.execute("INSERT INTO escalation_alert (escalation_id, message_id) VALUES (?, ?)", (escalation_id, sent.id))
-        events.emit(conn, now, "escalation", {"id": escalation_id, "rule": rule, "message_id": message_id,
-                                              "sender": sender, "agent": agent}, to=person)
+        events.emit(conn, now, K.ESCALATION, EscalationChange(id=escalation_id, rule=rule, message_id=message_id,
+                                                        sender=sender, agent=agent), to=person)
     audit.record(conn, now, HUB_SENDER, "escalate", "message", message_id,
                  {"rule": rule, "escalation": escalation_id, "notified": sorted(people), "reason": reason or None})
     return escalation_id
@@ -99,10 +100,10 @@ def resolve(hub: Hub, caller: Caller, escalation_id: int, note: str = "") -> Esc
             (f": {note}" if note else ".")
         for person in sorted({row["sender"], row["agent"]} - {HUB_SENDER}):
             deliver(conn, now, HUB_SENDER, person, answer, reply_to=row["message_id"], kind="escalation_resolved")
-            events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved",
-                                                  "by": caller.name}, to=person)
+            events.emit(conn, now, K.ESCALATION, EscalationChange(id=escalation_id, status="resolved", by=caller.name),
+                        to=person)
         if {row["sender"], row["agent"]} == {HUB_SENDER}:  # nobody to tell: open pages still hear it closed
-            events.emit(conn, now, "escalation", {"id": escalation_id, "status": "resolved", "by": caller.name},
+            events.emit(conn, now, K.ESCALATION, EscalationChange(id=escalation_id, status="resolved", by=caller.name),
                         to=caller.name)
         conn.execute("UPDATE delivery SET read_at = COALESCE(read_at, ?) WHERE message_id IN"
                      " (SELECT message_id FROM escalation_alert WHERE escalation_id = ?)", (now, escalation_id))

@@ -9,6 +9,7 @@ from typing import Any
 
 from team_table.clock import Clock, iso
 from team_table.config import HubSection
+from team_table.event_kinds import EventKind, Payload
 from team_table.store import Store, Tx
 
 EVERYONE = "*"
@@ -28,9 +29,10 @@ class Event:
         return agent == self.recipient
 
 
-def emit(conn: Tx, at: str, kind: str, data: dict[str, Any], *, to: str = EVERYONE,
+def emit(conn: Tx, at: str, kind: EventKind, data: Payload, *, to: str = EVERYONE,
          exclude: str | None = None) -> None:
-    """Record one event for one agent, or for everyone but `exclude`; call inside the change's transaction."""
+    """Record one event for one agent, or for everyone but `exclude`; call inside the change's transaction. Its
+    payload is the kind's (event_kinds.PAYLOADS)."""
     conn.append("INSERT INTO event (at, kind, recipient, exclude, data) VALUES (?, ?, ?, ?, ?)",
                 (at, kind, to, exclude, json.dumps(data, separators=(",", ":"))))
 

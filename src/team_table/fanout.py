@@ -19,12 +19,13 @@ from functools import partial
 
 from team_table import events
 from team_table.errors import TeamTableError
+from team_table.event_kinds import K
 from team_table.events import Event
 from team_table.store import Store, run_from_loop
 
 log = logging.getLogger("team_table.push")
 
-LOSSY = frozenset({"presence"})  # how things are now, not a change to act on: never a reason to close a listener
+LOSSY = frozenset({K.PRESENCE})  # how things are now, not a change to act on: never a reason to close a listener
 LOSSY_ROOM = 16  # a lossy event is queued only while fewer than this many events wait in the listener's buffer
 MAX_STREAMS = 8  # push streams (/events, /ui/events) one member may hold open on one hub process
 RETRY_SECONDS = 1.0  # after a failed read of the event log
@@ -214,7 +215,7 @@ class Fanout:
                 return
 
     def _deliver(self, event: Event) -> None:
-        if event.kind == "revoked":  # deregistered or revoked, by any process on the database: streams close
+        if event.kind == K.REVOKED:  # deregistered or revoked, by any process on the database: streams close
             self.close_agent(event.recipient, "the agent's tokens were revoked (or it left the table)")
             return
         kind = event.kind

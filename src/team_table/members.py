@@ -9,6 +9,7 @@ from collections.abc import Callable, Collection
 
 from team_table import audit, events, limits, presence, reservations, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
+from team_table.event_kinds import K, MemberChange, Revoked, RolesChanged
 from team_table.hub import Hub
 from team_table.models import Caller, Member, MemberStatus, Registration
 from team_table.names import OPERATOR, check_name, check_new_member, is_valid_name
@@ -129,7 +130,7 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
         )
         audit.record(conn, now, name, "register", "member", name,
                      {"role": role, "rejoined": active})
-        events.emit(conn, now, "member", {"agent": name, "joined": not active, "role": role}, exclude=name)
+        events.emit(conn, now, K.MEMBER, MemberChange(agent=name, joined=not active, role=role), exclude=name)
     return Registration(name=name, role=role, roles=list(declared.all_roles) if declared else [role],
                         capabilities=caps, status=MemberStatus.ACTIVE,
                         registered_at=registered_at, last_heartbeat=now, token=new_token)
@@ -188,7 +189,7 @@ def retire(conn: Tx, hub: Hub, name: str, now: str, why: str, *, issued_only: bo
     conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
     presence.release_all_of(conn, hub, name, now, why)
     reservations.drop_all_of(conn, hub, name, now, why)
-    events.emit(conn, now, "revoked", {"agent": name}, to=name)
+    events.emit(conn, now, K.REVOKED, Revoked(agent=name), to=name)
     return count
 
 
@@ -278,7 +279,7 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
             raise NotFound(f"No member named {name}; they must register first.")
         conn.execute("UPDATE member SET role = ? WHERE name = ?", (role, name))
         audit.record(conn, now, actor, "grant_role", "member", name, {"role": role, "was": row["role"]})
-        events.emit(conn, now, "roles_changed", {"agent": name, "role": role}, to=name)
+        events.emit(conn, now, K.ROLES_CHANGED, RolesChanged(agent=name, role=role), to=name)
         member = conn.execute("SELECT * FROM member WHERE name = ?", (name,)).fetchone()
     return _member(member)
 
@@ -322,7 +323,7 @@ def readmit(hub: Hub, name: str, actor: str = OPERATOR) -> str:
                             (back, name)).rowcount:
             raise Conflict(f"{name} is not revoked: there is nobody to let back in.")
         audit.record(conn, now, actor, "readmit", "member", name, {"status": back})
-        events.emit(conn, now, "member", {"agent": name, "readmitted": True}, exclude=name)
+        events.emit(conn, now, K.MEMBER, MemberChange(agent=name, readmitted=True), exclude=name)
         return _after_readmit(conn, name, declared)
 
 

@@ -14,6 +14,7 @@ from team_table.clock import parse_iso
 from team_table.delivery import deliver
 from team_table.delivery_policy import Step
 from team_table.delivery_states import kept
+from team_table.event_kinds import K, Rewake
 from team_table.hub import Hub
 from team_table.message_kinds import Kind
 from team_table.names import HUB_SENDER
@@ -62,7 +63,7 @@ def _take(conn: Tx, hub: Hub, now: str, row, step: Step) -> None:
     if step == Step.REWAKE:
         text = (f"team-table: {sender} is waiting for your answer to message {message_id}; read it with "
                 "get_messages (include_read=true if you read it already) and answer with send_message(reply_to=...).")
-        events.emit(conn, now, "rewake", {"ids": [message_id], "text": text, "after": row["pushed_via"]}, to=agent)
+        events.emit(conn, now, K.REWAKE, Rewake(ids=[message_id], text=text, after=row["pushed_via"]), to=agent)
         detail = {"message": message_id, "step": step.value}
     elif step == Step.TELL_SENDER and sender != HUB_SENDER:
         state = "read it" if row["read_at"] else "has not read it"

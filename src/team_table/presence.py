@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from team_table import audit, events, task_paths, templates
 from team_table.clock import iso, parse_iso
 from team_table.delivery import about_task
+from team_table.event_kinds import K, Presence, TaskUpdated
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.store import Tx, placeholders
@@ -77,7 +78,7 @@ def sweep(hub: Hub) -> dict[str, str]:
         for name, (was, new) in sorted(moves.items()):
             if conn.execute("UPDATE member SET presence = ? WHERE name = ? AND presence = ?",
                             (new, name, was)).rowcount:
-                events.emit(conn, now, "presence", {"agent": name, "status": new, "was": was})
+                events.emit(conn, now, K.PRESENCE, Presence(agent=name, status=new, was=was))
                 changed[name] = new
         for task in conn.execute(stale_sql, (cutoff,)).fetchall():
             release(conn, hub, task, now, "offline longer than the claim lease")
@@ -94,8 +95,9 @@ def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
         return  # it moved meanwhile
     audit.record(conn, now, HUB_SENDER, "release_claim", "task", task["id"],
                  {"assignee": task["assignee"], "why": why, "reserved_for": back_to})
-    events.emit(conn, now, "task_updated", {"id": task["id"], "status": "pending", "assignee": back_to,
-                                            "by": HUB_SENDER, "released_from": task["assignee"]})
+    events.emit(conn, now, K.TASK_UPDATED, TaskUpdated(id=task["id"], status=S.PENDING, was=S.IN_PROGRESS,
+                                                       assignee=back_to, by=HUB_SENDER,
+                                                       released_from=task["assignee"]))
     text = templates.render(None, templates.CLAIM_RELEASED, {
         "task_id": task["id"], "title": task["title"], "assignee": task["assignee"]})
     about_task(conn, now, HUB_SENDER, task["creator"], text, task["id"])

@@ -19,6 +19,7 @@ from team_table import audit, events, limits, members
 from team_table.clock import iso
 from team_table.delivery import deliver
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
+from team_table.event_kinds import K, QuestionAnswered, QuestionAsked
 from team_table.hub import Hub
 from team_table.models import Caller, Question, QuestionStatus
 from team_table.names import HUB_SENDER, check_name
@@ -109,7 +110,7 @@ def ask(hub: Hub, caller: Caller, text: str, kind: str = "text", options: list[s
             sent = deliver(conn, now, caller.name, person, words, thread_id=root)
             root = root or sent.id
         conn.execute("UPDATE question SET message_id = ? WHERE id = ?", (root, qid))
-        events.emit(conn, now, "question", {"id": qid, "asker": caller.name, "kind": kind, "status": "open"},
+        events.emit(conn, now, K.QUESTION, QuestionAsked(id=qid, asker=caller.name, kind=kind, status="open"),
                     to=people[0])
         audit.record(conn, now, caller.name, "ask", "question", qid,
                      {"kind": kind, "asked": people, "deadline": deadline, "task_id": task_id})
@@ -160,7 +161,7 @@ def _close(conn: Tx, row, now: str, by: str, words: str) -> None:
         conn.execute("UPDATE delivery SET read_at = COALESCE(read_at, ?) WHERE message_id IN (SELECT id FROM message"
                      " WHERE (id = ? OR thread_id = ?) AND sender = ?)",
                      (now, row["message_id"], row["message_id"], row["asker"]))
-    events.emit(conn, now, "question_answered", {"id": row["id"], "by": by}, to=to or by)
+    events.emit(conn, now, K.QUESTION_ANSWERED, QuestionAnswered(id=row["id"], by=by), to=to or by)
 
 
 def expire_due(hub: Hub) -> list[int]:
@@ -254,7 +255,7 @@ async def wait_for_answer(hub: Hub, fanout, run, question_id: int, seconds: floa
                 with anyio.move_on_after(RECHECK):  # woken by the answer's event; looked at again in any case
                     while True:
                         event = await sub.queue.get()
-                        if event is None or (event.kind == "question_answered"
+                        if event is None or (event.kind == K.QUESTION_ANSWERED
                                              and event.data.get("id") == question_id):
                             break
         return await run(lambda: _load(hub, question_id))

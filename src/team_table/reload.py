@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from team_table import audit, events, members
 from team_table.config import Team, parse_team
 from team_table.errors import ConfigError
+from team_table.event_kinds import ConfigRefused, ConfigReloaded, K
 from team_table.hub import Hub
 from team_table.names import OPERATOR
 from team_table.store import Tx
@@ -162,7 +163,7 @@ class Reloader:
                 members.retire(conn, self.hub, name, now, "it was removed from team.yaml")
             summary = audit_change.summary()
             audit.record(conn, now, OPERATOR, "config_reloaded", "config", str(self.path), summary)
-            events.emit(conn, now, "config_reloaded", {"file": str(self.path), **summary})
+            events.emit(conn, now, K.CONFIG_RELOADED, ConfigReloaded(file=str(self.path), **summary))
 
     def _reject(self, new_digest: str, error: ConfigError) -> None:
         self.error = error
@@ -184,7 +185,7 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
         return False  # another hub process reported this edit already
     audit.record(conn, now, OPERATOR, "config_error", target_type, target, {"problems": problems})
     for admin in members.holding(conn, hub, hub.team.privileged_roles()):
-        events.emit(conn, now, "config_error", {"file": target, "problems": problems}, to=admin)
+        events.emit(conn, now, K.CONFIG_ERROR, ConfigRefused(file=target, problems=problems), to=admin)
     return True
 
 

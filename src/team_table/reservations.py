@@ -21,6 +21,7 @@ from team_table import audit, events, limits, overlap
 from team_table.clock import iso
 from team_table.delivery import deliver
 from team_table.errors import Conflict, HeldPaths, Invalid, NotFound
+from team_table.event_kinds import K, Reservations
 from team_table.hub import Hub
 from team_table.message_kinds import Kind
 from team_table.models import Caller, Holder, Reservation
@@ -165,8 +166,8 @@ def grant(conn: Tx, hub: Hub, agent: str, wanted: list[str], *, exclusive: bool,
         (agent, pattern, overlap.shape(pattern).anchor, int(exclusive), reason, task_id, seconds, now,
          clock + seconds)).fetchone()) for pattern in free]
     if granted:
-        events.emit(conn, now, "reservations", {"agent": agent, "change": "reserved",
-                                                "patterns": [r.pattern for r in granted]}, exclude=agent)
+        events.emit(conn, now, K.RESERVATIONS, Reservations(agent=agent, change="reserved",
+                                                            patterns=[r.pattern for r in granted]), exclude=agent)
     return granted, holders
 
 
@@ -188,8 +189,8 @@ def free(conn: Tx, hub: Hub, rows: list, now: str, *, by: str, change: str, beca
     for row in rows:
         by_holder.setdefault(row["agent"], []).append(row)
     for agent, theirs in by_holder.items():
-        events.emit(conn, now, "reservations", {"agent": agent, "change": change,
-                                                "patterns": [r["pattern"] for r in theirs]}, exclude=by)
+        events.emit(conn, now, K.RESERVATIONS, Reservations(agent=agent, change=change,
+                                                            patterns=[r["pattern"] for r in theirs]), exclude=by)
         if agent != by:
             several = len(theirs) > 1
             listed = ", ".join(r["pattern"] for r in theirs[:10]) + (" ..." if len(theirs) > 10 else "")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid
+from team_table.event_kinds import K, TaskUpdated
 from team_table.hub import Hub
 from team_table.models import Caller, Task
 from team_table.task_states import TaskStatus
@@ -45,11 +46,10 @@ def review(hub: Hub, caller: Caller, task_id: int, approve: bool, note: str = ""
                          (task_id, caller.name, f"{'Approved' if approve else 'Changes requested'}: {note}", now))
         audit.record(conn, now, caller.name, "review_task", "task", task_id,
                      {"approve": approve, "note": note, "status": status.value})
-        events.emit(conn, now, "task_updated", {"id": task_id, "status": status.value, "assignee": task.assignee,
-                                                "by": caller.name, "review": "approved" if approve else "rework",
-                                                "round": task.review_rounds + (0 if approve else 1),
-                                                "note": note, "was": TaskStatus.AWAITING_REVIEW.value},
-                    exclude=caller.name)
+        events.emit(conn, now, K.TASK_UPDATED, TaskUpdated(
+            id=task_id, status=status.value, was=TaskStatus.AWAITING_REVIEW.value, assignee=task.assignee,
+            by=caller.name, review="approved" if approve else "rework",
+            round=task.review_rounds + (0 if approve else 1), note=note), exclude=caller.name)
         receipts.acted_on_task(conn, now, caller.name, task_id, receipts.Acted.REVIEW)
         if not approve:
             notices.sent_back(conn, hub, now, task.model_dump(), caller.name, note)

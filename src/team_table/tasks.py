@@ -7,6 +7,7 @@ from collections.abc import Sequence
 
 from team_table import audit, events, limits, notices, receipts, task_paths
 from team_table.errors import Conflict, Forbidden, Invalid, NotFound
+from team_table.event_kinds import K, TaskAssigned, TaskUpdated
 from team_table.hub import Hub
 from team_table.models import Caller, Task
 from team_table.names import check_name
@@ -134,13 +135,13 @@ def create(hub: Hub, caller: Caller, title: str, description: str = "", assignee
         audit.record(conn, now, caller.name, "create_task", "task", row["id"],
                      {"title": title, "priority": priority, "assignee": assignee or None, "kind": kind,
                       "parent_id": parent_id, "depends_on": waits, **({"paths": declared} if declared else {})})
-        announce = {"id": row["id"], "title": title, "creator": caller.name, "assignee": assignee or None,
-                    "priority": priority, "kind": kind, "new": True}
+        announce = TaskAssigned(id=row["id"], title=title, creator=caller.name, assignee=assignee or None,
+                                priority=priority, kind=kind, new=True)
         if assignee:
-            events.emit(conn, now, "task_assigned", announce, to=assignee)
+            events.emit(conn, now, K.TASK_ASSIGNED, announce, to=assignee)
             notices.assigned(conn, hub, now, {"id": row["id"], "title": title}, assignee, caller.name)
         else:
-            events.emit(conn, now, "task_assigned", announce, exclude=caller.name)
+            events.emit(conn, now, K.TASK_ASSIGNED, announce, exclude=caller.name)
         return load(conn, row["id"])
 
 
@@ -257,8 +258,8 @@ def reassign(hub: Hub, caller: Caller, task_id: int, assignee: str) -> Task:
             task_paths.hand_over(conn, hub, updated, assignee, now, by=caller.name)
         audit.record(conn, now, caller.name, "reassign_task", "task", task_id,
                      {"assignee": assignee, "was": task.assignee})
-        events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
-                                                 "assignee": assignee, "priority": task.priority}, to=assignee)
+        events.emit(conn, now, K.TASK_ASSIGNED, TaskAssigned(id=task_id, title=task.title, creator=task.creator,
+                                                             assignee=assignee, priority=task.priority), to=assignee)
         announce_update(conn, now, updated, caller)
         about = {"id": task_id, "title": task.title}
         notices.assigned(conn, hub, now, about, assignee, caller.name)
@@ -289,11 +290,10 @@ def cancel(hub: Hub, caller: Caller, task_id: int) -> list[Task]:
 
 def announce_update(conn: Tx, now: str, row, caller: Caller,
                      was: str | None = None) -> None:
-    events.emit(conn, now, "task_updated",
-                {"id": row["id"], "status": row["status"], "assignee": row["assignee"], "by": caller.name,
-                 "was": str(was) if was is not None else row["status"],
-                 **({"reviewer": row["reviewer"]} if row["reviewer"] else {})},
-                exclude=caller.name)
+    events.emit(conn, now, K.TASK_UPDATED, TaskUpdated(
+        id=row["id"], status=row["status"], was=str(was) if was is not None else row["status"],
+        assignee=row["assignee"], by=caller.name, **({"reviewer": row["reviewer"]} if row["reviewer"] else {})),
+        exclude=caller.name)
 
 
 def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
@@ -305,9 +305,9 @@ def set_reviewer(hub: Hub, caller: Caller, task_id: int, reviewer: str) -> Task:
         _creator_or(caller, task, "assign_task")
         conn.execute("UPDATE task SET reviewer = ?, updated_at = ? WHERE id = ?", (reviewer, now, task_id))
         audit.record(conn, now, caller.name, "set_reviewer", "task", task_id, {"reviewer": reviewer})
-        events.emit(conn, now, "task_assigned", {"id": task_id, "title": task.title, "creator": task.creator,
-                                                 "assignee": task.assignee, "reviewer": reviewer,
-                                                 "priority": task.priority}, to=reviewer)
+        events.emit(conn, now, K.TASK_ASSIGNED, TaskAssigned(id=task_id, title=task.title, creator=task.creator,
+                                                             assignee=task.assignee, reviewer=reviewer,
+                                                             priority=task.priority), to=reviewer)
         if task.status == S.AWAITING_REVIEW and reviewer != task.reviewer:
             notices.review_requested(conn, hub, now, task.model_dump(), reviewer, caller.name)
         return load(conn, task_id)

@@ -15,13 +15,14 @@ import anyio
 import anyio.lowlevel
 
 from team_table import messages, receipts
+from team_table.event_kinds import K
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import Caller
 
 MIN_SECONDS, MAX_SECONDS = 1.0, 50.0  # clients give up on a tool call after about 60 s
 PROGRESS_EVERY = 10.0
-ARRIVALS = frozenset({"message", "broadcast"})
+ARRIVALS = frozenset({K.MESSAGE, K.BROADCAST})
 Run = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from team_table import audit, escalations, events, members, tokens
 from team_table.clock import iso
+from team_table.event_kinds import AgentRun, K
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.runner import leases, work
 from team_table.runner.leases import Owner
 from team_table.store import Tx, placeholders
 
-EVENT = "agent_run"
 GAVE_UP = "run_failed"  # the escalation rule when the hub stops trying to run an agent
 STALLED = "run_stalled"
 RERUNS = "run_reruns"
@@ -140,8 +140,8 @@ def _state(conn: Tx, agent: str, state: AgentState, now: str, owner: Owner, run_
         "INSERT INTO agent_state (agent, state, since, run_id, detail) VALUES (?, ?, ?, ?, ?) ON CONFLICT(agent)"
         " DO UPDATE SET state = excluded.state, since = excluded.since, run_id = COALESCE(excluded.run_id,"
         " agent_state.run_id), detail = excluded.detail", (agent, state.value, now, run_id, detail))
-    events.emit(conn, now, EVENT, {"agent": agent, "state": state.value, "run": run_id, "detail": detail,
-                                   "owner": owner.id}, to=HUB_SENDER)
+    events.emit(conn, now, K.AGENT_RUN, AgentRun(agent=agent, state=state.value, run=run_id, detail=detail,
+                                                 owner=owner.id), to=HUB_SENDER)
 
 
 def close_left(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> list[Any]:
@@ -239,7 +239,7 @@ def request(hub: Hub, agent: str, what: str | None, actor: str) -> None:
                      " DO UPDATE SET requested = excluded.requested", (agent, AgentState.IDLE.value, now, what))
         if what is not None:
             audit.record(conn, now, actor, f"run_{what}_asked", "member", agent)
-            events.emit(conn, now, EVENT, {"agent": agent, "requested": what}, to=HUB_SENDER)
+            events.emit(conn, now, K.AGENT_RUN, AgentRun(agent=agent, requested=what), to=HUB_SENDER)
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,7 @@ from team_table import events, presence
 from team_table.clock import iso, parse_iso
 from team_table.config import AgentSpec
 from team_table.errors import TeamTableError
+from team_table.event_kinds import K
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
@@ -116,7 +117,7 @@ class Supervisor:
                 try:
                     self.fanout.start_at(await self._run(events.last_id, self.hub.store))
                     while (event := await sub.queue.get()) is not None:
-                        if event.kind != runs.EVENT or event.data.get("owner") != self.owner.id:
+                        if event.kind != K.AGENT_RUN or event.data.get("owner") != self.owner.id:
                             self.wake()
                 finally:
                     self.fanout.unsubscribe(sub)

@@ -21,6 +21,7 @@ from mcp.types import Notification
 
 from team_table.delivery_policy import Way
 from team_table.errors import TeamTableError
+from team_table.event_kinds import K
 from team_table.events import Event
 from team_table.fanout import RETRY_SECONDS, Fanout
 from team_table.hub import Hub
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 log = logging.getLogger("team_table.push")
 
 CHANNEL = "claude/channel"
-PUSHED = frozenset({"config_reloaded", "roles_changed"})  # the events that may change a tool list
+PUSHED = frozenset({K.CONFIG_RELOADED, K.ROLES_CHANGED})  # the events that may change a tool list
 
 
 class ChannelNotification(Notification[dict[str, Any], Literal["notifications/claude/channel"]]):

@@ -23,6 +23,7 @@ import anyio
 from team_table import wakes
 from team_table.delivery_policy import Way
 from team_table.errors import TeamTableError
+from team_table.event_kinds import K
 from team_table.events import Event
 from team_table.fanout import RETRY_SECONDS, Fanout
 from team_table.hub import Hub
@@ -31,7 +32,7 @@ log = logging.getLogger("team_table.wake")
 
 GRACE = 0.05  # seconds to collect a burst before waking (a wait in progress here is known, and skips it)
 DELIVER_TIMEOUT = 5.0  # a way that takes longer than this has failed
-WAKING = frozenset({"message", "broadcast", "rewake"})
+WAKING = frozenset({K.MESSAGE, K.BROADCAST, K.REWAKE})
 Run = Callable[[Callable[[], Any]], Awaitable[Any]]
 
 
@@ -114,7 +115,7 @@ class Waker:
                             continue
                         return  # revoked, or the process is stopping
                     if event.id > start and self._wakes(agent, event):
-                        if event.kind == "rewake":
+                        if event.kind == K.REWAKE:
                             self.tasks.start_soon(self._rewake, agent, event.data)
                         else:
                             self._schedule(agent)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from team_table import audit, escalations, events, tasks, templates
 from team_table.errors import TeamTableError
+from team_table.event_kinds import K, WorkflowRun
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.store import Tx
@@ -156,8 +157,9 @@ class Engine:
                      (workflow.name, record["trigger"], event_id, task_id, record["status"],
                       json.dumps(record["steps"]), record.get("error"), now))
         audit.record(conn, now, HUB_SENDER, "workflow_run", "task", task_id, record)
-        events.emit(conn, now, "workflow", {k: v for k, v in record.items() if k != "steps"}
-                    | {"steps": [s["action"] for s in record["steps"]]})
+        events.emit(conn, now, K.WORKFLOW, WorkflowRun(
+            workflow=record["workflow"], trigger=record["trigger"], task_id=task_id, status=record["status"],
+            steps=[s["action"] for s in record["steps"]], **({"error": record["error"]} if "error" in record else {})))
         return record
 
 

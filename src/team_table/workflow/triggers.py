@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from team_table import members, tasks
+from team_table.event_kinds import K
 from team_table.events import Event
 from team_table.hub import Hub
 from team_table.models import Task
@@ -72,10 +73,10 @@ def contexts(conn: Tx, hub: Hub, event: Event) -> list[Context]:
         return task, tasks.load(conn, task.parent_id) if task.parent_id else None
 
     found: list[Context] = []
-    if event.kind == "task_assigned" and data.get("new"):
+    if event.kind == K.TASK_ASSIGNED and data.get("new"):
         task, parent = about(data["id"])
         found.append(Context("task_created", data, task, parent, actor=data.get("creator", "")))
-    elif event.kind == "task_updated":
+    elif event.kind == K.TASK_UPDATED:
         if data.get("was") == data["status"] and "review" not in data:
             return found  # nothing moved (a reassignment, say): no status trigger
         task, parent = about(data["id"])
@@ -92,12 +93,12 @@ def contexts(conn: Tx, hub: Hub, event: Event) -> list[Context]:
         if task.status in FINISHED and parent is not None and not open_children(conn, parent.id):
             grand = tasks.load(conn, parent.parent_id) if parent.parent_id else None
             found.append(Context("children_done", data, parent, grand, actor))
-    elif event.kind == "task_comment" and data.get("primary"):  # one event per comment, not per reader
+    elif event.kind == K.TASK_COMMENT and data.get("primary"):  # one event per comment, not per reader
         task, parent = about(data["id"])
         found.append(Context("comment", data, task, parent, actor=data.get("author", "")))
-    elif event.kind == "presence" and data.get("status") == "offline":
+    elif event.kind == K.PRESENCE and data.get("status") == "offline":
         found.append(Context("agent_offline", data, agent=data["agent"]))
-    elif event.kind == "message" and data.get("sender") != HUB_SENDER:
+    elif event.kind == K.MESSAGE and data.get("sender") != HUB_SENDER:
         found.append(Context("message_to_role", data, actor=data.get("sender", ""), agent=data["recipient"]))
     return found
 
