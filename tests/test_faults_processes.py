@@ -22,8 +22,8 @@ import stores
 from team_table.config import EMPTY_TEAM
 from team_table.fanout import Fanout
 from team_table.runtime import open_table
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.events_route import events_endpoint
-from team_table.server.guard import FailedAuth
 from team_table.server.metrics import Metrics
 from team_table.settings import resolve
 
@@ -66,7 +66,7 @@ async def test_a_push_reader_that_stops_reading_is_cut_off_and_its_stream_counte
         async def run(work):
             return work()
 
-        endpoint = events_endpoint(hub, fanout, run, FailedAuth(), metrics, heartbeat=0.05, send_timeout=0.5)
+        endpoint = events_endpoint(hub, fanout, run, FailedAuth(metrics), metrics, heartbeat=0.05, send_timeout=0.5)
         from starlette.applications import Starlette
         from starlette.routing import Route
 

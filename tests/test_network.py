@@ -127,7 +127,7 @@ async def test_metrics_count_tool_calls_latency_streams_and_refusals(tmp_path: P
     assert metric(text, "team_table_tool_duration_seconds_count", tool="send_message") == 3
     assert metric(text, "team_table_tool_duration_seconds_bucket", tool="send_message", le="+Inf") == 3
     assert metric(text, "team_table_rate_limited_total") == 1
-    assert metric(text, "team_table_auth_failures_total", route="/mcp") == 1
+    assert metric(text, "team_table_auth_failures_total", route="/mcp") == 2  # the bad bearer token, and the call
     assert metric(text, "team_table_event_streams") == 1
 
 

@@ -138,6 +138,8 @@ async def test_the_eleventh_failed_authentication_from_one_address_gets_429(tmp_
             assert stream is not None
         good = Seat(await stack.enter_async_context(mcp_client(hub.url, "http-2026", bearer=alice.token)), hub.log)
         assert (await good.raw("heartbeat")).data["name"] == "alice"
+        # A tool call's failed authentication is counted the same way: this address is past its limit.
+        assert (await good.raw("heartbeat", token="a guess")).data["code"] == "rate_limited"
         assert (await answer(http, "GET", hub.url + "/healthz")).status_code == 200
 
 

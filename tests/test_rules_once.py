@@ -13,7 +13,11 @@ from pathlib import Path
 import pytest
 
 from team_table import delivery_states, task_states
+from team_table.errors import RateLimited, TeamTableError, Unauthorized
 from team_table.event_kinds import PAYLOADS, EventKind
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth
+from team_table.server.metrics import Metrics
 from team_table.store.sqlite import SqliteStore
 from team_table.task_states import TaskStatus
 from team_table.workflow.spec import Step
@@ -106,3 +110,27 @@ def test_every_event_is_emitted_with_its_kind_from_the_catalogue_and_that_kinds_
                     wrong.append(f"{where}: {kind.attr} is emitted with a payload other than {expected}")
     assert wrong == []
     assert emitted == set(EventKind), "a kind of the catalogue that nothing emits (or the other way round)"
+
+
+def _codes(error: type[TeamTableError]) -> set[str]:
+    return {error.code} | {code for sub in error.__subclasses__() for code in _codes(sub)}
+
+
+def test_every_refusal_code_has_its_http_status_in_the_one_table():
+    assert _codes(TeamTableError) == set(refusals.STATUS)
+    assert refusals.status(RateLimited("wait", 2.5)) == 429
+    assert refusals.headers(RateLimited("wait", 2.5)) == {"retry-after": "3"}
+    assert refusals.body(RateLimited("wait", 2.5)) == {"error": "wait", "code": "rate_limited", "retry_after": 2.5}
+
+
+def test_a_failed_authentication_is_counted_and_an_address_past_its_limit_is_told_to_wait():
+    metrics, now = Metrics(), [0.0]
+    failures = FailedAuth(metrics, limit=2, window=60, clock=lambda: now[0])
+    wrong = Unauthorized("no")
+    assert [failures.refused("/mcp", "10.0.0.1", wrong).code for _ in range(3)] == [
+        "unauthorized", "unauthorized", "rate_limited"]
+    assert failures.refused("/mcp", "10.0.0.2", wrong) is wrong  # another address has its own count
+    assert failures.refused("/mcp", None, wrong) is wrong  # not a guess (an empty bearer): in metrics only
+    now[0] = 61
+    assert failures.refused("/mcp", "10.0.0.1", wrong) is wrong  # the window passed
+    assert metrics.registry.get_sample_value("team_table_auth_failures_total", {"route": "/mcp"}) == 6

@@ -28,7 +28,7 @@ from team_table.server.identity import Binding, BindingSource, no_binding
 from team_table.server.tools import Runner, Seat, inline
 
 if TYPE_CHECKING:
-    from team_table.server.guard import FailedAuth
+    from team_table.server.auth_failures import FailedAuth
     from team_table.server.metrics import Metrics
     from team_table.wake.waker import Waker
 

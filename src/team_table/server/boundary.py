@@ -10,8 +10,9 @@ from typing import Any
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, ValidationError
 
-from team_table.errors import HeldPaths, Invalid, RateLimited, TeamTableError
+from team_table.errors import Invalid, TeamTableError
 from team_table.models import plain
+from team_table.server import refusals
 
 log = logging.getLogger("team_table.tools")
 
@@ -35,12 +36,7 @@ def _json(value: Any) -> str:
 
 
 def refusal(error: TeamTableError) -> CallToolResult:
-    body: dict[str, Any] = {"error": error.message, "code": error.code}
-    if isinstance(error, RateLimited):
-        body["retry_after"] = round(error.retry_after, 1)
-    if isinstance(error, HeldPaths):
-        body["holders"] = plain(error.holders)
-    return CallToolResult(content=[TextContent(type="text", text=json.dumps(body))], is_error=True)
+    return CallToolResult(content=[TextContent(type="text", text=json.dumps(refusals.body(error)))], is_error=True)
 
 
 def answer(tool: str, work: Callable[[], Any]) -> tuple[CallToolResult, str]:

@@ -16,12 +16,13 @@ from starlette.responses import JSONResponse, Response
 
 from team_table import events, limits, members, receipts
 from team_table.delivery_policy import Way
-from team_table.errors import Busy, Invalid, TeamTableError, Unavailable
+from team_table.errors import Busy, Forbidden, Invalid, RateLimited, TeamTableError, Unauthorized, Unavailable
 from team_table.events import Event
 from team_table.fanout import MAX_STREAMS, Fanout, Subscription
 from team_table.hub import Hub
 from team_table.names import token_variable
-from team_table.server.guard import FailedAuth
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth, route_of
 from team_table.server.identity import bearer_token
 from team_table.server.metrics import Metrics
 from team_table.waiting_summary import waiting_for
@@ -40,49 +41,42 @@ def _sse(event: Event) -> ServerSentEvent:
 
 def unavailable(error: TeamTableError) -> Response:
     """The database cannot answer now (away, or busy): 503, and when to come back."""
-    return JSONResponse({"error": error.message, "code": error.code}, 503, {"retry-after": "2"})
+    return refusals.response(error, 503, {"retry-after": "2"})
 
 
-async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: str, run: Run, failures: FailedAuth,
-                               metrics: Metrics, route: str) -> Response | None:
+async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: str, run: Run,
+                               failures: FailedAuth) -> Response | None:
     """None when `token` is `agent`'s; else the refusal (403, or 429 for an address that keeps guessing: a valid
     token is never held up; 503 when the database cannot tell now)."""
-    client = request.client.host if request.client else "-"
     try:
         await run(lambda: members.authenticate(hub, agent, token))
         return None
     except (Unavailable, Busy) as exc:
         return unavailable(exc)
     except TeamTableError:
-        metrics.auth_failures.labels(route).inc()
-        wait = failures.blocked(client)
-        if wait:
-            return JSONResponse({"error": f"Too many failed authentications; try again in {wait:.0f} s.",
-                                 "code": "rate_limited"}, 429, {"retry-after": str(int(wait) + 1)})
-        failures.failed(client)
-        return JSONResponse({"error": "Not allowed", "code": "forbidden"}, 403)
+        client = request.client.host if request.client else "-"
+        return refusals.response(failures.refused(route_of(request.url.path), client, Forbidden("Not allowed")))
 
 
-async def refuse_unless_bearer_of(request: Request, hub: Hub, agent: str, run: Run, failures: FailedAuth,
-                                  metrics: Metrics) -> Response | None:
+async def refuse_unless_bearer_of(request: Request, hub: Hub, agent: str, run: Run,
+                                  failures: FailedAuth) -> Response | None:
     """The /agents/{agent}/... routes of the hooks: None when the bearer token is `agent`'s; 401 without one (naming
     the header and the agent's variable), else as refuse_unless_member (403 for a token that is not agent's)."""
     token = bearer_token(request.headers)
     if not token:
-        return JSONResponse({"error": f"This route needs {agent}'s token: send `Authorization: Bearer <token>` "
-                                      f"(`team-table hook` reads it from {token_variable(agent)}).",
-                             "code": "unauthorized"}, 401, {"www-authenticate": "Bearer"})
-    return await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/agents")
+        return refusals.response(Unauthorized(f"This route needs {agent}'s token: send `Authorization: Bearer "
+                                              f"<token>` (`team-table hook` reads it from {token_variable(agent)})."))
+    return await refuse_unless_member(request, hub, agent, token, run, failures)
 
 
-def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth, metrics: Metrics,
+def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
                      waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
     """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks, and the ways
     this hub process has to wake it now (best first); a POST also marks what waits surfaced (the hook is adding it
     to the model's context)."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
         if refused is not None:
             return refused
         try:
@@ -103,17 +97,16 @@ def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, me
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         token = bearer_token(request.headers) or request.query_params.get("token", "")
-        refused = await refuse_unless_member(request, hub, agent, token, run, failures, metrics, "/events")
+        refused = await refuse_unless_member(request, hub, agent, token, run, failures)
         if refused is not None:
             return refused
         try:
             resume = _last_event_id(request)
         except Invalid as exc:
-            return JSONResponse({"error": exc.message, "code": exc.code}, 400)
+            return refusals.response(exc)
         if fanout.streams_of(agent) >= MAX_STREAMS:
-            return JSONResponse({"error": f"{agent} has {MAX_STREAMS} push streams open on this hub already; close "
-                                          "one (or reuse it) before opening another.", "code": "rate_limited"}, 429,
-                                {"retry-after": "10"})
+            return refusals.response(RateLimited(f"{agent} has {MAX_STREAMS} push streams open on this hub already; "
+                                                 "close one (or reuse it) before opening another.", 10))
         if resume is not None:
             sub, cursor = fanout.subscribe(agent, stream=True), resume
         else:

@@ -8,22 +8,20 @@ import ipaddress
 import json
 import logging
 import time
-from collections import deque
 from collections.abc import Awaitable, Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from team_table.errors import Invalid, TeamTableError
+from team_table.errors import Forbidden, Invalid, TeamTableError, Unauthorized
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth, route_of
 from team_table.server.identity import bearer_token, empty_bearer
-from team_table.server.metrics import Metrics
 from team_table.settings import Settings
 
 access = logging.getLogger("team_table.access")
 
 LOCAL_HOSTS = ("127.0.0.1:*", "localhost:*", "[::1]:*", "127.0.0.1", "localhost", "[::1]")
 MAX_BODY = 1 << 20  # 1 MiB: the largest tool arguments (50,000-character context values) fit many times over
-AUTH_FAILURES = 10  # per client address ...
-AUTH_WINDOW = 60.0  # ... per this many seconds, then 429 until the window passes
 KNOWN_GOOD_SECONDS = 1.0
 EMPTY_BEARER = ("The bearer token is empty: the client sent `Authorization: Bearer` with nothing after it, so the "
                 "variable meant to hold the token (e.g. TEAM_TABLE_TOKEN_ALICE) is probably not set where the client "
@@ -60,39 +58,13 @@ def allowed_origins(hosts: list[str]) -> list[str]:
     return [f"{scheme}://{h}" for h in hosts for scheme in ("http", "https")]
 
 
-class FailedAuth:
-    """Failed authentications per client address, in a sliding window."""
-
-    def __init__(self, limit: int = AUTH_FAILURES, window: float = AUTH_WINDOW,
-                 clock: Callable[[], float] = time.monotonic) -> None:
-        self.limit, self.window, self.clock = limit, window, clock
-        self._seen: dict[str, deque[float]] = {}
-
-    def _recent(self, client: str) -> deque[float]:
-        stamps = self._seen.setdefault(client, deque())
-        cutoff = self.clock() - self.window
-        while stamps and stamps[0] < cutoff:
-            stamps.popleft()
-        return stamps
-
-    def blocked(self, client: str) -> float:
-        """Seconds until `client` may try again (0 when it may now)."""
-        stamps = self._recent(client)
-        if len(stamps) < self.limit:
-            return 0.0
-        return max(0.0, stamps[0] + self.window - self.clock())
-
-    def failed(self, client: str) -> None:
-        self._recent(client).append(self.clock())
-        if len(self._seen) > 10_000:  # an address flood cannot grow this without bound
-            self._seen = {k: v for k, v in self._seen.items() if v}
-
-
-async def reply(send: Send, status: int, body: dict, headers: dict[str, str] | None = None) -> None:
-    payload = json.dumps(body).encode()
+async def reply(send: Send, error: TeamTableError, status: int | None = None,
+                extra: dict[str, str] | None = None) -> None:
+    """A refusal, straight on the ASGI wire (the guard answers before any app runs); as refusals.response."""
+    payload = json.dumps(refusals.body(error)).encode()
     raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
-    raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status, "headers": raw})
+    raw += [(k.encode(), v.encode()) for k, v in {**refusals.headers(error), **(extra or {})}.items()]
+    await send({"type": "http.response.start", "status": status or refusals.status(error), "headers": raw})
     await send({"type": "http.response.body", "body": payload})
 
 
@@ -100,7 +72,7 @@ class Guard:
     """Wraps the whole app: every route is checked, and every request is logged without its query or headers."""
 
     def __init__(self, app: ASGIApp, *, hosts: list[str], identify: Callable[[str], Awaitable[str | None]],
-                 failures: FailedAuth, metrics: Metrics, max_body: int = MAX_BODY) -> None:
+                 failures: FailedAuth, max_body: int = MAX_BODY) -> None:
         self.app = app
         self._known: dict[str, float] = {}  # token digest -> until when it is known good (monotonic)
         self._good_hosts: set[str] = set()  # Host values seen to match `hosts`
@@ -108,7 +80,6 @@ class Guard:
         self.origins = allowed_origins(hosts)
         self.identify = identify
         self.failures = failures
-        self.metrics = metrics
         self.max_body = max_body
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -149,51 +120,42 @@ class Guard:
     async def _check_then_serve(self, scope: Scope, receive: Receive, send: Send) -> None:
         headers = _wanted(scope)
         host = headers.get("host", "")
-        if not self._host_allowed(host):
-            await reply(send, 421, {"error": f"Host {host!r} is not allowed; add it to hub.allowed_hosts.",
-                                    "code": "forbidden"})
+        if not self._host_allowed(host):  # 421: this hub is not the one the client meant
+            await reply(send, Forbidden(f"Host {host!r} is not allowed; add it to hub.allowed_hosts."), 421)
             return
         origin = headers.get("origin")
         if origin and not any(fnmatch.fnmatchcase(origin, p.replace("[", "[[]")) for p in self.origins):
-            await reply(send, 403, {"error": f"Origin {origin!r} is not allowed.", "code": "forbidden"})
+            await reply(send, Forbidden(f"Origin {origin!r} is not allowed."))
             return
         length = headers.get("content-length")
-        too_big = {"error": f"Request body over {self.max_body} bytes.", "code": "invalid"}
+        too_big = Invalid(f"Request body over {self.max_body} bytes.")
         if length is not None and (not length.isdigit() or int(length) > self.max_body):
-            await reply(send, 413, too_big)
+            await reply(send, too_big, 413)
             return
         if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
             receive = await _buffered(receive, self.max_body)  # a chunked body: read it whole, within the limit
             if receive is None:
-                await reply(send, 413, too_big)
+                await reply(send, too_big, 413)
                 return
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
-        if not token and empty_bearer(headers) and not scope["path"].startswith("/events/"):
+        route, events = route_of(scope["path"]), scope["path"].startswith("/events/")
+        if not token and empty_bearer(headers) and not events:
             # Not a guess (nothing is counted against the address): a client whose token variable is unset.
-            self.metrics.auth_failures.labels(_route(scope["path"])).inc()
-            await reply(send, 401, {"error": EMPTY_BEARER, "code": "unauthorized"}, {"www-authenticate": "Bearer"})
+            await reply(send, self.failures.refused(route, None, Unauthorized(EMPTY_BEARER)))
             return
         # /events answers any bad token with 403 itself (docs/compatibility.md §5).
         try:
-            known_bad = bool(token) and not scope["path"].startswith("/events/") and not await self._known_good(token)
+            known_bad = bool(token) and not events and not await self._known_good(token)
         except TeamTableError:
             # The database cannot tell now (away, restarting): the route checks the token itself and says so in
             # its own way (a tool call with an `unavailable` refusal, which an MCP client shows its agent; a bare
             # 503 here would read as a dropped session).
             known_bad = False
         if known_bad:
-            self.metrics.auth_failures.labels(_route(scope["path"])).inc()
-            wait = self.failures.blocked(client)
-            if wait:  # an address that keeps guessing is told to wait; a valid token is never held up
-                await reply(send, 429, {"error": "Too many failed authentications from this address; "
-                                                 f"try again in {wait:.0f} s.", "code": "rate_limited"},
-                            {"retry-after": str(int(wait) + 1)})
-                return
-            self.failures.failed(client)
-            await reply(send, 401, {"error": "The bearer token is not valid (revoked, or never issued); "
-                                             "mint a new one with `team-table token NAME`.",
-                                    "code": "unauthorized"}, {"www-authenticate": "Bearer"})
+            await reply(send, self.failures.refused(route, client, Unauthorized(
+                "The bearer token is not valid (revoked, or never issued); mint a new one with "
+                "`team-table token NAME`.")))
             return
         await self.app(scope, _limited(receive, self.max_body), send)
 
@@ -223,10 +185,6 @@ def _wanted(scope: Scope) -> dict[str, str]:
         if key in _CHECKED:
             found.setdefault(key.decode("latin-1"), value.decode("latin-1"))
     return found
-
-
-def _route(path: str) -> str:
-    return "/" + path.strip("/").split("/", 1)[0]
 
 
 def _limited(receive: Receive, limit: int) -> Receive:

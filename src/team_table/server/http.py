@@ -28,9 +28,11 @@ from uvicorn.protocols.http.h11_impl import H11Protocol
 
 from team_table import members, ui
 from team_table.errors import Invalid
+from team_table.server import refusals
 from team_table.server.app import build_server
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.events_route import events_endpoint, waiting_endpoint
-from team_table.server.guard import FailedAuth, Guard, allowed_hosts, allowed_origins
+from team_table.server.guard import Guard, allowed_hosts, allowed_origins
 from team_table.server.identity import from_bearer
 from team_table.server.metrics import Metrics
 from team_table.server.permission_route import permission_endpoint
@@ -55,10 +57,13 @@ class Network:
 
     hosts: list[str]
     metrics: Metrics = field(default_factory=Metrics)
-    failures: FailedAuth = field(default_factory=FailedAuth)
+    failures: FailedAuth = field(init=False)  # of MCP calls, /events, /agents/* and bearer tokens; sign-ins apart
     rt: Runtime | None = None
     # SQLite: one connection serves the process, so one worker thread (more would only queue on its lock).
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
+
+    def __post_init__(self) -> None:
+        self.failures = FailedAuth(self.metrics)
 
     @classmethod
     def for_settings(cls, settings: Settings) -> Network:
@@ -120,7 +125,7 @@ def build_app(net: Network) -> Guard:
         async with mcp.session_manager.run():
             yield
 
-    dashboard = Dashboard(rt, net.run, FailedAuth(), net.metrics)  # sign-ins: a throttle of their own
+    dashboard = Dashboard(rt, net.run, FailedAuth(net.metrics), net.metrics)  # sign-ins: a throttle of their own
     routes = [
         *streamable.routes,  # first: nearly every request is a call to /mcp, and routes are matched in order
         Route("/healthz", healthz),
@@ -128,12 +133,12 @@ def build_app(net: Network) -> Guard:
         Route("/metrics", metrics),
         Route("/events/{agent_name}", events_endpoint(hub, rt.fanout, net.run, net.failures, net.metrics,
                                                       waker=rt.waker)),
-        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, net.metrics, rt.waker),
+        Route("/agents/{agent_name}/waiting", waiting_endpoint(hub, net.run, net.failures, rt.waker),
               methods=["GET", "POST"]),
-        Route("/agents/{agent_name}/wakes", wakes_endpoint(hub, rt.waker, net.run, net.failures, net.metrics)),
-        Route("/agents/{agent_name}/permission", permission_endpoint(hub, rt.fanout, net.run, net.failures,
-                                                                     net.metrics), methods=["POST"]),
-        Route("/agents/{agent_name}/reservations/check", check_endpoint(hub, net.run, net.failures, net.metrics),
+        Route("/agents/{agent_name}/wakes", wakes_endpoint(hub, rt.waker, net.run, net.failures)),
+        Route("/agents/{agent_name}/permission", permission_endpoint(hub, rt.fanout, net.run, net.failures),
+              methods=["POST"]),
+        Route("/agents/{agent_name}/reservations/check", check_endpoint(hub, net.run, net.failures),
               methods=["POST"]),
         *sse.routes,
         *ui.routes(dashboard),
@@ -145,8 +150,7 @@ def build_app(net: Network) -> Guard:
 
     served = _streamed_waits(app)
     served = _no_stream(served) if hub.settings.stateless_http else served
-    return Guard(served, hosts=net.hosts, identify=identify, failures=net.failures,
-                 metrics=net.metrics)
+    return Guard(served, hosts=net.hosts, identify=identify, failures=net.failures)
 
 
 # Whether the request being served is answered as an SSE stream (a wait) rather than one JSON document.
@@ -186,9 +190,9 @@ def _no_stream(app: ASGIApp) -> ASGIApp:
     does not hold an idle connection open on one replica for nothing."""
     async def checked(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == "/mcp" and scope["method"] == "GET":
-            await JSONResponse({"error": "This hub serves /mcp statelessly (replicas): nothing is pushed over a GET "
-                                         "stream. Use wait_for_messages or /events/NAME.", "code": "invalid"},
-                               405, headers={"Allow": "POST, DELETE"})(scope, receive, send)
+            await refusals.response(Invalid("This hub serves /mcp statelessly (replicas): nothing is pushed over a GET "
+                                            "stream. Use wait_for_messages or /events/NAME."),
+                                    405, {"Allow": "POST, DELETE"})(scope, receive, send)
             return
         await app(scope, receive, send)
 

@@ -18,9 +18,9 @@ from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.models import QuestionStatus
 from team_table.runner.config import Permissions
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.events_route import Run, refuse_unless_bearer_of
-from team_table.server.guard import FailedAuth
-from team_table.server.metrics import Metrics
 
 MAX_TOOL_NAME = 200
 PREVIEW = 2000  # characters of the tool's input shown to the people
@@ -41,11 +41,11 @@ def describe(tool: str, given: dict) -> str:
     return "with " + json.dumps(given, ensure_ascii=False)[:300] if given else "(no input)"
 
 
-def permission_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth,
-                        metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+def permission_endpoint(hub: Hub, fanout: Fanout, run: Run,
+                        failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
         if refused is not None:
             return refused
         try:
@@ -56,8 +56,8 @@ def permission_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth
         given = body.get("tool_input") if isinstance(body, dict) else None
         if not isinstance(tool, str) or not tool.strip() or len(tool) > MAX_TOOL_NAME \
                 or not isinstance(given, dict | type(None)):
-            error = Invalid("Send {\"tool_name\": NAME, \"tool_input\": {...}}: the tool the client asks to use.")
-            return JSONResponse({"error": error.message, "code": error.code}, 400)
+            return refusals.response(Invalid("Send {\"tool_name\": NAME, \"tool_input\": {...}}: the tool the client "
+                                             "asks to use."))
         given = given or {}
         policy = permissions_of(hub, agent)
         if not policy.ask:

@@ -12,18 +12,15 @@ from starlette.responses import JSONResponse, Response
 from team_table import commit_check, reservations
 from team_table.errors import Invalid, TeamTableError
 from team_table.hub import Hub
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.events_route import Run, refuse_unless_bearer_of
-from team_table.server.guard import FailedAuth
-from team_table.server.metrics import Metrics
-
-STATUS = {"invalid": 400, "unavailable": 503, "busy": 503}
 
 
-def check_endpoint(hub: Hub, run: Run, failures: FailedAuth,
-                   metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+def check_endpoint(hub: Hub, run: Run, failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
         if refused is not None:
             return refused
         try:
@@ -33,13 +30,10 @@ def check_endpoint(hub: Hub, run: Run, failures: FailedAuth,
             answer = await run(lambda: commit_check.verdict(pinned.store.query, pinned.team.reservations, agent,
                                                             paths, reservations.epoch(pinned)))
         except ValueError:
-            return _refusal(Invalid('The body must be JSON: {"paths": ["src/a.py", ...]}.'))
+            return refusals.response(Invalid('The body must be JSON: {"paths": ["src/a.py", ...]}.'))
         except TeamTableError as exc:
-            return _refusal(exc)
+            return refusals.response(exc)
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
     return endpoint
 
-
-def _refusal(error: TeamTableError) -> Response:
-    return JSONResponse({"error": error.message, "code": error.code}, STATUS.get(error.code, 400))

@@ -34,17 +34,18 @@ from team_table import (
     tasks,
     waiting,
 )
-from team_table.errors import Forbidden, RateLimited, TeamTableError, Unauthorized
+from team_table.errors import Forbidden, TeamTableError, Unauthorized
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.limits import MAX_INT
 from team_table.models import Caller
+from team_table.server.auth_failures import route_of
 from team_table.server.boundary import answer, attempt, refusal
 from team_table.server.identity import BindingSource, resolve
 
 if TYPE_CHECKING:  # the network hub's; a stdio server never loads them
+    from team_table.server.auth_failures import FailedAuth
     from team_table.server.connections import Connections
-    from team_table.server.guard import FailedAuth
     from team_table.server.metrics import Metrics
     from team_table.wake.waker import Waker
 
@@ -106,25 +107,18 @@ def _observe(seat: Seat, tool: str, outcome: str, start: float) -> None:
 
 
 def _who(hub: Hub, ctx: Context, name: str, token: str) -> Caller:
-    """The authenticated caller. Over HTTP a failed authentication counts against the client's address, as a bad
-    bearer token does, and an address past the limit is told to wait; a valid token is never held up."""
+    """The authenticated caller. Over HTTP a failed authentication is counted (in /metrics, and against the client's
+    address, as a bad bearer token is), and an address past the limit is told to wait; a valid token is never held
+    up."""
     seat = _seat(ctx)
     try:
         return resolve(hub, seat.binding(ctx.headers), name, token)
-    except Unauthorized:
-        client = _client(ctx) if seat.failures is not None else None
-        if client is not None:
-            if wait := seat.failures.blocked(client):
-                raise RateLimited(f"Too many failed authentications from this address; try again in {wait:.0f} s.",
-                                  wait) from None
-            seat.failures.failed(client)
-        raise
-
-
-def _client(ctx: Context) -> str | None:
-    request = ctx.request_context.request
-    address = getattr(request, "client", None)
-    return address.host if address is not None else None
+    except Unauthorized as exc:
+        request = ctx.request_context.request
+        address = getattr(request, "client", None)
+        if seat.failures is None or request is None or address is None:
+            raise
+        raise seat.failures.refused(route_of(request.url.path), address.host, exc) from None
 
 
 TOOLS: list[tuple[Callable[..., Any], ToolAnnotations]] = []

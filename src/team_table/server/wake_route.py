@@ -16,13 +16,14 @@ from dataclasses import dataclass, field
 import anyio
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import Response
 
 from team_table.delivery_policy import Way
+from team_table.errors import Invalid
 from team_table.hub import Hub
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.events_route import Run, refuse_unless_bearer_of
-from team_table.server.guard import FailedAuth
-from team_table.server.metrics import Metrics
 from team_table.wake.waker import Route, Waker
 
 HEARTBEAT_SECONDS = 15.0
@@ -74,18 +75,17 @@ class Helpers:
             del self._hooks[(agent, helper.session)]
 
 
-def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth,
-                   metrics: Metrics) -> Callable[[Request], Awaitable[Response]]:
+def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
     helpers = Helpers()
 
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures, metrics)
+        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
         if refused is not None:
             return refused
         way = WAYS.get(request.query_params.get("via", "monitor"))
         if way is None:
-            return JSONResponse({"error": "via is monitor or hook.", "code": "invalid"}, 400)
+            return refusals.response(Invalid("via is monitor or hook."))
         session = request.query_params.get("session", "")[:128]
         inbox, outbox = anyio.create_memory_object_stream(4)
         return EventSourceResponse(_stream(agent, _Helper(way, session, inbox, outbox), waker, helpers),

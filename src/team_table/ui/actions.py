@@ -13,6 +13,7 @@ from team_table import comments, escalations, limits, members, messages, questio
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
 from team_table.names import HUB_SENDER
+from team_table.server import refusals
 from team_table.task_states import S
 from team_table.ui import sessions
 from team_table.ui.sessions import Session
@@ -145,22 +146,16 @@ def signin(ui: Dashboard):
         try:
             same_origin(request)
             sessions.check_csrf(request.cookies.get(sessions.SIGNIN_COOKIE, ""), form.get("csrf"))
-            wait = ui.signins.blocked(client)
-            if wait:
-                return await _signin_again(ui, request, target, f"Too many failed sign-ins from this address; "
-                                                                f"try again in {wait:.0f} s.", 429)
             token = text(form, "token").strip()
             name = await ui.run(lambda: members.identify(ui.hub.pinned(), token))
-            if name is None:
-                ui.signins.failed(client)  # a guess at a token: counted towards the address's sign-in limit
-                ui.metrics.auth_failures.labels("/ui").inc()
-                raise Unauthorized("That token is not valid (revoked, or never issued). Mint one with "
-                                   "`team-table token NAME` and declare its hash in team.yaml.")
+            if name is None:  # a guess at a token: counted towards the address's sign-in limit
+                raise ui.signins.refused("/ui", client, Unauthorized(
+                    "That token is not valid (revoked, or never issued). Mint one with `team-table token NAME` and "
+                    "declare its hash in team.yaml."))
             session_id, _ = await ui.run(lambda: sessions.open_session(ui.hub.pinned(), name, token,
                                                                        f"Signed in as {name}."))
         except TeamTableError as error:
-            status = 403 if error.code == "forbidden" else 401 if error.code == "unauthorized" else 400
-            return await _signin_again(ui, request, target, error.message, status)
+            return await _signin_again(ui, request, target, error.message, refusals.status(error))
         response = RedirectResponse(target, 303, headers=HEADERS)
         response.set_cookie(sessions.COOKIE, session_id, max_age=int(sessions.LIFETIME.total_seconds()), path="/",
                             httponly=True, samesite="strict", secure=request.url.scheme == "https")

@@ -33,7 +33,8 @@ from team_table.clock import parse_iso
 from team_table.errors import Forbidden, TeamTableError
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
-from team_table.server.guard import FailedAuth
+from team_table.server import refusals
+from team_table.server.auth_failures import FailedAuth
 from team_table.server.metrics import Metrics
 from team_table.ui import parts, sessions, wording
 from team_table.ui.sessions import Session
@@ -44,8 +45,6 @@ if TYPE_CHECKING:
 log = logging.getLogger("team_table.ui")
 
 HERE = Path(__file__).parent
-STATUS = {"invalid": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
-          "rate_limited": 429, "unavailable": 503}
 HEADERS = {
     # No inline script or style anywhere: what runs is the package's own static files.
     "Content-Security-Policy": "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self';"
@@ -148,7 +147,7 @@ class Dashboard:
         """A refusal as a page of its own (a form that did not come from a dashboard page, or a page that cannot
         be shown): what was refused and what to do next. It is never live."""
         roles = session.caller.roles if session else ()
-        return self.render(request, "refused.html", session, STATUS.get(error.code, 400),
+        return self.render(request, "refused.html", session, refusals.status(error),
                            error=wording.for_people(error, self.hub.team, roles), code=error.code,
                            back=_back(request))
 
