@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from team_table import delivery_states, task_states
-from team_table.errors import RateLimited, TeamTableError, Unauthorized
+from team_table.errors import Busy, RateLimited, TeamTableError, Unauthorized, Unavailable
 from team_table.event_kinds import PAYLOADS, EventKind
 from team_table.server import refusals
 from team_table.server.auth_failures import FailedAuth
@@ -121,6 +121,8 @@ def test_every_refusal_code_has_its_http_status_in_the_one_table():
     assert refusals.status(RateLimited("wait", 2.5)) == 429
     assert refusals.headers(RateLimited("wait", 2.5)) == {"retry-after": "3"}
     assert refusals.body(RateLimited("wait", 2.5)) == {"error": "wait", "code": "rate_limited", "retry_after": 2.5}
+    assert refusals.headers(RateLimited("wait", 10)) == {"retry-after": "10"}  # whole seconds are not rounded up
+    assert refusals.headers(Unavailable("away")) == refusals.headers(Busy("locked")) == {"retry-after": "2"}
 
 
 def test_a_failed_authentication_is_counted_and_an_address_past_its_limit_is_told_to_wait():

@@ -41,7 +41,7 @@ def _sse(event: Event) -> ServerSentEvent:
 
 def unavailable(error: TeamTableError) -> Response:
     """The database cannot answer now (away, or busy): 503, and when to come back."""
-    return refusals.response(error, 503, {"retry-after": "2"})
+    return refusals.response(error, 503, {"retry-after": refusals.AGAIN_SOON})
 
 
 async def refuse_unless_member(request: Request, hub: Hub, agent: str, token: str, run: Run,

@@ -8,11 +8,12 @@ from typing import Any
 
 from starlette.responses import JSONResponse
 
-from team_table.errors import HeldPaths, RateLimited, TeamTableError, Unauthorized
+from team_table.errors import Busy, HeldPaths, RateLimited, TeamTableError, Unauthorized, Unavailable
 from team_table.models import plain
 
 STATUS = {"invalid": 400, "config": 400, "unauthorized": 401, "forbidden": 403, "not_found": 404, "conflict": 409,
           "rate_limited": 429, "internal": 500, "unavailable": 503, "busy": 503}
+AGAIN_SOON = "2"  # seconds: when to ask again after the database could not answer (busy, or away)
 
 
 def body(error: TeamTableError) -> dict[str, Any]:
@@ -31,9 +32,12 @@ def status(error: TeamTableError) -> int:
 
 
 def headers(error: TeamTableError) -> dict[str, str]:
-    """Retry-After (whole seconds, rounded up) when rate-limited; WWW-Authenticate when a token is wanted."""
+    """Retry-After (whole seconds, rounded up) when rate-limited, and soon when the database could not answer;
+    WWW-Authenticate when a token is wanted."""
     if isinstance(error, RateLimited):
         return {"retry-after": str(max(1, math.ceil(error.retry_after)))}
+    if isinstance(error, Unavailable | Busy):
+        return {"retry-after": AGAIN_SOON}
     if isinstance(error, Unauthorized):
         return {"www-authenticate": "Bearer"}
     return {}

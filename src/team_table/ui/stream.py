@@ -15,8 +15,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from team_table import events, limits
-from team_table.errors import Invalid, TeamTableError
+from team_table.errors import Forbidden, Invalid, RateLimited, TeamTableError
 from team_table.fanout import MAX_STREAMS, Subscription
+from team_table.server import refusals
 from team_table.ui import sessions
 from team_table.ui.web import HEADERS, Dashboard
 
@@ -28,20 +29,20 @@ def events_page(ui: Dashboard):
     async def endpoint(request: Request) -> Response:
         try:
             session = await ui.session(request)
-        except TeamTableError:  # the database cannot answer now: the page's script tries again
-            return Response(status_code=503, headers={**HEADERS, "Retry-After": "2"})
+        except TeamTableError as exc:  # the database cannot answer now: the page's script tries again
+            return _refused(exc, 503, {"retry-after": refusals.AGAIN_SOON})
         if session is None:
-            return Response(status_code=403, headers=HEADERS)
+            return _refused(Forbidden("Sign in to the dashboard first."))
         fanout, name = ui.rt.fanout, session.caller.name
         if fanout.streams_of(name) >= MAX_STREAMS:
-            return Response(status_code=429, headers={**HEADERS, "Retry-After": "10"})
+            return _refused(RateLimited(f"{name} has {MAX_STREAMS} streams open on this hub already.", 10))
         sub = fanout.subscribe(name, everything=True, stream=True)
         try:
             newest = await ui.run(lambda: events.last_id(ui.hub.store))
         except BaseException as exc:
             fanout.unsubscribe(sub)
             if isinstance(exc, TeamTableError):
-                return Response(status_code=503, headers={**HEADERS, "Retry-After": "2"})
+                return _refused(exc, 503, {"retry-after": refusals.AGAIN_SOON})
             raise
         fanout.start_at(newest)
         raw = request.headers.get("last-event-id", "")
@@ -54,6 +55,12 @@ def events_page(ui: Dashboard):
                                    send_timeout=10, ping=0)
 
     return endpoint
+
+
+def _refused(error: TeamTableError, status: int | None = None, extra: dict[str, str] | None = None) -> Response:
+    """A refusal without a body (the page's EventSource reads only the status): as refusals.response."""
+    return Response(status_code=status or refusals.status(error),
+                    headers={**HEADERS, **refusals.headers(error), **(extra or {})})
 
 
 async def _stream(ui: Dashboard, request: Request, sub: Subscription, cursor: int,
