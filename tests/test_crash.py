@@ -64,7 +64,7 @@ async def test_a_network_hub_killed_under_load_loses_nothing_it_acknowledged(tmp
                 ready.set()
                 await send_until_stopped(seat, names[(i + 1) % 3], acknowledged[name], stop)
                 if name == "bob":
-                    read_before[name] = [m["id"] for m in await seat.ok("get_messages")]
+                    read_before[name] = await every_message(seat)
                 await stop.wait()
         except BaseException as exc:
             if not killed.is_set() or isinstance(exc, (KeyboardInterrupt, SystemExit)):
@@ -91,7 +91,7 @@ async def test_a_network_hub_killed_under_load_loses_nothing_it_acknowledged(tmp
     async with running_hub(tmp_path, None) as again, AsyncExitStack() as stack:
         for i, name in enumerate(names):
             reader = (await join_all(stack, again, "probe-" + name))[0].as_agent(name, tokens[name])
-            received = read_before[name] + [m["id"] for m in await reader.ok("get_messages")]
+            received = read_before[name] + await every_message(reader)
             sender = names[(i - 1) % 3]
             assert len(received) == len(set(received)), name  # nothing twice
             assert set(acknowledged[sender]) <= set(received), name  # nothing acknowledged lost
@@ -144,10 +144,18 @@ async def test_stdio_hub_processes_killed_under_load_lose_nothing_they_acknowled
     assert integrity(db) == "ok"
     async with seats([(params, "legacy")], tmp_path / "after") as (reader,):
         for i, name in enumerate(names):
-            inbox = [m["id"] for m in await reader.as_agent(name, tokens[name]).ok("get_messages")]
+            inbox = await every_message(reader.as_agent(name, tokens[name]))
             sender = names[(i - 1) % 4]
             assert len(inbox) == len(set(inbox)), name
             assert set(acknowledged[sender]) <= set(inbox), name
+
+
+async def every_message(seat) -> list[int]:
+    """The ids of all of a seat's unread messages: get_messages answers a page (100) at a time."""
+    ids: list[int] = []
+    while page := await seat.ok("get_messages"):
+        ids += [m["id"] for m in page]
+    return ids
 
 
 def _pid_of(log: Path) -> int:

@@ -117,7 +117,8 @@ async def test_the_hub_advertises_only_what_it_serves(table):
 
 def test_a_template_that_would_allocate_hundreds_of_megabytes_is_refused_at_check_quickly():
     start = time.monotonic()
-    with pytest.raises(ConfigError, match="MemoryError"):
+    # The memory bound stops it; on a loaded machine the 1 s bound may come first. Either way: refused, quickly.
+    with pytest.raises(ConfigError, match=r"MemoryError|took longer than"):
         team_from("agents:\n  bob:\n    role: coder\n    auto_reply:\n      template: \"{{ 'a' * 200000000 }}\"\n")
     assert time.monotonic() - start < 10
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC
+
 import anyio
 import pytest
 
@@ -209,6 +211,32 @@ async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_
                          "auto-reply:alice": 5.0}
     finally:
         await runner.stop()
+
+
+async def test_once_the_hub_stops_its_jobs_no_run_is_started_and_no_error_is_logged(office, caplog):
+    """A scheduler timer that fires while the hub stops must start nothing: a run started then is left behind
+    not begun, and cancelled with the event loop (APScheduler logs each as an error)."""
+    import asyncio
+    from datetime import datetime
+
+    from apscheduler.events import EVENT_JOB_SUBMITTED
+
+    table, _, _ = office
+    runner = jobs.Jobs(table.hub)
+    runner.start()
+    await asyncio.sleep(0.05)
+    submitted: list[str] = []
+    runner.scheduler.add_listener(lambda event: submitted.append(event.job_id), EVENT_JOB_SUBMITTED)
+    with caplog.at_level("ERROR"):
+        # The stop begins in the very turn of the event loop where every job falls due (the scheduler's wake-up is
+        # queued behind the stop's first step, as a timer firing at that moment would be).
+        stopping = asyncio.ensure_future(runner.stop())
+        for job in runner.scheduler.get_jobs():
+            job.modify(next_run_time=datetime.now(UTC))
+        await stopping
+        await asyncio.sleep(0.1)
+    assert submitted == []
+    assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
 
 
 def test_check_refuses_a_template_with_a_typo(tmp_path):

@@ -12,7 +12,7 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 import anyio
@@ -81,7 +81,8 @@ class Jobs:
         self.default_patterns = default_patterns
         self.scheduler: AsyncIOScheduler | None = None
         self._held: dict[str, float] = {}  # job -> until when this process holds its lease (hub clock)
-        self._running: set[asyncio.Task] = set()
+        self._running: set[asyncio.Task] = set()  # the worker-thread parts of runs under way
+        self._runs: set[asyncio.Task] = set()  # the runs the scheduler started, from their first step
         self._stopping = False
         self._seen_version: int | None = None  # the store's version when the engine last had nothing to do
 
@@ -99,13 +100,19 @@ class Jobs:
         self.scheduler.start()
 
     async def stop(self) -> None:
-        """No new runs; let the runs under way finish; write down the activity noted; give up the leases."""
+        """No new runs; let the runs under way finish; write down the activity noted; give up the leases.
+
+        The scheduler is paused first and shut down only once its runs are over: APScheduler's asyncio executor
+        cancels the runs it still holds when it shuts down, and logs each as an error (a run it had just started
+        is cancelled before its first step)."""
         self._stopping = True
         if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.shutdown(wait=False)
-        if self._running:
+            self.scheduler.pause()  # nothing new is started; a run created already takes its first step below
+            await asyncio.sleep(0)
             with anyio.move_on_after(10):
-                await asyncio.gather(*self._running, return_exceptions=True)
+                while self._runs or self._running:
+                    await asyncio.gather(*self._runs, *self._running, return_exceptions=True)
+            self.scheduler.shutdown(wait=False)
         try:
             await anyio.to_thread.run_sync(presence.flush, self.hub)
             await anyio.to_thread.run_sync(drop_leases, self.hub, self.owner)
@@ -133,8 +140,18 @@ class Jobs:
             if job.id not in wanted:
                 job.remove()
         for job_id, (seconds, func, args) in wanted.items():
-            self.scheduler.add_job(func, "interval", seconds=seconds, args=[job_id, seconds, *args], id=job_id,
-                                   replace_existing=True)
+            self.scheduler.add_job(self._started, "interval", seconds=seconds, args=[func, job_id, seconds, *args],
+                                   id=job_id, replace_existing=True)
+
+    async def _started(self, func: Callable[..., Awaitable[None]], *args: object) -> None:
+        """One run of a job, known to stop() from its first step."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._runs.add(task)
+        try:
+            await func(*args)
+        finally:
+            self._runs.discard(task)
 
     async def workflows(self, job_id: str, seconds: float) -> None:
         engine = self.engine
