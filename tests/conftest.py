@@ -202,6 +202,8 @@ def pytest_configure(config) -> None:
                                        "tests); the others run in the handshake era, which today's clients speak")
     config.addinivalue_line("markers", "sqlite_only: a test of SQLite's own file (disk, locks, WAL): not run on "
                                        "PostgreSQL")
+    config.addinivalue_line("markers", "one_engine: what it checks does not depend on the database engine (a "
+                                       "browser's page scripts, clients the hub starts, the HTTP edge): SQLite only")
     config.addinivalue_line("markers", "postgres_only: several hubs on one database server (replicas): run only "
                                        "when TEAM_TABLE_TEST_POSTGRES names one")
     config.addinivalue_line("markers", "clients: real Claude Code, Codex and Gemini CLI from npm, against the model "
@@ -213,6 +215,8 @@ def engine(request) -> Any:
     """Each test on each engine: SQLite, and PostgreSQL when TEAM_TABLE_TEST_POSTGRES names a server."""
     if request.param == "postgresql" and request.node.get_closest_marker("sqlite_only"):
         pytest.skip("runs once, in the SQLite pass (a test of SQLite's own file, or from SQLite to PostgreSQL)")
+    if request.param == "postgresql" and request.node.get_closest_marker("one_engine"):
+        pytest.skip("runs once, in the SQLite pass: what it checks does not depend on the database engine")
     if request.param == "sqlite" and request.node.get_closest_marker("postgres_only"):
         pytest.skip("replicas on one database server: set TEAM_TABLE_TEST_POSTGRES to run it")
     stores.use(request.param)

@@ -281,10 +281,10 @@ class EventStream:
                 if event.kind not in skip:
                     return event
 
-    async def take(self, count: int, within: float = 5) -> list[Pushed]:
-        """The next `count` events, all within `within` seconds."""
+    async def take(self, count: int, within: float = 5, skip: tuple[str, ...] = ("heartbeat",)) -> list[Pushed]:
+        """The next `count` events (but those of the kinds in `skip`), all within `within` seconds."""
         with anyio.fail_after(within):
-            return [await self.next(within) for _ in range(count)]
+            return [await self.next(within, skip) for _ in range(count)]
 
     async def _read_one(self) -> Pushed:
         fields: dict[str, str] = {}

@@ -18,7 +18,9 @@ from dashboard_helpers import chromium, copy_workflows, example_team, live, mint
 
 from network_helpers import running_hub, seat
 
-pytestmark = pytest.mark.anyio
+# What a browser does with the pages does not depend on the engine (test_dashboard_routes and test_seat read them
+# on both): one pass.
+pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
 
 
 async def hub_for(tmp_path: Path, stack: AsyncExitStack):

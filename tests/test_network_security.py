@@ -14,7 +14,8 @@ import pytest
 from network_helpers import events, join_all, mcp_client, refused_start, running_hub
 from stdio_helpers import Seat
 
-pytestmark = pytest.mark.anyio
+# Host, Origin, CORS and the HTTP edge's limits come before any database: one pass.
+pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
 
 MAX_BODY = 1 << 20
 ROUTES = [("POST", "/mcp"), ("GET", "/sse"), ("POST", "/messages/"), ("GET", "/events/x"), ("GET", "/healthz"),
