@@ -173,7 +173,7 @@ async def _read_stdout(hub: NetHub, announced: anyio.Event) -> None:
 
 @asynccontextmanager
 async def running_hub(folder: Path, team_yaml: str | None = "", *args: str, env: dict[str, str] | None = None,
-                      by_env: bool = False, within: float = 20, db_folder: Path | None = None
+                      by_env: bool = False, within: float = 45, db_folder: Path | None = None
                       ) -> AsyncIterator[NetHub]:
     """A network hub on a free port, serving the database in `folder` (the same one when the folder is reused).
 

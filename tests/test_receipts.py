@@ -199,14 +199,14 @@ async def test_an_unanswered_message_is_rewoken_then_its_sender_told_then_a_pers
         table.waker.add("bob", socket.route())
         table.waker.add("bob", monitor.route())
         sent = await alice.ok("send_message", recipient="bob", content="which schema?", answer_within_seconds=600)
-        assert f"message {sent['id']}" in await socket.next()  # the first wake: the best way
+        assert f"message {sent['id']}" in await socket.next(within=15)  # the first wake: the best way
         sweep = lambda: overdue.sweep(table.hub)  # noqa: E731 - the hub's job, run by hand at a chosen time
 
         clock.advance(599)
         assert await anyio.to_thread.run_sync(sweep) == 0  # not due yet
         clock.advance(2)
         assert await anyio.to_thread.run_sync(sweep) == 1  # due: woken again, through the next way
-        assert "alice is waiting for your answer to message" in await monitor.next()
+        assert "alice is waiting for your answer to message" in await monitor.next(within=15)
         assert len(socket.told) == 1
 
         clock.advance(121)
