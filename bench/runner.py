@@ -23,10 +23,12 @@ from pathlib import Path
 import anyio
 import httpx2
 
-from processes import cpu_ms, free_port, listening
+from processes import cpu_ms, listening
 from report import Report
 from servers import Workspace, network_hub
 from team_table import tokens
+
+from support import free_port
 
 TARGET_IDLE_SHARE = 0.5  # per cent of one core, for the supervisor with 20 idle agents
 TARGET_START_MS = 1000.0  # work created -> the agent's first tool call, for a command run
