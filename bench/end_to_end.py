@@ -22,7 +22,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from model_stub import ModelStub, when
 from real_clients import ClaudeHome, interactive
 
-WAYS = {"monitor": "[monitor]", "hook": "[hook]", "socket (stdio)": None}
+# Each way alone: the bench's own seat for alice (a bound HTTP session of the handshake era) takes channel notes, and
+# the hub wakes once per event, so the way measured is the only one allowed.
+WAYS = {"monitor": "[monitor]", "hook": "[hook]", "socket (stdio)": "[socket]"}
 
 
 async def claude_wakes(ws: Workspace, samples: int) -> dict[str, list[float]]:
@@ -33,12 +35,12 @@ async def claude_wakes(ws: Workspace, samples: int) -> dict[str, list[float]]:
     return found
 
 
-async def _one_way(ws: Workspace, way: str, order: str | None, samples: int) -> list[float]:
+async def _one_way(ws: Workspace, way: str, order: str, samples: int) -> list[float]:
     folder = ws.folder(f"e2e-{way}")
-    stdio = order is None
+    stdio = way == "socket"
     write_team(folder, hub={"transport": "stdio"} if stdio else None,
                extra=NO_RATE_LIMIT + "delivery:\n  wakes_per_minute: 600\n"
-               + (f"  wake_order: {order}\n" if order else ""))
+               + f"  wake_order: {order}\n")
     port = free_port()
     launcher = [sys.executable, "-m", "team_table"]
     took: list[float] = []
