@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -84,3 +84,14 @@ async def sign_in(browser, url: str, token: str, viewport: dict | None = None):
 async def live(page) -> None:
     """Wait until the page listens to its push stream."""
     await page.wait_for_selector("body[data-live=on]", state="attached", timeout=10_000)
+
+
+async def hub_for(tmp_path: Path, stack: AsyncExitStack):
+    """A network hub of the example team (with its workflows) and a browser, on `stack`; and the people's tokens."""
+    from network_helpers import running_hub
+
+    people = mint_people()
+    copy_workflows(tmp_path)
+    hub = await stack.enter_async_context(running_hub(tmp_path, example_team(people)))
+    browser = await stack.enter_async_context(chromium())
+    return hub, browser, people

@@ -10,21 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from dashboard_helpers import ROOT, chromium, copy_workflows, example_team, live, mint_people, sign_in
+from dashboard_helpers import ROOT, hub_for, live, sign_in
 
-from network_helpers import running_hub, seat
+from network_helpers import seat
 
 # What a browser does with the pages does not depend on the engine (test_dashboard_routes and test_seat read them
 # on both): one pass.
 pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
 
-
-async def hub_for(tmp_path: Path, stack: AsyncExitStack):
-    people = mint_people()
-    copy_workflows(tmp_path)
-    hub = await stack.enter_async_context(running_hub(tmp_path, example_team(people)))
-    browser = await stack.enter_async_context(chromium())
-    return hub, browser, people
 
 
 async def test_a_person_signs_in_and_everyone_else_is_refused(tmp_path: Path):

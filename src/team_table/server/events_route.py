@@ -69,16 +69,25 @@ async def refuse_unless_bearer_of(request: Request, hub: Hub, agent: str, run: R
     return await refuse_unless_member(request, hub, agent, token, run, failures)
 
 
-def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
-                     waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
-    """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks, and the ways
-    this hub process has to wake it now (best first); a POST also marks what waits surfaced (the hook is adding it
-    to the model's context)."""
+def agent_route(hub: Hub, run: Run, failures: FailedAuth,
+                answer: Callable[[Request, str], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """An /agents/{agent_name}/... endpoint: `answer(request, agent)`, for that agent's bearer token only."""
     async def endpoint(request: Request) -> Response:
         agent = request.path_params["agent_name"]
         refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
         if refused is not None:
             return refused
+        return await answer(request, agent)
+
+    return endpoint
+
+
+def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
+                     waker: Waker | None = None) -> Callable[[Request], Awaitable[Response]]:
+    """/agents/{agent_name}/waiting (bearer token): what waits for the agent, for the client hooks, and the ways
+    this hub process has to wake it now (best first); a POST also marks what waits surfaced (the hook is adding it
+    to the model's context)."""
+    async def answer(request: Request, agent: str) -> Response:
         try:
             found = await run(lambda: waiting_for(hub.store.query, agent))
             if request.method == "POST":
@@ -88,7 +97,7 @@ def waiting_endpoint(hub: Hub, run: Run, failures: FailedAuth,
         ways = waker.ways(agent) if waker is not None else []
         return JSONResponse({**found, "ways": ways}, headers={"Cache-Control": "no-store"})
 
-    return endpoint
+    return agent_route(hub, run, failures, answer)
 
 
 def events_endpoint(hub: Hub, fanout: Fanout, run: Run, failures: FailedAuth, metrics: Metrics,

@@ -20,7 +20,7 @@ from team_table.models import QuestionStatus
 from team_table.runner.config import Permissions
 from team_table.server import refusals
 from team_table.server.auth_failures import FailedAuth
-from team_table.server.events_route import Run, refuse_unless_bearer_of
+from team_table.server.events_route import Run, agent_route
 
 MAX_TOOL_NAME = 200
 PREVIEW = 2000  # characters of the tool's input shown to the people
@@ -43,11 +43,7 @@ def describe(tool: str, given: dict) -> str:
 
 def permission_endpoint(hub: Hub, fanout: Fanout, run: Run,
                         failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
-        if refused is not None:
-            return refused
+    async def answer(request: Request, agent: str) -> Response:
         try:
             body = json.loads(await request.body())
         except ValueError:
@@ -77,4 +73,4 @@ def permission_endpoint(hub: Hub, fanout: Fanout, run: Run,
         return JSONResponse({"behavior": behavior, "question": asked.id, "message": f"team-table: {why}."},
                             headers={"Cache-Control": "no-store"})
 
-    return endpoint
+    return agent_route(hub, run, failures, answer)

@@ -14,15 +14,11 @@ from team_table.errors import Invalid, TeamTableError
 from team_table.hub import Hub
 from team_table.server import refusals
 from team_table.server.auth_failures import FailedAuth
-from team_table.server.events_route import Run, refuse_unless_bearer_of
+from team_table.server.events_route import Run, agent_route
 
 
 def check_endpoint(hub: Hub, run: Run, failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
-    async def endpoint(request: Request) -> Response:
-        agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
-        if refused is not None:
-            return refused
+    async def answer(request: Request, agent: str) -> Response:
         try:
             body = json.loads(await request.body() or b"{}")
             paths = commit_check.files(body.get("paths") if isinstance(body, dict) else None)
@@ -35,5 +31,5 @@ def check_endpoint(hub: Hub, run: Run, failures: FailedAuth) -> Callable[[Reques
             return refusals.response(exc)
         return JSONResponse(answer, headers={"Cache-Control": "no-store"})
 
-    return endpoint
+    return agent_route(hub, run, failures, answer)
 

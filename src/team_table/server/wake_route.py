@@ -23,7 +23,7 @@ from team_table.errors import Invalid
 from team_table.hub import Hub
 from team_table.server import refusals
 from team_table.server.auth_failures import FailedAuth
-from team_table.server.events_route import Run, refuse_unless_bearer_of
+from team_table.server.events_route import Run, agent_route
 from team_table.wake.waker import Route, Waker
 
 HEARTBEAT_SECONDS = 15.0
@@ -78,11 +78,7 @@ class Helpers:
 def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth) -> Callable[[Request], Awaitable[Response]]:
     helpers = Helpers()
 
-    async def endpoint(request: Request) -> Response:
-        agent = request.path_params["agent_name"]
-        refused = await refuse_unless_bearer_of(request, hub, agent, run, failures)
-        if refused is not None:
-            return refused
+    async def answer(request: Request, agent: str) -> Response:
         way = WAYS.get(request.query_params.get("via", "monitor"))
         if way is None:
             return refusals.response(Invalid("via is monitor or hook."))
@@ -92,7 +88,7 @@ def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth) -> Ca
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=SEND_TIMEOUT, ping=0)
 
-    return endpoint
+    return agent_route(hub, run, failures, answer)
 
 
 async def _stream(agent: str, helper: _Helper, waker: Waker, helpers: Helpers) -> AsyncIterator[ServerSentEvent]:
