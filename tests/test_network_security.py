@@ -234,3 +234,18 @@ async def test_a_bound_session_is_refused_at_its_next_call_once_its_token_is_rev
         else:  # refused by the tool, within that second
             refused = reply.is_error and reply.data["code"] == "unauthorized"
         assert refused
+
+
+async def test_a_kept_alive_connection_outlives_the_idle_time_of_clients_pools(tmp_path: Path):
+    """httpx keeps an idle connection 5 s, Node's undici 4 s: a hub that closed sooner or at the same time would
+    race a client reusing it (its request lost, a ReadError), so the hub keeps it open longer and the client lets go
+    first."""
+    async with running_hub(tmp_path) as hub:
+        stream = await anyio.connect_tcp("127.0.0.1", hub.port)
+        async with stream:
+            request = f"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:{hub.port}\r\n\r\n".encode()
+            for pause in (6, 0):  # 6 s: longer than httpx's 5 s, and the connection is still there to reuse
+                await stream.send(request)
+                with anyio.fail_after(5):
+                    assert (await stream.receive()).startswith(b"HTTP/1.1 200")
+                await anyio.sleep(pause)

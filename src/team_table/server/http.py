@@ -48,7 +48,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("team_table.hub")
 
-IDLE_TIMEOUT = 5  # seconds a kept-alive connection may sit idle between requests
+# Seconds a kept-alive connection may sit idle between requests. Longer than any common client keeps an idle
+# connection in its pool (httpx 5 s, Node's undici 4 s), so the client always lets go first: a server that closes
+# at the same moment a client reuses the connection loses that request (the client reads EOF: httpx's ReadError).
+IDLE_TIMEOUT = 65
 
 
 @dataclass
