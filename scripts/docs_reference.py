@@ -73,7 +73,7 @@ is `team-table up`.
 
 
 def tools_page() -> str:
-    from team_table.config import BUILTIN_ROLES
+    from team_table.config.roles import BUILTIN_ROLES
     from team_table.server import tools
     from team_table.task_states import TaskStatus
 

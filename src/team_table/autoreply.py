@@ -8,7 +8,8 @@ import re
 from dataclasses import dataclass, field
 
 from team_table import audit, escalations, presence, templates
-from team_table.config import AutoReply, Notify
+from team_table.config.agents import AutoReply
+from team_table.config_base import Notify
 from team_table.delivery import deliver
 from team_table.delivery_states import UNREAD
 from team_table.hub import Hub

@@ -12,7 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from team_table import overlap, reservations
-from team_table.config import Reservations
+from team_table.config.reservations import Reservations
 from team_table.errors import Invalid
 from team_table.store import placeholders
 

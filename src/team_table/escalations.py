@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from team_table import audit, events, limits, members, templates
-from team_table.config import Notify
+from team_table.config_base import Notify
 from team_table.delivery import deliver
 from team_table.errors import Conflict, Invalid, NotFound
 from team_table.event_kinds import EscalationChange, K

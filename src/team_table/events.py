@@ -8,7 +8,7 @@ from datetime import timedelta
 from typing import Any
 
 from team_table.clock import Clock, iso
-from team_table.config import HubSection
+from team_table.config.hub import HubSection
 from team_table.event_kinds import EventKind, Payload
 from team_table.store import Store, Tx
 

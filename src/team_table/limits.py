@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 
-from team_table.config import FAMILY_OF, RateLimit, Sizes
+from team_table.config.limits import FAMILY_OF, WRITES, RateLimit, Sizes
 from team_table.errors import Invalid, RateLimited
 from team_table.hub import Hub
 from team_table.models import Caller
@@ -12,7 +12,6 @@ from team_table.names import HUB_SENDER
 from team_table.store import Tx
 
 MAX_INT = 2**63 - 1  # the largest id the database holds; anything larger is refused as invalid, not crashed on
-WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
 
 def text(value: str, limit: int, what: str, *, required: bool = True) -> str:
@@ -71,7 +70,7 @@ def take(conn: Tx, hub: Hub, caller: Caller, tool: str) -> None:
         return
     conn.lock(f"rate:{caller.name}")  # the count and the new row are one step across hub processes
     now = hub.clock.now().timestamp()
-    for bucket, rate in hub.team.rates_for(caller.name, caller.roles, FAMILY_OF.get(tool)):
+    for bucket, rate in hub.team.limits.rates_for(caller.name, caller.roles, FAMILY_OF.get(tool)):
         _count(conn, caller.name, bucket, rate, now)
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+import re
 import secrets
 
 PREFIX = "sha256:"
+FILE_HASH = re.compile(re.escape(PREFIX) + "[0-9a-f]{64}")  # what file_hash() gives
 
 
 def mint() -> str:

@@ -10,7 +10,7 @@ import click
 from team_table import autoreply, escalations, members
 from team_table.cli import config_options
 from team_table.cli.operator import json_option, operator_hub, show
-from team_table.config import AutoReply
+from team_table.config.agents import AutoReply
 from team_table.errors import NotFound
 
 

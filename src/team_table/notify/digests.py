@@ -16,7 +16,7 @@ from datetime import timedelta
 
 from team_table import events
 from team_table.clock import iso, parse_iso
-from team_table.config import NotificationTarget
+from team_table.config.notifications import NotificationTarget
 from team_table.hub import Hub
 from team_table.notify import items
 

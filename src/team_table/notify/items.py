@@ -5,19 +5,19 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from team_table.config.notifications import NotifyKind
 from team_table.event_kinds import K
 from team_table.events import Event
 from team_table.hub import Hub
 from team_table.task_states import S
 
-KINDS = ("escalation", "question", "question_deadline", "workflow_failed", "task_blocked")
 EVENT_KINDS = frozenset({K.ESCALATION, K.QUESTION, K.QUESTION_ANSWERED, K.WORKFLOW, K.TASK_UPDATED})
 EXCERPT = 140
 
 
 @dataclass(frozen=True)
 class Item:
-    kind: str  # one of KINDS
+    kind: NotifyKind
     key: str  # the same thing twice is one item
     line: str
     path: str  # where it is on the dashboard

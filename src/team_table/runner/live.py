@@ -9,7 +9,8 @@ from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
 
-from team_table.config import AgentSpec, Team
+from team_table.config import Team
+from team_table.config.agents import AgentSpec
 from team_table.runner import folders, processes, work
 from team_table.runner.presets import Context, Reading
 from team_table.runner.processes import Running

@@ -21,7 +21,7 @@ import anyio.abc
 
 from team_table import events, presence
 from team_table.clock import iso, parse_iso
-from team_table.config import AgentSpec
+from team_table.config.agents import AgentSpec
 from team_table.errors import TeamTableError
 from team_table.event_kinds import K
 from team_table.fanout import Fanout

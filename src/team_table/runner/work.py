@@ -17,7 +17,7 @@ from typing import Any
 
 from team_table import receipts, templates
 from team_table.claims import WAITING_ON_OTHERS, kinds_for
-from team_table.config import AgentSpec
+from team_table.config.agents import AgentSpec
 from team_table.delivery_states import UNREAD
 from team_table.hub import Hub
 from team_table.store import Tx, placeholders
