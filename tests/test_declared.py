@@ -64,13 +64,13 @@ async def test_a_declared_role_is_granted_by_the_file_not_by_the_agent(table_wit
 
 
 async def test_a_revoked_declared_token_stops_working(table_with):
-    from team_table import members
+    from team_table import revocations
 
     async with table_with(TEAM) as table:
         alice = await table.connect()
         alice.name, alice.token = "alice", CODER_TOKEN
         await alice.ok("heartbeat")
-        assert members.revoke(table.hub, "alice") == 1
+        assert revocations.revoke(table.hub, "alice") == 1
         await alice.refused("heartbeat", "unauthorized")
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 import stores
-from team_table import claims, events, members, presence
+from team_table import claims, events, members, presence, revocations
 from team_table.config import load_team
 from team_table.fanout import Fanout
 from team_table.reload import Reloader
@@ -73,7 +73,7 @@ async def test_a_revoked_agents_open_streams_close_even_when_another_process_rev
         members.register(network, "carol", "agent", "[]", "")
         fanout = Fanout(network.store)
         stream = fanout.subscribe("carol")
-        members.revoke(cli, "carol")  # `team-table revoke carol`, from another process
+        revocations.revoke(cli, "carol")  # `team-table revoke carol`, from another process
         await fanout.pump()
         assert stream.closed and "revoked" in stream.closed
         assert [e.kind for e in events.for_agent(network.store, "carol", 0)][-1] == "revoked"
@@ -81,11 +81,11 @@ async def test_a_revoked_agents_open_streams_close_even_when_another_process_rev
 
 async def test_a_revoked_name_stays_out_until_a_person_lets_it_back_then_may_register_again(table):
     alice = await table.join("alice")
-    members.revoke(table.hub, "alice")
+    revocations.revoke(table.hub, "alice")
     await alice.refused("heartbeat", "unauthorized")
     again = await table.connect()
     assert (await again.raw("register", name="alice")).code == "forbidden"  # revoke keeps it out (issue 19)
-    members.readmit(table.hub, "alice")
+    revocations.readmit(table.hub, "alice")
     assert not (await again.raw("register", name="alice")).is_error
 
 

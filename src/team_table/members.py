@@ -1,22 +1,25 @@
-"""Members of the table: registration, authentication, presence, and the operator's grants and revocations."""
+"""Members of the table: who a caller is (a name and its token), joining and leaving, who is at the table and with
+which roles (declared in team.yaml, or granted by the operator), and the seat of an agent the hub runs.
+
+The tokens themselves are member_tokens.py; keeping a member out and letting it back in, revocations.py."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 
-from team_table import audit, events, limits, presence, reservations, tokens
+from team_table import audit, events, limits, member_tokens, presence, reservations, tokens
 from team_table.errors import NOT_AUTHENTICATED, Conflict, Forbidden, Invalid, NotFound, Unauthorized
 from team_table.event_kinds import K, MemberChange, Revoked, RolesChanged
 from team_table.hub import Hub
+from team_table.member_tokens import ISSUED, RUN
 from team_table.models import Caller, Member, MemberStatus, Registration
 from team_table.names import OPERATOR, check_name, check_new_member, is_valid_name
 from team_table.store import Tx
 
 log = logging.getLogger("team_table.members")
-RUN_TOKEN = "run"  # the source of a token the hub minted for one run of an agent it runs; revoked when it ends
 _MEMBER_AND_TOKEN = (
     "SELECT m.role, m.status, t.member AS token_member, t.revoked_at, t.source"
     " FROM member m LEFT JOIN token t ON t.hash = ? WHERE m.name = ?"
@@ -63,9 +66,9 @@ def identify(hub: Hub, token: str) -> str | None:
     rows = hub.store.query("SELECT member, source, revoked_at FROM token WHERE hash = ?", (token_digest,))
     if rows and rows[0]["revoked_at"] is not None:
         return None
-    if rows and rows[0]["source"] == RUN_TOKEN:
+    if rows and rows[0]["source"] == RUN:
         return rows[0]["member"]
-    if rows and rows[0]["source"] == "issued":
+    if rows and rows[0]["source"] == ISSUED:
         declared = hub.team.agents.get(rows[0]["member"])
         return None if declared and declared.token_hashes else rows[0]["member"]
     return hub.team.agent_with_hash(token_digest)
@@ -76,12 +79,12 @@ def _token_ok(name, token_digest, row, declared) -> bool:
         return False
     if row["revoked_at"] is not None:
         return False
-    if row["source"] == RUN_TOKEN:  # minted by the hub for one run of this agent (runner/runs.py)
+    if row["source"] == RUN:  # minted by the hub for one run of this agent (runner/runs.py)
         return row["token_member"] is not None and hmac.compare_digest(row["token_member"], name)
     if declared is not None and declared.token_hashes:
         return tokens.matches_any(token_digest, declared.token_hashes)
     return row["token_member"] is not None and hmac.compare_digest(row["token_member"], name) \
-        and row["source"] == "issued"
+        and row["source"] == ISSUED
 
 
 def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> Registration:
@@ -114,12 +117,8 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
                 role, caps = declared.all_roles[0], list(declared.capabilities) or caps
             else:
                 role = _self_assigned_role(hub, name, role, row["role"] if active else None)
-            _revoke_tokens(conn, name, now, issued_only=True)
-            new_token = tokens.mint()
-            conn.execute(
-                "INSERT INTO token (hash, member, source, created_at) VALUES (?, ?, 'issued', ?)",
-                (tokens.digest(new_token), name, now),
-            )
+            member_tokens.revoke(conn, name, now, ISSUED)
+            new_token = member_tokens.issue(conn, name, ISSUED, now)
         registered_at = row["registered_at"] if active else now
         conn.execute(
             "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
@@ -140,20 +139,14 @@ def _declared_token_ok(conn: Tx, token: str, hashes: tuple[str, ...]) -> bool:
     if not token:
         return False
     token_digest = tokens.digest(token)
-    revoked = conn.execute(
-        "SELECT 1 FROM token WHERE hash = ? AND revoked_at IS NOT NULL", (token_digest,)
-    ).fetchone()
-    return revoked is None and tokens.matches_any(token_digest, hashes)
+    return not member_tokens.is_revoked(conn, token_digest) and tokens.matches_any(token_digest, hashes)
 
 
 def _check_reregistration(conn: Tx, hub: Hub, name: str, token: str) -> None:
     if not hub.settings.require_tokens:
         return  # tokens off: the token check is skipped, nothing else (docs/compatibility.md §3)
-    row = conn.execute(
-        "SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = 'issued'",
-        (tokens.digest(token or ""),),
-    ).fetchone()
-    if not token or row is None or not hmac.compare_digest(row["member"], name):
+    holder = member_tokens.issued_to(conn, tokens.digest(token or ""))
+    if not token or holder is None or not hmac.compare_digest(holder, name):
         raise Unauthorized(
             f"{name} is already at the table; re-registering needs its current token "
             "(or pick another name)."
@@ -185,18 +178,12 @@ def retire(conn: Tx, hub: Hub, name: str, now: str, why: str, *, issued_only: bo
     """Take a member off the table: inactive, its tokens revoked (issued ones, or all), its claims released,
     its streams closed. Returns how many tokens were revoked."""
     conn.lock(f"member:{name}")
-    count = _revoke_tokens(conn, name, now, issued_only=issued_only)
+    count = member_tokens.revoke(conn, name, now, ISSUED if issued_only else None)
     conn.execute("UPDATE member SET status = 'inactive' WHERE name = ?", (name,))
     presence.release_all_of(conn, hub, name, now, why)
     reservations.drop_all_of(conn, hub, name, now, why)
     events.emit(conn, now, K.REVOKED, Revoked(agent=name), to=name)
     return count
-
-
-def _revoke_tokens(conn: Tx, name: str, now: str, *, issued_only: bool) -> int:
-    return conn.execute(
-        "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL"
-        + (" AND source = 'issued'" if issued_only else ""), (now, name)).rowcount
 
 
 def holding(conn: Tx, hub: Hub, wanted: Collection[str]) -> list[str]:
@@ -284,99 +271,6 @@ def grant(hub: Hub, name: str, role: str, actor: str = OPERATOR) -> Member:
     return _member(member)
 
 
-def _may_lock(hub: Hub, caller: Caller, name: str, what: str) -> None:
-    """A member with revoke_tokens may revoke or readmit `name`, unless `name` holds a privileged role the caller
-    lacks (an admin, for a lead): that only the operator, or a member holding it, may do."""
-    caller.require("revoke_tokens")
-    check_name(name)
-    rows = hub.store.query("SELECT role FROM member WHERE name = ?", (name,))
-    if not rows and name not in hub.team.agents:
-        raise NotFound(f"No member named {name}.")
-    held = hub.roles_of(name, rows[0]["role"] if rows else "agent")
-    above = [role for role in held if hub.team.is_privileged(role) and role not in caller.roles]
-    if above:
-        raise Forbidden(f"{name} holds {', '.join(above)}, which {caller.name} does not: only the operator "
-                        f"(`team-table {what} {name}`) or a member holding it may {what} {name}.")
-
-
-def revoke_as(hub: Hub, caller: Caller, name: str) -> int:
-    """revoke(), by a member with the revoke_tokens permission (from the dashboard)."""
-    _may_lock(hub, caller, name, "revoke")
-    return revoke(hub, name, actor=caller.name)
-
-
-def readmit_as(hub: Hub, caller: Caller, name: str) -> str:
-    """readmit(), by a member with the revoke_tokens permission (from the dashboard)."""
-    _may_lock(hub, caller, name, "readmit")
-    return readmit(hub, name, actor=caller.name)
-
-
-def readmit(hub: Hub, name: str, actor: str = OPERATOR) -> str:
-    """Let a revoked member back in: a declared member with token hashes is at the table again (a hash revoked
-    with it stays revoked: a new one must be declared), any other may register again. Returns what follows."""
-    check_name(name)
-    declared = hub.team.agents.get(name)
-    now = hub.now()
-    with hub.store.write() as conn:
-        back = "active" if declared is not None and declared.token_hashes else "inactive"
-        if not conn.execute("UPDATE member SET status = ? WHERE name = ? AND status = 'revoked'",
-                            (back, name)).rowcount:
-            raise Conflict(f"{name} is not revoked: there is nobody to let back in.")
-        audit.record(conn, now, actor, "readmit", "member", name, {"status": back})
-        events.emit(conn, now, K.MEMBER, MemberChange(agent=name, readmitted=True), exclude=name)
-        return _after_readmit(conn, name, declared)
-
-
-def _after_readmit(conn: Tx, name: str, declared) -> str:
-    if declared is None or not declared.token_hashes:
-        return f"{name} may register again (it gets a new token)."
-    live = [h for h in declared.token_hashes if conn.execute(
-        "SELECT 1 FROM token WHERE hash = ? AND revoked_at IS NOT NULL", (h.removeprefix(tokens.PREFIX),)).fetchone()
-        is None]
-    return (f"{name}'s token declared in team.yaml works again." if live else
-            f"{name}'s declared token stays revoked: mint a new one (`team-table token {name}`) and put its hash "
-            "in team.yaml.")
-
-
-def revoked(hub: Hub) -> list[dict]:
-    """The members kept out, with who revoked them and when (the newest first)."""
-    rows = hub.store.query("SELECT name FROM member WHERE status = 'revoked' ORDER BY name")
-    found = []
-    for row in rows:
-        last = hub.store.query("SELECT actor, at FROM audit WHERE action = 'revoke_tokens' AND target_type = 'member'"
-                               " AND target_id = ? ORDER BY id DESC LIMIT 1", (row["name"],))
-        declared = hub.team.agents.get(row["name"])
-        found.append({"name": row["name"], "by": last[0]["actor"] if last else None,
-                      "at": last[0]["at"] if last else None,
-                      "then": "Its new declared token then works." if declared and declared.token_hashes
-                      else "It may then register again."})
-    return sorted(found, key=lambda r: r["at"] or "", reverse=True)
-
-
-def revoke(hub: Hub, name: str, actor: str = OPERATOR) -> int:
-    """Revoke every token of `name` (issued ones, and the hashes team.yaml declares). Returns how many."""
-    check_name(name)
-    now = hub.now()
-    declared = hub.team.agents.get(name)
-    with hub.store.write() as conn:
-        if conn.execute("SELECT 1 FROM member WHERE name = ?", (name,)).fetchone() is None and not declared:
-            raise NotFound(f"No member named {name}.")
-        count = 0
-        for value in declared.token_hashes if declared else ():  # a declared hash is kept as a revoked row
-            count += conn.execute(
-                "INSERT INTO token (hash, member, source, created_at, revoked_at) VALUES (?, ?, 'file', ?, ?)"
-                " ON CONFLICT(hash) DO NOTHING",
-                (value.removeprefix(tokens.PREFIX), name, now, now),
-            ).rowcount
-        # It leaves the table and stays out: neither register nor a new hash brings it back, only readmit.
-        count += retire(conn, hub, name, now, "its tokens were revoked")
-        conn.execute("INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
-                     " VALUES (?, ?, '[]', 'revoked', ?, ?) ON CONFLICT(name) DO UPDATE SET status = 'revoked'",
-                     (name, declared.all_roles[0] if declared else "agent", now, now))
-        audit.record(conn, now, actor, "revoke_tokens", "member", name, {"count": count})
-    return count
-
-
 def seat_for_run(conn: Tx, hub: Hub, name: str, now: str) -> str:
     """The hub is about to run `name`: it is at the table (seated again if it had left), with a token minted for
     this run alone (any earlier run's token revoked). Returns the token; only its hash is kept."""
@@ -385,20 +279,6 @@ def seat_for_run(conn: Tx, hub: Hub, name: str, now: str) -> str:
         "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
         " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO UPDATE SET status = 'active', role = excluded.role",
         (name, spec.all_roles[0], json.dumps(list(spec.capabilities)), now, now))
-    revoke_run_tokens(conn, name, now)
-    token = tokens.mint()
-    conn.execute("INSERT INTO token (hash, member, source, created_at) VALUES (?, ?, ?, ?)",
-                 (tokens.digest(token), name, RUN_TOKEN, now))
-    return token
+    member_tokens.revoke(conn, name, now, RUN)
+    return member_tokens.issue(conn, name, RUN, now)
 
-
-def revoke_run_tokens(conn: Tx, name: str, now: str) -> int:
-    """Revoke what is left of the tokens minted for `name`'s runs (its run ended, or its hub is gone)."""
-    return conn.execute("UPDATE token SET revoked_at = ? WHERE member = ? AND source = ? AND revoked_at IS NULL",
-                        (now, name, RUN_TOKEN)).rowcount
-
-
-def run_token_holders(rows: Callable[..., list]) -> list[str]:
-    """Members holding a live run token, read through `rows(sql, params)` (a store's query, or a transaction's)."""
-    return [row[0] for row in rows("SELECT DISTINCT member FROM token WHERE source = ? AND revoked_at IS NULL",
-                                   (RUN_TOKEN,))]

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from team_table import audit, members, messages, tasks
+from team_table import audit, members, messages, revocations, tasks
 from team_table.cli import config_options, load_settings
 from team_table.cli.output import emit_json, table
 from team_table.hub import Hub
@@ -172,7 +172,7 @@ def revoke(name, config, db) -> None:
       team-table revoke alice
     """
     with operator_hub(config, db) as hub:
-        count = members.revoke(hub, name)
+        count = revocations.revoke(hub, name)
     click.echo(f"Revoked {count} token(s) of {name}.")
 
 
@@ -187,5 +187,5 @@ def readmit(name, config, db) -> None:
       team-table readmit alice
     """
     with operator_hub(config, db) as hub:
-        then = members.readmit(hub, name)
+        then = revocations.readmit(hub, name)
     click.echo(f"{name} may come back. {then}")

@@ -11,7 +11,7 @@ from datetime import timedelta
 from enum import StrEnum
 from typing import Any
 
-from team_table import audit, escalations, events, members, tokens
+from team_table import audit, escalations, events, member_tokens, members, tokens
 from team_table.clock import iso
 from team_table.event_kinds import AgentRun, K
 from team_table.hub import Hub
@@ -113,7 +113,7 @@ def end(hub: Hub, owner: Owner, agent: str, run_id: int, outcome: Outcome, exit_
                      " session_id = COALESCE(?, session_id) WHERE id = ? AND ended_at IS NULL",
                      (now, outcome.value, exit_code, reason, last_line[:500], session[1] if session else None,
                       run_id))
-        members.revoke_run_tokens(conn, agent, now)
+        member_tokens.revoke(conn, agent, now, member_tokens.RUN)
         if session is not None:
             conn.execute("UPDATE agent_state SET session_client = ?, session_id = ? WHERE agent = ?",
                          (*session, agent))
@@ -149,7 +149,7 @@ def close_left(conn: Tx, hub: Hub, agent: str, now: str, why: str) -> list[Any]:
     Returns their rows (a hub on the same machine ends what is left of their processes)."""
     rows = conn.execute("UPDATE agent_run SET ended_at = ?, outcome = ?, reason = ? WHERE agent = ? AND"
                         " ended_at IS NULL RETURNING *", (now, Outcome.LEFT.value, why, agent)).fetchall()
-    members.revoke_run_tokens(conn, agent, now)
+    member_tokens.revoke(conn, agent, now, member_tokens.RUN)
     return rows
 
 
@@ -169,7 +169,7 @@ def take_over_left(hub: Hub, owner: Owner) -> list[Any]:
         for agent in runs_left:
             closed += close_left(conn, hub, agent, now, "its hub went away without ending it")
         for agent in tokens_left:  # minted for a run no live hub holds any more
-            members.revoke_run_tokens(conn, agent, now)
+            member_tokens.revoke(conn, agent, now, member_tokens.RUN)
     return [row for row in closed if row["host"] == owner.host]
 
 
@@ -180,7 +180,7 @@ def _left_behind(rows: Any, owner: Owner, stamp: float) -> tuple[list[str], list
             if row[2] >= stamp and not leases.gone(row[1], owner.host)}
     runs_left = sorted({row[0] for row in rows("SELECT agent, owner FROM agent_run WHERE ended_at IS NULL")
                         if held.get(row[0]) in (None, owner.id) and row[1] != owner.id})
-    tokens_left = [agent for agent in members.run_token_holders(rows) if agent not in held]
+    tokens_left = [agent for agent in member_tokens.run_token_holders(rows) if agent not in held]
     return runs_left, tokens_left
 
 

@@ -9,7 +9,7 @@ from starlette.datastructures import FormData
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 
-from team_table import comments, escalations, limits, members, messages, questions, reviews, tasks
+from team_table import comments, escalations, limits, members, messages, questions, reviews, revocations, tasks
 from team_table.delivery import BROADCAST
 from team_table.errors import Invalid, TeamTableError, Unauthorized
 from team_table.names import HUB_SENDER
@@ -90,7 +90,7 @@ async def review(ui: Dashboard, request: Request, session: Session, form: FormDa
 @action
 async def revoke(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     name = request.path_params["name"]
-    count = await ui.run(lambda: members.revoke_as(ui.hub.pinned(), session.caller, name))
+    count = await ui.run(lambda: revocations.revoke_as(ui.hub.pinned(), session.caller, name))
     return await ui.done(session, "/ui/team", f"Revoked {count} token(s) of {name}; {name} has left the table and "
                                               "stays out until a person lets it back in.")
 
@@ -98,7 +98,7 @@ async def revoke(ui: Dashboard, request: Request, session: Session, form: FormDa
 @action
 async def readmit(ui: Dashboard, request: Request, session: Session, form: FormData) -> Response:
     name = request.path_params["name"]
-    then = await ui.run(lambda: members.readmit_as(ui.hub.pinned(), session.caller, name))
+    then = await ui.run(lambda: revocations.readmit_as(ui.hub.pinned(), session.caller, name))
     return await ui.done(session, "/ui/team", f"{name} may come back. {then}")
 
 

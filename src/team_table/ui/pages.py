@@ -21,6 +21,7 @@ from team_table import (
     receipts,
     reservation_views,
     reviews,
+    revocations,
     tasks,
 )
 from team_table.errors import NotFound
@@ -124,7 +125,7 @@ async def team(ui: Dashboard, request: Request, session: Session) -> Response:
             held[row["assignee"]].append((row["id"], row["status"]))
         paths = reservation_views.held_by(hub, [m.name for m in found])
         hearing = receipts.standing(hub.store.query, [m.name for m in found])
-        return found, held, paths, members.revoked(hub), hearing, runs.listing(hub)
+        return found, held, paths, revocations.revoked(hub), hearing, runs.listing(hub)
 
     found, held, paths, kept_out, hearing, running = await ui.run(read)
     return await ui.render(request, "team.html", session, members=found, held=held, paths=paths, revoked=kept_out,
