@@ -29,15 +29,6 @@ class Stop(StrEnum):
     HOLD = "hold"  # a person stopped it: not started again until new work waits
 
 
-@dataclass
-class Rerun:
-    """Runs of an agent in a row that ended well with the same work still waiting (a bound stops the loop)."""
-
-    fingerprint: frozenset[str]
-    count: int
-    escalated: bool = False
-
-
 @dataclass(eq=False)
 class Live:
     agent: str
@@ -64,6 +55,18 @@ class Live:
     def last_sign(self) -> datetime:
         """The latest of its start, its last line of output and its last tool call."""
         return max(moment for moment in (self.started_at, self.last_output, self.last_tool) if moment is not None)
+
+    def time_left(self, now: datetime) -> float:
+        """Seconds until its max_seconds are up (below 0: it ran longer)."""
+        return self.spec.run.max_seconds - (now - self.started_at).total_seconds()
+
+    def stall_left(self, now: datetime) -> float | None:
+        """Seconds until it counts as stalled (below 0: it is), or None while no stall is watched for: it holds no
+        work, it is being stopped, or a person was asked about its stall already."""
+        stall = self.spec.run.stall
+        if not self.items or self.stop_kind is not None or (stall.action == "escalate" and self.stall_escalated):
+            return None
+        return stall.after_seconds - (now - self.last_sign()).total_seconds()
 
     def stop(self, reason: str, kind: Stop) -> None:
         if self.stop_kind is None:

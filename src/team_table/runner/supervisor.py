@@ -3,7 +3,8 @@ runs. It is woken by the fan-out (every event on the table, as a dashboard hears
 by its own deadlines (backoff, stall, wall time, lease renewal), with a slow safety sweep besides; it never polls.
 
 Each decision reads the database once for all agents (runner/work.py); a start is one transaction (runner/runs.py)
-that checks the caps and takes the agent's lease, so that of several replicas one runs each agent.
+that checks the caps and takes the agent's lease, so that of several replicas one runs each agent. A run, once
+started, is driven to its end by runs_here.py (`self.here`); when an agent starts again is restarts.py's.
 """
 
 from __future__ import annotations
@@ -11,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import deque
-from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import anyio
 import anyio.abc
 
 from team_table import events, presence
-from team_table.clock import iso, parse_iso
+from team_table.clock import parse_iso
 from team_table.config.agents import AgentSpec
 from team_table.errors import TeamTableError
 from team_table.event_kinds import K
@@ -28,13 +27,13 @@ from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.runner import folders, leases, processes, runs, work
-from team_table.runner.live import Live, Rerun, Stop, prepare, with_tail
+from team_table.runner.live import Live, Stop
 from team_table.runner.presets import client_for
-from team_table.runner.runs import AgentState, Outcome
+from team_table.runner.runs import AgentState
+from team_table.runner.runs_here import RunsHere
 
 log = logging.getLogger("team_table.runner")
 
-LINE_EVERY = 2.0  # seconds between writes of a run's last line to the database
 STARTING_LOOK, STARTING_FOR = 1.0, 60.0  # a starting run's first call is looked for every second, its first minute
 
 
@@ -44,22 +43,15 @@ class Supervisor:
     def __init__(self, hub: Hub, fanout: Fanout, url: str, *, listening: anyio.Event | None = None) -> None:
         self.hub, self.fanout, self.url, self.listening = hub, fanout, url, listening
         self.owner = leases.Owner.here()
-        self.env = dict(hub.settings.environ)
         self.team_folder = (hub.settings.config_path or Path.cwd() / "team.yaml").parent
-        self.live: dict[str, Live] = {}
-        self.next_try: dict[str, float] = {}  # agent -> monotonic time before which it is not started
-        self.holding: set[str] = set()  # agents whose lease this process keeps between runs (backing off)
-        self.reruns: dict[str, Rerun] = {}
+        self.here = RunsHere(hub, self.owner, url, self.team_folder, self.wake)
         self.noted: dict[str, str | None] = {}  # agent -> the last "why it did not start" written
-        self.tails: dict[str, deque[str]] = {}
         self.removed: set[str] = set()  # agents removed from team.yaml whose worktree may go
         self.closing = False
         self._wake = anyio.Event()
         self._loop: asyncio.AbstractEventLoop | None = None
         self._tasks: anyio.abc.TaskGroup | None = None
         self._renewed, self._leased = 0.0, False  # when it last renewed its leases; whether it ever took one
-        self._flushed: dict[str, float] = {}
-        self._ended_one = anyio.Event()  # set whenever a run ends
         self._reloaded = anyio.Event()  # set when a new team.yaml applies
 
     def wake(self) -> None:
@@ -97,7 +89,7 @@ class Supervisor:
                 try:
                     await self._renew()
                     await self._look()
-                    await self._flush_lines()
+                    await self.here.flush_lines()
                 except TeamTableError as exc:  # the database is away: look again at the next wake or sweep
                     log.warning("the supervisor could not look at the table: %s", exc.message)
                 with anyio.move_on_after(max(0.0, min(self._deadline(), next_sweep) - time.monotonic())):
@@ -127,25 +119,24 @@ class Supervisor:
     def _deadline(self) -> float:
         """The monotonic time of the next thing to do without being woken."""
         now, wall = time.monotonic(), self.hub.clock.now()
-        due = [now + 3600.0, *(moment for moment in self.next_try.values() if moment > now)]
-        if self.live or self.holding:
+        due = [now + 3600.0, *self.here.restarts.due(now)]
+        if self.here.live or self.here.restarts.holding:
             due.append(self._renewed + leases.RENEW_EVERY)
-        for live in self.live.values():
-            run = live.spec.run
+        for live in self.here.live.values():
             if live.state is AgentState.STARTING and (wall - live.started_at).total_seconds() < STARTING_FOR:
                 due.append(now + STARTING_LOOK)  # a first call that changes nothing wakes no one
-            if live.shown != live.written:
-                due.append(self._flushed.get(live.agent, 0.0) + LINE_EVERY)
+            if (flush := self.here.flush_due(live)) is not None:
+                due.append(flush)
             if live.stop_kind is not None:
                 continue  # being stopped: its end wakes the loop
-            due.append(now + (run.max_seconds - (wall - live.started_at).total_seconds()))
-            if live.items and not (run.stall.action == "escalate" and live.stall_escalated):
-                due.append(now + (run.stall.after_seconds - (wall - live.last_sign()).total_seconds()))
+            due.append(now + live.time_left(wall))
+            if (stall := live.stall_left(wall)) is not None:
+                due.append(now + stall)
         return max(now, min(due))
 
     async def _look(self) -> None:
         agents = self.agents()
-        for name, live in list(self.live.items()):
+        for name, live in list(self.here.live.items()):
             spec = agents.get(name)
             if spec is None:
                 live.stop("its run: was removed from team.yaml (or the agent was removed or disabled)", Stop.STOP)
@@ -153,9 +144,9 @@ class Supervisor:
                 live.stop("its run: changed in team.yaml; started again with the new one", Stop.RESTART)
             else:
                 live.spec = spec
-        for name in [n for n in self.holding if n not in agents]:
+        for name in [n for n in self.here.restarts.holding if n not in agents]:
             await self._let_go(name)
-        for name in [n for n in self.removed if n not in self.live]:
+        for name in [n for n in self.removed if n not in self.here.live]:
             self.removed.discard(name)
             folder = folders.base(self.team_folder, self.hub.team) / "worktrees" / folders.slug(name)
             await self._run(folders.remove_worktree_if_clean, folder)
@@ -169,8 +160,8 @@ class Supervisor:
 
         waits, asked, blocked, calls, held = await self._run(read)
         for name, spec in agents.items():
-            if name in self.live:
-                await self._check(self.live[name], waits[name], calls.get(name), asked.get(name))
+            if name in self.here.live:
+                await self._check(self.here.live[name], waits[name], calls.get(name), asked.get(name))
             else:
                 await self._consider(name, spec, waits[name], asked.get(name), blocked.get(name), held.get(name))
 
@@ -191,18 +182,17 @@ class Supervisor:
                 await self._run(lambda: runs.set_state(self.hub, self.owner, live.agent, state, detail,
                                                        run_id=live.run_id))
         run, now = live.spec.run, self.hub.clock.now()
-        if (now - live.started_at).total_seconds() > run.max_seconds:
+        if live.time_left(now) < 0:
             live.stop(f"ran longer than its max_seconds ({run.max_seconds:g} s)", Stop.FAIL)
-        quiet = (now - live.last_sign()).total_seconds()
-        if live.items and quiet > run.stall.after_seconds and live.stop_kind is None:
+        if (stall := live.stall_left(now)) is not None and stall < 0:
             why = (f"stalled: it holds work ({', '.join(i.key for i in live.items)}) but made no tool call and "
-                   f"printed nothing for {quiet:.0f} s")
+                   f"printed nothing for {(now - live.last_sign()).total_seconds():.0f} s")
             if run.stall.action == "restart":
                 live.stop(why, Stop.FAIL)
-            elif not live.stall_escalated:
+            else:
                 live.stall_escalated = True
                 await self._run(lambda: runs.escalate(self.hub, self.owner, live.agent, runs.STALLED,
-                                                      self._with_tail(live.agent, f"{live.agent}'s run {why}")))
+                                                      self.here.with_tail(live.agent, f"{live.agent}'s run {why}")))
 
     async def _consider(self, name: str, spec: AgentSpec, items: list[work.Item], asked: str | None,
                         blocked: str | None, held: tuple[str, float] | None) -> None:
@@ -213,24 +203,22 @@ class Supervisor:
             asked = None
         want = asked == "start" or run.start == "always" or (run.start == "on_work" and bool(items))
         if not want:
-            if name in self.holding and self.next_try.get(name, 0.0) <= time.monotonic():
+            if self.here.restarts.backoff_over(name, time.monotonic()):
                 await self._let_go(name)  # its backoff is over and nothing waits any more
             return
-        if self.next_try.get(name, 0.0) > time.monotonic() or self.closing:
+        if self.here.restarts.waits(name, time.monotonic()) or self.closing:
             return
         if asked != "start":
             if blocked is not None:
                 return  # a person was asked; resolving the escalation lets it start again
-            rerun, fingerprint = self.reruns.get(name), work.fingerprint(items)
-            if rerun is not None and rerun.fingerprint != fingerprint:
-                del self.reruns[name]
-            elif rerun is not None and run.start == "on_work" and rerun.count > run.restart.max_reruns:
+            fingerprint = work.fingerprint(items)
+            if (rerun := self.here.restarts.past_bound(name, fingerprint, run)) is not None:
                 if not rerun.escalated:
                     rerun.escalated = True
                     why = (f"{name}'s runs ended {rerun.count} times in a row with the same work still waiting "
                            f"({', '.join(sorted(fingerprint))}); the hub waits for new work before starting it again")
                     await self._run(lambda: runs.escalate(self.hub, self.owner, name, runs.RERUNS,
-                                                          self._with_tail(name, why)))
+                                                          self.here.with_tail(name, why)))
                 return
         await self._start(name, spec, items, asked)
 
@@ -242,126 +230,31 @@ class Supervisor:
                 self.noted[name] = begun
                 log.info("%s waits: %s", name, begun)
             if "another hub" in begun:
-                self.next_try[name] = time.monotonic() + leases.RENEW_EVERY
+                self.here.restarts.try_at(name, time.monotonic() + leases.RENEW_EVERY)
             return
         self._end_left(begun.left)
         self.noted.pop(name, None)
-        self.next_try.pop(name, None)
-        self.holding.discard(name)
+        self.here.restarts.started(name)
         if asked == "start":
             await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
-        live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items),
-                    resumed=begun.session)
-        self.live[name], self.tails[name] = live, live.tail
         self._renewed, self._leased = time.monotonic(), True  # begin took the lease just now
         log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
-        self._tasks.start_soon(self._drive, live, begun, items)
-
-    async def _drive(self, live: Live, begun: runs.Begun, items: list[work.Item]) -> None:
-        code, failure = None, ""
-        try:
-            team, folder, env = self.hub.team, self.team_folder, self.env
-            launch = await self._run(lambda: prepare(live, begun, items, team=team, team_folder=folder,
-                                                     url=self.url, hub_env=env))
-            live.process = await processes.start(launch)
-            if live.stop_kind is not None:
-                live.process.stop(live.stop_reason or "")
-            pid, pgid, since = live.process.pid, live.process.pgid, live.process.group_start
-            await self._run(lambda: runs.started(self.hub, live.run_id, pid, pgid, since, str(launch.output)))
-            code = await processes.follow(live.process, launch.prompt, partial(self._on_line, live))
-        except TeamTableError as exc:
-            failure = exc.message
-        except OSError as exc:
-            failure = f"could not be started: {exc.strerror or exc}"
-        except Exception as exc:
-            log.exception("running %s failed", live.agent)
-            failure = f"could not be run: {type(exc).__name__}"
-        finally:
-            with anyio.CancelScope(shield=True):
-                if live.process is not None and live.process.process.returncode is None:
-                    live.process.kill()  # cancelled outright: the hub is going down hard
-                await self._ended(live, code, failure)
-
-    def _on_line(self, live: Live, stream: str, line: str) -> None:
-        if live.note(stream, line, self.hub.clock.now()):
-            self.wake()  # its first sign of life: it is no longer starting
-
-    async def _flush_lines(self) -> None:
-        now = time.monotonic()
-        for live in list(self.live.values()):
-            if live.shown != live.written and now - self._flushed.get(live.agent, 0.0) >= LINE_EVERY:
-                line, at, session = live.shown, iso(live.shown_at or self.hub.clock.now()), live.session
-                await self._run(runs.note_output, self.hub, live.run_id, line, at, session)
-                live.written, self._flushed[live.agent] = line, now
-
-    async def _ended(self, live: Live, code: int | None, failure: str) -> None:
-        name, run = live.agent, live.spec.run
-        session = (live.client.name, live.session) if live.client.name and live.session else None
-        outcome, why = live.outcome(code, failure)
-        if session is None and live.resumed and outcome is Outcome.FAILED:
-            session = (live.client.name, None)  # its resume failed before a session began: the next run starts anew
-        end = partial(runs.end, self.hub, self.owner, name, live.run_id, outcome, code, why, last_line=live.shown,
-                      session=session)
-        try:
-            if outcome is Outcome.FAILED:
-                await self._failed(live, end, why)
-            elif outcome is Outcome.EXITED:
-                await self._run(lambda: end(state=AgentState.EXITED, detail=why, keep_lease=False))
-                previous = self.reruns.get(name)
-                same = previous is not None and previous.fingerprint == live.fingerprint
-                self.reruns[name] = Rerun(live.fingerprint, previous.count + 1 if same else 1,
-                                          previous.escalated if same else False)
-                if run.start == "always":
-                    self.next_try[name] = time.monotonic() + run.restart.backoff_seconds
-            else:
-                await self._run(lambda: end(state=AgentState.EXITED, detail=why, keep_lease=False))
-                if live.stop_kind is Stop.HOLD:
-                    self.reruns[name] = Rerun(live.fingerprint, 1 << 30, escalated=True)
-        except TeamTableError as exc:
-            log.warning("the end of %s's run %d could not be recorded: %s", name, live.run_id, exc.message)
-        finally:
-            self.live.pop(name, None)
-            log.info("%s's run %d ended: %s", name, live.run_id, why)
-            self._ended_one.set()
-            self.wake()
-
-    async def _failed(self, live: Live, end: partial, why: str) -> None:
-        name, restart = live.agent, live.spec.run.restart
-        failures = await self._run(runs.recent_failures, self.hub, name, restart.window_seconds) + 1
-        if failures >= restart.max_failures:
-            detail = f"failed {failures} times within {restart.window_seconds:g} s: the hub stopped trying"
-            await self._run(lambda: end(state=AgentState.FAILED, detail=detail, keep_lease=False))
-            reason = (f"{name}'s runs failed {failures} times within {restart.window_seconds:g} s (last: {why}); "
-                      "the hub stopped starting it until this is resolved")
-            await self._run(lambda: runs.escalate(self.hub, self.owner, name, runs.GAVE_UP,
-                                                  self._with_tail(name, reason)))
-            self.holding.discard(name)
-            return
-        delay = min(restart.max_backoff_seconds, restart.backoff_seconds * 2 ** (failures - 1))
-        await self._run(lambda: end(state=AgentState.BACKING_OFF, detail=f"{why}; next try in {delay:g} s",
-                                    keep_lease=True))
-        self.next_try[name] = time.monotonic() + delay
-        self.holding.add(name)
-
-    def _with_tail(self, agent: str, reason: str) -> str:
-        return with_tail(self.tails.get(agent, ()), reason)
+        self.here.start(self._tasks, name, spec, begun, client, items)
 
     async def _renew(self) -> None:
-        if not (self.live or self.holding) or time.monotonic() - self._renewed < leases.RENEW_EVERY:
+        if not (self.here.live or self.here.restarts.holding) or time.monotonic() - self._renewed < leases.RENEW_EVERY:
             return
         held = await self._run(lambda: leases.renew(self.hub, self.owner.id))
         self._renewed = time.monotonic()
-        for name, live in self.live.items():
+        for name, live in self.here.live.items():
             if name not in held:
                 live.stop("another hub took it over (this one could not renew its lease in time)", Stop.STOP)
-        for name in self.holding - held:
-            self.holding.discard(name)
-            self.next_try.pop(name, None)
+        for name in self.here.restarts.holding - held:
+            self.here.restarts.let_go(name)
 
     async def _let_go(self, name: str) -> None:
         """Give up the lease kept for a backoff: nothing waits for the agent any more (or it left team.yaml)."""
-        self.holding.discard(name)
-        self.next_try.pop(name, None)
+        self.here.restarts.let_go(name)
         await self._run(lambda: runs.set_state(self.hub, self.owner, name, AgentState.FAILED,
                                                "its last run failed; nothing waits for it now", release=True))
 
@@ -386,13 +279,7 @@ class Supervisor:
     async def stop_all(self, why: str) -> None:
         """Stop every run gracefully (SIGTERM, then SIGKILL after its grace), record it, give up the leases."""
         self.closing = True
-        for live in list(self.live.values()):
-            live.stop(why, Stop.STOP)
-        self.wake()
-        with anyio.move_on_after(max((live.spec.run.grace_seconds for live in self.live.values()), default=0.0) + 10):
-            while self.live:
-                self._ended_one = anyio.Event()
-                await self._ended_one.wait()
+        await self.here.stop_all(why)
         try:  # only when it took a lease: a hub that ran nothing writes nothing as it stops
             if self._leased:
                 await self._run(lambda: leases.release_all(self.hub, self.owner.id))
