@@ -225,6 +225,15 @@ def engine(request) -> Any:
     stores.use("sqlite")
 
 
+def one_variant_on_postgres(values: Any, ids: list[str] | None = None) -> list[Any]:
+    """Parameters whose variants differ in what the database engine never sees (a transport, a protocol era, a
+    launcher): every variant runs in the SQLite pass, the first also in the PostgreSQL pass (the others are marked
+    one_engine), so each engine serves each test once without the PostgreSQL pass repeating the whole matrix."""
+    values = list(values)
+    return [pytest.param(value, id=ids[index] if ids else None, marks=[pytest.mark.one_engine] if index else [])
+            for index, value in enumerate(values)]
+
+
 def pytest_sessionfinish(session, exitstatus) -> None:
     if stores.SERVER:
         stores.drop_all()

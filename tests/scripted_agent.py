@@ -27,14 +27,13 @@ import signal
 import subprocess
 import sys
 import time
+from typing import Any
 
-import anyio
-import httpx2
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
+# anyio, httpx2 and the MCP client are imported by the steps that reach the hub, when one does: a run that only
+# prints, fails or hangs starts in a tenth of the CPU time (the runner's tests start many such runs).
 
 
-async def call(client: Client, tool: str, **args) -> dict:
+async def call(client: Any, tool: str, **args) -> dict:
     result = await client.call_tool(tool, args)
     data = json.loads(result.content[0].text)
     if result.is_error:
@@ -43,6 +42,10 @@ async def call(client: Client, tool: str, **args) -> dict:
 
 
 async def with_hub(steps: list[str]) -> None:
+    import httpx2
+    from mcp import Client
+    from mcp.client.streamable_http import streamable_http_client
+
     url, token = os.environ["TEAM_TABLE_URL"], os.environ["TEAM_TABLE_TOKEN"]
     async with httpx2.AsyncClient(headers={"Authorization": f"Bearer {token}"}, timeout=30) as http, \
             Client(streamable_http_client(url, http_client=http), mode="legacy") as client:
@@ -50,7 +53,7 @@ async def with_hub(steps: list[str]) -> None:
             await hub_step(client, step)
 
 
-async def hub_step(client: Client, step: str) -> None:
+async def hub_step(client: Any, step: str) -> None:
     if step == "next_task_done":
         task = await call(client, "next_task")
         if task.get("id"):
@@ -81,6 +84,12 @@ async def hub_step(client: Client, step: str) -> None:
 HUB_STEPS = {"next_task_done", "claim_done", "read", "approve", "whoami"}
 
 
+def with_hub_now(steps: list[str]) -> None:
+    import anyio
+
+    anyio.run(with_hub, steps)
+
+
 def main(steps: list[str]) -> None:
     prompt = sys.stdin.read()
     pending: list[str] = []
@@ -89,7 +98,7 @@ def main(steps: list[str]) -> None:
             pending.append(step)
             continue
         if pending:
-            anyio.run(with_hub, pending)
+            with_hub_now(pending)
             pending = []
         if step.startswith("report:"):
             with open(step.removeprefix("report:"), "a") as out:
@@ -119,7 +128,7 @@ def main(steps: list[str]) -> None:
             while True:
                 time.sleep(60)
     if pending:
-        anyio.run(with_hub, pending)
+        with_hub_now(pending)
 
 
 if __name__ == "__main__":

@@ -34,6 +34,7 @@ from support import free_port
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.one_engine  # the HTTP edge: the request never reaches the database
 async def test_a_client_that_sends_its_headers_a_byte_at_a_time_is_cut_off(tmp_path: Path):
     async with running_hub(tmp_path, "hub:\n  request_timeout_seconds: 1\n") as hub:
         with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as slow:

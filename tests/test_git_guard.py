@@ -67,6 +67,7 @@ def install(repo: Path, *options: str) -> str:
     return result.output
 
 
+@pytest.mark.one_engine  # the guard asks over HTTP; reading the database itself on both engines is the test below
 async def test_through_a_network_hub_a_held_path_is_refused_naming_the_holder_until_it_is_released(tmp_path, repo):
     """The issue's "done when", end to end: two agents claim tasks declaring overlapping paths; the second is told
     who holds what; its commit to a held file is refused naming the holder; when the first finishes, the second is
@@ -168,6 +169,7 @@ async def test_with_the_tables_database_the_guard_applies_team_yamls_required_an
         assert person.returncode != 0 and "alice" in person.stderr  # someone who holds nothing
 
 
+@pytest.mark.one_engine  # which commits a push carries is git's; the guard reading either engine is the test above
 async def test_pre_push_refuses_pushing_commits_that_touch_a_held_path(tmp_path, repo, table_with):
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)

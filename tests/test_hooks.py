@@ -75,6 +75,7 @@ def test_the_hooks_are_silent_when_nothing_waits(tmp_path, table_file):
         assert hook(event, tmp_path, "--agent", "dave", "--db", str(table_file)) == (0, None, "")
 
 
+@pytest.mark.one_engine  # no hub and no database to reach: the same run on either engine
 @pytest.mark.parametrize("where", [["--url", "http://127.0.0.1:{port}"], ["--db", "{missing}"], []])
 def test_a_hook_exits_0_silently_when_the_hub_is_down_or_unknown(tmp_path, where):
     args = [w.format(port=free_port(), missing=tmp_path / "nope.db") for w in where]

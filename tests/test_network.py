@@ -19,6 +19,7 @@ from prometheus_client.parser import text_string_to_metric_families
 import stores
 from team_table.cli import main
 
+from conftest import one_variant_on_postgres
 from network_helpers import KINDS, HubFiles, events, join_all, mcp_client, running_hub, seat
 from stdio_helpers import Seat
 from support import deliveries, ring
@@ -53,7 +54,7 @@ async def test_clients_of_every_transport_and_era_share_one_table_with_tokens_in
             assert (await agent.call("heartbeat", token="not-the-token")).code == "unauthorized"
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", one_variant_on_postgres(KINDS))
 async def test_a_bearer_token_binds_the_connection_to_its_agent(tmp_path: Path, kind: str):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob = await join_all(stack, hub, "alice", "bob")
@@ -76,6 +77,7 @@ async def test_a_bearer_token_binds_the_connection_to_its_agent(tmp_path: Path, 
         assert await alice.ok("get_messages") == []
 
 
+@pytest.mark.one_engine  # reading the settings; TEAM_TABLE_DB naming a PostgreSQL server: test_stdio's launchers
 async def test_the_hub_serves_the_network_from_environment_variables_alone(tmp_path: Path):
     """`python -m team_table.server` with TEAM_TABLE_TRANSPORT/PORT/DB/CONFIG, as 0.2.1 was started."""
     async with running_hub(tmp_path, by_env=True) as hub, AsyncExitStack() as stack:
@@ -131,7 +133,7 @@ async def test_metrics_count_tool_calls_latency_streams_and_refusals(tmp_path: P
     assert metric(text, "team_table_event_streams") == 1
 
 
-@pytest.mark.parametrize("kind", list(KINDS))
+@pytest.mark.parametrize("kind", one_variant_on_postgres(KINDS))
 async def test_sigterm_closes_open_streams_and_the_hub_exits_zero_promptly(tmp_path: Path, kind: str):
     """With a push stream and an agent's MCP session (of each kind) open, as they are when an operator stops it."""
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:

@@ -80,6 +80,7 @@ async def test_task_assignments_and_updates_are_pushed_to_those_concerned(tmp_pa
                                                                        (open_task["id"], "done")]
 
 
+@pytest.mark.one_engine  # the fan-out among one process's streams; events reaching it from either engine: above
 async def test_several_streams_of_one_agent_all_receive_and_closing_one_leaves_the_others(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob = await join_all(stack, hub, "alice", "bob")
@@ -175,6 +176,7 @@ async def test_a_bad_name_or_token_gets_403_and_no_stream(tmp_path: Path):
             assert (await stream.next()).data["id"] == sent["id"]
 
 
+@pytest.mark.one_engine  # the fan-out's buffers, in the process, whatever the engine
 async def test_a_reader_that_does_not_read_does_not_hold_up_other_streams(tmp_path: Path):
     count = 60
     async with running_hub(tmp_path, NO_RATE_LIMIT) as hub, AsyncExitStack() as stack:

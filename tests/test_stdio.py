@@ -12,6 +12,7 @@ import pytest
 
 import stores
 
+from conftest import one_variant_on_postgres
 from stdio_helpers import LAUNCHERS, PYTHON, TOOLS, launch, log_alarms, seats
 
 ERAS = ["legacy", "2026-07-28"]
@@ -25,7 +26,7 @@ def home(tmp_path: Path) -> Path:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("era", one_variant_on_postgres(ERAS))  # each launcher on PostgreSQL once
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 async def test_every_launcher_serves_the_18_tools_over_stdio(tmp_path, home, launcher, era):
     db = stores.table_db(tmp_path)
@@ -58,7 +59,7 @@ async def test_the_server_module_keeps_its_table_in_the_file_named_by_TEAM_TABLE
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("era", ERAS)
+@pytest.mark.parametrize("era", one_variant_on_postgres(ERAS))
 async def test_a_server_bound_by_TEAM_TABLE_AGENT_speaks_for_that_agent_only(tmp_path, home, era):
     db = stores.table_db(tmp_path)
     async with seats([(launch("python -m team_table.server", db, home), era)], tmp_path / "logs") as (plain,):
@@ -88,6 +89,7 @@ def run_hub(launcher: str, tmp_path: Path, home: Path, **env: str) -> subprocess
                           stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=60)
 
 
+@pytest.mark.one_engine  # refused before any database is opened
 @pytest.mark.parametrize("launcher", LAUNCHERS)
 def test_an_unknown_transport_exits_1_naming_the_choices(tmp_path, home, launcher):
     done = run_hub(launcher, tmp_path, home, TEAM_TABLE_TRANSPORT="carrier-pigeon")
@@ -127,6 +129,7 @@ def test_a_server_bound_to_an_agent_with_its_token_or_one_yet_to_join_starts(tmp
         assert done.returncode == 0, (env, done.stderr[-1500:])  # stdin closed: it served, then stopped
 
 
+@pytest.mark.one_engine  # no database: help is printed instead
 @pytest.mark.parametrize("module", ["team_table.server", "team_table"])
 def test_the_server_module_with_help_prints_help_instead_of_serving(tmp_path, home, module):
     params = launch("python -m team_table.server", stores.table_db(tmp_path), home)
@@ -138,6 +141,7 @@ def test_the_server_module_with_help_prints_help_instead_of_serving(tmp_path, ho
     assert "Usage:" in done.stdout and "--transport" in done.stdout
 
 
+@pytest.mark.one_engine  # refused before any database is opened
 @pytest.mark.parametrize("port", ["eighty", "0", "65536", "-1"])
 def test_a_bad_port_exits_1_with_a_message(tmp_path, home, port):
     done = run_hub("python -m team_table.server", tmp_path, home, TEAM_TABLE_PORT=port)
@@ -182,6 +186,7 @@ MCP1_CLIENT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.one_engine  # the handshake of an old client; the tools it calls run on both engines elsewhere
 def test_an_mcp_1_client_registers_and_exchanges_a_message(tmp_path, home):
     mcp1_python = os.environ.get("TEAM_TABLE_MCP1_PYTHON")
     if not mcp1_python:

@@ -68,6 +68,7 @@ async def test_a_reader_that_stops_reading_is_cut_off_after_ten_seconds_without_
             assert stream.connected.kind == "connected"
 
 
+@pytest.mark.one_engine  # a bound the HTTP edge keeps in the process, not in the database
 async def test_a_member_holds_at_most_a_bounded_number_of_push_streams_per_hub(tmp_path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         bob, carol = await join_all(stack, hub, "bob", "carol")

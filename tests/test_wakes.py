@@ -58,6 +58,7 @@ async def post(url: str, body: dict, bearer: str | None = None) -> dict:
     return answer
 
 
+@pytest.mark.one_engine  # what the HTTP edge negotiates with a client: the database has no part in it
 async def test_claude_code_bound_over_http_is_declined_2026_and_offered_the_channel_in_2025(tmp_path: Path):
     token, alice = declared("alice")
     # Sessions kept in the process (the default on SQLite; replicas on PostgreSQL serve /mcp statelessly, where
@@ -76,6 +77,7 @@ async def test_claude_code_bound_over_http_is_declined_2026_and_offered_the_chan
         assert "experimental" not in plain["result"]["capabilities"]
 
 
+@pytest.mark.one_engine  # as above
 async def test_a_stateless_hub_keeps_2026_for_claude_code_and_offers_no_channel(tmp_path: Path):
     token, alice = declared("alice")
     async with running_hub(tmp_path, f"hub:\n  stateless_http: true\nagents:\n{alice}") as hub:
@@ -272,6 +274,7 @@ async def _until(check, within: float = 10) -> None:
             await anyio.sleep(0.05)
 
 
+@pytest.mark.one_engine  # refused before any database is named
 @pytest.mark.parametrize("args", [["Nope"], ["Stop", "--bogus"], ["wait", "--for", "x"], []])
 def test_a_hook_with_a_usage_error_exits_0_and_says_nothing_to_the_model(tmp_path: Path, args: list[str]):
     done = subprocess.run([TEAM_TABLE, "hook", "claude-code", *args], input="{}", capture_output=True, text=True,
