@@ -132,6 +132,7 @@ async def test_a_stalled_run_is_escalated_when_team_yaml_says_so(tmp_path: Path)
         assert runs.of("builder")[0]["ended_at"] is None  # asked about, not stopped
 
 
+@pytest.mark.one_engine  # a timer on the process; runs recorded on PostgreSQL: the tests above
 async def test_a_run_is_stopped_at_its_wall_time(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -165,6 +166,7 @@ async def test_stopping_the_hub_stops_its_runs_gracefully_then_with_sigkill(tmp_
         assert ended["stubborn"]["exit_code"] == 128 + 9 and ended["polite"]["exit_code"] == 128 + 15
 
 
+@pytest.mark.one_engine  # what the operating system does with the processes of a killed hub
 async def test_a_sigkilled_hub_leaves_no_process_of_its_runs(tmp_path: Path):
     lead, report = Lead.new(), tmp_path / "report.jsonl"
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
