@@ -15,7 +15,7 @@ from mcp.server.request_state import RequestStateBoundary, RequestStateSecurity
 from mcp.server.subscriptions import InMemorySubscriptionBus, ListenHandler
 from mcp.types import ListToolsResult
 
-from team_table import __version__
+from team_table import __version__, waiting
 from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.server import tools
@@ -52,13 +52,15 @@ def build_server(hub: Hub, fanout: Fanout, binding: BindingSource = no_binding, 
                  waker: Waker | None = None) -> Server[Seat]:
     """An MCP server for one connection kind of this process (stdio, a test client, the HTTP endpoints)."""
 
+    takes = waiting.Takes(hub, run)  # shared by every connection of the server: one take per turn for all waits
+
     @asynccontextmanager
     async def lifespan(server: Server[Seat]) -> AsyncIterator[Seat]:
-        # Entered once by the HTTP session manager, and once per stdio process, SSE connection or in-process
-        # client: each entry has its own seat and pushes, so one ending leaves the others' alone.
+        # Entered once by the HTTP session manager, and once per stdio process, SSE stream or in-process client:
+        # each entry has its own bound connections and pushes, so one ending leaves the others' alone.
         async with anyio.create_task_group() as pushes:
-            seat = Seat(hub=hub, fanout=fanout, binding=binding, run=run, metrics=metrics, failures=failures,
-                        waker=waker)
+            seat = Seat(hub=hub, fanout=fanout, binding=binding, takes=takes, run=run, metrics=metrics,
+                        failures=failures, waker=waker)
             seat.connections = Connections(hub, fanout, pushes, tool_names, run, waker)
             try:
                 yield seat

@@ -8,7 +8,7 @@ import difflib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mcp.server.context import ServerRequestContext
@@ -50,15 +50,12 @@ class Seat:
     hub: Hub
     fanout: Fanout
     binding: BindingSource
+    takes: waiting.Takes  # the waits' takes of messages, grouped per turn of the event loop: one per server
     run: Runner = inline
     metrics: Metrics | None = None
     failures: FailedAuth | None = None  # network hubs: failed authentications are throttled per address
     connections: Connections | None = None  # the bound ones, and their pushes (while the server runs)
     waker: Waker | None = None  # the process's ways to wake agents (none in a bare test server)
-    takes: waiting.Takes = field(init=False)  # the waits' takes of messages, grouped per turn of the event loop
-
-    def __post_init__(self) -> None:
-        self.takes = waiting.Takes(self.hub, self.run)
 
 
 async def call_tool(ctx: ServerRequestContext[Seat], params: CallToolRequestParams) -> CallToolResult:
