@@ -3,7 +3,18 @@ tests/test_sdk_privates.py has a test per private that fails, naming it, on an S
 
 Everything else goes through the SDK's public extension points: the low-level `Server` and its constructor hooks
 (tools/list, tools/call, the input schemas), its `middleware` list, a session manager the hub constructs itself,
-the SDK's stdio and SSE transports; and uvicorn's `capture_signals`."""
+the SDK's stdio and SSE transports; and uvicorn's `capture_signals`.
+
+Relied on beyond what is documented, though not private by name, and tested where it would break:
+- the session manager reads `json_response` for each request (server/http.py `_AnswerModes`;
+  tests/test_sdk_privates.py);
+- uvicorn's `H11Protocol` keeps `conn`, `transport`, `loop` and `client` (server/http.py `TimedH11Protocol`;
+  tests/test_faults_processes.py, a client sending its headers a byte at a time, and tests/test_stream_limits.py);
+- uvicorn's `Server.serve` enters `capture_signals()` (every network hub test stops its hub with SIGTERM and
+  checks it exited 0), and `on_tick` does its once-a-second work when `counter % 10 == 0` (`_Uvicorn.main_loop`;
+  untested: were it to change, the Date header would go stale, nothing else);
+- the SDK's `stdio_server(stdin=, stdout=)` reads `async for line in stdin` and writes `await stdout.write()`,
+  `await stdout.flush()` (server/stdio.py; tests/test_stdio.py spawns hubs on pipes)."""
 
 from __future__ import annotations
 
