@@ -89,8 +89,8 @@ def tools_page() -> str:
     for tool in built:
         lines.append(f"| [`{tool.name}`](#{tool.name}) | {_first_sentence(tool.description)} |\n")
     for tool in built:
-        lines.append(_tool_section(tool, tools.IDENTITY.get(tool.name, "agent_name"), tools.NEEDS.get(tool.name),
-                                   tool.name in tools.UNBOUND_ONLY))
+        declared = tools.DECLARED[tool.name]  # name, permission and identity: as its decorator says
+        lines.append(_tool_section(tool, declared.identity, declared.needs, declared.unbound_only))
     return "".join(lines)
 
 

@@ -12,9 +12,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from team_table.server.tools import IDENTITY
 from team_table.store.postgres_schema import TABLES
-
-from conftest import IDENTITY_PARAM
 
 pytestmark = pytest.mark.anyio
 
@@ -58,7 +57,7 @@ async def test_generated_arguments_get_an_answer_or_a_clean_refusal_that_changes
 
     def arguments(tool: str) -> st.SearchStrategy[dict[str, Any]]:
         known = list(schemas[tool].get("properties", {}))
-        identity = IDENTITY_PARAM.get(tool, "agent_name")
+        identity = IDENTITY[tool]
         required = {k: PLAUSIBLE.get(k, "x") for k in schemas[tool].get("required", [])}
         hostile = st.dictionaries(st.sampled_from(known), VALUE, min_size=1, max_size=3) if known else st.just({})
         chosen = hostile.map(lambda values: {**required, **values})

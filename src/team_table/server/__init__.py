@@ -1,4 +1,4 @@
-"""The MCP face of the hub: a thin tool layer over the domain, on the official SDK's MCPServer."""
+"""The MCP face of the hub: a thin tool layer over the domain, on the official SDK's low-level Server."""
 
 from team_table.server.app import build_server
 

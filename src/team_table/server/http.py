@@ -8,8 +8,10 @@ import contextlib
 import contextvars
 import errno
 import logging
+import signal
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+import threading
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from functools import partial
 from typing import TYPE_CHECKING, Any
@@ -17,14 +19,17 @@ from typing import TYPE_CHECKING, Any
 import anyio
 import h11
 import uvicorn
-from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
+from mcp.server.lowlevel import Server
+from mcp.server.sse import SseServerTransport
+from mcp.server.streamable_http_manager import StreamableHTTPASGIApp, StreamableHTTPSessionManager
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Mount, Route
 from starlette.types import ASGIApp, Receive, Scope, Send
 from uvicorn.protocols.http.h11_impl import H11Protocol
+from uvicorn.server import HANDLED_SIGNALS
 
 from team_table import members, ui
 from team_table.errors import Invalid
@@ -102,10 +107,8 @@ def build_app(net: Network) -> Guard:
     # (an SSE answer per call made legacy clients open a new TCP connection for every call).
     # Stateless (the default on PostgreSQL): every request stands alone, so it may reach any replica; the price is
     # no GET stream, so no channel notes or list changes pushed over /mcp (waits and /events still wake agents).
-    streamable = mcp.streamable_http_app(transport_security=security, json_response=True,
-                                         stateless_http=hub.settings.stateless_http)
-    mcp.session_manager.__class__ = _AnswerModes  # plain JSON answers, but a 2026-era wait answers as a stream
-    sse = mcp.sse_app(transport_security=security)
+    sessions = _AnswerModes(mcp, json_response=True, stateless=hub.settings.stateless_http,
+                            security_settings=security)
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -125,12 +128,12 @@ def build_app(net: Network) -> Guard:
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        async with mcp.session_manager.run():
+        async with sessions.run():
             yield
 
     dashboard = Dashboard(rt, net.run, FailedAuth(net.metrics), net.metrics)  # sign-ins: a throttle of their own
     routes = [
-        *streamable.routes,  # first: nearly every request is a call to /mcp, and routes are matched in order
+        Route("/mcp", StreamableHTTPASGIApp(sessions)),  # first: nearly every request is a call, matched in order
         Route("/healthz", healthz),
         Route("/readyz", readyz),
         Route("/metrics", metrics),
@@ -143,7 +146,7 @@ def build_app(net: Network) -> Guard:
               methods=["POST"]),
         Route("/agents/{agent_name}/reservations/check", check_endpoint(hub, net.run, net.failures),
               methods=["POST"]),
-        *sse.routes,
+        *_sse_routes(mcp, security),
         *ui.routes(dashboard),
     ]
     app = Starlette(routes=routes, lifespan=lifespan)
@@ -156,6 +159,19 @@ def build_app(net: Network) -> Guard:
     return Guard(served, hosts=net.hosts, identify=identify, failures=net.failures)
 
 
+def _sse_routes(mcp: Server[Any], security: TransportSecuritySettings) -> list[BaseRoute]:
+    """The legacy SSE transport, as the SDK's MCPServer.sse_app mounts it: GET /sse holds a session's stream (the
+    server runs once per stream, with a seat of its own), POST /messages/ carries its requests."""
+    sse = SseServerTransport("/messages/", security_settings=security)
+
+    class Stream:  # an ASGI app, not a request handler: the transport writes the response itself
+        async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+            async with sse.connect_sse(scope, receive, send) as (read, write):
+                await mcp.run(read, write, mcp.create_initialization_options())
+
+    return [Route("/sse", Stream(), methods=["GET"]), Mount("/messages/", app=sse.handle_post_message)]
+
+
 # Whether the request being served is answered as an SSE stream (a wait) rather than one JSON document.
 _STREAMED: contextvars.ContextVar[bool] = contextvars.ContextVar("team_table_streamed", default=False)
 
@@ -164,9 +180,10 @@ class _AnswerModes(StreamableHTTPSessionManager):
     """The SDK's session manager, answering plain JSON (so handshake-era clients keep their connection) except a
     2026-era wait_for_messages, answered as a stream: its progress notifications reach the client, a client that
     hangs up cancels it, and the answer's headers go out at once (Claude Code gives up waiting for headers after
-    60 s). Handshake-era sessions choose once, at their initialize: JSON."""
+    60 s). Handshake-era sessions choose once, at their initialize: JSON. The manager reads `json_response` as it
+    serves each request (tests/test_sdk_privates.py checks that it still does)."""
 
-    @property
+    @property  # type: ignore[override]  # the SDK's attribute, made a property chosen per request
     def json_response(self) -> bool:
         return not _STREAMED.get()
 
@@ -293,9 +310,21 @@ class _Uvicorn(uvicorn.Server):
         super().handle_exit(sig, frame)
         if self._loop is not None and self._exit is not None:
             self._loop.call_soon_threadsafe(self._exit.set)
-        # uvicorn re-raises a caught signal after its shutdown, which would kill the process before the
-        # database is checkpointed and closed; the stop is graceful, so the hub exits normally instead.
-        self._captured_signals.clear()
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        """SIGINT and SIGTERM stop the hub, as uvicorn's own capture does, but the signal is not raised again after
+        the shutdown (uvicorn's does, which would kill the process before the database is checkpointed and
+        closed): the stop is graceful, so the hub exits normally."""
+        if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+            yield
+            return
+        before = {sig: signal.signal(sig, self.handle_exit) for sig in HANDLED_SIGNALS}
+        try:
+            yield
+        finally:
+            for sig, handler in before.items():
+                signal.signal(sig, handler)
 
 
 def listening_socket(host: str, port: int) -> socket.socket:

@@ -15,7 +15,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any
 
-from mcp.server.mcpserver import MCPServer
+from mcp.server.lowlevel import Server
 from mcp.server.stdio import stdio_server
 
 MAX_LINE = 64 * 1024 * 1024  # one JSON-RPC message per line; tool arguments are far smaller
@@ -121,16 +121,16 @@ async def _pipes(on_first: Callable[[], None] | None, screen: Screen | None) -> 
         write_transport.close()
 
 
-async def serve(server: MCPServer, on_first_answer: Callable[[], None] | None = None,
+async def serve(server: Server[Any], on_first_answer: Callable[[], None] | None = None,
                 screen: Screen | None = None) -> None:
     """Run `server` on this process's stdin and stdout until the client closes stdin; `on_first_answer` is called
     once the first message has been written to the client; `screen` says which `server/discover` to decline."""
     if not spawned_on_pipes():  # a terminal or a file: the SDK's own transport handles those
         if on_first_answer is not None:
             on_first_answer()
-        await server.run_stdio_async()
+        async with stdio_server() as (read_stream, write_stream):
+            await server.run(read_stream, write_stream, server.create_initialization_options())
         return
-    lowlevel = server._lowlevel_server  # what MCPServer.run_stdio_async runs, over our streams
     async with _pipes(on_first_answer, screen) as (lines, out), \
             stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
-        await lowlevel.run(read_stream, write_stream, lowlevel.create_initialization_options())
+        await server.run(read_stream, write_stream, server.create_initialization_options())
