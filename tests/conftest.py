@@ -23,6 +23,7 @@ from team_table.hub import Hub
 from team_table.runtime import open_table as open_hub_table
 from team_table.server import build_server
 from team_table.server.identity import Binding, fixed
+from team_table.server.tools import IDENTITY
 from team_table.settings import resolve
 from team_table.wake.waker import Waker
 
@@ -76,7 +77,7 @@ class Agent:
 
     async def call(self, tool: str, **args: Any) -> Reply:
         """Call `tool` as this agent: its name under the tool's identity parameter, and its token."""
-        key = IDENTITY_PARAM.get(tool, "agent_name")
+        key = IDENTITY.get(tool, "agent_name")  # an unknown tool: the hub refuses it by name
         args.setdefault(key, self.name)
         args.setdefault("token", self.token)
         return await self.raw(tool, **args)
@@ -120,13 +121,6 @@ def listening_client(target: Any, mode: str, agent: Agent, **options: Any) -> Cl
                                         handler=on_channel)]
 
     return Client(target, mode=mode, message_handler=on_message, extensions=[Channel()], **options)
-
-
-IDENTITY_PARAM = {
-    "register": "name", "deregister": "name", "heartbeat": "name", "send_message": "sender", "broadcast": "sender",
-    "create_task": "creator", "get_audit_log": "requester", "list_escalations": "requester",
-    "resolve_escalation": "requester",
-}
 
 
 @dataclass
