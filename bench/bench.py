@@ -33,7 +33,7 @@ sys.path.insert(1, str(Path(__file__).resolve().parent.parent / "tests"))  # sup
 
 from ceiling import ceiling_part
 from durability import durability_part
-from hearing import hearing_part
+from hearing import hearing_idle_part, hearing_part
 from idle import idle_part
 from reservations import reservations_part
 from runner import runner_part
@@ -45,7 +45,7 @@ from transports import http_part, stdio_part
 from wake import wake_part
 
 PARTS = ("stdio", "http", "startup", "idle", "durability", "config", "wake", "hearing", "reservations", "runner",
-         "postgresql", "ceiling")
+         "postgresql", "ceiling", "hearing-idle")
 
 
 async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
@@ -69,6 +69,8 @@ async def run_part(part: str, ws: Workspace, args: argparse.Namespace) -> bool:
         return await reservations_part(ws, args.quick, args.postgres)
     if part == "hearing":
         return await hearing_part(ws, args.mode, args.quick)
+    if part == "hearing-idle":
+        return await hearing_idle_part(ws, args.mode, args.quick)
     if part == "ceiling":
         return await ceiling_part(ws, args.mode, args.quick, args.postgres, args.hub_python)
     return await wake_part(ws, args.mode, args.quick)

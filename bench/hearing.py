@@ -50,6 +50,13 @@ async def hearing_part(ws: Workspace, mode: str, quick: bool) -> bool:
     return report.print()
 
 
+async def hearing_idle_part(ws: Workspace, mode: str, quick: bool) -> bool:
+    """The idle piece of the hearing part alone (part `hearing-idle`): what holding wake paths open costs."""
+    report = Report("hearing the table: idle", quick, mode)
+    await _idle(ws, mode, IDLE_WINDOW["quick" if quick else "full"], report)
+    return report.print()
+
+
 async def _http_wakes(ws: Workspace, mode: str, samples: int, report: Report) -> None:
     folder = ws.folder("hearing-http")
     write_team(folder, extra=NO_RATE_LIMIT + FAST)

@@ -193,49 +193,54 @@ async def test_a_template_that_fails_at_run_time_falls_back_to_the_built_in_text
         assert "built-in text" in caplog.text
 
 
-async def test_the_scheduler_builds_the_jobs_of_the_config_and_rebuilds_them_on_reload(office):
+async def test_the_jobs_of_the_config_are_built_and_rebuilt_on_reload(office):
     table, _, _ = office
     runner = jobs.Jobs(table.hub)
     runner.start()
     try:
-        assert {j.id for j in runner.scheduler.get_jobs()} == {"heartbeat", "activity", "overdue", "reservations",
-                                                               "questions",
-                                                               "auto-reply:alice", "auto-reply:bob"}
+        assert {name: job.gap for name, job in runner.loop.jobs.items()} == {
+            "heartbeat": 15.0, "activity": 5.0, "overdue": 5.0, "reservations": 5.0, "questions": 1.0,
+            "auto-reply:alice": 30.0, "auto-reply:bob": 30.0}
         from conftest import team_from
 
         table.hub.team = team_from(team(alice_policy="{interval_seconds: 5}").replace(
             "    auto_reply: {interval_seconds: 30, max_replies: 3}\n", ""))
         runner.rebuild()
-        found = {j.id: j.trigger.interval.total_seconds() for j in runner.scheduler.get_jobs()}
-        assert found == {"heartbeat": 15.0, "activity": 5.0, "overdue": 5.0, "reservations": 5.0, "questions": 1.0,
-                         "auto-reply:alice": 5.0}
+        assert {name: job.gap for name, job in runner.loop.jobs.items()} == {
+            "heartbeat": 15.0, "activity": 5.0, "overdue": 5.0, "reservations": 5.0, "questions": 1.0,
+            "auto-reply:alice": 5.0}
     finally:
         await runner.stop()
 
 
-async def test_once_the_hub_stops_its_jobs_no_run_is_started_and_no_error_is_logged(office, caplog):
-    """A scheduler timer that fires while the hub stops must start nothing: a run started then is left behind
-    not begun, and cancelled with the event loop (APScheduler logs each as an error)."""
+async def test_once_the_hub_stops_its_jobs_no_look_is_started_and_no_error_is_logged(office, caplog):
+    """A change heard, or a job falling due, in the very turn the hub stops must start nothing."""
     import asyncio
-    from datetime import datetime
 
-    from apscheduler.events import EVENT_JOB_SUBMITTED
+    from team_table.jobs_loop import Job
 
     table, _, _ = office
     runner = jobs.Jobs(table.hub)
     runner.start()
-    await asyncio.sleep(0.05)
-    submitted: list[str] = []
-    runner.scheduler.add_listener(lambda event: submitted.append(event.job_id), EVENT_JOB_SUBMITTED)
+    looked: list[str] = []
+
+    async def look() -> None:
+        looked.append("looked")
+
     with caplog.at_level("ERROR"):
-        # The stop begins in the very turn of the event loop where every job falls due (the scheduler's wake-up is
-        # queued behind the stop's first step, as a timer firing at that moment would be).
+        await runner.loop.stop()  # the loop of the config's jobs, replaced by one that records its looks
+        runner.loop.stopping = False
+        runner.loop.start()
+        runner.loop.set_jobs([Job("recorded", 1.0, look, due=None)])
+        with anyio.fail_after(10):
+            while not looked:  # its first look, at once
+                await asyncio.sleep(0)
+        looked.clear()
         stopping = asyncio.ensure_future(runner.stop())
-        for job in runner.scheduler.get_jobs():
-            job.modify(next_run_time=datetime.now(UTC))
+        runner.loop.committed()
+        runner.loop.poke("recorded")
         await stopping
-        await asyncio.sleep(0.1)
-    assert submitted == []
+    assert looked == []
     assert not [r for r in caplog.records if r.levelname == "ERROR"], [r.getMessage() for r in caplog.records]
 
 

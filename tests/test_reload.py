@@ -249,13 +249,14 @@ def test_a_team_with_roles_lists_reads_back_as_the_config_applied(tmp_path: Path
             assert reload.applied(hub).agents["reviewer"].all_roles == ("reviewer", "tester")
 
 
-async def test_a_team_yaml_in_the_database_s_folder_is_picked_up_by_comparing_without_events(tmp_path: Path):
-    """The database's folder changes at every write: there the watcher compares the file every `every` seconds
-    instead of being woken by each change."""
+async def test_a_team_yaml_beside_a_database_being_written_is_picked_up_at_its_save_by_the_event(tmp_path: Path):
+    """The database's folder changes at every write: the watcher hears finished saves only (no comparison could
+    find this one: the next is an hour away), and the file being written beside it does not disturb it."""
     from team_table.reload import watch
 
     path = tmp_path / "team.yaml"
     path.write_text("first")
+    busy = (tmp_path / "hub.db-wal").open("ab")
     read: list[str] = []
     saw = {"first": anyio.Event(), "second": anyio.Event()}
 
@@ -266,10 +267,28 @@ async def test_a_team_yaml_in_the_database_s_folder_is_picked_up_by_comparing_wi
 
     stop = anyio.Event()
     async with anyio.create_task_group() as tasks:
-        tasks.start_soon(lambda: watch({path: reload}, every=0.1, stop=stop, busy=frozenset({tmp_path.resolve()})))
+        tasks.start_soon(lambda: watch({path: reload}, every=3600, stop=stop))
         with anyio.fail_after(10):
             await saw["first"].wait()
+            for _ in range(50):
+                busy.write(b"a page of the database" * 200)
+                busy.flush()
             save(path, "second")
             await saw["second"].wait()
         stop.set()
+    busy.close()
     assert read == ["first", "second"]
+
+
+def test_the_watcher_hears_finished_saves_and_new_folders_not_a_file_still_being_written(tmp_path: Path):
+    from team_table.reload import _ours
+    from team_table.store.file_changes import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MOVED_TO
+
+    files = {tmp_path / "team.yaml": print, tmp_path / "workflows": print}
+    assert _ours(files, tmp_path, "team.yaml", IN_CLOSE_WRITE)
+    assert _ours(files, tmp_path, "team.yaml", IN_MOVED_TO)  # an editor's save: a new file renamed over it
+    assert not _ours(files, tmp_path, "team.yaml", IN_CREATE)  # created empty: its contents come with its close
+    assert _ours(files, tmp_path, "workflows", IN_CREATE | IN_ISDIR)
+    assert _ours(files, tmp_path / "workflows", "review.yaml", IN_DELETE)
+    assert not _ours(files, tmp_path / "workflows", "notes.txt", IN_CLOSE_WRITE)
+    assert not _ours(files, tmp_path, "hub.db-wal", IN_CLOSE_WRITE)

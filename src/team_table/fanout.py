@@ -70,13 +70,14 @@ class Fanout:
     """Reads new events from the database when woken and offers them to the listeners.
 
     Woken right after a commit in this process, and by the store when another process committed events (a
-    PostgreSQL notification, inotify on a SQLite file); while anyone listens, every `poll` seconds (`heard_poll`
-    when the store tells of others' commits itself: then the poll is only a safety net) it also asks the store
+    PostgreSQL notification, inotify on a SQLite file, which looks again while a commit may still be under way);
+    while anyone listens, every `poll` seconds (`heard_poll` when the store tells of others' commits itself: then
+    the poll is only a safety net, and an idle listening hub is not woken for it) it also asks the store
     whether any other process committed (a cheap check of the store's version), and reads the new events only then.
     With nobody listening it does nothing at all.
     """
 
-    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1, heard_poll: float = 2.0) -> None:
+    def __init__(self, store: Store, *, buffer: int = 256, poll: float = 0.1, heard_poll: float = 30.0) -> None:
         self._store = store
         self._buffer = buffer
         self._poll = poll

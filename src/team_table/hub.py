@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from team_table import roles
@@ -20,10 +21,14 @@ class Activity:
     def __init__(self) -> None:
         self._seen: dict[str, str] = {}
         self._lock = threading.Lock()
+        self.on_first: Callable[[], None] | None = None  # called (on any thread) when a note is first kept
 
     def seen(self, agent: str, at: str) -> None:
         with self._lock:
+            first = not self._seen
             self._seen[agent] = at
+        if first and self.on_first is not None:
+            self.on_first()
 
     def peek(self) -> dict[str, str]:
         with self._lock:

@@ -1,9 +1,10 @@
-"""The hub's jobs on APScheduler: presence (heartbeat), activity, auto-reply, workflows and reservations' leases,
-built from team.yaml.
+"""The hub's jobs: presence (heartbeat), activity, answers past their time, questions' deadlines, workflows,
+reservations' leases, notifications and auto-replies, built from team.yaml and run by jobs_loop: each looks when the
+store changed or when what it waits for falls due, and an idle hub's jobs sleep.
 
-Every hub process on a database runs a scheduler, but each job runs in one process at a time: a run first
-takes the job's lease in the database, which another process takes over once the holder stops renewing it.
-A lease is renewed when half of it is left, so an idle hub does not write to hold it.
+Every hub process on a database runs them, but each job's work is done in one process at a time: it first takes the
+job's lease in the database, which another process takes over once the holder stops renewing it. Looks are reads;
+the lease is taken only when there is work, and renewed when half of it is left, so an idle hub writes nothing.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import asyncio
 import logging
 import os
 import uuid
-from collections.abc import Awaitable, Callable
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from functools import partial
+from typing import TYPE_CHECKING, Any
 
 import anyio
 
@@ -22,11 +24,10 @@ from team_table.clock import parse_iso
 from team_table.config import Team
 from team_table.errors import TeamTableError
 from team_table.hub import Hub
+from team_table.jobs_loop import Job, JobLoop
 from team_table.store import run_from_loop
 
 if TYPE_CHECKING:
-    from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
     from team_table.workflow.engine import Engine
 
 log = logging.getLogger("team_table.jobs")
@@ -40,6 +41,8 @@ RESERVATIONS = "reservations"
 QUESTIONS = "questions"  # deadlines of questions: the default applies
 NOTIFY = "notify"  # digests to team.yaml's notification targets
 MIN_LEASE = 15.0  # seconds; a job of a process that died is taken over by another within this long
+POLL = 1.0  # seconds between looks at the store's version when it cannot tell of other processes' commits
+SAFETY_POLL = 30.0  # ... and when it can (inotify, PostgreSQL's notifications): only a safety net
 
 
 def heartbeat_interval(team: Team) -> float:
@@ -60,13 +63,19 @@ def take_lease(hub: Hub, job: str, owner: str, seconds: float) -> bool:
     return taken == 1
 
 
+def held_until(hub: Hub, job: str) -> float | None:
+    """When the lease of `job` ends (clock seconds), or None when nobody holds it."""
+    rows = hub.store.query("SELECT until FROM job_lease WHERE name = ?", (job,))
+    return float(rows[0][0]) if rows else None
+
+
 def drop_leases(hub: Hub, owner: str) -> None:
     with hub.store.write() as conn:
         conn.execute("DELETE FROM job_lease WHERE owner = ?", (owner,))
 
 
 class Jobs:
-    """This process's scheduler and the jobs of the config in force."""
+    """This process's jobs of the config in force, and the loop that runs their looks."""
 
     def __init__(self, hub: Hub, *, observe: Callable[[str, str], None] | None = None,
                  default_patterns: bool = False, engine: Engine | None = None,
@@ -75,44 +84,44 @@ class Jobs:
         self.engine = engine
         self.observe_notify = observe_notify or (lambda result: None)
         self.environ = environ or {}
-        self._quiet: dict[str, tuple[int, float | None]] = {}  # job -> (store version, when it is next due)
         self.owner = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.observe = observe or (lambda job, result: None)
         self.default_patterns = default_patterns
-        self.scheduler: AsyncIOScheduler | None = None
+        self.loop: JobLoop | None = None
         self._held: dict[str, float] = {}  # job -> until when this process holds its lease (hub clock)
-        self._running: set[asyncio.Task] = set()  # the worker-thread parts of runs under way
-        self._runs: set[asyncio.Task] = set()  # the runs the scheduler started, from their first step
+        self._running: set[asyncio.Task] = set()  # the worker-thread parts of looks under way
         self._stopping = False
-        self._seen_version: int | None = None  # the store's version when the engine last had nothing to do
 
     @property
     def running(self) -> bool:
-        return self.scheduler is not None and self.scheduler.running
+        return self.loop is not None and not self.loop.stopping
 
     def start(self) -> None:
-        """Start the scheduler on the running event loop, with the jobs of the current config."""
-        from apscheduler.schedulers.asyncio import AsyncIOScheduler
-
-        self.scheduler = AsyncIOScheduler(job_defaults={"coalesce": True, "max_instances": 1,
-                                                        "misfire_grace_time": 30})
+        """Start the loop on the running event loop, with the jobs of the current config. It hears this process's
+        commits through committed() (the runtime wires the store's on_commit to it) and other processes' through
+        the store's watch; where the store cannot tell of them, it looks at its version every POLL seconds."""
+        heard = self.hub.store.watch(self.committed_elsewhere) is not False
+        self.loop = JobLoop(self.hub.store, self.hub.clock, poll=SAFETY_POLL if heard else POLL)
+        self.hub.activity.on_first = lambda: self.loop.poke(FLUSH)
+        self.loop.start()
         self.rebuild()
-        self.scheduler.start()
+
+    def committed(self) -> None:
+        """Thread-safe, cheap: a commit in this process (the store's on_commit)."""
+        if self.loop is not None:
+            self.loop.committed()
+
+    def committed_elsewhere(self) -> None:
+        if self.loop is not None:
+            self.loop.heard()
 
     async def stop(self) -> None:
-        """No new runs; let the runs under way finish; write down the activity noted; give up the leases.
-
-        The scheduler is paused first and shut down only once its runs are over: APScheduler's asyncio executor
-        cancels the runs it still holds when it shuts down, and logs each as an error (a run it had just started
-        is cancelled before its first step)."""
+        """No new looks; let the looks under way finish; write down the activity noted; give up the leases."""
         self._stopping = True
-        if self.scheduler is not None and self.scheduler.running:
-            self.scheduler.pause()  # nothing new is started; a run created already takes its first step below
-            await asyncio.sleep(0)
+        if self.loop is not None:
+            self.hub.activity.on_first = None
             with anyio.move_on_after(10):
-                while self._runs or self._running:
-                    await asyncio.gather(*self._runs, *self._running, return_exceptions=True)
-            self.scheduler.shutdown(wait=False)
+                await self.loop.stop()
         try:
             await anyio.to_thread.run_sync(presence.flush, self.hub)
             await anyio.to_thread.run_sync(drop_leases, self.hub, self.owner)
@@ -120,98 +129,81 @@ class Jobs:
             log.warning("stopping: could not write down the last activity or give up job leases: %s", exc.message)
 
     def rebuild(self, *_: object) -> None:
-        """(Re)build the jobs from the config in force; called at start and after every reload."""
-        if self.scheduler is None or self._stopping:
+        """(Re)build the jobs from the config in force; called at start and after every reload (any thread)."""
+        if self.loop is None or self._stopping:
             return
+        self.loop.set_jobs_threadsafe([Job(name, gap, look, on_change=on_change)
+                                       for name, (gap, look, on_change) in self.wanted().items()])
+
+    def wanted(self) -> dict[str, tuple[float, Callable[[], Any], bool]]:
+        """The jobs of the config in force: name -> (gap, look, whether a change to the store makes it look)."""
         team = self.hub.team
-        wanted = {HEARTBEAT: (heartbeat_interval(team), self.heartbeat, ()),
-                  FLUSH: (max(1.0, heartbeat_interval(team) / 3), self.flush, ()),
-                  OVERDUE: (OVERDUE_EVERY, self.overdue, ()),
-                  RESERVATIONS: (team.reservations.check_every_seconds, self.reservations, ())}
+        beat = heartbeat_interval(team)
+        wanted = {HEARTBEAT: (beat, self.heartbeat, True),
+                  FLUSH: (max(1.0, beat / 3), self.flush, False),
+                  OVERDUE: (OVERDUE_EVERY, self.overdue, True),
+                  RESERVATIONS: (team.reservations.check_every_seconds, self.reservations, True),
+                  QUESTIONS: (1.0, self.questions, True)}
         if self.engine is not None:
-            wanted[WORKFLOWS] = (1.0, self.workflows, ())
-        wanted[QUESTIONS] = (1.0, self.questions, ())
+            wanted[WORKFLOWS] = (1.0, self.workflows, True)
         if team.notifications:
-            wanted[NOTIFY] = (1.0, self.notify, ())
+            wanted[NOTIFY] = (1.0, self.notify, True)
         for agent, spec in team.agents.items():
             if spec.enabled and spec.auto_reply is not None and spec.auto_reply.enabled:
-                wanted[f"auto-reply:{agent}"] = (spec.auto_reply.interval_seconds, self.auto_reply, (agent,))
-        for job in self.scheduler.get_jobs():
-            if job.id not in wanted:
-                job.remove()
-        for job_id, (seconds, func, args) in wanted.items():
-            self.scheduler.add_job(self._started, "interval", seconds=seconds, args=[func, job_id, seconds, *args],
-                                   id=job_id, replace_existing=True)
+                seconds = spec.auto_reply.interval_seconds
+                wanted[f"auto-reply:{agent}"] = (seconds, partial(self.auto_reply, agent, seconds), False)
+        return wanted
 
-    async def _started(self, func: Callable[..., Awaitable[None]], *args: object) -> None:
-        """One run of a job, known to stop() from its first step."""
-        task = asyncio.current_task()
-        if task is not None:
-            self._runs.add(task)
-        try:
-            await func(*args)
-        finally:
-            self._runs.discard(task)
+    def _now(self) -> float:
+        return self.hub.clock.now().timestamp()
 
-    async def workflows(self, job_id: str, seconds: float) -> None:
+    async def _read(self, work: Callable[[], Any]) -> Any:
+        """A look's read: on the event loop when it need not wait (SQLite's reader), else on a worker thread."""
+        return await run_from_loop(self.hub.store, work)
+
+    async def workflows(self) -> float | None:
+        """New events for the engine, or a schedule trigger due: handled under the lease."""
         engine = self.engine
-        # Idle, this is one look at the store's version, on the event loop; with something new, two indexed
-        # reads (on the event loop too, when they need not wait); the lease is taken only when there is something
-        # to do.
-        version = self.hub.store.version()
-        if version == self._seen_version and not engine.has_schedules():
-            return
-        try:
-            if not await run_from_loop(self.hub.store, lambda: engine.pending() or engine.has_schedules()):
-                self._seen_version = version
-                return
-        except TeamTableError:  # the database is away (the store logged why): look again at the next turn
-            return
-        except asyncio.CancelledError:  # the hub is stopping while it looked: nothing was started
-            return
+        pending, due = await self._read(lambda: (engine.pending(), engine.next_schedule()))
+        if not pending and (due is None or due > self._now()):
+            return due
 
-        def work():
+        def work() -> float | None:
             engine.step()
             engine.scheduled()
+            return self._now() if engine.pending() else engine.next_schedule()
 
-        await self._run(job_id, seconds, work)
+        return await self._leased(WORKFLOWS, 1.0, work)
 
-    async def overdue(self, job_id: str, seconds: float) -> None:
-        """Answers past their time: one read when there are none; the steps under the job's lease when there are."""
-        try:
-            if not await anyio.to_thread.run_sync(overdue.any_due, self.hub):
-                return
-        except (TeamTableError, asyncio.CancelledError):
-            return
-        await self._run(job_id, seconds, lambda: overdue.sweep(self.hub))
+    async def overdue(self) -> float | None:
+        """Answers past their time: one read while none is due; the steps under the lease when one is."""
+        due = await self._read(lambda: overdue.next_due(self.hub))
+        if due is None or parse_iso(due).timestamp() > self._now():
+            return None if due is None else parse_iso(due).timestamp()
 
-    def _idle(self, job_id: str) -> bool:
-        """Nothing new in the store since this job last found nothing to do, and nothing due by the clock: a look at
-        the store's version on the event loop, no read."""
-        seen, due = self._quiet.get(job_id, (None, None))
-        now = self.hub.clock.now().timestamp()
-        return seen == self.hub.store.version() and (due is None or now < due)
+        def work() -> float | None:
+            overdue.sweep(self.hub)
+            later = overdue.next_due(self.hub)
+            return parse_iso(later).timestamp() if later else None
 
-    async def questions(self, job_id: str, seconds: float) -> None:
+        return await self._leased(OVERDUE, OVERDUE_EVERY, work)
+
+    async def questions(self) -> float | None:
         """Questions whose deadline passed get their default (or lapse)."""
-        if self._idle(job_id):
-            return
-        version = self.hub.store.version()
+        due = await self._read(lambda: questions.next_deadline(self.hub))
+        if due is None or parse_iso(due).timestamp() > self._now():
+            return None if due is None else parse_iso(due).timestamp()
 
-        def work():
+        def work() -> float | None:
             questions.expire_due(self.hub)
-            due = questions.next_deadline(self.hub)
-            self._quiet[job_id] = (version, parse_iso(due).timestamp() if due else None)
+            later = questions.next_deadline(self.hub)
+            return parse_iso(later).timestamp() if later else None
 
-        await self._run(job_id, seconds, work)
+        return await self._leased(QUESTIONS, 1.0, work)
 
-    async def notify(self, job_id: str, seconds: float) -> None:
+    async def notify(self) -> float | None:
         """Digests to the notification targets; never in the way of an action (its own job, its own thread)."""
-        if self._idle(job_id):
-            return
-        version = self.hub.store.version()
-
-        def work():
+        def work() -> float | None:
             from team_table.notify import apprise_send, digests
 
             settings, team = self.hub.settings, self.hub.team
@@ -221,40 +213,54 @@ class Jobs:
                 self.observe_notify(outcome.result)
             pending = any(o.result in ("waiting", "failed") for o in done) or bool(self.hub.store.query(
                 "SELECT 1 FROM notify_state WHERE next_try_at IS NOT NULL LIMIT 1"))
-            self._quiet[job_id] = (version, None) if not pending else (-1, None)
+            return self._now() + 1.0 if pending else None
 
-        await self._run(job_id, seconds, work)
+        return await self._leased(NOTIFY, 1.0, work)
 
-    async def flush(self, job_id: str, seconds: float) -> None:
+    async def flush(self) -> float | None:
         """Every process writes down its own callers' activity: no lease, one small write at most."""
-        if not self.hub.activity.peek():
-            return
-        await self._guarded(job_id, lambda: presence.flush(self.hub))
+        if self.hub.activity.peek():
+            await self._guarded(FLUSH, lambda: presence.flush(self.hub))
+        return self._now() + 1.0 if self.hub.activity.peek() else None  # noted meanwhile, or put back
 
-    async def reservations(self, job_id: str, seconds: float) -> None:
-        await self._run(job_id, seconds, lambda: reservation_leases.sweep(self.hub))
+    async def reservations(self) -> float | None:
+        if not await self._read(lambda: reservation_leases.any_held(self.hub)):
+            return None
+        seconds = self.hub.team.reservations.check_every_seconds
+        return await self._leased(RESERVATIONS, seconds,
+                                  lambda: (reservation_leases.sweep(self.hub), self._now() + seconds)[1])
 
-    async def heartbeat(self, job_id: str, seconds: float) -> None:
-        await self._run(job_id, seconds, lambda: presence.sweep(self.hub))
+    async def heartbeat(self) -> float | None:
+        """Presence moves and stale claims: a read until the next one is due; the sweep under the lease then."""
+        due = await self._read(lambda: presence.next_change(self.hub))
+        if due is None or due > self._now():
+            return due
+        return await self._leased(HEARTBEAT, heartbeat_interval(self.hub.team),
+                                  lambda: (presence.sweep(self.hub), presence.next_change(self.hub))[1])
 
-    async def auto_reply(self, job_id: str, seconds: float, agent: str) -> None:
-        def work():
+    async def auto_reply(self, agent: str, seconds: float) -> float | None:
+        def work() -> float:
             spec = self.hub.team.agents.get(agent)
-            if spec is None or spec.auto_reply is None:
-                return None
-            return autoreply.run(self.hub, agent, spec.auto_reply, default_patterns=self.default_patterns)
+            if spec is not None and spec.auto_reply is not None:
+                autoreply.run(self.hub, agent, spec.auto_reply, default_patterns=self.default_patterns)
+            return self._now() + seconds
 
-        await self._run(job_id, seconds, work)
+        return await self._leased(f"auto-reply:{agent}", seconds, work)
 
-    async def _run(self, job_id: str, seconds: float, work: Callable[[], object]) -> None:
-        """Run one job once, if this process holds its lease."""
-        def leased_work():
+    async def _leased(self, job_id: str, seconds: float, work: Callable[[], float | None]) -> float | None:
+        """Do `work` if this process holds the job's lease; when to look again: what `work` says; when another
+        process holds the lease, when that ends (it may have died); after an error, in `seconds`."""
+        answer: list[float | None] = []
+
+        def leased_work() -> str:
             if not self._hold(job_id, seconds):
+                answer.append(held_until(self.hub, job_id))
                 return "skipped"
-            work()
+            answer.append(work())
             return "ok"
 
         await self._guarded(job_id, leased_work)
+        return answer[0] if answer else self._now() + seconds
 
     def _hold(self, job_id: str, seconds: float) -> bool:
         lease = max(MIN_LEASE, seconds * 3)
@@ -270,8 +276,6 @@ class Jobs:
     async def _guarded(self, job_id: str, work: Callable[[], object]) -> None:
         """Run `work` on a worker thread; a failure is logged and counted, never fatal. A stopping hub waits for
         it to finish rather than cancelling it halfway."""
-        if self._stopping:
-            return
         task = asyncio.ensure_future(anyio.to_thread.run_sync(work))
         self._running.add(task)
         try:
@@ -279,7 +283,7 @@ class Jobs:
             self.observe(job_id, result if isinstance(result, str) else "ok")
         except asyncio.CancelledError:
             if not task.done():
-                await asyncio.wait([task])  # the thread finishes its transaction; the scheduler is stopping
+                await asyncio.wait([task])  # the thread finishes its transaction
         except TeamTableError as exc:
             log.warning("job %s could not run: %s", job_id, exc.message)
             self.observe(job_id, "error")

@@ -26,8 +26,14 @@ RULE = "overdue"  # the escalation rule an overdue answer is raised under
 
 def any_due(hub: Hub) -> bool:
     """Is an answer overdue now? One indexed read: an idle hub writes nothing to find out."""
-    return bool(hub.store.query("SELECT 1 FROM delivery WHERE due_at IS NOT NULL AND acted_at IS NULL"
-                                " AND due_at <= ? LIMIT 1", (hub.now(),)))
+    due = next_due(hub)
+    return due is not None and due <= hub.now()
+
+
+def next_due(hub: Hub) -> str | None:
+    """When the next answer falls due (or None): one read of a partial index; an idle hub writes nothing."""
+    rows = hub.store.query("SELECT MIN(due_at) FROM delivery WHERE due_at IS NOT NULL AND acted_at IS NULL")
+    return rows[0][0] if rows else None
 
 
 def sweep(hub: Hub) -> int:

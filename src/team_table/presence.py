@@ -85,6 +85,27 @@ def sweep(hub: Hub) -> dict[str, str]:
     return changed
 
 
+def next_change(hub: Hub) -> float | None:
+    """When sweep() next has something to do (clock seconds: now, when a member's stored presence is not what it
+    is), or None while nothing can change but by a call. Reads only."""
+    policy = hub.team.presence
+    now_at = hub.clock.now()
+    now = now_at.timestamp()
+    due: list[float] = []
+    for row in hub.store.query(f"SELECT presence, {last_sign(hub)} AS last FROM member WHERE status = 'active'"):
+        last = parse_iso(row["last"]) if row["last"] else None
+        if state(last, now_at, policy.idle_after_seconds, policy.offline_after_seconds) != row["presence"]:
+            return now
+        if last is not None and row["presence"] != OFFLINE:
+            due.append(last.timestamp() + (policy.idle_after_seconds if row["presence"] == ACTIVE
+                                           else policy.offline_after_seconds))
+    held = hub.store.query(f"SELECT MIN({last_sign(hub, 'm')}) FROM task t JOIN member m ON m.name = t.assignee"
+                           f" WHERE t.status = '{S.IN_PROGRESS}' AND m.status = 'active'")
+    if held and held[0][0]:
+        due.append(parse_iso(held[0][0]).timestamp() + policy.offline_after_seconds + policy.claim_lease_seconds)
+    return min(due, default=None)
+
+
 def release(conn: Tx, hub: Hub, task, now: str, why: str) -> None:
     """Put an in-progress task back on the board (still reserved for the member it was reserved for, if any; a
     lead may claim it meanwhile) and tell its creator."""

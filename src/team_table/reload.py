@@ -7,11 +7,13 @@ process applies it first.
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 
 import anyio
@@ -189,28 +191,37 @@ def report_once(conn: Tx, hub: Hub, key: str, target_type: str, target: str, pro
     return True
 
 
-async def watch(files: dict[Path, Callable[[], object]], *, every: float = 1.0,
-                stop: anyio.Event | None = None, busy: frozenset[Path] = frozenset()) -> None:
-    """Run a file's callback (on a worker thread) after every save of it, or of a file in it for a folder.
+COMPARE_EVERY = 30.0  # seconds between comparisons of the files, a safety net where no event is sent
+SETTLE = 0.05  # seconds after the last event before looking: the steps of one save are looked at once
 
-    Folders are watched, not files, since editors save by writing a new file and renaming it over the old one.
-    Between events, every `every` seconds, the files' sizes and times are compared too: a change made before the
-    watcher was up, or on a file system that sends no events, is picked up as well. Callbacks are cheap when
-    nothing changed (they compare digests first). Folders in `busy` (the database's: its files change at every
-    write, and each change would wake the watcher) are only compared every `every` seconds, without events."""
-    from watchfiles import awatch
 
-    def ours(change: object, changed: str) -> bool:
-        path = Path(changed)
-        return any(path == target or (path.parent == target and path.suffix in (".yaml", ".yml"))
-                   for target in files)
+async def watch(files: dict[Path, Callable[[], object]], *, every: float = COMPARE_EVERY,
+                stop: anyio.Event | None = None) -> None:
+    """Run a file's callback (on a worker thread) after every save of it, or of a YAML file in it for a folder.
+
+    Folders are watched, not files, since editors save by writing a new file and renaming it over the old one:
+    inotify, read by the event loop itself (no thread, no timer), for finished saves only (a file closed after
+    writing, moved in or out, deleted; not each write, so a database beside team.yaml wakes nothing). Every `every`
+    seconds the files' names, sizes and times are compared too (every second where inotify cannot be had): a change
+    on a file system that sends no events is picked up then. Callbacks are cheap when nothing changed (they compare
+    digests first); each runs once at the start."""
+    from team_table.store.file_changes import SAVES, FileWatch
 
     seen: dict[Path, object] = {}  # nothing seen yet: the first turn looks at everything
+    watches: dict[Path, FileWatch | None] = {}
+    loop = asyncio.get_running_loop()
+    turn = [anyio.Event()]
+    settling: list[asyncio.TimerHandle | None] = [None]
 
-    async def look(touched: set[Path]) -> None:
+    def heard() -> None:
+        if settling[0] is not None:
+            settling[0].cancel()
+        settling[0] = loop.call_later(SETTLE, turn[0].set)
+
+    async def look() -> None:
         for target, callback in files.items():
             signature = _signature(target)
-            if signature == seen.get(target) and not any(p == target or p.parent == target for p in touched):
+            if signature == seen.get(target):
                 continue
             seen[target] = signature
             try:
@@ -218,24 +229,44 @@ async def watch(files: dict[Path, Callable[[], object]], *, every: float = 1.0,
             except Exception:
                 log.exception("reloading %s failed; keeping what is in force", target)
 
-    while stop is None or not stop.is_set():
-        folders = sorted({_folder_of(target) for target in files if _folder_of(target).is_dir()})
-        if not folders:
-            return
-        watched = set(folders)
-        quiet = [folder for folder in folders if folder.resolve() not in busy]
-        if not quiet:  # compare only: no events to wait for
-            await look(set())
-            with anyio.move_on_after(every):
-                await (stop.wait() if stop is not None else anyio.sleep_forever())
-            continue
-        # rust_timeout: how long one wait for events lasts, so the stat comparison runs between them and a
-        # stopping hub never waits long for the watcher thread.
-        async for changes in awatch(*quiet, watch_filter=ours, debounce=400, step=200, recursive=False,
-                                    rust_timeout=int(every * 1000), yield_on_timeout=True, stop_event=stop):
-            await look({Path(path) for _, path in changes})
-            if {t for t in files if t.is_dir()} - watched:
-                break  # a watched folder appeared: watch it too
+    async def until(event: anyio.Event, seconds: float) -> None:
+        with anyio.move_on_after(seconds):
+            async with anyio.create_task_group() as tasks:
+                async def ended(what: anyio.Event) -> None:
+                    await what.wait()
+                    tasks.cancel_scope.cancel()
+
+                tasks.start_soon(ended, event)
+                if stop is not None:
+                    tasks.start_soon(ended, stop)
+
+    try:
+        while stop is None or not stop.is_set():
+            for folder in {_folder_of(target) for target in files} - watches.keys():
+                if folder.is_dir():  # a folder that appears later is watched from the turn after
+                    found = FileWatch(folder, set(), heard, mask=SAVES, wanted=partial(_ours, files, folder))
+                    watches[folder] = found if found.start() else None
+            turn[0] = anyio.Event()
+            await look()
+            blind = not watches or None in watches.values()
+            await until(turn[0], min(every, 1.0) if blind else every)
+    finally:
+        if settling[0] is not None:
+            settling[0].cancel()
+        for found in watches.values():
+            if found is not None:
+                found.close()
+
+
+def _ours(files: dict[Path, Callable[[], object]], folder: Path, name: str, mask: int) -> bool:
+    """An event in `folder` about one of the files, or a YAML file of a watched folder (a new file only once
+    written: its creation comes before its contents)."""
+    from team_table.store.file_changes import IN_CREATE, IN_ISDIR
+
+    if mask & IN_CREATE and not mask & IN_ISDIR:
+        return False
+    path = folder / name
+    return any(path == target or (path.parent == target and path.suffix in (".yaml", ".yml")) for target in files)
 
 
 def _folder_of(target: Path) -> Path:

@@ -22,10 +22,15 @@ from team_table.names import HUB_SENDER
 from team_table.store import Tx, placeholders
 
 
+def any_held(hub: Hub) -> bool:
+    """Is there a reservation or a watch at all? One read: without any, the job has nothing to look after."""
+    return bool(hub.store.query("SELECT 1 FROM reservation UNION ALL SELECT 1 FROM reservation_watch LIMIT 1"))
+
+
 def sweep(hub: Hub) -> dict[str, int]:
     """Renew, warn, lapse; returns how many of each (empty when there was nothing to do)."""
     store = hub.store
-    if not store.query("SELECT 1 FROM reservation UNION ALL SELECT 1 FROM reservation_watch LIMIT 1"):
+    if not any_held(hub):
         return {}
     presence.flush(hub)
     now, clock = hub.now(), reservations.epoch(hub)

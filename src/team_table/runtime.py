@@ -14,7 +14,6 @@ from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager, contextmanager
 from dataclasses import dataclass, field
 from functools import partial
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -28,7 +27,7 @@ from team_table.hub import Hub
 from team_table.jobs import Jobs
 from team_table.reload import Change, Reloader
 from team_table.settings import Settings
-from team_table.store import is_url, open_store
+from team_table.store import open_store
 from team_table.wake.waker import Waker
 from team_table.workflow.library import Library
 
@@ -106,7 +105,7 @@ async def running(settings: Settings, team: Team, *, observe_job: Callable[[str,
                                        environ=dict(os.environ)), Waker(hub, fanout, _off_loop, tasks))
         stack.callback(tasks.cancel_scope.cancel)  # runs before the task group waits: the loops below end
         stack.callback(rt.stopping.set)  # and before that, the config watcher's thread is told to stop
-        hub.store.on_commit = fanout.wake
+        hub.store.on_commit = partial(_committed, fanout, rt.jobs)  # wakes the fan-out, and the jobs waiting for one
         stack.callback(setattr, hub.store, "on_commit", None)
         tasks.start_soon(fanout.run)
         stack.push_async_callback(_close_listeners, fanout)
@@ -150,14 +149,12 @@ async def _start_rest(rt: Runtime, settings: Settings, tasks: anyio.abc.TaskGrou
     if watched:
         from team_table.reload import watch
 
-        tasks.start_soon(partial(watch, watched, stop=rt.stopping, busy=_database_folders(settings)))
+        tasks.start_soon(partial(watch, watched, stop=rt.stopping))
 
 
-def _database_folders(settings: Settings) -> frozenset:
-    """The folder of a SQLite database, whose files change at every write (a PostgreSQL database has none here)."""
-    if is_url(settings.store_at):
-        return frozenset()
-    return frozenset({Path(settings.store_at).expanduser().resolve().parent})
+def _committed(fanout: Fanout, jobs: Jobs) -> None:
+    fanout.wake()
+    jobs.committed()
 
 
 async def _off_loop(work: Callable[[], object]) -> object:

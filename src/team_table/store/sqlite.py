@@ -344,7 +344,10 @@ class SqliteStore:
 
         if not self.hear_others:
             return False
-        self._file_watch = watch_file(self.path, callback)
+        if self._file_watch is not None:  # started already (the fan-out's, the jobs'): one more callback
+            self._file_watch.callbacks.append(callback)
+            return True
+        self._file_watch = watch_file(self.path, callback, self.version)
         return self._file_watch is not None
 
     def probe(self, fresh: float = 5.0) -> str | None:

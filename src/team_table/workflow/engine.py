@@ -80,6 +80,20 @@ class Engine:
                         ran += 1
         return ran
 
+    def next_schedule(self) -> float | None:
+        """When the next schedule trigger falls due (clock seconds; a trigger never run is due now), or None
+        without schedule triggers. Reads only."""
+        due = None
+        for workflow in self.workflows.values():
+            for index, trigger in enumerate(workflow.triggers):
+                if not workflow.enabled or trigger.event != "schedule":
+                    continue
+                seen = self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?",
+                                            (f"schedule:{workflow.name}:{index}",))
+                at = float(seen[0]["value"]) + trigger.every_seconds if seen else float("-inf")
+                due = at if due is None else min(due, at)
+        return due
+
     def has_schedules(self) -> bool:
         return any(t.event == "schedule" for w in self.workflows.values() if w.enabled for t in w.triggers)
 
