@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import UTC
-
 import anyio
 import pytest
 
@@ -223,9 +221,11 @@ async def test_once_the_hub_stops_its_jobs_no_look_is_started_and_no_error_is_lo
     runner = jobs.Jobs(table.hub)
     runner.start()
     looked: list[str] = []
+    first = anyio.Event()
 
     async def look() -> None:
         looked.append("looked")
+        first.set()
 
     with caplog.at_level("ERROR"):
         await runner.loop.stop()  # the loop of the config's jobs, replaced by one that records its looks
@@ -233,8 +233,7 @@ async def test_once_the_hub_stops_its_jobs_no_look_is_started_and_no_error_is_lo
         runner.loop.start()
         runner.loop.set_jobs([Job("recorded", 1.0, look, due=None)])
         with anyio.fail_after(10):
-            while not looked:  # its first look, at once
-                await asyncio.sleep(0)
+            await first.wait()  # its first look, at once
         looked.clear()
         stopping = asyncio.ensure_future(runner.stop())
         runner.loop.committed()

@@ -63,8 +63,12 @@ class JobLoop:
 
     def start(self) -> None:
         """Start on the running event loop."""
-        self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
+        self.attach()
         self._task = asyncio.ensure_future(self._run())
+
+    def attach(self) -> None:
+        """Belong to the running event loop (start() does it; alone, for turning the loop by hand with turn())."""
+        self._loop, self._thread = asyncio.get_running_loop(), threading.get_ident()
 
     def set_jobs(self, jobs: list[Job]) -> None:
         """The jobs of the config in force (on the event loop): a job kept keeps its state, and every job looks
@@ -133,13 +137,13 @@ class JobLoop:
         while not self.stopping:
             self._wake.clear()
             self._armed = True  # from here on a change sets _wake, so none is missed before the wait below
-            delay = self._turn()
+            delay = self.turn()
             if delay is not None and delay <= 0:
                 continue
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), delay)
 
-    def _turn(self) -> float | None:
+    def turn(self) -> float | None:
         """Start the looks that are wanted and ready; how long to sleep before the next turn (None: until woken)."""
         version = self._version()
         now, mono = self.clock.now().timestamp(), self._loop.time()
