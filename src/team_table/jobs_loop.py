@@ -74,10 +74,13 @@ class JobLoop:
         """The jobs of the config in force (on the event loop): a job kept keeps its state, and every job looks
         once more at its next turn (what it waits for may have changed with the config)."""
         kept = {}
+        now = self._loop.time() if self._loop is not None else 0.0
         for job in jobs:
             old = self.jobs.get(job.name)
             if old is not None:
                 job.began, job.task, job.poked = old.began, old.task, old.poked
+            else:
+                job.began = now  # a new job's first look comes one gap after it is added, as an interval job's did
             kept[job.name] = job
         self.jobs = kept
         self._signal()
