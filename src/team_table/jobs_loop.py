@@ -133,14 +133,18 @@ class JobLoop:
     def _version(self) -> tuple[int, int]:
         try:
             return self.store.version(), self._commits
-        except TeamTableError:  # the database is away: a version of its own, so every job looks (and fails soft)
+        except Exception:  # the database is away: a version of its own, so every job looks (and fails soft)
             return -1, self._commits
 
     async def _run(self) -> None:
         while not self.stopping:
             self._wake.clear()
             self._armed = True  # from here on a change sets _wake, so none is missed before the wait below
-            delay = self.turn()
+            try:
+                delay = self.turn()
+            except Exception:  # a bug: the loop goes on (the jobs are the hub's own upkeep)
+                log.exception("the jobs' loop failed a turn; turning again in 1 s")
+                delay = 1.0
             if delay is not None and delay <= 0:
                 continue
             with contextlib.suppress(TimeoutError):
