@@ -38,8 +38,9 @@ class Looks:
     async def of(self, loop: JobLoop) -> list[str]:
         """What the loop's next turn starts (its looks awaited)."""
         self.looked.clear()
+        before = {job.task for job in loop.jobs.values()}
         loop.turn()
-        started = [job.task for job in loop.jobs.values() if job.task is not None]
+        started = [job.task for job in loop.jobs.values() if job.task is not None and job.task not in before]
         await asyncio.gather(*started)
         return sorted(self.looked)
 
@@ -85,6 +86,24 @@ async def test_changes_within_a_jobs_gap_make_it_look_once_when_the_gap_is_over(
         loop.committed()
         assert await looks.of(loop) == []
     assert 55 < loop.turn() <= 60  # it sleeps out its gap, then looks once for all three
+
+
+async def test_a_job_replaced_by_a_reload_while_it_looks_looks_again_after(table):
+    clock, looks, release = ManualClock(), Looks(), asyncio.Event()
+    loop = JobLoop(table.hub.store, clock, poll=3600)
+    loop.attach()
+
+    async def slow() -> None:
+        await release.wait()
+
+    loop.set_jobs([Job("job", 0.0, slow)])
+    loop.turn()
+    [under_way] = [job.task for job in loop.jobs.values()]
+    loop.set_jobs([looks.job("job")])  # a reload while it looks: the new job waits for that look to end
+    assert await looks.of(loop) == []
+    release.set()
+    await under_way
+    assert await looks.of(loop) == ["job"]
 
 
 async def test_a_store_that_cannot_hear_others_is_looked_at_every_poll(table):

@@ -191,5 +191,8 @@ class JobLoop:
             log.exception("job %s failed; it looks again in %.0f s", job.name, job.gap)
             job.due = self.clock.now().timestamp() + job.gap
         finally:
-            job.task = None
+            this = asyncio.current_task()
+            for holder in (job, self.jobs.get(job.name)):  # the job, and the one that replaced it at a reload
+                if holder is not None and holder.task is this:
+                    holder.task = None
             self._wake.set()
