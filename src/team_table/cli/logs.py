@@ -43,6 +43,3 @@ def setup(level: str = "INFO", fmt: str = "logfmt") -> None:
     wanted = wanted if isinstance(wanted, int) else logging.INFO
     root.setLevel(max(wanted, logging.INFO))
     logging.getLogger("team_table").setLevel(wanted)
-    # APScheduler says "Running job ..." and "... executed successfully" at INFO for every run, every second:
-    # those belong to DEBUG. Its warnings and errors (a job that failed or was missed) always show.
-    logging.getLogger("apscheduler").setLevel(logging.INFO if wanted <= logging.DEBUG else logging.WARNING)
