@@ -170,14 +170,22 @@ def cli_page() -> str:
     root = _context(main, "team-table", None)
     out = [NOTICE, CLI_INTRO, "## team-table\n\n", _help(main, root)]
     for name in COMMANDS:
-        command = main.get_command(root, name)
+        command = _command(main, root, name)
         ctx = _context(command, name, root)
         out += [f"\n## {name}\n\n", _help(command, ctx)]
         if isinstance(command, click.Group):
             for sub_name in command.list_commands(ctx):
-                sub = command.get_command(ctx, sub_name)
+                sub = _command(command, ctx, sub_name)
                 out += [f"\n### {name} {sub_name}\n\n", _help(sub, _context(sub, sub_name, ctx))]
     return "".join(out)
+
+
+def _command(group: click.Group, ctx: click.Context, name: str) -> click.Command:
+    """The group's command `name`, which its own listing gave."""
+    command = group.get_command(ctx, name)
+    if command is None:
+        raise LookupError(f"{ctx.command_path} lists {name!r} but has no such command")
+    return command
 
 
 def _context(command: click.Command, name: str, parent: click.Context | None) -> click.Context:

@@ -49,7 +49,7 @@ def declared() -> tuple[set[str], set[str]]:
 
 
 def imported(folder: Path) -> dict[str, Path]:
-    """The top-level modules imported anywhere in the folder's Python files (inside functions too), with one importer."""
+    """The top-level modules imported in the folder's Python files (inside functions too), each with one importer."""
     modules: dict[str, Path] = {}
     for path in sorted(folder.rglob("*.py")):
         for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
@@ -98,7 +98,8 @@ def test_every_module_the_tests_and_benchmark_import_is_declared_for_them():
 def test_an_import_that_only_arrives_with_another_package_is_reported(tmp_path: Path):
     # markupsafe is installed (Jinja2 requires it) but is not what a `jinja2` requirement promises to the code
     (tmp_path / "src").mkdir()
-    (tmp_path / "src" / "page.py").write_text("import json\nimport jinja2\n\ndef f():\n    from markupsafe import Markup\n")
+    (tmp_path / "src" / "page.py").write_text("import json\nimport jinja2\n\n\ndef f():\n"
+                                              "    from markupsafe import Markup\n")
     assert undeclared(tmp_path / "src", {"jinja2"}, local=set()) == [
         "markupsafe (markupsafe), imported by src/page.py"]
     assert undeclared(tmp_path / "src", {"jinja2", "markupsafe"}, local=set()) == []

@@ -22,6 +22,7 @@ import re
 import warnings
 from collections import deque
 from dataclasses import dataclass
+from typing import Literal
 
 from pathspec.patterns.gitignore.spec import GitIgnoreSpecPattern
 
@@ -218,7 +219,7 @@ def _glob(segment: str) -> tuple | None:
     return tuple(tokens)
 
 
-def _search_segments(a: tuple, b: tuple) -> str | bool | None:
+def _search_segments(a: tuple, b: tuple) -> str | Literal[False] | None:
     """A path (segments joined by '/') both models accept, False when there is none, None when the search gave up."""
     start = (0, 0, False)
     parent: dict = {start: None}

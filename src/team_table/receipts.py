@@ -108,7 +108,7 @@ def answered(conn: Tx, now: str, sender: str, recipient: str, thread_id: int | N
                            " ORDER BY id DESC LIMIT 1", (recipient, sender)).fetchone()
         if row is None:
             return
-        thread_id = row[0]
+        thread_id = int(row[0])
     acted_in_thread(conn, now, sender, thread_id, Acted.REPLY)
 
 
@@ -162,7 +162,7 @@ def status(hub: Hub, caller: Caller, ids: list[int]) -> list[ReceiptReport]:
             raise NotFound(f"No message {message_id} that {caller.name} sent or received.")
         if not everyone and message["sender"] != caller.name:
             readers = [r for r in readers if r["agent"] == caller.name]
-        counts = dict.fromkeys(STATES, 0)
+        counts: dict[str, int] = dict.fromkeys(STATES, 0)
         for r in readers:
             counts[state(r)] += 1
         reports.append(ReceiptReport(id=message_id, sender=message["sender"], recipient=message["recipient"],

@@ -261,7 +261,8 @@ def release(hub: Hub, caller: Caller, paths: Any = None) -> dict:
 
 def listing(hub: Hub, agent: str = "", path: str = "", *, caller: Caller | None = None) -> list[Reservation]:
     """Live reservations, oldest first: every member sees all of them. `path`: only those overlapping it."""
-    where, params = ["expires > ?"], [epoch(hub)]
+    where = ["expires > ?"]
+    params: list[Any] = [epoch(hub)]
     if agent:
         check_name(agent, "agent")
         where.append("agent = ?")

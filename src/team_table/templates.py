@@ -72,7 +72,7 @@ class _Worker:
     """The template process: started on first use, replaced when a render misses its deadline or it dies."""
 
     def __init__(self) -> None:
-        self._process: subprocess.Popen | None = None
+        self._process: subprocess.Popen[bytes] | None = None
         self._lock = threading.Lock()
         atexit.register(self.stop)
 
@@ -90,6 +90,7 @@ class _Worker:
         """One request to the running process and its answer line, within `seconds` (else the process is
         replaced and the render refused)."""
         process = self._process
+        assert process is not None and process.stdin and process.stdout  # _start made both pipes
         request = json.dumps({"source": source, "variables": variables, "limit": limit}, default=str) + "\n"
         try:
             process.stdin.write(request.encode())
@@ -121,6 +122,7 @@ class _Worker:
     def stop(self) -> None:
         with self._lock:
             if self._process is not None and self._process.poll() is None:
+                assert self._process.stdin  # _start made it a pipe
                 self._process.stdin.close()
                 try:
                     self._process.wait(timeout=1)

@@ -133,12 +133,11 @@ def _line_of(node: Any, loc: tuple) -> int | None:
     line = node.start_mark.line + 1 if node is not None else None
     for part in loc:
         if isinstance(node, yaml.MappingNode):
-            match = next((v for k, v in node.value if k.value == str(part)), None)
-            key = next((k for k, _ in node.value if k.value == str(part)), None)
-            if match is None:
+            found = next(((k, v) for k, v in node.value if k.value == str(part)), None)
+            if found is None:
                 return line
+            key, node = found
             line = key.start_mark.line + 1
-            node = match
         elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
             node = node.value[part]
             line = node.start_mark.line + 1

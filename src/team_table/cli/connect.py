@@ -140,7 +140,7 @@ def hearing_lines(settings: Settings, agent: str, url: str | None) -> list[str]:
         claude_hooks["hooks"].setdefault(event, []).append({"hooks": [claude_code.context_hook(where, event)]})
     if url:
         for event in claude_code.WAKE_EVENTS:
-            claude_hooks["hooks"].setdefault(event, []).append({"hooks": [claude_code.wait_hook(where)]})
+            claude_hooks["hooks"].setdefault(event, []).append({"hooks": [claude_code.wait_hook(where, url)]})
     codex_hooks = {"hooks": {event: [{"hooks": [codex.hook(where, event)]}] for event in codex.EVENTS}}
     lines = ["So the agent hears the table without polling (details: docs/hearing.md):", "",
              "  Claude Code, in ~/.claude/settings.json (or a project's .claude/settings.json):",

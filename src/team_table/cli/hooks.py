@@ -212,7 +212,7 @@ def _read_file(db: str | None, agent: str) -> dict:
     from team_table.store.sqlite import DEFAULT_DB
     from team_table.waiting_summary import waiting_for
 
-    where = db if is_url(db) else Path(db).expanduser() if db else DEFAULT_DB.expanduser()
+    where = (db if is_url(db) else Path(db).expanduser()) if db else DEFAULT_DB.expanduser()
     store = open_store(where, pool_size=1)
     try:
         found = waiting_for(store.query, agent)

@@ -41,6 +41,7 @@ def migrate(to: str, config: str | None, db: str | None, replace_nul: bool) -> N
     """
     from team_table.runtime import open_table
     from team_table.store.copy import copy_table, open_target
+    from team_table.store.sqlite import SqliteStore
 
     if not is_url(to):
         raise click.BadParameter(f"{to!r} is not a PostgreSQL URL; give one such as "
@@ -50,6 +51,7 @@ def migrate(to: str, config: str | None, db: str | None, replace_nul: bool) -> N
         raise Invalid(f"The table is on PostgreSQL already ({settings.database}): migrate copies a SQLite hub's file. "
                       "Give that file with --db.")
     with open_table(settings, team, read_only=True) as hub, closing(open_target(to)) as target:
+        assert isinstance(hub.store, SqliteStore)  # no db_url: the table is a SQLite file
         copied = copy_table(hub.store, target, now=time.time(), replace_nul=replace_nul)
     table([{"table": name, "rows": rows} for name, rows in copied.counts], ["table", "rows"],
           title="Copied, counts checked", empty="")

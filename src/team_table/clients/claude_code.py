@@ -40,11 +40,12 @@ def plan(where: Where) -> Plan:
     entries = [Entry(("hooks", event), {"hooks": [context_hook(where, event)]}, item=True)
                for event in CONTEXT_EVENTS]
     if where.url:
-        entries += [Entry(("hooks", event), {"hooks": [wait_hook(where)]}, item=True) for event in WAKE_EVENTS]
+        entries += [Entry(("hooks", event), {"hooks": [wait_hook(where, where.url)]}, item=True)
+                    for event in WAKE_EVENTS]
         market = (where.project or where.home) / ".team-table" / "claude-code"
         entries += [Entry(("extraKnownMarketplaces", MARKET), {"source": {"source": "directory", "path": str(market)}}),
                     Entry(("enabledPlugins", f"{PLUGIN}@{MARKET}"), True)]
-        out.owned += plugin(where, market)
+        out.owned += plugin(where, where.url, market)
     out.edits.append((settings_dir / "settings.json", entries, "json"))
     if where.url is None:
         out.notes.append("Over stdio the hub Claude Code starts wakes an idle session through the session's own "
@@ -65,13 +66,13 @@ def context_hook(where: Where, event: str) -> dict:
             "command": where.command("hook", "claude-code", event, "--agent", where.agent, *where.where())}
 
 
-def wait_hook(where: Where) -> dict:
+def wait_hook(where: Where, url: str) -> dict:
     return {"type": "command", "asyncRewake": True, "timeout": WAIT_TIMEOUT,
-            "command": where.command("hook", "claude-code", "wait", "--agent", where.agent, "--url", where.url,
+            "command": where.command("hook", "claude-code", "wait", "--agent", where.agent, "--url", url,
                                      "--for", str(WAIT_TIMEOUT - 10))}
 
 
-def plugin(where: Where, market: Path) -> list[Owned]:
+def plugin(where: Where, url: str, market: Path) -> list[Owned]:
     """team-table's plugin in a marketplace folder of its own: one monitor, run for the session's whole life."""
     root = market / "plugin"
     manifest = {"name": MARKET, "owner": {"name": "team-table"},
@@ -82,7 +83,7 @@ def plugin(where: Where, market: Path) -> list[Owned]:
                  "monitors": [{"name": "table", "command": "${CLAUDE_PLUGIN_ROOT}/monitor", "when": "always",
                                "description": f"team-table: what waits for {where.agent}"}]}
     launcher = "#!/bin/sh\n# Written by `team-table connect claude-code`; `--remove` deletes it.\nexec " + \
-        where.command("hook", "claude-code", "monitor", "--agent", where.agent, "--url", where.url) + "\n"
+        where.command("hook", "claude-code", "monitor", "--agent", where.agent, "--url", url) + "\n"
     return [Owned(market / ".claude-plugin" / "marketplace.json", _json(manifest)),
             Owned(root / ".claude-plugin" / "plugin.json", _json(described)),
             Owned(root / "monitor", launcher.encode(), 0o755)]

@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -74,7 +75,7 @@ def plan_add(file: Path, entries: list[Entry], kind: str = "json") -> FileChange
 
 
 def plan_remove(file: Path, entries: list[Entry], kind: str, ledger: dict | None,
-                made: list[tuple[str, ...]] = ()) -> FileChange:
+                made: Iterable[tuple[str, ...]] = ()) -> FileChange:
     """What taking `entries` out of `file` would write: its bytes from before `connect` when the file is as connect
     left it, else the file without those entries (only those that still hold what was written)."""
     change = FileChange(file, entries, kind)

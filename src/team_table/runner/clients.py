@@ -20,7 +20,7 @@ import json
 from typing import Any
 
 from team_table.runner.config import RunSpec
-from team_table.runner.presets import SERVER, TOKEN_VARIABLE, Context, Reading, json_line
+from team_table.runner.presets import SERVER, TOKEN_VARIABLE, Client, Context, Reading, json_line
 
 
 class Claude:
@@ -91,7 +91,7 @@ class Codex:
         kind = data.get("type")
         if kind == "thread.started":
             return Reading(text=f"thread {data.get('thread_id')} started", session=data.get("thread_id"))
-        item = data.get("item") if isinstance(data.get("item"), dict) else {}
+        item = data["item"] if isinstance(data.get("item"), dict) else {}
         if kind in ("item.started", "item.completed") and item.get("type") == "mcp_tool_call":
             tool = f"{item.get('server')}.{item.get('tool')}"
             return Reading(text=f"→ {tool}" if kind == "item.started" else None, tool=tool)
@@ -110,4 +110,4 @@ def _short(value: Any, limit: int = 300) -> str:
     return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
-PRESETS = {"claude": Claude, "codex": Codex}
+PRESETS: dict[str, type[Client]] = {"claude": Claude, "codex": Codex}

@@ -12,7 +12,7 @@ from pathlib import Path
 from team_table.config import Team
 from team_table.config.agents import AgentSpec
 from team_table.runner import folders, processes, work
-from team_table.runner.presets import Context, Reading
+from team_table.runner.presets import Client, Context, Reading
 from team_table.runner.processes import Running
 from team_table.runner.runs import AgentState, Begun, Outcome
 from team_table.runner.work import Item
@@ -34,7 +34,7 @@ class Live:
     agent: str
     spec: AgentSpec
     run_id: int
-    client: object  # presets.Command or a preset
+    client: Client
     started_at: datetime
     fingerprint: frozenset[str]  # what waited when it started
     resumed: str | None = None  # the client session this run resumes
@@ -102,15 +102,16 @@ class Live:
 def prepare(live: Live, begun: Begun, items: list[Item], *, team: Team, team_folder: Path, url: str,
             hub_env: Mapping[str, str]) -> processes.Launch:
     """Everything to start a run (on a worker thread: it may make a git worktree and render a template)."""
-    spec, name = live.spec, live.agent
-    folder = folders.working_folder(team_folder, team, name, spec.run)
+    spec, run, name = live.spec, live.spec.run, live.agent
+    assert run is not None  # only an agent with `run:` is started
+    folder = folders.working_folder(team_folder, team, name, run)
     files = folders.runs_folder(team_folder, team, name)
     processes.prune_outputs(files, team.runner.output.keep_runs - 1)
-    argv = live.client.argv(spec.run, Context(name, url, begun.session, files))
-    text = work.prompt(spec.run.prompt, name, spec.all_roles, items, run=begun.run_id,
+    argv = live.client.argv(run, Context(name, url, begun.session, files))
+    text = work.prompt(run.prompt, name, spec.all_roles, items, run=begun.run_id,
                        resumed=begun.session is not None, hub_url=url)
-    env = folders.environment(hub_env, spec.run, name, url, begun.token)
-    return processes.Launch(argv, env, folder, text, spec.run.grace_seconds, files / f"run-{begun.run_id}.log",
+    env = folders.environment(hub_env, run, name, url, begun.token)
+    return processes.Launch(argv, env, folder, text, run.grace_seconds, files / f"run-{begun.run_id}.log",
                             team.runner.output.max_bytes)
 
 

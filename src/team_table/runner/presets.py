@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from team_table.runner.config import RunSpec
 
@@ -37,6 +37,19 @@ class Reading:
     tool: str | None = None  # the name of a tool it called
 
 
+class Client(Protocol):
+    """How one kind of run is started and read: a Command, or a preset of clients.py."""
+
+    @property
+    def name(self) -> str | None:
+        """The client whose sessions its runs resume (None: a command keeps no session)."""
+        ...
+
+    def argv(self, spec: RunSpec, ctx: Context) -> tuple[str, ...]: ...
+
+    def read(self, line: str) -> Reading: ...
+
+
 class Command:
     """A command from team.yaml: its argv as given; every line is shown as it is."""
 
@@ -49,7 +62,7 @@ class Command:
         return Reading(text=line)
 
 
-def client_for(spec: RunSpec) -> Command:
+def client_for(spec: RunSpec) -> Client:
     """The client that starts and reads runs of this spec."""
     if spec.preset is None:
         return Command()

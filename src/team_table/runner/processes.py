@@ -169,12 +169,14 @@ async def follow(run: Running, prompt: str, on_line: LineSink) -> int:
 
 async def _feed(run: Running, prompt: str) -> None:
     """Write the prompt on the run's stdin and close it (a run that does not read it is no error)."""
+    stdin = run.process.stdin
+    assert stdin is not None  # start opened it as a pipe
     try:
-        await run.process.stdin.send(prompt.encode("utf-8"))
+        await stdin.send(prompt.encode("utf-8"))
     except (anyio.BrokenResourceError, anyio.ClosedResourceError, OSError):
         pass
     finally:
-        await run.process.stdin.aclose()
+        await stdin.aclose()
 
 
 async def _learn_group(run: Running) -> None:
@@ -196,6 +198,7 @@ async def _learn_group(run: Running) -> None:
 async def _read_lines(run: Running, stream: str, on_line: LineSink) -> None:
     """Every line of stdout or stderr into the output file and to `on_line`, until the stream ends."""
     source = run.process.stdout if stream == "out" else run.process.stderr
+    assert source is not None  # start opened both as pipes
     pending = b""
     try:
         async for chunk in source:
@@ -242,7 +245,9 @@ async def _finish(run: Running) -> int:
         log.warning("the keeper of process group %d ended before the group: SIGKILL to what is left", run.pgid)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(run.pgid, signal.SIGKILL)
-    return run.process.returncode
+    code = run.process.returncode
+    assert code is not None  # the loop above ends only once it exited
+    return code
 
 
 def describe_exit(code: int | None) -> str:

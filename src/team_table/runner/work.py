@@ -81,8 +81,7 @@ def waiting(hub: Hub, agents: Mapping[str, AgentSpec]) -> dict[str, list[Item]]:
         count = row["n"]
         found[row["agent"]].append(Item("messages", row["newest"], "",
                                         f"{count} unread message{'s' if count != 1 else ''} (get_messages)"))
-    takers = [name for name in names if agents[name].run is not None and agents[name].run.next_task
-              and not found[name]]
+    takers = [name for name in names if (run := agents[name].run) is not None and run.next_task and not found[name]]
     if takers:
         _share_free_tasks(hub, agents, takers, found)
     return found

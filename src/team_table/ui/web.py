@@ -132,7 +132,7 @@ class Dashboard:
             keep=lambda action, name, default="": kept.get(name, default) if action == kept_action else default,
             lacking=lambda action: wording.lacking(self.hub.team, action, session.caller.roles if session else ()),
             **context)
-        if flash and request.headers.get(parts.HEADER) is None:
+        if session and flash and request.headers.get(parts.HEADER) is None:
             await self.run(lambda: sessions.drop_flash(self.hub.pinned(), session))
         if request.headers.get(parts.HEADER) is not None:
             html = parts.only_changed(html, parts.held(request.headers.get(parts.HEADER)))

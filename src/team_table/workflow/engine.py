@@ -59,22 +59,23 @@ class Engine:
         now = self.hub.clock.now().timestamp()
         for workflow in self.workflows.values():
             for index, trigger in enumerate(workflow.triggers):
-                if not workflow.enabled or trigger.event != "schedule":
+                every = trigger.every_seconds  # set on schedule triggers, and only on them
+                if not workflow.enabled or trigger.event != "schedule" or every is None:
                     continue
                 key = f"schedule:{workflow.name}:{index}"
                 seen = self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?", (key,))
-                if seen and now - float(seen[0]["value"]) < trigger.every_seconds:
+                if seen and now - float(seen[0]["value"]) < every:
                     continue  # not due: a read, no write
                 with self.hub.store.write() as conn:
                     conn.lock(key)
                     row = conn.execute("SELECT value FROM workflow_state WHERE key = ?", (key,)).fetchone()
-                    if row is not None and now - float(row["value"]) < trigger.every_seconds:
+                    if row is not None and now - float(row["value"]) < every:
                         continue
                     conn.execute("INSERT INTO workflow_state (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE"
                                  " SET value = excluded.value", (key, str(now)))
                     if row is None:
                         continue  # the first tick only starts the clock
-                    context = Context("schedule", {"every_seconds": trigger.every_seconds})
+                    context = Context("schedule", {"every_seconds": every})
                     if matches(conn, self.hub, trigger, context):
                         self.run(conn, workflow, index, trigger, context, None)
                         ran += 1
@@ -118,8 +119,9 @@ class Engine:
         return len(batch)
 
     def _dispatch(self, conn: Tx, context: Context, event_id: int | None) -> None:
-        if context.kind == "children_done" and (open_children(conn, context.task.id) or
-                                                tasks.load(conn, context.task.id).status in FINISHED):
+        task = context.task  # children_done is always about a task: the parent
+        if context.kind == "children_done" and task is not None and (
+                open_children(conn, task.id) or tasks.load(conn, task.id).status in FINISHED):
             return  # a step for this event added a subtask (a QA task, say), or the parent is finished already
         for workflow in self.workflows.values():
             if not workflow.enabled:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -169,14 +169,14 @@ def _start(run: Run, name: str) -> dict:
     return {"started": name}
 
 
-def pick(conn: Tx, hub: Hub, assign: AssignStep, author: str | None, also_not: set[str] = frozenset()) -> str:
+def pick(conn: Tx, hub: Hub, assign: AssignStep, author: str | None, also_not: Iterable[str] = ()) -> str:
     """A member holding the role: the least loaded, or the next in turn; never the author unless allowed (nor,
     for a reviewer, anyone who worked on the task)."""
-    barred = ({author} | set(also_not)) if assign.never_author else set()
+    barred = {name for name in (author, *also_not) if name is not None} if assign.never_author else set()
     candidates = [name for name in members.holding(conn, hub, {assign.role}) if name not in barred]
     if not candidates:
         raise NoCandidate(f"no active member holds the {assign.role} role" +
-                          (f" besides {', '.join(sorted(barred - {None}))}" if barred - {None} else ""))
+                          (f" besides {', '.join(sorted(barred))}" if barred else ""))
     if assign.strategy == "round_robin":
         key = f"round_robin:{assign.role}"
         conn.lock(key)  # a scheduled run and an event's run may pick at once
@@ -198,7 +198,7 @@ def recipients(conn: Tx, hub: Hub, to: str, context: Context) -> list[str]:
              "creator": task and task.creator, "agent": context.agent or None, "actor": context.actor or None}
     if to.startswith("role:"):  # a role nobody holds right now is no error: the message has no one to reach
         return sorted(set(members.holding(conn, hub, {to.removeprefix("role:")})) - {HUB_SENDER})
-    people = ([named[to]] if named[to] else []) if to in named else [to]
+    people = [name for name in ([named[to]] if to in named else [to]) if name]
     if not people:
         raise NoCandidate(f"nobody to send to: {to!r} names no one here")
     return sorted(set(people) - {HUB_SENDER})
