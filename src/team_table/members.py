@@ -102,7 +102,8 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
         if row is not None and row["status"] == MemberStatus.REVOKED:
             raise Forbidden(f"{name} was revoked and stays out until a person lets it back in (the dashboard's Team "
                             f"page, or `team-table readmit {name}`).")
-        active = row is not None and row["status"] == MemberStatus.ACTIVE
+        current = row if row is not None and row["status"] == MemberStatus.ACTIVE else None  # registered now
+        active = current is not None
         if declared is not None and declared.token_hashes:
             if hub.settings.require_tokens and not _declared_token_ok(conn, token, declared.token_hashes):
                 raise Unauthorized(
@@ -116,10 +117,10 @@ def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> R
             if declared is not None:
                 role, caps = declared.all_roles[0], list(declared.capabilities) or caps
             else:
-                role = _self_assigned_role(hub, name, role, row["role"] if active else None)
+                role = _self_assigned_role(hub, name, role, current["role"] if current is not None else None)
             member_tokens.revoke(conn, name, now, ISSUED)
             new_token = member_tokens.issue(conn, name, ISSUED, now)
-        registered_at = row["registered_at"] if active else now
+        registered_at = current["registered_at"] if current is not None else now
         conn.execute(
             "INSERT INTO member (name, role, capabilities, status, registered_at, last_heartbeat)"
             " VALUES (?, ?, ?, 'active', ?, ?) ON CONFLICT(name) DO UPDATE SET role = excluded.role,"

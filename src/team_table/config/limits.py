@@ -9,7 +9,7 @@ from pydantic import Field
 from team_table.config_base import Frozen
 
 Family = Literal["messages", "tasks", "context"]
-FAMILY_OF = {"send_message": "messages", "broadcast": "messages", "create_task": "tasks",
+FAMILY_OF: dict[str, Family] = {"send_message": "messages", "broadcast": "messages", "create_task": "tasks",
              "share_context": "context"}
 WRITES = "writes"  # the bucket every write counts in: send_message, broadcast, create_task, share_context
 
@@ -25,7 +25,7 @@ class RateOverride(Frozen):
     rate: RateLimit | None = None  # all writes together
     families: dict[Family, RateLimit] = {}
 
-    def pick(self, family: str | None) -> RateLimit | None:
+    def pick(self, family: Family | None) -> RateLimit | None:
         """Its limit on all writes (family None), or on the family's."""
         return self.families.get(family) if family else self.rate
 
@@ -50,7 +50,8 @@ class Limits(Frozen):
     agents: dict[str, RateOverride] = {}
     sizes: Sizes = Sizes()
 
-    def rates_for(self, agent: str, member_roles: tuple[str, ...], family: str | None) -> list[tuple[str, RateLimit]]:
+    def rates_for(self, agent: str, member_roles: tuple[str, ...],
+                  family: Family | None) -> list[tuple[str, RateLimit]]:
         """The limits a write counts against: (WRITES, all together) and, if set, its family's own."""
         chosen = [(WRITES, self._pick(agent, member_roles, None) or self.rate)]
         if family is not None:
@@ -59,7 +60,7 @@ class Limits(Frozen):
                 chosen.append((family, own))
         return chosen
 
-    def _pick(self, agent: str, member_roles: tuple[str, ...], family: str | None) -> RateLimit | None:
+    def _pick(self, agent: str, member_roles: tuple[str, ...], family: Family | None) -> RateLimit | None:
         """The agent's own limit, else its roles' (of several, the most generous), else None."""
         if (mine := self.agents.get(agent)) is not None and (limit := mine.pick(family)) is not None:
             return limit

@@ -12,6 +12,7 @@ from pathlib import Path
 from team_table.config import Team
 from team_table.config.agents import AgentSpec
 from team_table.runner import folders, processes, work
+from team_table.runner.config import RunSpec
 from team_table.runner.presets import Client, Context, Reading
 from team_table.runner.processes import Running
 from team_table.runner.runs import AgentState, Begun, Outcome
@@ -27,6 +28,12 @@ class Stop(StrEnum):
     FAIL = "fail"  # stalled, out of time, lost its lease: a failure (backoff, then maybe a person)
     RESTART = "restart"  # its run: changed: started again at once with the new one
     HOLD = "hold"  # a person stopped it: not started again until new work waits
+
+
+def run_of(spec: AgentSpec) -> RunSpec:
+    """The `run:` of an agent the runner starts (it starts only agents that have one)."""
+    assert spec.run is not None, "only an agent with run: is started"
+    return spec.run
 
 
 @dataclass(eq=False)
@@ -52,18 +59,22 @@ class Live:
     stall_escalated: bool = False
     tail: deque[str] = field(default_factory=lambda: deque(maxlen=TAIL))
 
+    @property
+    def run(self) -> RunSpec:
+        return run_of(self.spec)
+
     def last_sign(self) -> datetime:
         """The latest of its start, its last line of output and its last tool call."""
         return max(moment for moment in (self.started_at, self.last_output, self.last_tool) if moment is not None)
 
     def time_left(self, now: datetime) -> float:
         """Seconds until its max_seconds are up (below 0: it ran longer)."""
-        return self.spec.run.max_seconds - (now - self.started_at).total_seconds()
+        return self.run.max_seconds - (now - self.started_at).total_seconds()
 
     def stall_left(self, now: datetime) -> float | None:
         """Seconds until it counts as stalled (below 0: it is), or None while no stall is watched for: it holds no
         work, it is being stopped, or a person was asked about its stall already."""
-        stall = self.spec.run.stall
+        stall = self.run.stall
         if not self.items or self.stop_kind is not None or (stall.action == "escalate" and self.stall_escalated):
             return None
         return stall.after_seconds - (now - self.last_sign()).total_seconds()
@@ -102,8 +113,7 @@ class Live:
 def prepare(live: Live, begun: Begun, items: list[Item], *, team: Team, team_folder: Path, url: str,
             hub_env: Mapping[str, str]) -> processes.Launch:
     """Everything to start a run (on a worker thread: it may make a git worktree and render a template)."""
-    spec, run, name = live.spec, live.spec.run, live.agent
-    assert run is not None  # only an agent with `run:` is started
+    spec, run, name = live.spec, live.run, live.agent
     folder = folders.working_folder(team_folder, team, name, run)
     files = folders.runs_folder(team_folder, team, name)
     processes.prune_outputs(files, team.runner.output.keep_runs - 1)

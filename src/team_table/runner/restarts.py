@@ -76,9 +76,8 @@ class Restarts:
         """Its run ended well with `fingerprint` waiting: one more rerun of that work (a run that always runs waits
         its first backoff before the next)."""
         previous = self.reruns.get(name)
-        same = previous is not None and previous.fingerprint == fingerprint
-        self.reruns[name] = Rerun(fingerprint, previous.count + 1 if same else 1,
-                                  previous.escalated if same else False)
+        same = previous if previous is not None and previous.fingerprint == fingerprint else None
+        self.reruns[name] = Rerun(fingerprint, same.count + 1 if same else 1, same.escalated if same else False)
         if run.start == "always":
             self.next_try[name] = now + run.restart.backoff_seconds
 

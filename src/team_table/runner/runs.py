@@ -104,7 +104,7 @@ def note_output(hub: Hub, run_id: int, line: str, at: str, session: str | None) 
 
 
 def end(hub: Hub, owner: Owner, agent: str, run_id: int, outcome: Outcome, exit_code: int | None, reason: str,
-        *, state: AgentState, detail: str | None, last_line: str, session: tuple[str, str] | None,
+        *, state: AgentState, detail: str | None, last_line: str, session: tuple[str, str | None] | None,
         keep_lease: bool) -> None:
     """The run is over: its record closed, its token revoked, the session kept for the next run, the state set."""
     now = hub.now()

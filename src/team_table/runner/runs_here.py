@@ -21,6 +21,7 @@ from team_table.errors import TeamTableError
 from team_table.hub import Hub
 from team_table.runner import leases, processes, runs, work
 from team_table.runner.live import Live, Stop, prepare, with_tail
+from team_table.runner.presets import Client
 from team_table.runner.restarts import Restarts, backoff
 from team_table.runner.runs import AgentState, Outcome
 
@@ -41,7 +42,7 @@ class RunsHere:
         self._flushed: dict[str, float] = {}
         self._ended_one = anyio.Event()  # set whenever a run ends
 
-    def start(self, tasks: anyio.abc.TaskGroup, name: str, spec: AgentSpec, begun: runs.Begun, client: object,
+    def start(self, tasks: anyio.abc.TaskGroup, name: str, spec: AgentSpec, begun: runs.Begun, client: Client,
               items: list[work.Item]) -> None:
         """Drive the run `begun` recorded, in `tasks`, until it ends."""
         live = Live(name, spec, begun.run_id, client, self.hub.clock.now(), work.fingerprint(items),
@@ -92,11 +93,11 @@ class RunsHere:
         return self._flushed.get(live.agent, 0.0) + LINE_EVERY if live.shown != live.written else None
 
     async def _ended(self, live: Live, code: int | None, failure: str) -> None:
-        name, run = live.agent, live.spec.run
-        session = (live.client.name, live.session) if live.client.name and live.session else None
+        name, run, client = live.agent, live.run, live.client.name
+        session = (client, live.session) if client and live.session else None
         outcome, why = live.outcome(code, failure)
-        if session is None and live.resumed and outcome is Outcome.FAILED:
-            session = (live.client.name, None)  # its resume failed before a session began: the next run starts anew
+        if session is None and client and live.resumed and outcome is Outcome.FAILED:
+            session = (client, None)  # its resume failed before a session began: the next run starts anew
         end = partial(runs.end, self.hub, self.owner, name, live.run_id, outcome, code, why, last_line=live.shown,
                       session=session)
         try:
@@ -118,7 +119,7 @@ class RunsHere:
             self.wake()
 
     async def _failed(self, live: Live, end: partial, why: str) -> None:
-        name, restart = live.agent, live.spec.run.restart
+        name, restart = live.agent, live.run.restart
         failures = await run_sync(runs.recent_failures, self.hub, name, restart.window_seconds) + 1
         delay = backoff(restart, failures)
         if delay is None:
@@ -144,7 +145,7 @@ class RunsHere:
         for live in list(self.live.values()):
             live.stop(why, Stop.STOP)
         self.wake()
-        with anyio.move_on_after(max((live.spec.run.grace_seconds for live in self.live.values()), default=0.0) + 10):
+        with anyio.move_on_after(max((live.run.grace_seconds for live in self.live.values()), default=0.0) + 10):
             while self.live:
                 self._ended_one = anyio.Event()
                 await self._ended_one.wait()

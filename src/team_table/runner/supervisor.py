@@ -27,7 +27,7 @@ from team_table.fanout import Fanout
 from team_table.hub import Hub
 from team_table.names import HUB_SENDER
 from team_table.runner import folders, leases, processes, runs, work
-from team_table.runner.live import Live, Stop
+from team_table.runner.live import Live, Stop, run_of
 from team_table.runner.presets import client_for
 from team_table.runner.runs import AgentState
 from team_table.runner.runs_here import RunsHere
@@ -56,6 +56,11 @@ class Supervisor:
 
     def wake(self) -> None:
         self._wake.set()
+
+    def _group(self) -> anyio.abc.TaskGroup:
+        """The task group of serve(), where runs and cleanups go (everything that starts one runs inside serve)."""
+        assert self._tasks is not None, "serve() is not running"
+        return self._tasks
 
     def reloaded(self, change: Any) -> None:
         """Runtime.on_reload hook (a worker thread): a new team.yaml applies at the next look; the worktrees of
@@ -140,7 +145,7 @@ class Supervisor:
             spec = agents.get(name)
             if spec is None:
                 live.stop("its run: was removed from team.yaml (or the agent was removed or disabled)", Stop.STOP)
-            elif spec.run.launch_part() != live.spec.run.launch_part():
+            elif run_of(spec).launch_part() != live.run.launch_part():
                 live.stop("its run: changed in team.yaml; started again with the new one", Stop.RESTART)
             else:
                 live.spec = spec
@@ -181,7 +186,7 @@ class Supervisor:
                 detail = ", ".join(item.key for item in live.items) or None
                 await self._run(lambda: runs.set_state(self.hub, self.owner, live.agent, state, detail,
                                                        run_id=live.run_id))
-        run, now = live.spec.run, self.hub.clock.now()
+        run, now = live.run, self.hub.clock.now()
         if live.time_left(now) < 0:
             live.stop(f"ran longer than its max_seconds ({run.max_seconds:g} s)", Stop.FAIL)
         if (stall := live.stall_left(now)) is not None and stall < 0:
@@ -197,7 +202,7 @@ class Supervisor:
     async def _consider(self, name: str, spec: AgentSpec, items: list[work.Item], asked: str | None,
                         blocked: str | None, held: tuple[str, float] | None) -> None:
         """An agent not running here: start it if work waits (or always, or asked), unless something holds it."""
-        run = spec.run
+        run = run_of(spec)
         if asked == "stop" and (held is None or held[0] == self.owner.id):
             await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
             asked = None
@@ -223,7 +228,7 @@ class Supervisor:
         await self._start(name, spec, items, asked)
 
     async def _start(self, name: str, spec: AgentSpec, items: list[work.Item], asked: str | None) -> None:
-        client = client_for(spec.run)
+        client = client_for(run_of(spec))
         begun = await self._run(lambda: runs.begin(self.hub, self.owner, name, items, client.name))
         if isinstance(begun, str):
             if begun != self.noted.get(name):
@@ -238,8 +243,8 @@ class Supervisor:
         if asked == "start":
             await self._run(lambda: runs.request(self.hub, name, None, HUB_SENDER))
         self._renewed, self._leased = time.monotonic(), True  # begin took the lease just now
-        log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or spec.run.start)
-        self.here.start(self._tasks, name, spec, begun, client, items)
+        log.info("starting %s (run %d): %s", name, begun.run_id, ", ".join(i.key for i in items) or run_of(spec).start)
+        self.here.start(self._group(), name, spec, begun, client, items)
 
     async def _renew(self) -> None:
         if not (self.here.live or self.here.restarts.holding) or time.monotonic() - self._renewed < leases.RENEW_EVERY:
@@ -274,7 +279,7 @@ class Supervisor:
             if pgid and row["proc_start"] and processes.process_start(pgid) == row["proc_start"]:
                 log.warning("ending what is left of %s's run %d (process group %d), left by a hub that went away",
                             row["agent"], row["id"], pgid)
-                self._tasks.start_soon(processes.end_group, pgid, 10.0)
+                self._group().start_soon(processes.end_group, pgid, 10.0)
 
     async def stop_all(self, why: str) -> None:
         """Stop every run gracefully (SIGTERM, then SIGKILL after its grace), record it, give up the leases."""
