@@ -87,7 +87,7 @@ def _token_ok(name, token_digest, row, declared) -> bool:
         and row["source"] == ISSUED
 
 
-def register(hub: Hub, name: str, role: str, capabilities: str, token: str) -> Registration:
+def register(hub: Hub, name: str, role: str, capabilities: str | list[str], token: str) -> Registration:
     """Join the table, or re-join with a fresh token (revoking the old ones)."""
     check_new_member(name)
     team = hub.team

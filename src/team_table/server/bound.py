@@ -36,7 +36,7 @@ async def bound_connections(ctx: ServerRequestContext[Seat], call_next: CallNext
         raise MCPError(code=METHOD_NOT_FOUND, message="Method not found", data="server/discover")
     result = await call_next(ctx)
     bound = await _binding(seat, ctx) if ctx.method in HANDSHAKE and isinstance(result, dict) else None
-    if bound is not None:
+    if bound is not None and isinstance(result, dict):  # (a dict: what _binding was asked for)
         # Per connection, so not the server's initialization options (one per server, and over HTTP one server
         # answers bound and unbound clients alike): the handshake's answer says it.
         if _pushable(seat, ctx):

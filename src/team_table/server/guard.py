@@ -133,10 +133,11 @@ class Guard:
             await reply(send, too_big, 413)
             return
         if length is None and scope["method"] in ("POST", "PUT", "PATCH"):
-            receive = await _buffered(receive, self.max_body)  # a chunked body: read it whole, within the limit
-            if receive is None:
+            buffered = await _buffered(receive, self.max_body)  # a chunked body: read it whole, within the limit
+            if buffered is None:
                 await reply(send, too_big, 413)
                 return
+            receive = buffered
         client = (scope.get("client") or ("-", 0))[0]
         token = bearer_token(headers)
         route, events = route_of(scope["path"]), scope["path"].startswith("/events/")

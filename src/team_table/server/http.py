@@ -66,7 +66,7 @@ class Network:
     hosts: list[str]
     metrics: Metrics = field(default_factory=Metrics)
     failures: FailedAuth = field(init=False)  # of MCP calls, /events, /agents/* and bearer tokens; sign-ins apart
-    rt: Runtime | None = None
+    rt: Runtime = field(init=False)  # attach() gives it, once the runtime is up (it needs the metrics first)
     # SQLite: one connection serves the process, so one worker thread (more would only queue on its lock).
     limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
@@ -231,7 +231,10 @@ class TimedH11Protocol(H11Protocol):
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
         super().connection_made(transport)
-        self.transport = Watched(transport, self.loop, (self.client or ("-",))[0])  # readers that stop are cut off
+        # Readers that stop are cut off. Watched forwards to the transport all it does not override; uvicorn types
+        # the attribute as the concrete asyncio.Transport, which a proxy cannot be without reimplementing it.
+        self.transport = Watched(  # pyright: ignore[reportAttributeAccessIssue]
+            transport, self.loop, (self.client or ("-",))[0])
         self._began: float | None = self.loop.time()  # when the request being read began; None between requests
         self._deadline: asyncio.TimerHandle | None = self.loop.call_later(self.request_timeout, self._check)
 
@@ -289,14 +292,14 @@ class _Uvicorn(uvicorn.Server):
 
     def handle_exit(self, sig: int, frame) -> None:
         if self._drain is not None and self._draining is None and self._loop is not None and self.started:
-            self._loop.call_soon_threadsafe(self._start_draining, sig, frame)
+            self._loop.call_soon_threadsafe(self._start_draining, self._drain, sig, frame)
             return
         self._exit_now(sig, frame)
 
-    def _start_draining(self, sig: int, frame) -> None:
+    def _start_draining(self, stop_runs: Callable[[], Awaitable[None]], sig: int, frame) -> None:
         async def drain() -> None:
             try:
-                await self._drain()
+                await stop_runs()
             except Exception:
                 log.exception("stopping the runs failed; stopping the hub anyway")
             finally:

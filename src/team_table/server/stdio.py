@@ -32,7 +32,7 @@ class _Lines:
     answered here, before the SDK sees it: the client's `initialize` that follows is then the first request, and
     the connection serves the 2025-11-25 handshake (the one that carries channel notes)."""
 
-    def __init__(self, reader: asyncio.StreamReader, out: _Out | None = None, screen: Screen | None = None) -> None:
+    def __init__(self, reader: asyncio.StreamReader, out: _Out, screen: Screen | None = None) -> None:
         self._reader = reader
         self._out, self._screen = out, screen
 
@@ -47,24 +47,26 @@ class _Lines:
             text = line.decode("utf-8", errors="replace")
             if self._screen is None or not text.strip():
                 return text
-            declined = self._declined(text)
+            declined = _declined(self._screen, text)
             if declined is None:
                 self._screen = None  # the era is decided by this request: nothing more to screen
                 return text
             await self._out.write(declined)
             await self._out.flush()
 
-    def _declined(self, text: str) -> str | None:
-        try:
-            message = json.loads(text)
-        except ValueError:
-            return None
-        if not isinstance(message, dict) or message.get("method") != "server/discover" or "id" not in message:
-            return None
-        if not self._screen(message.get("params") or {}):
-            return None
-        return json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": {
-            "code": -32601, "message": "Method not found", "data": "server/discover"}}) + "\n"
+
+def _declined(screen: Screen, text: str) -> str | None:
+    """The "method not found" answer to this line, when it is a `server/discover` the screen declines."""
+    try:
+        message = json.loads(text)
+    except ValueError:
+        return None
+    if not isinstance(message, dict) or message.get("method") != "server/discover" or "id" not in message:
+        return None
+    if not screen(message.get("params") or {}):
+        return None
+    return json.dumps({"jsonrpc": "2.0", "id": message["id"], "error": {
+        "code": -32601, "message": "Method not found", "data": "server/discover"}}) + "\n"
 
 
 class _Out:
@@ -132,5 +134,6 @@ async def serve(server: Server[Any], on_first_answer: Callable[[], None] | None 
             await server.run(read_stream, write_stream, server.create_initialization_options())
         return
     async with _pipes(on_first_answer, screen) as (lines, out), \
-            stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):
+            stdio_server(stdin=lines, stdout=out) as (read_stream, write_stream):  # pyright: ignore[reportArgumentType]
+        # (the SDK annotates anyio.AsyncFile[str] but only iterates stdin and awaits stdout.write and .flush)
         await server.run(read_stream, write_stream, server.create_initialization_options())

@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import anyio
+from anyio.streams.memory import MemoryObjectReceiveStream, MemoryObjectSendStream
 from sse_starlette import EventSourceResponse, ServerSentEvent
 from starlette.requests import Request
 from starlette.responses import Response
@@ -46,8 +47,8 @@ class _Wake:
 class _Helper:
     way: Way
     session: str
-    inbox: anyio.abc.ObjectSendStream
-    outbox: anyio.abc.ObjectReceiveStream
+    inbox: MemoryObjectSendStream[_Wake | None]  # None: the stream is to end
+    outbox: MemoryObjectReceiveStream[_Wake | None]
     replaced: bool = False
 
     def end(self) -> None:
@@ -83,7 +84,7 @@ def wakes_endpoint(hub: Hub, waker: Waker, run: Run, failures: FailedAuth) -> Ca
         if way is None:
             return refusals.response(Invalid("via is monitor or hook."))
         session = request.query_params.get("session", "")[:128]
-        inbox, outbox = anyio.create_memory_object_stream(4)
+        inbox, outbox = anyio.create_memory_object_stream[_Wake | None](4)
         return EventSourceResponse(_stream(agent, _Helper(way, session, inbox, outbox), waker, helpers),
                                    headers={"X-Accel-Buffering": "no", "Cache-Control": "no-store"},
                                    send_timeout=SEND_TIMEOUT, ping=0)

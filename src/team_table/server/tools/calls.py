@@ -89,13 +89,16 @@ def _unknown_arguments(tool: str, unknown: list[str], known: list[str]) -> str:
             f"{', '.join(known)}.")
 
 
-def seat_of(ctx: Context) -> Seat:
+def seat_of(ctx: Context[Any, Any]) -> Seat:
+    """The hub's seat: what the server's lifespan yields (the tools' bare `Context` leaves its type open)."""
     return ctx.request_context.lifespan_context
 
 
 def tool_name(ctx: Context) -> str:
     """The tool this call runs (call_tool found it under the name the request gives)."""
-    return ctx.request_context.params["name"]
+    params = ctx.request_context.params
+    assert params is not None  # a tools/call request: it has params, the name among them
+    return params["name"]
 
 
 async def call(ctx: Context, work: Callable[[Hub], Any]) -> CallToolResult:
