@@ -101,9 +101,9 @@ class Jobs:
         commits through committed() (the runtime wires the store's on_commit to it) and other processes' through
         the store's watch; where the store cannot tell of them, it looks at its version every POLL seconds."""
         heard = self.hub.store.watch(self.committed_elsewhere) is not False
-        self.loop = JobLoop(self.hub.store, self.hub.clock, poll=SAFETY_POLL if heard else POLL)
-        self.hub.activity.on_first = lambda: self.loop.poke(FLUSH)
-        self.loop.start()
+        self.loop = loop = JobLoop(self.hub.store, self.hub.clock, poll=SAFETY_POLL if heard else POLL)
+        self.hub.activity.on_first = lambda: loop.poke(FLUSH)
+        loop.start()
         self.rebuild()
 
     def committed(self) -> None:
@@ -164,6 +164,8 @@ class Jobs:
     async def workflows(self) -> float | None:
         """New events for the engine, or a schedule trigger due: handled under the lease."""
         engine = self.engine
+        if engine is None:
+            return None  # (not a job without an engine: wanted() adds it only with one)
         pending, due = await self._read(lambda: (engine.pending(), engine.next_schedule()))
         if not pending and (due is None or due > self._now()):
             return due

@@ -153,6 +153,7 @@ class JobLoop:
     def turn(self) -> float | None:
         """Start the looks that are wanted and ready; how long to sleep before the next turn (None: until woken)."""
         version = self._version()
+        assert self._loop is not None, "attach() first"  # turns run on the event loop attach() belongs to
         now, mono = self.clock.now().timestamp(), self._loop.time()
         delay: float | None = self.poll
         waits_for_change = False

@@ -18,7 +18,8 @@ from team_table.errors import Invalid
 
 
 class Cursor(Protocol):
-    rowcount: int
+    @property
+    def rowcount(self) -> int: ...  # read-only (as sqlite3's and psycopg's cursors have it)
 
     def fetchone(self) -> Any: ...
 
@@ -73,16 +74,25 @@ class Store(Protocol):
 
     def version(self) -> int:
         """A number that changes whenever any process commits a change (cheap to read)."""
+        ...
 
-    def watch(self, callback: Callable[[], None]) -> None:
+    def watch(self, callback: Callable[[], None]) -> bool | None:
         """Call `callback`, from any thread, when another process commits events (stores that cannot tell never
-        call it: their version() is polled)."""
+        call it: their version() is polled). SQLite says whether it can (True, False); PostgreSQL always can, by
+        its listener thread, and says nothing (None)."""
+        ...
 
     def probe(self) -> str | None:
         """None when the database can be written now, else why not."""
+        ...
 
     def without_waiting(self) -> AbstractContextManager[None]:
         """This thread (the event loop) may not wait: a statement that would wait raises WouldWait first."""
+        ...
+
+    def checkpoint(self) -> None: ...
+
+    def close(self) -> None: ...
 
 
 class WouldWait(BaseException):
@@ -99,10 +109,6 @@ async def run_from_loop(store: Store, work: Callable[[], Any], limiter: anyio.Ca
             return work()
     except WouldWait:
         return await anyio.to_thread.run_sync(work, limiter=limiter)
-
-    def checkpoint(self) -> None: ...
-
-    def close(self) -> None: ...
 
 
 NUL = "\x00"

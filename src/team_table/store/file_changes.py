@@ -68,8 +68,11 @@ class FileWatch:
         return True
 
     def _ready(self) -> None:
+        fd, loop = self._fd, self._loop
+        if fd is None or loop is None:
+            return  # closed since
         try:
-            data = os.read(self._fd, 65536)
+            data = os.read(fd, 65536)
         except BlockingIOError:
             return
         except OSError as exc:  # the watch is broken: stop it (the caller's slow poll still catches up)
@@ -89,7 +92,7 @@ class FileWatch:
                 return  # nothing to look at again: what the event told of is done
             if self._again is not None:
                 self._again.cancel()  # a chain under way starts over from this event
-            self._again = self._loop.call_later(AGAIN_AFTER[0], self._look_again, 1)
+            self._again = loop.call_later(AGAIN_AFTER[0], self._look_again, 1)
 
     def _tell(self) -> None:
         if self.version is not None:
@@ -102,16 +105,17 @@ class FileWatch:
 
     def _look_again(self, step: int) -> None:
         self._again = None
-        if self._fd is None:
-            return
+        loop, version = self._loop, self.version
+        if self._fd is None or loop is None or version is None:
+            return  # closed since (a watch without version() sets no chain)
         try:
-            moved = self.version() != self._seen
+            moved = version() != self._seen
         except Exception:
             moved = True
         if moved:
             self._tell()
         if step < len(AGAIN_AFTER):
-            self._again = self._loop.call_later(AGAIN_AFTER[step] - AGAIN_AFTER[step - 1], self._look_again, step + 1)
+            self._again = loop.call_later(AGAIN_AFTER[step] - AGAIN_AFTER[step - 1], self._look_again, step + 1)
 
     def close(self) -> None:
         if self._again is not None:

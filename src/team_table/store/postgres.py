@@ -127,7 +127,7 @@ class Row:
 
 
 def _rows(cursor: Any) -> Callable[[Sequence[Any]], Row]:
-    index = {column.name: i for i, column in enumerate(cursor.description or ())}
+    index: dict[str, int] = {column.name: i for i, column in enumerate(cursor.description or ())}
     return lambda values: Row(values, index)
 
 
@@ -276,7 +276,8 @@ class PostgresStore:
             return current.execute(sql, params).fetchall()
         refuse_nul(params)
         with self._mapped(), self._pool.connection() as conn:
-            return conn.execute(translate(sql), tuple(params)).fetchall()
+            # (psycopg asks for a LiteralString; this is the domain's own SQL, values always go as parameters)
+            return conn.execute(translate(sql), tuple(params)).fetchall()  # pyright: ignore[reportArgumentType]
 
     @contextmanager
     def write(self) -> Iterator[PgTx]:
@@ -364,16 +365,20 @@ class PostgresStore:
             self._listener.start()
 
     def _listen(self) -> None:
+        from psycopg.conninfo import make_conninfo
+
         psycopg = self._psycopg
         while not self._stop.is_set():
             try:
-                with psycopg.connect(self.conninfo, autocommit=True, connect_timeout=CONNECT_TIMEOUT,
-                                     application_name=application_name(), **KEEPALIVES) as conn:
+                conninfo = make_conninfo(self.conninfo, connect_timeout=CONNECT_TIMEOUT,
+                                         application_name=application_name(), **KEEPALIVES)
+                with psycopg.connect(conninfo, autocommit=True) as conn:
                     conn.execute(f"LISTEN {CHANNEL}")
                     while not self._stop.is_set():
                         # Once a second (and first of all: what was committed while nobody listened), whatever
                         # the notifications said: a dropped note delays an event, never loses it.
-                        self._newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM event").fetchone()[0]
+                        newest = conn.execute("SELECT COALESCE(MAX(id), 0) FROM event").fetchone()
+                        self._newest = newest[0] if newest is not None else 0  # (an aggregate: always one row)
                         self._changed()
                         for _note in conn.notifies(timeout=1.0):  # each commit's note wakes the listeners at once
                             self._notified += 1

@@ -432,8 +432,9 @@ def _file_problem(text: str) -> str | None:
     return None
 
 
-_OS_PROBLEMS = {errno.EROFS: "the file or its folder is read-only", errno.ENOSPC: "the disk is full",
-                errno.EACCES: "the file or its folder is not writable by this user"}
+_OS_PROBLEMS: dict[int | None, str] = {  # looked up by an OSError's errno, which may be None
+    errno.EROFS: "the file or its folder is read-only", errno.ENOSPC: "the disk is full",
+    errno.EACCES: "the file or its folder is not writable by this user"}
 
 
 def _os_problem(exc: OSError) -> str:

@@ -87,11 +87,12 @@ class Engine:
         due = None
         for workflow in self.workflows.values():
             for index, trigger in enumerate(workflow.triggers):
-                if not workflow.enabled or trigger.event != "schedule":
+                every = trigger.every_seconds  # set on schedule triggers, and only on them
+                if not workflow.enabled or trigger.event != "schedule" or every is None:
                     continue
                 seen = self.hub.store.query("SELECT value FROM workflow_state WHERE key = ?",
                                             (f"schedule:{workflow.name}:{index}",))
-                at = float(seen[0]["value"]) + trigger.every_seconds if seen else float("-inf")
+                at = float(seen[0]["value"]) + every if seen else float("-inf")
                 due = at if due is None else min(due, at)
         return due
 
