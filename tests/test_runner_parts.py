@@ -124,6 +124,23 @@ async def test_a_run_token_binds_its_agent_even_one_declared_with_token_hashes_a
             members.authenticate(hub, "checker", begun.token)
 
 
+async def test_a_live_runs_state_set_after_the_run_ended_leaves_the_state_it_ended_in(table_with):
+    """The supervisor looks at a live run while the run's end is being recorded: the look's 'working' comes after
+    the end's 'failed' and must not undo it (a person would see a failed agent as working)."""
+    async with table_with(TEAM) as table:
+        hub, owner = table.hub, leases.Owner.here()
+        begun = runs.begin(hub, owner, "builder", [], None)
+        assert isinstance(begun, runs.Begun)
+        runs.set_state(hub, owner, "builder", runs.AgentState.WORKING, "task 1", run_id=begun.run_id)
+        assert hub.store.query("SELECT state FROM agent_state WHERE agent = 'builder'")[0]["state"] == "working"
+        runs.end(hub, owner, "builder", begun.run_id, runs.Outcome.FAILED, 3, "exited 3",
+                 state=runs.AgentState.FAILED, detail="the hub stopped trying", last_line="", session=None,
+                 keep_lease=False)
+        runs.set_state(hub, owner, "builder", runs.AgentState.WORKING, "task 1", run_id=begun.run_id)
+        row = hub.store.query("SELECT state, detail FROM agent_state WHERE agent = 'builder'")[0]
+        assert (row["state"], row["detail"]) == ("failed", "the hub stopped trying")
+
+
 async def test_a_start_is_refused_past_the_caps_and_while_another_hub_holds_the_agent(table_with):
     async with table_with(TEAM + "runner:\n  max_running: 2\n  max_running_per_role: {coder: 1}\n") as table:
         hub = table.hub

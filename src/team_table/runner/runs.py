@@ -126,9 +126,14 @@ def end(hub: Hub, owner: Owner, agent: str, run_id: int, outcome: Outcome, exit_
 
 def set_state(hub: Hub, owner: Owner, agent: str, state: AgentState, detail: str | None, *,
               run_id: int | None = None, release: bool = False) -> None:
-    """Set (and announce) an agent's state; and give up its lease, if asked."""
+    """Set (and announce) an agent's state; and give up its lease, if asked. A state of a live run (`run_id`) is
+    set only while that run is open: its end sets the state it ended in, which a look at the run taken just before
+    it ended must not undo."""
     now = hub.now()
     with hub.store.write() as conn:
+        if run_id is not None and not conn.execute(
+                "SELECT 1 FROM agent_run WHERE id = ? AND ended_at IS NULL", (run_id,)).fetchall():
+            return
         _state(conn, agent, state, now, owner, run_id, detail)
         if release:
             leases.release(conn, agent, owner.id)
