@@ -54,9 +54,10 @@ if TYPE_CHECKING:
 log = logging.getLogger("team_table.hub")
 
 # Seconds a kept-alive connection may sit idle between requests. Longer than any common client keeps an idle
-# connection in its pool (httpx 5 s, Node's undici 4 s), so the client always lets go first: a server that closes
-# at the same moment a client reuses the connection loses that request (the client reads EOF: httpx's ReadError).
-IDLE_TIMEOUT = 65
+# connection in its pool (httpx 5 s, Node's undici 4 s, Rust's reqwest/hyper 90 s: Codex), so the client always lets
+# go first: a server that closes at the same moment a client reuses the connection loses that request (the client
+# reads EOF: httpx's ReadError).
+IDLE_TIMEOUT = 120
 
 
 @dataclass
