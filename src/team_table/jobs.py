@@ -178,30 +178,28 @@ class Jobs:
         return await self._leased(WORKFLOWS, 1.0, work)
 
     async def overdue(self) -> float | None:
-        """Answers past their time: one read while none is due; the steps under the lease when one is."""
-        due = await self._read(lambda: overdue.next_due(self.hub))
-        if due is None or parse_iso(due).timestamp() > self._now():
-            return None if due is None else parse_iso(due).timestamp()
-
-        def work() -> float | None:
-            overdue.sweep(self.hub)
-            later = overdue.next_due(self.hub)
-            return parse_iso(later).timestamp() if later else None
-
-        return await self._leased(OVERDUE, OVERDUE_EVERY, work)
+        """Answers past their time."""
+        return await self._when_due(OVERDUE, OVERDUE_EVERY, overdue.next_due, overdue.sweep)
 
     async def questions(self) -> float | None:
         """Questions whose deadline passed get their default (or lapse)."""
-        due = await self._read(lambda: questions.next_deadline(self.hub))
-        if due is None or parse_iso(due).timestamp() > self._now():
-            return None if due is None else parse_iso(due).timestamp()
+        return await self._when_due(QUESTIONS, 1.0, questions.next_deadline, questions.expire_due)
+
+    async def _when_due(self, job_id: str, seconds: float, next_due: Callable[[Hub], str | None],
+                        act: Callable[[Hub], object]) -> float | None:
+        """A job whose work falls due at a time the store tells (`next_due`, ISO 8601): one read while none is due;
+        `act` under the lease when one is. Answers when it next falls due."""
+        due = await self._read(lambda: next_due(self.hub))
+        at = None if due is None else parse_iso(due).timestamp()
+        if at is None or at > self._now():
+            return at
 
         def work() -> float | None:
-            questions.expire_due(self.hub)
-            later = questions.next_deadline(self.hub)
+            act(self.hub)
+            later = next_due(self.hub)
             return parse_iso(later).timestamp() if later else None
 
-        return await self._leased(QUESTIONS, 1.0, work)
+        return await self._leased(job_id, seconds, work)
 
     async def notify(self) -> float | None:
         """Digests to the notification targets; never in the way of an action (its own job, its own thread)."""
