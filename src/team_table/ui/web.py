@@ -15,12 +15,11 @@ from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
-from functools import wraps
+from functools import cache, wraps
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
 
-import jinja2
 from markupsafe import Markup
 from starlette import staticfiles
 from starlette.datastructures import FormData
@@ -40,6 +39,8 @@ from team_table.ui import parts, sessions, wording
 from team_table.ui.sessions import Session
 
 if TYPE_CHECKING:
+    import jinja2
+
     from team_table.runtime import Runtime
 
 log = logging.getLogger("team_table.ui")
@@ -79,14 +80,21 @@ def _when(moment: str | None) -> str:
     return parse_iso(moment).strftime("%Y-%m-%d %H:%M UTC") if moment else ""
 
 
-templates = jinja2.Environment(
-    loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
-    trim_blocks=True, lstrip_blocks=True)
-templates.filters["when"] = _when
-templates.globals["hub_name"] = HUB_SENDER  # what the hub itself writes under
-templates.globals["part"] = _part
-templates.globals["receipt_counts"] = lambda readers: [(state, n) for state, n in Counter(
-    r.state for r in readers).most_common()]
+@cache
+def _templates() -> jinja2.Environment:
+    """The pages' templates, loaded at the first page asked for: a hub nobody opens /ui on never imports Jinja (a
+    tenth of a second of every network hub's start)."""
+    import jinja2
+
+    templates = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True, undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True)
+    templates.filters["when"] = _when
+    templates.globals["hub_name"] = HUB_SENDER  # what the hub itself writes under
+    templates.globals["part"] = _part
+    templates.globals["receipt_counts"] = lambda readers: [(state, n) for state, n in Counter(
+        r.state for r in readers).most_common()]
+    return templates
 
 
 @dataclass
@@ -125,7 +133,7 @@ class Dashboard:
         flash = session.flash if session and live else {}
         kept = flash.get("fields", {}) if flash.get("kind") == "refused" else {}
         kept_action = flash.get("action", "")
-        html = templates.get_template(template).render(
+        html = _templates().get_template(template).render(
             me=session.caller if session else None, csrf=sessions.masked(session.csrf) if session else "",
             badge=await self.badge(session) if session else 0, path=request.url.path,
             here=_here(request), flash=flash, live=live, ago=lambda moment: _ago(moment, now),
