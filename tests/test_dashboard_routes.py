@@ -243,6 +243,8 @@ async def test_the_dashboard_stream_tells_of_every_change_and_ends_with_the_sess
             assert (await stream.next(within=10)).kind == "ended"  # signed out: the open stream ends too
 
 
+# A team.yaml reload ending a session: config, not storage (the other dashboard tests run on both engines).
+@pytest.mark.one_engine
 async def test_a_session_ends_when_the_member_is_disabled_in_team_yaml_and_the_workflows_page_shows_errors(
         tmp_path: Path):
     people = mint_people()

@@ -28,6 +28,7 @@ def as_header(value: str) -> bytes:
         return value.encode()
 
 
+@pytest.mark.one_engine  # refused at the HTTP edge, before any database work
 async def test_malformed_numbers_in_urls_headers_and_forms_are_refused_and_never_answer_500(tmp_path: Path):
     people = mint_people()
     async with running_hub(tmp_path, example_team(people)) as hub, AsyncExitStack() as stack:
@@ -64,6 +65,7 @@ async def test_malformed_numbers_in_urls_headers_and_forms_are_refused_and_never
         assert (await alice.ok("get_messages")) == []  # no refused form sent anything
 
 
+@pytest.mark.one_engine  # refused by the tools' schemas, before any database work
 async def test_malformed_numbers_in_tool_arguments_are_refused_as_invalid(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         (alice,) = await join_all(stack, hub, "alice")

@@ -30,6 +30,7 @@ NO_RATE_LIMIT = "limits:\n  rate:\n    writes: 100000\n    window_seconds: 60\n"
 AGENTS = 16
 
 
+@pytest.mark.one_engine  # transports and protocol eras; each engine serves HTTP clients in the other tests here
 async def test_clients_of_every_transport_and_era_share_one_table_with_tokens_in_arguments(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         agents = [await seat(stack, hub, kind, f"agent-{kind}") for kind in KINDS]
@@ -108,6 +109,7 @@ async def test_health_and_readiness_answer_with_their_checks(tmp_path: Path):
     assert {"database", "config", "push"} <= checks.keys() and all(checks.values()), checks
 
 
+@pytest.mark.one_engine  # the /metrics edge counts in memory, whatever the engine
 async def test_metrics_count_tool_calls_latency_streams_and_refusals(tmp_path: Path):
     two_writes = "limits:\n  rate:\n    writes: 2\n    window_seconds: 60\n"
     async with running_hub(tmp_path, two_writes) as hub, AsyncExitStack() as stack:
@@ -155,6 +157,7 @@ async def sixteen(stack: AsyncExitStack, hub) -> list[Seat]:
     return [await seat(stack, hub, kinds[i % len(kinds)], f"agent-{i:02}") for i in range(AGENTS)]
 
 
+@pytest.mark.one_engine  # on PostgreSQL: test_replicas, agents on three replicas
 async def test_sixteen_agents_over_http_exchange_messages_in_a_ring_each_delivered_exactly_once(tmp_path: Path):
     per_agent = 30
     async with running_hub(tmp_path, NO_RATE_LIMIT) as hub, AsyncExitStack() as stack:
