@@ -7,10 +7,6 @@ for minutes. So each write starts a watch: a second later, and each second while
 transport's buffer, or in the kernel's send queue unacknowledged), the connection must have made progress: the
 client acknowledged more bytes (TCP_INFO), or took everything. A connection with nothing owed costs no timer.
 Linux only (TCP_INFO, SIOCOUTQ); elsewhere only a write that blocks is timed (the stream's send timeout).
-
-The same proxy sends what one turn of the event loop writes in one system call: uvicorn writes a response's head and
-its body separately, and a loopback or network send costs more than the bytes it carries, for the hub and for the
-client that reads two segments instead of one.
 """
 
 from __future__ import annotations
@@ -48,8 +44,7 @@ def _acked(sock: Any) -> int | None:
 
 
 class Watched:
-    """A transport whose writes are sent together at the end of the event loop's turn and start a progress watch
-    (everything else goes to the transport itself)."""
+    """A transport whose writes start a progress watch (everything else goes to the transport itself)."""
 
     def __init__(self, transport: asyncio.Transport, loop: asyncio.AbstractEventLoop, client: str,
                  limit: float = READ_PROGRESS) -> None:
@@ -58,48 +53,21 @@ class Watched:
         self._timer: asyncio.TimerHandle | None = None
         self._since = 0.0
         self._acked: int | None = None
-        self._held: list[bytes] = []  # written this turn, not yet handed to the transport
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._transport, name)
 
     def write(self, data: bytes) -> None:
-        if not data:
-            return
-        if not self._held:
-            self._loop.call_soon(self._send)
-        self._held.append(data)
-
-    def writelines(self, chunks: Any) -> None:
-        for data in chunks:
-            self.write(data)
-
-    def _send(self) -> None:
-        if not self._held:
-            return  # sent already, by close() or write_eof()
-        data = self._held[0] if len(self._held) == 1 else b"".join(self._held)
-        self._held.clear()
-        if self._transport.is_closing():
-            return
         self._transport.write(data)
         if self._timer is None and self._sock is not None and LINUX:
             self._since, self._acked = self._loop.time(), self._progress()
             self._timer = self._loop.call_later(CHECK_EVERY, self._check)
 
-    def get_write_buffer_size(self) -> int:
-        return sum(map(len, self._held)) + self._transport.get_write_buffer_size()
-
-    def write_eof(self) -> None:
-        self._send()
-        self._transport.write_eof()
-
     def close(self) -> None:
-        self._send()  # what was written goes out before the close, as the transport's own close lets it
         self._stop()
         self._transport.close()
 
     def abort(self) -> None:
-        self._held.clear()
         self._stop()
         self._transport.abort()
 
