@@ -4,6 +4,10 @@ order; a ratio is taken within a round, and the table shows each round's ratio a
 
 Over HTTP each server serves the round-trip loop, the 16-agent ring and the push loop, then its memory is read;
 over stdio, the round-trip loop. With --postgres, the network hub runs a second time on PostgreSQL in each round.
+
+The hub also runs with `hub.synchronous: normal`, as a reference without targets: the same code without a sync of
+the disk at each commit, so the table shows how much of the distance to the ceiling is the disk's (the targets are
+for the default, `full`: every acknowledged write survives a power loss).
 """
 
 from __future__ import annotations
@@ -58,6 +62,7 @@ class Server:
     stdio: Callable[[Path], StdioServerParameters] | None
     folder_setup: Callable[[Path], None] = lambda folder: None
     database: bool = False  # its database is a server of its own (PostgreSQL), whose CPU is read too
+    reference: bool = False  # shown beside the others, without targets
     rounds: list[dict[str, float]] = field(default_factory=list)
 
 
@@ -66,6 +71,9 @@ def _servers(ws: Workspace, hub_python: str, postgres_url: str | None) -> list[S
 
     def hub_team(folder: Path) -> None:
         write_team(folder, extra=NO_RATE_LIMIT)
+
+    def unsynced_team(folder: Path) -> None:
+        write_team(folder, hub={"synchronous": "normal"}, extra=NO_RATE_LIMIT)
 
     def hub_stdio(folder: Path) -> StdioServerParameters:
         return StdioServerParameters(command=hub_python, args=["-m", "team_table.server"],
@@ -79,6 +87,8 @@ def _servers(ws: Workspace, hub_python: str, postgres_url: str | None) -> list[S
         Server("ceiling", lambda folder, port: [sys.executable, str(CEILING_SERVER), "http", str(port)],
                ceiling_stdio),
         Server("hub", lambda folder, port: network_hub(launcher, folder, port), hub_stdio, hub_team),
+        Server("hub, synchronous: normal", lambda folder, port: network_hub(launcher, folder, port), hub_stdio,
+               unsynced_team, reference=True),
     ]
     if postgres_url:
         servers.append(Server("hub on PostgreSQL",
@@ -124,6 +134,7 @@ async def _http_round(ws: Workspace, server: Server, folder: Path, mode: str, qu
 
 async def _stdio_round(ws: Workspace, server: Server, folder: Path, mode: str, quick: bool) -> tuple[dict, list]:
     sizes = STDIO["quick" if quick else "full"]
+    server.folder_setup(folder)  # its team.yaml, found in the folder the stdio hub starts in
     async with stdio_seating(server.stdio(folder), ["solo"], mode, ws.logs) as seating:
         lat = await latency(seating, sizes.latency_calls, sizes.warmup_calls)
     return ({"send_p50": statistics.median(lat["send"]), "read_p50": statistics.median(lat["read"]),
@@ -177,6 +188,7 @@ def _report(servers: list[Server], rounds: int, quick: bool, mode: str, hub_pyth
             value = (f"{statistics.median(c[key] for c in ceiling.rounds):.2f} / "
                      f"{statistics.median(h[key] for h in hub.rounds):.2f}")
             shown = f"{ratio:.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})"
+            target = None if hub.reference else target
             ok = None if target is None else (ratio <= target if way == "<=" else ratio >= target)
             report.rows.append((f"{hub.name}: {label}", value, shown, f"{way} {target}x" if target else "reference",
                                 "" if ok is None else ("ok" if ok else "MISSED")))
