@@ -208,7 +208,8 @@ async def test_a_hub_with_the_file_open_is_refused_even_without_a_lease_and_the_
 
 def test_a_hub_cannot_open_the_file_while_migrate_copies_it(source):
     from team_table.errors import Unavailable
-    from team_table.store.sqlite import SqliteStore, only_user
+    from team_table.store.sqlite import SqliteStore
+    from team_table.store.sqlite_file import only_user
 
     with only_user(source.db), pytest.raises(Unavailable, match="migrate"):
         SqliteStore.open(source.db)

@@ -11,6 +11,7 @@ from team_table.store import Tx
 ISSUED = "issued"  # minted by register; the member re-registers with it
 FILE = "file"  # a hash team.yaml declares, kept as a row once revoked so that it stays revoked
 RUN = "run"  # minted by the hub for one run of an agent it runs (runner/runs.py); revoked when the run ends
+LIVE = "revoked_at IS NULL"  # a token row that still lets its member in
 
 
 def issue(conn: Tx, name: str, source: str, now: str) -> str:
@@ -23,7 +24,7 @@ def issue(conn: Tx, name: str, source: str, now: str) -> str:
 
 def revoke(conn: Tx, name: str, now: str, source: str | None = None) -> int:
     """Revoke the live tokens of `name` (of this source, or all). Returns how many."""
-    sql = "UPDATE token SET revoked_at = ? WHERE member = ? AND revoked_at IS NULL"
+    sql = f"UPDATE token SET revoked_at = ? WHERE member = ? AND {LIVE}"
     if source is None:
         return conn.execute(sql, (now, name)).rowcount
     return conn.execute(sql + " AND source = ?", (now, name, source)).rowcount
@@ -46,12 +47,16 @@ def is_revoked(conn: Tx, token_digest: str) -> bool:
 
 def issued_to(conn: Tx, token_digest: str) -> str | None:
     """The member a live token issued by register belongs to, if any."""
-    row = conn.execute("SELECT member FROM token WHERE hash = ? AND revoked_at IS NULL AND source = ?",
+    row = conn.execute(f"SELECT member FROM token WHERE hash = ? AND {LIVE} AND source = ?",
                        (token_digest, ISSUED)).fetchone()
     return None if row is None else row["member"]
 
 
 def run_token_holders(rows: Callable[..., list]) -> list[str]:
     """Members holding a live run token, read through `rows(sql, params)` (a store's query, or a transaction's)."""
-    return [row[0] for row in rows("SELECT DISTINCT member FROM token WHERE source = ? AND revoked_at IS NULL",
-                                   (RUN,))]
+    return [row[0] for row in rows(f"SELECT DISTINCT member FROM token WHERE source = ? AND {LIVE}", (RUN,))]
+
+
+def holds_one(rows: Callable[..., list], name: str) -> bool:
+    """Whether `name` holds a live token of any source, read through `rows(sql, params)`."""
+    return bool(rows(f"SELECT 1 FROM token WHERE member = ? AND {LIVE} LIMIT 1", (name,)))

@@ -262,6 +262,7 @@ def _report(changes, dry_run: bool, verb: str) -> None:
 
 def _has_a_token(name: str, config: str | None, db: str | None) -> bool:
     """Does `name` hold a token already (declared in team.yaml, or issued at register)? Then none is minted."""
+    from team_table import member_tokens
     from team_table.cli import load_settings
     from team_table.errors import TeamTableError
     from team_table.store import open_store
@@ -275,7 +276,7 @@ def _has_a_token(name: str, config: str | None, db: str | None) -> bool:
     except TeamTableError:
         return False  # no table yet: nobody holds a token
     try:
-        return bool(store.query("SELECT 1 FROM token WHERE member = ? AND revoked_at IS NULL LIMIT 1", (name,)))
+        return member_tokens.holds_one(store.query, name)
     finally:
         store.close()
 

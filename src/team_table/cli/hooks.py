@@ -209,7 +209,7 @@ def _ask_hub(url: str, agent: str, timeout: float) -> dict:
 def _read_file(db: str | None, agent: str) -> dict:
     """Straight from the table's file (whoever may read the file may read this), recorded as surfaced there."""
     from team_table.store import is_url, open_store
-    from team_table.store.sqlite import DEFAULT_DB
+    from team_table.store.sqlite_file import DEFAULT_DB
     from team_table.waiting_summary import waiting_for
 
     where = (db if is_url(db) else Path(db).expanduser()) if db else DEFAULT_DB.expanduser()

@@ -19,7 +19,8 @@ from team_table.errors import Conflict, Invalid
 from team_table.store.base import NUL, placeholders
 from team_table.store.postgres import CONNECT_TIMEOUT, SCHEMA_LOCK, PgTx, PostgresStore, shown
 from team_table.store.postgres_schema import TABLES
-from team_table.store.sqlite import SqliteStore, only_user
+from team_table.store.sqlite import SqliteStore
+from team_table.store.sqlite_file import only_user
 
 BATCH = 5000  # rows read from SQLite at a time
 OWN_TABLES = {"schema_migration"}  # each database keeps its own (and SQLite its sqlite_* tables)
