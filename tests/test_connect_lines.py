@@ -21,6 +21,7 @@ import client_lines
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.one_engine  # the lines connect prints; stdio hubs on PostgreSQL: test_stdio's launchers
 async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: Path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n")

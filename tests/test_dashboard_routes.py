@@ -56,6 +56,7 @@ async def signed_in(url: str, token: str) -> AsyncIterator[tuple[httpx2.AsyncCli
         yield client, csrf_of(page.text)
 
 
+@pytest.mark.one_engine  # cookies and the sign-in's refusals: the HTTP edge
 async def test_signing_in_sets_only_a_session_cookie_and_refuses_the_rest(tmp_path: Path):
     people = mint_people()
     async with running_hub(tmp_path, example_team(people)) as hub, \
@@ -221,6 +222,7 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
         assert f"<tr><td>{newest - 1}</td>" in page.text
 
 
+@pytest.mark.one_engine  # the page stream; the fan-out on PostgreSQL: test_waits_processes
 async def test_the_dashboard_stream_tells_of_every_change_and_ends_with_the_session(tmp_path: Path):
     people = mint_people()
     async with AsyncExitStack() as stack:

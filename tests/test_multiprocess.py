@@ -16,7 +16,9 @@ from team_table.store import open_store
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 from support import deliveries, ring
 
-pytestmark = pytest.mark.anyio
+# Several hub processes on one SQLite file: its locks. The same guarantees on PostgreSQL are test_replicas' (claims,
+# messages around, the rate limit and one registration across replicas, replicas starting on an empty database).
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
 
 AGENTS = 8
 ERAS = ["legacy", "2026-07-28"]  # the agents' clients alternate: old handshake and 2026 protocol

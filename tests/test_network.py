@@ -182,6 +182,7 @@ async def test_sixteen_agents_over_http_exchange_messages_in_a_ring_each_deliver
         assert got == [f"{sender}#{n}" for n in range(per_agent)], agents[index].name  # each once, oldest first
 
 
+@pytest.mark.one_engine  # on PostgreSQL: test_replicas, claims on three replicas
 async def test_sixteen_agents_claiming_the_same_tasks_over_http_get_exactly_one_winner_each(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         agents = await sixteen(stack, hub)

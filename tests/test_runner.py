@@ -24,6 +24,7 @@ pytestmark = pytest.mark.anyio
 QUICK = {"backoff_seconds": 0.2, "max_backoff_seconds": 0.5}
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_task_reserved_for_an_agent_starts_it_with_its_own_token_and_the_work_in_its_prompt(tmp_path: Path):
     lead, report = Lead.new(), tmp_path / "report.jsonl"
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -60,6 +61,7 @@ async def test_a_task_reserved_for_an_agent_starts_it_with_its_own_token_and_the
         assert [(row["surfaced_via"], row["acted_how"]) for row in notice] == [("run", "claim")]
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_message_starts_the_agent_and_nothing_starts_an_agent_nothing_waits_for(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {
@@ -74,6 +76,7 @@ async def test_a_message_starts_the_agent_and_nothing_starts_an_agent_nothing_wa
         assert len(runs.of("reader")) == 1  # it read its messages: nothing waits, it is not started again
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_run_that_fails_is_started_again_after_a_backoff(tmp_path: Path):
     lead, marker = Lead.new(), tmp_path / "failed-once"
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -107,6 +110,7 @@ async def test_after_n_failures_in_a_window_the_hub_stops_and_asks_a_person_with
         await runs.until(lambda: len(runs.of("builder")) == 4, what="resolving it lets the hub try again")
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_run_that_holds_work_and_goes_quiet_is_restarted_as_stalled(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -120,6 +124,7 @@ async def test_a_run_that_holds_work_and_goes_quiet_is_restarted_as_stalled(tmp_
         await runs.until(lambda: len(runs.of("builder")) >= 2, what="the stalled run was started again")
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_stalled_run_is_escalated_when_team_yaml_says_so(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -144,6 +149,7 @@ async def test_a_run_is_stopped_at_its_wall_time(tmp_path: Path):
         assert run["outcome"] == "failed" and "max_seconds" in run["reason"]
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_stopping_the_hub_stops_its_runs_gracefully_then_with_sigkill(tmp_path: Path):
     lead, report = Lead.new(), tmp_path / "report.jsonl"
     yaml_text = team_yaml(lead, {
@@ -229,6 +235,7 @@ async def test_runs_are_capped_for_the_whole_team(tmp_path: Path):
         assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_adding_changing_and_removing_run_in_team_yaml_applies_live(tmp_path: Path):
     lead, report = Lead.new(), tmp_path / "report.jsonl"
     without = team_yaml(lead, {"builder": {"role": "coder"}})
@@ -278,6 +285,7 @@ async def test_two_replicas_run_an_agent_once_and_the_other_takes_over_when_that
         assert revoked[0]["revoked_at"] is not None
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_an_always_agent_runs_without_work_and_a_manual_one_when_a_person_asks(tmp_path: Path):
     lead, report = Lead.new(), tmp_path / "report.jsonl"
     yaml_text = team_yaml(lead, {
@@ -301,6 +309,7 @@ async def test_an_always_agent_runs_without_work_and_a_manual_one_when_a_person_
         assert {row["agent"]: row["state"] for row in json.loads(listed)}["watcher"] in ("idle", "working")
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_the_team_page_shows_who_the_hub_runs_what_for_and_their_last_line(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {"command": agent("hang"), "grace_seconds": 1}}})
@@ -316,6 +325,7 @@ async def test_the_team_page_shows_who_the_hub_runs_what_for_and_their_last_line
         assert "task 1 (Build it)" in row and "still here" in row and "working" in row
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_an_agent_backing_off_is_let_go_when_its_work_is_gone(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
@@ -331,6 +341,7 @@ async def test_an_agent_backing_off_is_let_go_when_its_work_is_gone(tmp_path: Pa
         assert len(runs.of("builder")) == 1 and runs.state("builder")["state"] == "failed"
 
 
+@pytest.mark.one_engine  # the supervisor's own behaviour; on PostgreSQL: the cap, the restart and replicas below
 async def test_a_run_a_person_stops_starts_again_only_for_new_work(tmp_path: Path):
     lead = Lead.new()
     yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {"command": agent("hang"), "grace_seconds": 1}},

@@ -109,6 +109,7 @@ async def test_the_person_does_the_whole_job_and_a_reassign_to_nobody_is_refused
         assert revoked.status_code == 303 and (await bob.call("get_messages")).is_error
 
 
+@pytest.mark.one_engine  # the page's wording from team.yaml
 async def test_where_a_role_lacks_a_form_the_page_says_which_role_grants_it(tmp_path: Path):
     people = mint_people()
     narrow = example_team(people).replace("roles:\n", "roles:\n  person:\n    inherits: [agent]\n"
@@ -172,6 +173,7 @@ async def test_a_declared_member_removed_for_a_moment_signs_in_again_without_reg
             assert "boss" in (await boss.get("/ui")).text
 
 
+@pytest.mark.one_engine  # the sign-in throttle, kept in the process
 async def test_an_agents_bad_tokens_do_not_lock_the_person_out(tmp_path: Path):
     people = mint_people()
     async with running_hub(tmp_path, example_team(people)) as hub, httpx2.AsyncClient(base_url=hub.url) as agent:
@@ -182,6 +184,7 @@ async def test_an_agents_bad_tokens_do_not_lock_the_person_out(tmp_path: Path):
             assert (await boss.get("/ui")).status_code == 200
 
 
+@pytest.mark.one_engine  # the page's notice and query string
 async def test_a_notice_cannot_be_planted_and_a_bookmark_keeps_its_query(tmp_path: Path):
     people = mint_people()
     async with running_hub(tmp_path, example_team(people)) as hub, \
@@ -223,6 +226,7 @@ async def test_a_hub_escalation_names_its_task_with_a_fix_at_hand(tmp_path: Path
         assert (await alice.ok("get_task", task_id=task["id"]))["assignee"] == "alice"
 
 
+@pytest.mark.one_engine  # what register answers and the pages show
 async def test_a_member_registering_is_told_to_open_pages_and_resolved_alerts_are_read(tmp_path: Path):
     people = mint_people()
     async with AsyncExitStack() as stack:

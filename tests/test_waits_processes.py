@@ -117,6 +117,7 @@ async def test_a_bound_stdio_process_pushes_a_channel_note_for_what_another_proc
         assert [m["id"] for m in await bob.ok("get_messages")] == [sent["id"]]  # the push marked nothing read
 
 
+@pytest.mark.one_engine  # the HTTP stream's notes; the fan-out on PostgreSQL: the waits above
 async def test_a_bound_http_session_gets_channel_notes_on_its_stream(tmp_path: Path):
     yaml, minted = declared("bob")
     async with running_hub(tmp_path, yaml + STATEFUL) as hub, AsyncExitStack() as stack:
@@ -154,6 +155,7 @@ async def test_a_hub_served_statelessly_declares_no_channel_over_http_and_its_wa
         assert [m["id"] for m in answer[0]["messages"]] == [sent["id"]] and not answer[0]["timed_out"]
 
 
+@pytest.mark.one_engine  # the legacy SSE transport; waits on PostgreSQL: the tests above
 async def test_a_wait_over_legacy_sse_returns_the_message_and_a_first_wait_ignores_old_events(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice = await seat(stack, hub, "http-handshake", "alice")
