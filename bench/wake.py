@@ -248,7 +248,9 @@ async def _sizes(seating: Seating) -> dict:
     if not text:
         seating.tally.errors.append(f"catch_up: {result.content}")
     found = json.loads(text) if text else {}
-    counted = (f"{found.get('unread')} unread, {len(found.get('tasks', []))} tasks, "
-               f"{len(found.get('review', []))} reviews")
-    backlog = f"{THREADS * PER_THREAD} unread, {TASKS} tasks, {REVIEWS} reviews"
+    counted = (f"{found.get('unread')} unread ({found.get('notices', 0)} notices), {len(found.get('tasks', []))} "
+               f"tasks, {len(found.get('review', []))} reviews")
+    # A task given to the coder, and a review asked of it, each leave it a notice, counted among its unread.
+    notices = TASKS + REVIEWS
+    backlog = f"{THREADS * PER_THREAD + notices} unread ({notices} notices), {TASKS} tasks, {REVIEWS} reviews"
     return {**sizes, "catch_up": len(text.encode()), "counted": counted, "backlog": backlog}
