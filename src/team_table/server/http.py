@@ -68,8 +68,6 @@ class Network:
     metrics: Metrics = field(default_factory=Metrics)
     failures: FailedAuth = field(init=False)  # of MCP calls, /events, /agents/* and bearer tokens; sign-ins apart
     rt: Runtime = field(init=False)  # attach() gives it, once the runtime is up (it needs the metrics first)
-    # SQLite: one connection serves the process, so one worker thread (more would only queue on its lock).
-    limiter: anyio.CapacityLimiter = field(default_factory=lambda: anyio.CapacityLimiter(1))
 
     def __post_init__(self) -> None:
         self.failures = FailedAuth(self.metrics)
@@ -80,13 +78,11 @@ class Network:
 
     def attach(self, rt: Runtime) -> None:
         self.rt = rt
-        # As many worker threads as the store can use at once: one for SQLite, the pool's size for PostgreSQL.
-        self.limiter = anyio.CapacityLimiter(rt.hub.store.parallel)
 
     async def run(self, work: Any) -> Any:
         """Database work: on the event loop when it need not wait, else on a worker thread, so that the event loop
         keeps serving other clients and streams."""
-        return await run_from_loop(self.rt.hub.store, work, self.limiter)
+        return await run_from_loop(self.rt.hub.store, work)
 
 
 def check_network_security(settings: Settings) -> None:

@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Protocol
+from weakref import WeakKeyDictionary
 
 import anyio
 
@@ -101,14 +102,28 @@ class WouldWait(BaseException):
     that no `except Exception` of the work takes it for the work's own failure."""
 
 
-async def run_from_loop(store: Store, work: Callable[[], Any], limiter: anyio.CapacityLimiter | None = None) -> Any:
+async def run_from_loop(store: Store, work: Callable[[], Any]) -> Any:
     """Database work asked for on the event loop: done right here when the store can do it without waiting (it
     saves handing the work to a thread and back, the larger part of a short call's cost), else on a worker thread."""
     try:
         with store.without_waiting():
             return work()
     except WouldWait:
-        return await anyio.to_thread.run_sync(work, limiter=limiter)
+        return await anyio.to_thread.run_sync(work, limiter=threads_of(store))
+
+
+_threads: WeakKeyDictionary[Any, anyio.CapacityLimiter] = WeakKeyDictionary()
+
+
+def threads_of(store: Store) -> anyio.CapacityLimiter:
+    """The worker threads for a store's work that could not be done on the event loop, whoever asks (the calls,
+    the push fan-out, the jobs' looks): as many as the store can use at once, one for SQLite's connection, the pool's
+    size for PostgreSQL. More would only queue on its locks, each a thread with its stack and its malloc arena (under
+    16 agents a hub had grown to 14 threads)."""
+    limiter = _threads.get(store)
+    if limiter is None:
+        limiter = _threads[store] = anyio.CapacityLimiter(store.parallel)
+    return limiter
 
 
 NUL = "\x00"
