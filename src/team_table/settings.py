@@ -12,7 +12,7 @@ from typing import Any
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.errors import Invalid
 from team_table.names import token_variable
-from team_table.store.postgres import is_url, shown, without_password
+from team_table.store.postgres_urls import is_url, shown, without_password
 from team_table.store.sqlite_file import DEFAULT_DB
 from team_table.yaml_files import read_config_file
 

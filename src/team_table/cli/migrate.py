@@ -10,7 +10,7 @@ import click
 from team_table.cli import config_options, load_settings
 from team_table.cli.output import table
 from team_table.errors import Invalid
-from team_table.store.postgres import is_url, without_password
+from team_table.store.postgres_urls import is_url, without_password
 
 
 @click.command()

@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from team_table.store.base import Dialect, Store, Tx, WouldWait, placeholders, run_from_loop
-from team_table.store.postgres import is_url
+from team_table.store.postgres_urls import is_url
 from team_table.store.sqlite import SqliteStore
 
 __all__ = ["Dialect", "Store", "Tx", "WouldWait", "is_url", "open_store", "placeholders", "run_from_loop"]

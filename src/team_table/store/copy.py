@@ -17,8 +17,9 @@ from typing import Any
 
 from team_table.errors import Conflict, Invalid
 from team_table.store.base import NUL, placeholders
-from team_table.store.postgres import CONNECT_TIMEOUT, SCHEMA_LOCK, PgTx, PostgresStore, shown
+from team_table.store.postgres import CONNECT_TIMEOUT, SCHEMA_LOCK, PgTx, PostgresStore
 from team_table.store.postgres_schema import TABLES
+from team_table.store.postgres_urls import shown
 from team_table.store.sqlite import SqliteStore
 from team_table.store.sqlite_file import only_user
 

@@ -24,7 +24,6 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import os
 import threading
@@ -32,11 +31,12 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager, suppress
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 from team_table.errors import Busy, Unavailable
 from team_table.store.base import Dialect, WouldWait, refuse_nul
+from team_table.store.postgres_rows import rows_of, translate
 from team_table.store.postgres_schema import MIGRATIONS
+from team_table.store.postgres_urls import shown
 
 log = logging.getLogger(__name__)
 
@@ -57,78 +57,6 @@ KEEPALIVES = {"keepalives": 1, "keepalives_idle": 10, "keepalives_interval": 5, 
 SESSION = (f"SET lock_timeout = '{LOCK_TIMEOUT:g}s'; SET statement_timeout = '{STATEMENT_TIMEOUT:g}s';"
            f" SET idle_in_transaction_session_timeout = '{IDLE_IN_TRANSACTION:g}s';"
            " SET tcp_keepalives_idle = 10; SET tcp_keepalives_interval = 5; SET tcp_keepalives_count = 3")
-
-
-def is_url(where: object) -> bool:
-    return isinstance(where, str) and where.startswith(("postgresql://", "postgres://"))
-
-
-def shown(url: str) -> str:
-    """The URL for logs and messages: its password, if any, replaced."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username or ''}:***@{host}"))
-
-
-def without_password(url: str) -> str:
-    """The URL to print for others to use: the password stays where it was (PGPASSWORD, ~/.pgpass)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[1]
-    return urlunsplit(parts._replace(netloc=f"{parts.username}@{host}" if parts.username else host))
-
-
-@functools.lru_cache(maxsize=4096)
-def translate(sql: str) -> str:
-    """The domain's SQL ('?' placeholders) in psycopg's ('%s'; a literal '%' doubled, so statements are always
-    run with a parameter sequence, if empty), outside quoted strings."""
-    out, quoted = [], False
-    for char in sql:
-        if char == "'":
-            quoted = not quoted
-            out.append(char)
-        elif char == "%":
-            out.append("%%")
-        elif char == "?" and not quoted:
-            out.append("%s")
-        else:
-            out.append(char)
-    return "".join(out)
-
-
-class Row:
-    """A result row read by column name or by position, like sqlite3.Row (and dict(row) works)."""
-
-    __slots__ = ("_index", "_values")
-
-    def __init__(self, values: Sequence[Any], index: dict[str, int]) -> None:
-        self._values = values
-        self._index = index
-
-    def __getitem__(self, key: int | str | slice) -> Any:
-        if isinstance(key, str):
-            return self._values[self._index[key]]
-        return self._values[key]
-
-    def keys(self) -> list[str]:
-        return list(self._index)
-
-    def __iter__(self) -> Iterator[Any]:
-        return iter(self._values)
-
-    def __len__(self) -> int:
-        return len(self._values)
-
-    def __repr__(self) -> str:
-        return f"Row({dict(zip(self._index, self._values, strict=True))})"
-
-
-def _rows(cursor: Any) -> Callable[[Sequence[Any]], Row]:
-    index: dict[str, int] = {column.name: i for i, column in enumerate(cursor.description or ())}
-    return lambda values: Row(values, index)
 
 
 class PgTx:
@@ -199,7 +127,7 @@ class PostgresStore:
         self._pool = ConnectionPool(
             url, min_size=1, max_size=pool_size, open=False, name="team-table", timeout=POOL_WAIT,
             check=ConnectionPool.check_connection, configure=self._configure, reconnect_timeout=RECONNECT,
-            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": _rows,
+            kwargs={"autocommit": True, "prepare_threshold": None, "row_factory": rows_of,
                     "connect_timeout": CONNECT_TIMEOUT, "application_name": application_name(), **KEEPALIVES,
                     **({"options": options} if options else {})})
 

@@ -6,6 +6,9 @@ import sqlite3
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from team_table.store.sqlite_core import CORE
+from team_table.store.sqlite_legacy import import_0_2_1
+
 
 @dataclass(frozen=True)
 class Migration:
@@ -21,159 +24,6 @@ def _script(sql: str) -> Callable[[sqlite3.Connection], None]:
                 conn.execute(statement)
 
     return apply
-
-
-CORE = """
-CREATE TABLE member (
-    name TEXT PRIMARY KEY,
-    role TEXT NOT NULL DEFAULT 'agent',
-    capabilities TEXT NOT NULL DEFAULT '[]',
-    status TEXT NOT NULL DEFAULT 'active',
-    registered_at TEXT NOT NULL,
-    last_heartbeat TEXT NOT NULL
-);
-CREATE INDEX member_status ON member(status, name);
-
-CREATE TABLE token (
-    hash TEXT PRIMARY KEY,
-    member TEXT NOT NULL,
-    source TEXT NOT NULL DEFAULT 'issued',
-    created_at TEXT NOT NULL,
-    revoked_at TEXT
-);
-CREATE INDEX token_member ON token(member, revoked_at);
-
-CREATE TABLE message (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    sender TEXT NOT NULL,
-    recipient TEXT NOT NULL,
-    content TEXT NOT NULL,
-    created_at TEXT NOT NULL
-);
-CREATE INDEX message_created ON message(created_at);
-
-CREATE TABLE delivery (
-    agent TEXT NOT NULL,
-    message_id INTEGER NOT NULL REFERENCES message(id) ON DELETE CASCADE,
-    read_at TEXT,
-    archived_at TEXT,
-    deleted_at TEXT,
-    PRIMARY KEY (agent, message_id)
-) WITHOUT ROWID;
-CREATE INDEX delivery_message ON delivery(message_id);
-CREATE INDEX delivery_unread ON delivery(agent, message_id)
-    WHERE read_at IS NULL AND archived_at IS NULL AND deleted_at IS NULL;
-
-CREATE TABLE task (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    title TEXT NOT NULL,
-    description TEXT NOT NULL DEFAULT '',
-    status TEXT NOT NULL DEFAULT 'pending',
-    priority TEXT NOT NULL DEFAULT 'medium',
-    creator TEXT NOT NULL,
-    assignee TEXT,
-    result TEXT,
-    created_at TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-CREATE INDEX task_status ON task(status, id);
-CREATE INDEX task_assignee ON task(assignee, status, id);
-
-CREATE TABLE context_entry (
-    key TEXT PRIMARY KEY,
-    value TEXT NOT NULL,
-    set_by TEXT NOT NULL,
-    updated_at TEXT NOT NULL
-);
-
-CREATE TABLE audit (
-    id INTEGER PRIMARY KEY AUTOINCREMENT,
-    at TEXT NOT NULL,
-    actor TEXT NOT NULL,
-    action TEXT NOT NULL,
-    target_type TEXT,
-    target_id TEXT,
-    details TEXT NOT NULL DEFAULT '{}'
-);
-CREATE INDEX audit_actor ON audit(actor, id);
-CREATE INDEX audit_action ON audit(action, id);
-CREATE INDEX audit_at ON audit(at);
-CREATE INDEX audit_target ON audit(target_type, target_id, id);
-
-CREATE TABLE rate_event (
-    actor TEXT NOT NULL,
-    family TEXT NOT NULL,
-    at REAL NOT NULL
-);
-CREATE INDEX rate_event_actor ON rate_event(actor, family, at)
-"""
-
-
-def _has_table(conn: sqlite3.Connection, name: str) -> bool:
-    row = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name=?", (name,)).fetchone()
-    return row is not None
-
-
-def _import_0_2_1(conn: sqlite3.Connection) -> None:
-    """Carry a team-table 0.2.1 database over: members, tokens, messages and read state, tasks, context, audit.
-
-    0.2.1 kept one row per broadcast with per-reader side tables; here each reader has a delivery row.
-    A broadcast is delivered to the members known at import time, with the state they had.
-    The old tables are kept, renamed with a `legacy_` prefix, so nothing is lost.
-    """
-    if not (_has_table(conn, "members") and _has_table(conn, "messages")):
-        return
-    conn.execute(
-        "INSERT OR IGNORE INTO member SELECT name, role, capabilities, status, registered_at, last_heartbeat"
-        " FROM members"
-    )
-    if _has_table(conn, "auth_tokens"):
-        conn.execute(
-            "INSERT OR IGNORE INTO token (hash, member, source, created_at, revoked_at)"
-            " SELECT token_hash, agent_name, 'issued', created_at, revoked_at FROM auth_tokens"
-        )
-    conn.execute(
-        "INSERT INTO message (id, sender, recipient, content, created_at)"
-        " SELECT id, sender, recipient, content, created_at FROM messages"
-    )
-    # Direct messages: 0.2.1 kept read and archived on the message itself.
-    conn.execute(
-        "INSERT INTO delivery (agent, message_id, read_at, archived_at)"
-        " SELECT recipient, id, CASE WHEN read THEN created_at END, archived_at"
-        " FROM messages WHERE recipient != '*'"
-    )
-    reads = "broadcast_reads" if _has_table(conn, "broadcast_reads") else None
-    hidden = "broadcast_hidden" if _has_table(conn, "broadcast_hidden") else None
-    read_expr = (
-        f"CASE WHEN EXISTS (SELECT 1 FROM {reads} r WHERE r.message_id=m.id AND r.agent_name=mb.name)"
-        " THEN m.created_at END"
-        if reads
-        else "NULL"
-    )
-    hidden_expr = (
-        f"CASE WHEN EXISTS (SELECT 1 FROM {hidden} h WHERE h.message_id=m.id AND h.agent_name=mb.name)"
-        " THEN m.created_at ELSE m.archived_at END"
-        if hidden
-        else "m.archived_at"
-    )
-    conn.execute(
-        f"INSERT INTO delivery (agent, message_id, read_at, archived_at)"
-        f" SELECT mb.name, m.id, {read_expr}, {hidden_expr}"
-        f" FROM messages m JOIN members mb ON mb.name != m.sender WHERE m.recipient = '*'"
-    )
-    if _has_table(conn, "tasks"):
-        conn.execute("INSERT INTO task SELECT * FROM tasks")
-    if _has_table(conn, "shared_context"):
-        conn.execute("INSERT INTO context_entry SELECT key, value, set_by, updated_at FROM shared_context")
-    if _has_table(conn, "audit_log"):
-        conn.execute(
-            "INSERT INTO audit (id, at, actor, action, target_type, target_id, details)"
-            " SELECT id, timestamp, agent_name, action, target_type, target_id, details FROM audit_log"
-        )
-    for table in ("members", "messages", "tasks", "shared_context", "broadcast_reads",
-                  "broadcast_hidden", "audit_log", "auth_tokens"):
-        if _has_table(conn, table):
-            conn.execute(f"ALTER TABLE {table} RENAME TO legacy_{table}")
 
 
 EVENTS = """
@@ -458,7 +308,7 @@ CREATE TABLE agent_lease (
 
 MIGRATIONS: list[Migration] = [
     Migration(1, "core schema", _script(CORE)),
-    Migration(2, "carry over team-table 0.2.1 tables (when present)", _import_0_2_1),
+    Migration(2, "carry over team-table 0.2.1 tables (when present)", import_0_2_1),
     Migration(3, "events kept for push and replay", _script(EVENTS)),
     Migration(4, "escalations and the config each hub applied", _script(ESCALATIONS)),
     Migration(5, "presence, reserved tasks, auto-replies and job leases", _script(JOBS)),
