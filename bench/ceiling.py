@@ -8,12 +8,18 @@ over stdio, the round-trip loop. With --postgres, the network hub runs a second 
 The hub also runs with `hub.synchronous: normal`, as a reference without targets: the same code without a sync of
 the disk at each commit, so the table shows how much of the distance to the ceiling is the disk's (the targets are
 for the default, `full`: every acknowledged write survives a power loss).
+
+Each round also measures the hub's database work alone (domain_floor.py: the same calls in one process, no SDK, no
+HTTP), which the ceiling has no part of: the ceiling plus it is the least the hub can be on this machine, shown as
+"floor" rows beside the targets, so a missed target reads as the hub's own overhead or as the database's.
 """
 
 from __future__ import annotations
 
+import json
 import signal
 import statistics
+import subprocess
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -33,6 +39,7 @@ from workloads import latency, ring
 from support import free_port
 
 CEILING_SERVER = Path(__file__).resolve().parent / "ceiling_server.py"
+DOMAIN_FLOOR = Path(__file__).resolve().parent / "domain_floor.py"
 ROUNDS = {"full": 4, "quick": 2}
 
 # (figure, label, how the hub's figure compares with the ceiling's, target ratio): a ratio above the target of a
@@ -45,6 +52,13 @@ HTTP_ROWS = [
     ("rate", "16 agents exchanging, messages/s", ">=", 0.9),
     ("push_p50", "push: send started to /events message, p50 (ms)", "<=", 1.2),
     ("memory", "memory after the load, VmRSS (MiB)", "<=", 1.15),
+]
+# (floor figure, ceiling figure it adds to, label, the target of the hub's row it bounds): the hub's database work
+# alone, measured in process, added to the ceiling's figure.
+FLOOR_ROWS = [
+    ("cpu", "cpu", "HTTP server CPU per call", 1.1),
+    ("send_p50", "send_p50", "HTTP send_message round trip", 1.1),
+    ("send_p50", "push_p50", "push (the send's write comes first)", 1.2),
 ]
 STDIO_ROWS = [
     ("send_p50", "stdio send_message round trip, p50 (ms)", "<=", 1.1),
@@ -145,6 +159,7 @@ async def ceiling_part(ws: Workspace, mode: str, quick: bool, postgres: str | No
                        hub_python: str | None = None) -> bool:
     rounds, errors = ROUNDS["quick" if quick else "full"], []
     hub_python = hub_python or sys.executable
+    floors: dict[str, list[dict[str, float]]] = {"full": [], "normal": []}
     with bench_database(postgres) if postgres else _nothing() as url:
         servers = _servers(ws, hub_python, url)
         for number in range(rounds):
@@ -160,7 +175,39 @@ async def ceiling_part(ws: Workspace, mode: str, quick: bool, postgres: str | No
                     problems += stdio_problems
                 server.rounds.append(figures)
                 errors += problems
-    return _report(servers, rounds, quick, mode, hub_python, errors)
+            for setting in floors:
+                _say(f"round {number + 1}/{rounds}: the hub's database work alone, synchronous: {setting}...")
+                floors[setting].append(_floor(ws, hub_python, setting, number, quick))
+    return _report(servers, floors, rounds, quick, mode, hub_python, errors)
+
+
+def _floor(ws: Workspace, hub_python: str, setting: str, number: int, quick: bool) -> dict[str, float]:
+    """domain_floor.py run by the hub's Python on a fresh database, the HTTP latency loop's number of rounds."""
+    sizes = HTTP["quick" if quick else "full"]
+    folder = ws.folder(f"floor-{setting}-{number}")
+    write_team(folder, hub={"synchronous": setting}, extra=NO_RATE_LIMIT)
+    done = subprocess.run([hub_python, str(DOMAIN_FLOOR), str(folder), str(sizes.latency_calls),
+                           str(sizes.warmup_calls)], capture_output=True, text=True, env=ws.env, check=False)
+    if done.returncode != 0:
+        raise RuntimeError(f"domain_floor.py failed: {done.stderr.strip()[-500:]}")
+    return json.loads(done.stdout)
+
+
+def _floor_rows(report: Report, setting: str, found: list[dict[str, float]], ceiling: list[dict[str, float]]) -> None:
+    """The hub's database work alone (CPU per call, the send's time), then the least each bounded row can be:
+    (ceiling + that work) / ceiling, beside the target of the hub's row."""
+    for key, name in (("cpu", "CPU per call"), ("send_p50", "send_message, p50")):
+        ratios = [f[key] / c[key] for f, c in zip(found, ceiling, strict=True)]
+        report.rows.append((f"database work alone, {setting}: {name} (ms; ratio = it / the ceiling's)",
+                            f"{statistics.median(c[key] for c in ceiling):.2f} / "
+                            f"{statistics.median(f[key] for f in found):.2f}",
+                            f"{statistics.median(ratios):.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})",
+                            "reference", ""))
+    for floor_key, ceiling_key, name, target in FLOOR_ROWS:
+        ratios = [(c[ceiling_key] + f[floor_key]) / c[ceiling_key] for f, c in zip(found, ceiling, strict=True)]
+        report.rows.append((f"floor, {setting}: {name} = (ceiling + database work) / ceiling",
+                            "", f"{statistics.median(ratios):.2f}x ({' '.join(f'{r:.2f}' for r in ratios)})",
+                            f"the hub's: <= {target}x", ""))
 
 
 class _nothing:
@@ -171,8 +218,8 @@ class _nothing:
         return None
 
 
-def _report(servers: list[Server], rounds: int, quick: bool, mode: str, hub_python: str,
-            errors: list[str]) -> bool:
+def _report(servers: list[Server], floors: dict[str, list[dict[str, float]]], rounds: int, quick: bool, mode: str,
+            hub_python: str, errors: list[str]) -> bool:
     report = Report("the hub beside the ceiling (a bare MCPServer keeping the table in memory)", quick, mode)
     report.notes.append(f"{rounds} rounds, each server once per round in a rotated order; ratio = hub / ceiling "
                         "within a round (for messages/s the higher is better); value = median over the rounds")
@@ -195,6 +242,8 @@ def _report(servers: list[Server], rounds: int, quick: bool, mode: str, hub_pyth
         if hub.database:
             report.value(f"{hub.name}: database server CPU per call, one client (ms)",
                          f"{statistics.median(h['db_cpu'] for h in hub.rounds):.2f}")
+    for setting, found in floors.items():
+        _floor_rows(report, setting, found, ceiling.rounds)
     report.header = ("measure", "ceiling / hub", "ratio (each round)", "target", "")
     report.tool_errors(errors)
     return report.print()
