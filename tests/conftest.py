@@ -16,6 +16,8 @@ from mcp.client.extension import ClientExtension, NotificationBinding
 from pydantic import BaseModel
 
 import stores
+from process_tier import DESCRIPTION as PROCESSES
+from process_tier import process_guard  # noqa: F401 (an autouse fixture: every test is guarded)
 from team_table import event_kinds, events
 from team_table.config import EMPTY_TEAM, Team, parse_team
 from team_table.fanout import Fanout
@@ -200,6 +202,7 @@ def pytest_configure(config) -> None:
                                        "browser's page scripts, clients the hub starts, the HTTP edge): SQLite only")
     config.addinivalue_line("markers", "postgres_only: several hubs on one database server (replicas): run only "
                                        "when TEAM_TABLE_TEST_POSTGRES names one")
+    config.addinivalue_line("markers", PROCESSES)
     config.addinivalue_line("markers", "clients: real Claude Code, Codex and Gemini CLI from npm, against the model "
                                        "stub (-m 'not clients' leaves them out)")
 

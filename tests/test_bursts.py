@@ -15,7 +15,7 @@ from team_table.store import open_store
 
 from network_helpers import events, join_all, running_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 BURST = 1100  # a presence sweep of 1,100 members: past a stream's buffer (256) and a read batch (1000)
 

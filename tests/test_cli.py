@@ -67,6 +67,7 @@ def test_init_writes_a_valid_starter_and_refuses_to_overwrite(run, tmp_path: Pat
     assert (tmp_path / "team.yaml").read_text() == before
 
 
+@pytest.mark.processes
 def test_init_writes_the_example_workflows_beside_the_team_file(run, tmp_path: Path):
     result = run("init", "ops/team.yaml")
     assert result.exit_code == 0

@@ -22,7 +22,7 @@ from network_helpers import NetHub, join_all, running_hub
 from real_clients import ClaudeHome, CodexHome, GeminiHome, interactive, run_print
 from stdio_helpers import TEAM_TABLE, Seat, hub_env
 
-pytestmark = [pytest.mark.anyio, pytest.mark.clients]
+pytestmark = [pytest.mark.anyio, pytest.mark.clients, pytest.mark.processes]
 WAKE_WITHIN = 2.0  # seconds from bob's send to the model's next request, the bound
 
 

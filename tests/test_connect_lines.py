@@ -18,7 +18,7 @@ from team_table.cli import main
 
 import client_lines
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 @pytest.mark.one_engine  # the lines connect prints; stdio hubs on PostgreSQL: test_stdio's launchers

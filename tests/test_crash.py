@@ -19,7 +19,7 @@ import stores
 from network_helpers import HubFiles, _start, join_all, mcp_client, running_hub
 from stdio_helpers import Seat, launch, seats
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 NO_RATE_LIMIT = "limits:\n  rate:\n    writes: 100000\n    window_seconds: 60\n"
 

@@ -16,7 +16,7 @@ from network_helpers import seat
 
 # What a browser does with the pages does not depend on the engine (test_dashboard_routes and test_seat read them
 # on both): one pass.
-pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
+pytestmark = [pytest.mark.anyio, pytest.mark.one_engine, pytest.mark.processes]
 
 
 

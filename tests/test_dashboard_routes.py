@@ -57,6 +57,7 @@ async def signed_in(url: str, token: str) -> AsyncIterator[tuple[httpx2.AsyncCli
 
 
 @pytest.mark.one_engine  # cookies and the sign-in's refusals: the HTTP edge
+@pytest.mark.processes
 async def test_signing_in_sets_only_a_session_cookie_and_refuses_the_rest(tmp_path: Path):
     people = mint_people()
     async with running_hub(tmp_path, example_team(people)) as hub, \
@@ -124,6 +125,7 @@ async def test_signing_in_sets_only_a_session_cookie_and_refuses_the_rest(tmp_pa
             assert codes.index(429) == 9
 
 
+@pytest.mark.processes
 async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: Path):
     people = mint_people()
     copy_workflows(tmp_path)
@@ -223,6 +225,7 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
 
 
 @pytest.mark.one_engine  # the page stream; the fan-out on PostgreSQL: test_waits_processes
+@pytest.mark.processes
 async def test_the_dashboard_stream_tells_of_every_change_and_ends_with_the_session(tmp_path: Path):
     people = mint_people()
     async with AsyncExitStack() as stack:
@@ -247,6 +250,7 @@ async def test_the_dashboard_stream_tells_of_every_change_and_ends_with_the_sess
 
 # A team.yaml reload ending a session: config, not storage (the other dashboard tests run on both engines).
 @pytest.mark.one_engine
+@pytest.mark.processes
 async def test_a_session_ends_when_the_member_is_disabled_in_team_yaml_and_the_workflows_page_shows_errors(
         tmp_path: Path):
     people = mint_people()
@@ -287,6 +291,7 @@ def test_a_session_expires(tmp_path: Path):
         assert members.authenticate(hub, "boss", token).name == "boss"  # the token itself still works
 
 
+@pytest.mark.processes
 async def test_a_person_sees_how_far_each_message_got_and_each_agent_hears_the_table(tmp_path: Path):
     import httpx2 as http_client
 

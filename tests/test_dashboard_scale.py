@@ -20,7 +20,7 @@ from test_dashboard_routes import signed_in
 
 from network_helpers import running_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 STATUSES = ["pending"] * 8 + ["in_progress"] * 5 + ["blocked", "awaiting_review"] + ["done"] * 4 + ["cancelled"]
 BUDGET = 50 * 1024

@@ -115,6 +115,7 @@ async def test_the_hub_advertises_only_what_it_serves(table):
     assert capabilities.prompts is None and capabilities.resources is None
 
 
+@pytest.mark.processes
 def test_a_template_that_would_allocate_hundreds_of_megabytes_is_refused_at_check_quickly():
     start = time.monotonic()
     # The memory bound stops it; on a loaded machine the 1 s bound may come first. Either way: refused, quickly.
@@ -129,6 +130,7 @@ def test_a_template_that_loops_for_seconds_is_stopped_at_check():
         team_from(f"agents:\n  bob:\n    role: coder\n    auto_reply:\n      template: \"{loop}\"\n")
 
 
+@pytest.mark.processes
 def test_a_template_that_fails_at_run_time_falls_back_to_the_built_in_text():
     from team_table import templates
 

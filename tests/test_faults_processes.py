@@ -35,6 +35,7 @@ pytestmark = pytest.mark.anyio
 
 
 @pytest.mark.one_engine  # the HTTP edge: the request never reaches the database
+@pytest.mark.processes
 async def test_a_client_that_sends_its_headers_a_byte_at_a_time_is_cut_off(tmp_path: Path):
     async with running_hub(tmp_path, "hub:\n  request_timeout_seconds: 1\n") as hub:
         with socket.create_connection(("127.0.0.1", hub.port), timeout=10) as slow:
@@ -98,6 +99,7 @@ async def test_a_push_reader_that_stops_reading_is_cut_off_and_its_stream_counte
         assert gauge.samples[0].value == 0
 
 
+@pytest.mark.processes
 async def test_wrong_tokens_in_tool_arguments_over_http_are_throttled_like_bearer_tokens(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         (alice,) = await join_all(stack, hub, "alice")
@@ -137,6 +139,7 @@ def fill(folder: Path) -> Path:
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.processes
 async def test_a_full_disk_is_refused_as_unavailable_reported_by_readyz_and_recovered_from(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "4m") as disk:
         env = {"TEAM_TABLE_DB": str(disk / "team.db")}
@@ -158,6 +161,7 @@ async def test_a_full_disk_is_refused_as_unavailable_reported_by_readyz_and_reco
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.processes
 async def test_a_read_only_database_is_read_by_the_cli_and_refused_by_up_in_one_line(tmp_path: Path):
     with tmpfs(tmp_path / "disk", "8m") as disk:
         db = disk / "team.db"
@@ -176,6 +180,7 @@ async def test_a_read_only_database_is_read_by_the_cli_and_refused_by_up_in_one_
 
 
 @pytest.mark.sqlite_only
+@pytest.mark.processes
 async def test_a_client_spawning_the_hub_in_the_example_teams_folder_gets_stdio_and_no_hub_outlives_it(
         tmp_path: Path):
     files = HubFiles(tmp_path)

@@ -68,6 +68,7 @@ def install(repo: Path, *options: str) -> str:
 
 
 @pytest.mark.one_engine  # the guard asks over HTTP; reading the database itself on both engines is the test below
+@pytest.mark.processes
 async def test_through_a_network_hub_a_held_path_is_refused_naming_the_holder_until_it_is_released(tmp_path, repo):
     """The issue's "done when", end to end: two agents claim tasks declaring overlapping paths; the second is told
     who holds what; its commit to a held file is refused naming the holder; when the first finishes, the second is

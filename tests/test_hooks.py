@@ -20,7 +20,7 @@ from network_helpers import join_all, running_hub
 from stdio_helpers import TEAM_TABLE, hub_env
 from support import free_port
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 def hook(event: str, home: Path, *args: str, stdin: dict | None = None, env: dict | None = None):

@@ -15,7 +15,7 @@ from test_dashboard_routes import refusal, signed_in
 
 from network_helpers import events_request, join_all, running_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 NUMBERS = ["9" * 5000, "²", "٣", str(2**64), "-1", "1.5", "0x10", "+7"]
 

@@ -261,6 +261,7 @@ def test_a_person_cannot_be_given_an_auto_reply():
     assert "person" in str(caught.value)
 
 
+@pytest.mark.processes
 async def test_team_table_poll_answers_from_a_terminal_with_timestamped_lines(tmp_path):
     import os
     import subprocess

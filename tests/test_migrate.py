@@ -181,6 +181,7 @@ def test_a_hub_still_running_on_the_file_is_refused(source, run, tmp_path: Path)
 
 
 @pytest.mark.anyio
+@pytest.mark.processes
 async def test_a_hub_with_the_file_open_is_refused_even_without_a_lease_and_the_copy_runs_once_it_stops(
         run, tmp_path: Path):
     from contextlib import AsyncExitStack

@@ -18,7 +18,7 @@ from support import deliveries, ring
 
 # Several hub processes on one SQLite file: its locks. The same guarantees on PostgreSQL are test_replicas' (claims,
 # messages around, the rate limit and one registration across replicas, replicas starting on an empty database).
-pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only]
+pytestmark = [pytest.mark.anyio, pytest.mark.sqlite_only, pytest.mark.processes]
 
 AGENTS = 8
 ERAS = ["legacy", "2026-07-28"]  # the agents' clients alternate: old handshake and 2026 protocol

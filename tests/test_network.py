@@ -24,7 +24,7 @@ from network_helpers import KINDS, HubFiles, events, join_all, mcp_client, runni
 from stdio_helpers import Seat
 from support import deliveries, ring
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 NO_RATE_LIMIT = "limits:\n  rate:\n    writes: 100000\n    window_seconds: 60\n"
 AGENTS = 16

@@ -15,7 +15,7 @@ from network_helpers import events, join_all, mcp_client, refused_start, running
 from stdio_helpers import Seat
 
 # Host, Origin, CORS and the HTTP edge's limits come before any database: one pass.
-pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
+pytestmark = [pytest.mark.anyio, pytest.mark.one_engine, pytest.mark.processes]
 
 MAX_BODY = 1 << 20
 ROUTES = [("POST", "/mcp"), ("GET", "/sse"), ("POST", "/messages/"), ("GET", "/events/x"), ("GET", "/healthz"),

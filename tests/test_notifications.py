@@ -20,7 +20,7 @@ from dashboard_helpers import example_team, mint_people
 
 from network_helpers import free_port, running_hub, seat
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 class Hook:

@@ -20,7 +20,7 @@ from support import free_port
 ROOT = Path(__file__).parent.parent
 UV = os.environ.get("UV") or shutil.which("uv")
 needs_uv = pytest.mark.skipif(UV is None, reason="uv is not installed (the project is run with it)")
-pytestmark = [needs_uv, pytest.mark.sqlite_only]
+pytestmark = [needs_uv, pytest.mark.sqlite_only, pytest.mark.processes]
 
 
 def exported(*args: str) -> set[str]:

@@ -25,6 +25,7 @@ pytestmark = pytest.mark.anyio
 NO_RATE_LIMIT = "limits:\n  rate:\n    writes: 100000\n    window_seconds: 60\n"
 
 
+@pytest.mark.processes
 async def test_a_message_is_pushed_to_the_recipients_streams_with_an_event_id(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob = await join_all(stack, hub, "alice", "bob")
@@ -40,6 +41,7 @@ async def test_a_message_is_pushed_to_the_recipients_streams_with_an_event_id(tm
         assert event.id.isdigit() and int(event.id) > int(stream.connected.id)
 
 
+@pytest.mark.processes
 async def test_a_broadcast_reaches_every_other_stream_and_not_the_senders(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob, carol = await join_all(stack, hub, "alice", "bob", "carol")
@@ -55,6 +57,7 @@ async def test_a_broadcast_reaches_every_other_stream_and_not_the_senders(tmp_pa
         assert (first.kind, first.data["id"]) == ("message", marker["id"])
 
 
+@pytest.mark.processes
 async def test_task_assignments_and_updates_are_pushed_to_those_concerned(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob, carol = await join_all(stack, hub, "alice", "bob", "carol")
@@ -81,6 +84,7 @@ async def test_task_assignments_and_updates_are_pushed_to_those_concerned(tmp_pa
 
 
 @pytest.mark.one_engine  # the fan-out among one process's streams; events reaching it from either engine: above
+@pytest.mark.processes
 async def test_several_streams_of_one_agent_all_receive_and_closing_one_leaves_the_others(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob = await join_all(stack, hub, "alice", "bob")
@@ -99,6 +103,7 @@ async def test_several_streams_of_one_agent_all_receive_and_closing_one_leaves_t
             assert (await middle.next()).data["id"] == sent["id"]
 
 
+@pytest.mark.processes
 async def test_a_stream_reconnecting_with_last_event_id_gets_exactly_what_it_missed(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob, _carol = await join_all(stack, hub, "alice", "bob", "carol")
@@ -129,6 +134,7 @@ async def test_a_stream_reconnecting_with_last_event_id_gets_exactly_what_it_mis
             assert message_ids([await stream.next()]) == [live["id"]]
 
 
+@pytest.mark.processes
 async def test_replay_by_last_event_id_works_across_a_hub_restart_on_the_same_database(tmp_path: Path):
     folder = tmp_path / "hub"
     async with running_hub(folder) as first:
@@ -149,6 +155,7 @@ async def test_replay_by_last_event_id_works_across_a_hub_restart_on_the_same_da
     assert int(replayed[0].id) > int(seen.id)
 
 
+@pytest.mark.processes
 async def test_a_bad_name_or_token_gets_403_and_no_stream(tmp_path: Path):
     async with running_hub(tmp_path) as hub, AsyncExitStack() as stack:
         alice, bob, carol = await join_all(stack, hub, "alice", "bob", "carol")
@@ -177,6 +184,7 @@ async def test_a_bad_name_or_token_gets_403_and_no_stream(tmp_path: Path):
 
 
 @pytest.mark.one_engine  # the fan-out's buffers, in the process, whatever the engine
+@pytest.mark.processes
 async def test_a_reader_that_does_not_read_does_not_hold_up_other_streams(tmp_path: Path):
     count = 60
     async with running_hub(tmp_path, NO_RATE_LIMIT) as hub, AsyncExitStack() as stack:

@@ -16,7 +16,7 @@ from network_helpers import NetHub, join_all, running_hub
 from real_clients import ClaudeHome, CodexHome, GeminiHome, interactive, run_print
 from stdio_helpers import Seat
 
-pytestmark = [pytest.mark.anyio, pytest.mark.clients]
+pytestmark = [pytest.mark.anyio, pytest.mark.clients, pytest.mark.processes]
 
 
 @pytest.fixture(autouse=True)

@@ -203,6 +203,7 @@ async def test_the_audit_records_a_reload_once_with_what_changed(live):
     assert json.loads(entries[0].details)["agents_added"] == ["bob"]
 
 
+@pytest.mark.processes
 async def test_every_stdio_hub_process_on_a_database_picks_up_a_saved_edit(tmp_path: Path):
     from stdio_helpers import launch, log_alarms, seats
 

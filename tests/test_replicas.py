@@ -31,7 +31,7 @@ from network_helpers import NetHub, _sole, message_ids, running_hub, seat
 from network_helpers import events as events_of
 from stdio_helpers import Seat
 
-pytestmark = [pytest.mark.anyio, pytest.mark.postgres_only]
+pytestmark = [pytest.mark.anyio, pytest.mark.postgres_only, pytest.mark.processes]
 
 REPLICAS = 3
 WORKFLOW = """name: noted

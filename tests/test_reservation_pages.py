@@ -14,7 +14,7 @@ from dashboard_helpers import example_team, mint_people
 
 from network_helpers import running_hub, seat
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 async def signed_in_client(stack: AsyncExitStack, url: str, token: str) -> httpx2.AsyncClient:

@@ -20,7 +20,7 @@ from team_table.store import open_store
 from network_helpers import running_hub, seat
 from stdio_helpers import Reply, Seat, launch, log_alarms, seats
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 AGENTS = 8
 # Every one of these overlaps most of the others (src/api/routes.py is in nearly all); docs/** and tests/** stand

@@ -19,7 +19,7 @@ from team_table import tokens
 
 from network_helpers import running_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 QUICK = {"backoff_seconds": 0.2, "max_backoff_seconds": 0.5}
 

@@ -21,7 +21,7 @@ from network_helpers import running_hub
 from real_clients import ClaudeHome, CodexHome, client
 
 # The clients the hub starts see its tools, not its engine (test_runner drives the supervisor on both): one pass.
-pytestmark = [pytest.mark.anyio, pytest.mark.clients, pytest.mark.one_engine]
+pytestmark = [pytest.mark.anyio, pytest.mark.clients, pytest.mark.one_engine, pytest.mark.processes]
 
 # What Claude Code's throwaway home needs in its environment (ClaudeHome.env), without the rest of the machine's.
 CLAUDE_VARIABLES = ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC",

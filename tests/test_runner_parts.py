@@ -58,6 +58,7 @@ def problems_of(text: str) -> list:
     ("{command: [a], shell: true}", "agents.a.run.shell", "not a known key"),
     ("{command: [a], prompt: '{{ nope( }}'}", "agents.a.run.prompt", "does not render"),
 ])
+@pytest.mark.processes
 def test_a_bad_run_key_is_refused_with_its_path_and_line(run: str, path: str, says: str):
     [problem] = problems_of(f"hub: {{}}\nagents:\n  a:\n    role: coder\n    run: {run}\n")
     assert problem.path == path and says in problem.reason, (problem.path, problem.reason)

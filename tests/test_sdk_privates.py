@@ -60,6 +60,7 @@ def test_a_session_without_its_connection_is_refused_by_name():
         sdk_privates.connection_of(object())
 
 
+@pytest.mark.processes
 async def test_the_session_manager_chooses_json_or_a_stream_per_request(tmp_path: Path):
     """_AnswerModes (server/http.py) makes the manager's `json_response` a property read per request: a 2026-era
     wait_for_messages is answered as a stream (its progress reaches the client, every 10 s), everything else as one
@@ -90,6 +91,7 @@ async def test_the_session_manager_chooses_json_or_a_stream_per_request(tmp_path
     assert progress, "the 2026-era wait's progress did not reach the client"
 
 
+@pytest.mark.processes
 def test_uvicorns_signal_capture_is_the_hubs_and_a_handled_stop_is_not_raised_again():
     """_Uvicorn overrides uvicorn's public capture_signals: a SIGTERM stops the server, and is not raised again
     afterwards (uvicorn's own does, which would kill the hub before its database is checkpointed)."""
@@ -110,6 +112,7 @@ def test_uvicorns_signal_capture_is_the_hubs_and_a_handled_stop_is_not_raised_ag
     assert done.returncode == 0 and "still running" in done.stdout, (done.returncode, done.stderr[-2000:])
 
 
+@pytest.mark.processes
 def test_building_the_hubs_server_sets_up_no_logging(tmp_path: Path):
     """The SDK's MCPServer configured logging when built (a rich handler on the root logger), which the hub turned
     off by replacing a function of the SDK's module; the low-level Server it builds now configures none."""

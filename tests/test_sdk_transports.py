@@ -12,7 +12,7 @@ from team_table import tokens
 
 from network_helpers import join_all, running_hub, seat
 
-pytestmark = [pytest.mark.anyio, pytest.mark.one_engine]
+pytestmark = [pytest.mark.anyio, pytest.mark.one_engine, pytest.mark.processes]
 
 STATEFUL = "hub:\n  stateless_http: false\n"  # sessions kept in the process (the default on SQLite only)
 

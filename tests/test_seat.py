@@ -23,7 +23,7 @@ from test_dashboard_routes import csrf_of, refusal, signed_in
 
 from network_helpers import EventStream, running_hub, seat
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 async def test_what_the_person_does_to_a_task_reaches_its_agents_in_the_tasks_thread(tmp_path: Path):

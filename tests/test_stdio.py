@@ -15,6 +15,8 @@ import stores
 from conftest import one_variant_on_postgres
 from stdio_helpers import LAUNCHERS, PYTHON, TOOLS, launch, log_alarms, seats
 
+pytestmark = pytest.mark.processes
+
 ERAS = ["legacy", "2026-07-28"]
 
 

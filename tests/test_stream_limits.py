@@ -19,7 +19,7 @@ from team_table.store import open_store
 
 from network_helpers import events, events_request, join_all, running_hub
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 async def open_streams(hub) -> float:

@@ -18,7 +18,7 @@ from conftest import one_variant_on_postgres
 from network_helpers import join_all, running_hub, seat
 from stdio_helpers import launch, seats
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 
 STATEFUL = "hub:\n  stateless_http: false\n"  # sessions kept in the process (the default on SQLite only)

@@ -21,7 +21,7 @@ from team_table import tokens
 from network_helpers import join_all, running_hub
 from stdio_helpers import TEAM_TABLE, hub_env
 
-pytestmark = pytest.mark.anyio
+pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 
 CLAUDE_CODE = {"name": "claude-code", "title": "Claude Code", "version": "2.1.332"}
 MODERN = "2026-07-28"

@@ -209,6 +209,7 @@ def test_the_cli_lists_checks_dry_runs_and_shows_runs(tmp_path: Path, monkeypatc
     assert "No workflow has run yet" in run(main, ["runs"], catch_exceptions=False).output
 
 
+@pytest.mark.processes
 async def test_a_running_hub_carries_out_the_workflows_beside_its_team_file(tmp_path: Path):
     import anyio
 

@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import asyncio
 import ctypes
-import ctypes.util
 import logging
 import os
 import struct
 from collections.abc import Callable
+from functools import cache
 from pathlib import Path
 
 log = logging.getLogger("team_table.store")
@@ -28,11 +28,14 @@ _EVENT = struct.Struct("iIII")  # wd, mask, cookie, len; then len bytes of name
 AGAIN_AFTER = (0.025, 0.15, 0.5, 1.5, 5.0)  # seconds after the last event heard: look at the version again
 
 
+@cache
 def _libc():
-    name = ctypes.util.find_library("c")
-    if name is None:
+    """This process's C library, for inotify: the one already loaded (ctypes.util.find_library would run
+    `ldconfig -p` at every watch, a process per hub start and per config watcher)."""
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
         return None
-    libc = ctypes.CDLL(name, use_errno=True)
     return libc if hasattr(libc, "inotify_init1") else None
 
 
