@@ -95,7 +95,7 @@ async def main(args: argparse.Namespace) -> int:
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="a short run (smaller loops, shorter windows)")
     parser.add_argument("--mode", default="legacy", choices=["legacy", "2026-07-28"],
                         help="protocol the SDK clients speak: legacy (initialize handshake, like mcp 1.x) or "

@@ -149,6 +149,7 @@ async def _http_round(ws: Workspace, server: Server, folder: Path, mode: str, qu
 async def _stdio_round(ws: Workspace, server: Server, folder: Path, mode: str, quick: bool) -> tuple[dict, list]:
     sizes = STDIO["quick" if quick else "full"]
     server.folder_setup(folder)  # its team.yaml, found in the folder the stdio hub starts in
+    assert server.stdio is not None  # only servers with a stdio command have a stdio round
     async with stdio_seating(server.stdio(folder), ["solo"], mode, ws.logs) as seating:
         lat = await latency(seating, sizes.latency_calls, sizes.warmup_calls)
     return ({"send_p50": statistics.median(lat["send"]), "read_p50": statistics.median(lat["read"]),

@@ -277,6 +277,7 @@ async def _idle_stdio(ws: Workspace, window: float) -> tuple[float, float]:
                    "TEAM_TABLE_CONFIG": str(folder / "team.yaml"), "TEAM_TABLE_DB": str(folder / "hub.db")}
             proc = subprocess.Popen([sys.executable, "-m", "team_table.server"], stdin=subprocess.PIPE,
                                     stdout=subprocess.PIPE, stderr=errlog, env=env, cwd=folder, text=True)
+            assert proc.stdin is not None  # stdin=PIPE
             proc.stdin.write(hello + "\n")
             proc.stdin.flush()
             procs.append(proc)

@@ -73,7 +73,7 @@ print("did", task.get("id"), flush=True)
 CHATTY_AGENT = "import time\nwhile True:\n    print('working on it', flush=True)\n    time.sleep(1)\n"
 
 
-def _team(lead: str, agents: dict[str, dict]) -> str:
+def _team(lead: str, agents: dict[str, dict | None]) -> str:
     lines = ["limits:", "  rate: {writes: 1000000, window_seconds: 60}", "runner:", "  max_running: 50",
              "agents:", "  boss:", "    role: lead", f"    token_hashes: [\"{tokens.file_hash(lead)}\"]"]
     for name, run in agents.items():

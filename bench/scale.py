@@ -40,16 +40,18 @@ TARGET_CROSS_PUSH_MS = 50.0
 def bench_database(server: str) -> Iterator[str]:
     """A database of the run's own on `server`, dropped at the end."""
     import psycopg
+    from psycopg import sql
 
     name = f"tt_bench_{os.getpid()}"
+    drop = sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
     with psycopg.connect(server, autocommit=True) as admin:
-        admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-        admin.execute(f"CREATE DATABASE {name}")
+        admin.execute(drop)
+        admin.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     try:
         yield urlunsplit(urlsplit(server)._replace(path=f"/{name}"))
     finally:
         with psycopg.connect(server, autocommit=True) as admin:
-            admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+            admin.execute(drop)
 
 
 @asynccontextmanager
@@ -94,7 +96,9 @@ class DatabaseServer:
             import psycopg
 
             with psycopg.connect(self.url, autocommit=True) as conn:
-                backend = conn.execute("SELECT pg_backend_pid()").fetchone()[0]
+                row = conn.execute("SELECT pg_backend_pid()").fetchone()
+                assert row is not None  # the query always answers one row
+                backend = row[0]
                 self.postmaster = parent_of(backend)
         self.start = self._processes()
 

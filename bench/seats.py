@@ -9,16 +9,17 @@ name and token out. A seat with no agent is a session to a bare server (its one 
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx2
 from mcp import Client, StdioServerParameters
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import TextContent
 
 from processes import children, cpu_ms
 
@@ -36,9 +37,9 @@ class Tally:
 
 
 class Seat:
-    """One client session to one server process, speaking for one agent (or for none, at a bare server)."""
+    """One client session to one server process, speaking for one agent (or for none, "", at a bare server)."""
 
-    def __init__(self, client: Client, tally: Tally, agent: str | None = None) -> None:
+    def __init__(self, client: Client, tally: Tally, agent: str = "") -> None:
         self.client = client
         self.tally = tally
         self.agent = agent
@@ -51,9 +52,10 @@ class Seat:
         except Exception as exc:  # a transport failure or timeout: reported, not fatal to the run
             self.tally.errors.append(f"{tool}: {exc!r}")
             return None
+        first = result.content[0] if result.content else None
         try:
-            data = json.loads(result.content[0].text) if result.content else None
-        except (ValueError, AttributeError):
+            data = json.loads(first.text) if isinstance(first, TextContent) else None
+        except ValueError:
             data = None
         if result.is_error or len(result.content) != 1 or data is None:
             self.tally.errors.append(f"{tool}: {result.content}")
@@ -63,7 +65,7 @@ class Seat:
         """The bare server's one tool."""
         self.tally.calls += 1
         result = await self.client.call_tool("echo", {"text": text})
-        if result.is_error or [c.text for c in result.content] != [text]:
+        if result.is_error or [c.text if isinstance(c, TextContent) else c for c in result.content] != [text]:
             self.tally.errors.append(f"echo: {result.content}")
 
     async def join(self) -> None:
@@ -103,7 +105,7 @@ class StdioSeat(Seat):
     The hub's default rate limit (30 writes per sender per minute) applies, so the agent's sends go out under a
     pool of sender names, 25 messages each: `can_send` registers enough of them before a measurement."""
 
-    def __init__(self, client: Client, tally: Tally, agent: str | None = None) -> None:
+    def __init__(self, client: Client, tally: Tally, agent: str = "") -> None:
         super().__init__(client, tally, agent)
         self.tokens: dict[str, str] = {}
         self.senders: list[str] = []
@@ -141,7 +143,7 @@ class StdioSeat(Seat):
 class BoundSeat(Seat):
     """An agent whose HTTP session carries its bearer token: the hub binds every call to it."""
 
-    def __init__(self, client: Client, tally: Tally, agent: str | None = None, token: str = "") -> None:
+    def __init__(self, client: Client, tally: Tally, agent: str = "", token: str = "") -> None:
         super().__init__(client, tally, agent)
         self.token = token
 
@@ -155,11 +157,14 @@ class BoundSeat(Seat):
         return _waited(await self.call("wait_for_messages", timeout_seconds=seconds))
 
 
+S = TypeVar("S", bound=Seat)
+
+
 @dataclass
-class Seating:
+class Seating(Generic[S]):
     """The seats of one measurement, the server processes behind them, and the tally of their calls."""
 
-    seats: list[Seat]
+    seats: Sequence[S]
     pids: set[int]
     tally: Tally
 
@@ -168,8 +173,8 @@ class Seating:
 
 
 @asynccontextmanager
-async def stdio_seating(params: StdioServerParameters, agents: list[str | None], mode: str,
-                        logs: Path) -> AsyncIterator[Seating]:
+async def stdio_seating(params: StdioServerParameters, agents: Sequence[str | None], mode: str,
+                        logs: Path) -> AsyncIterator[Seating[StdioSeat]]:
     """A server process per agent, started at once (all on the database `params` names); once all have answered
     and every agent has joined, their seats."""
     tally, before = Tally(), children()
@@ -182,9 +187,9 @@ async def stdio_seating(params: StdioServerParameters, agents: list[str | None],
                                      names=names) as clients:
         pids = children() - before
         assert len(pids) == len(agents), f"expected {len(agents)} server processes, found {sorted(pids)}"
-        seats = [StdioSeat(client, tally, agent) for client, agent in zip(clients, agents, strict=True)]
+        seats = [StdioSeat(client, tally, agent or "") for client, agent in zip(clients, agents, strict=True)]
         for seat in seats:
-            if seat.agent is not None:
+            if seat.agent:
                 await seat.join()
         yield Seating(seats, pids, tally)
 
@@ -198,8 +203,8 @@ async def _session(url: str, mode: str, token: str | None = None) -> AsyncIterat
 
 
 @asynccontextmanager
-async def http_seating(url: str | list[str], agents: list[str | None], mode: str, pid: int | set[int],
-                       declared: dict[str, str] | None = None) -> AsyncIterator[Seating]:
+async def http_seating(url: str | list[str], agents: Sequence[str | None], mode: str, pid: int | set[int],
+                       declared: dict[str, str] | None = None) -> AsyncIterator[Seating[BoundSeat]]:
     """A session per agent to the server at `url` (process `pid`), or to replicas of one table (the i-th agent to
     the i-th url in turn; their processes `pid`). The agents are registered through one unbound session first,
     but for those `declared` in team.yaml (name: token); each agent's own session then carries its token."""
@@ -217,8 +222,8 @@ async def http_seating(url: str | list[str], agents: list[str | None], mode: str
                     raise RuntimeError(f"register {name} failed: {tally.errors[-1:]}")
                 tokens[name] = answer["token"]
     async with AsyncExitStack() as stack:
-        seats: list[Seat] = []
+        seats: list[BoundSeat] = []
         for index, name in enumerate(agents):
             client = await stack.enter_async_context(_session(urls[index % len(urls)], mode, tokens.get(name or "")))
-            seats.append(BoundSeat(client, tally, name, tokens.get(name or "", "")))
+            seats.append(BoundSeat(client, tally, name or "", tokens.get(name or "", "")))
         yield Seating(seats, pid if isinstance(pid, set) else {pid}, tally)

@@ -46,6 +46,7 @@ def spawn_once(params: StdioServerParameters, log: Path, spawns: Spawns | None) 
         start = time.perf_counter()
         proc = subprocess.Popen([params.command, *params.args], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                 stderr=errlog, env=params.env, cwd=params.cwd)
+    assert proc.stdin is not None and proc.stdout is not None  # both are pipes
     watchdog = threading.Timer(60, proc.kill)  # a server that never answers is killed, and reported
     watchdog.start()
     try:

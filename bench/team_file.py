@@ -8,9 +8,13 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from report import Report
 from servers import Workspace, write_team
+
+if TYPE_CHECKING:  # imported where it is timed
+    from team_table.config import Team
 
 AGENTS = 10_000
 REPEATS = 3
@@ -18,11 +22,12 @@ HUGE_BYTES = 20 * 1024 * 1024
 TARGET_REFUSAL_MS = 100.0  # far less than parsing the file would take: the size alone refuses it
 
 
-def _timed_loads(path: Path, repeats: int) -> tuple[list[float], list[object]]:
+def _timed_loads(path: Path, repeats: int) -> tuple[list[float], list[Team | Exception]]:
     """`load_team(path)` `repeats` times: how long each took (ms), and what it returned or raised."""
     from team_table.config import load_team
 
-    times, outcomes = [], []
+    times: list[float] = []
+    outcomes: list[Team | Exception] = []
     for _ in range(repeats):
         start = time.perf_counter()
         try:

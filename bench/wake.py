@@ -14,6 +14,7 @@ import sys
 import time
 
 import anyio
+from mcp.types import TextContent
 
 from processes import CLOCK_TICK_MS, cpu_ms, listening
 from report import Report
@@ -176,6 +177,7 @@ async def waiters(url: str, mode: str, pid: int) -> dict:
             await seat.call("heartbeat")  # a first call: the hub starts listening for a legacy session
         arrival_cpu = await _until_quiet(pid, began, SWEEP_SECONDS) - cpu_before
         sessions = await _share(pid, WINDOW_SECONDS)
+        sent_at = time.perf_counter()  # set again when the broadcast goes out
         with anyio.fail_after(60):
             async with anyio.create_task_group() as tg:
                 issued, cpu_before = time.perf_counter(), cpu_ms({pid})
@@ -244,7 +246,8 @@ async def _sizes(seating: Seating) -> dict:
         await peers[0].call("update_task", task_id=task_id, status="awaiting_review", result="ready, see the diff")
     seating.tally.calls += 1
     result = await dev.client.call_tool("catch_up", {})
-    text = result.content[0].text if result.content and not result.is_error else ""
+    first = result.content[0] if result.content and not result.is_error else None
+    text = first.text if isinstance(first, TextContent) else ""
     if not text:
         seating.tally.errors.append(f"catch_up: {result.content}")
     found = json.loads(text) if text else {}
