@@ -32,13 +32,12 @@ from push import push
 from report import Report
 from scale import bench_database
 from seats import http_seating, stdio_seating
-from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
+from servers import CEILING_SERVER, NO_RATE_LIMIT, Workspace, network_hub, write_team
 from transports import HTTP, STDIO, _say
 from workloads import latency, ring
 
 from support import free_port
 
-CEILING_SERVER = Path(__file__).resolve().parent / "ceiling_server.py"
 DOMAIN_FLOOR = Path(__file__).resolve().parent / "domain_floor.py"
 ROUNDS = {"full": 4, "quick": 2}
 

@@ -11,6 +11,7 @@ from pathlib import Path
 from mcp import StdioServerParameters
 
 SHIPPED_WORKFLOWS = Path(__file__).resolve().parent.parent / "workflows"
+CEILING_SERVER = Path(__file__).resolve().parent / "ceiling_server.py"  # `python CEILING_SERVER http PORT` or `stdio`
 # Roles an agent declared without a token may hold (none of them permits more than a member's own work).
 PLAIN_ROLES = ("coder", "reviewer", "tester", "designer", "agent")
 

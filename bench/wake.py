@@ -19,13 +19,14 @@ from mcp.types import TextContent
 from processes import CLOCK_TICK_MS, cpu_ms, listening
 from report import Report
 from seats import Seat, Seating, http_seating, stdio_seating
-from servers import NO_RATE_LIMIT, Workspace, network_hub, write_team
+from servers import CEILING_SERVER, NO_RATE_LIMIT, Workspace, network_hub, write_team
 
 from support import free_port
 
 TARGET_HTTP_MS, TARGET_STDIO_MS, TARGET_SHARE, TARGET_CATCH_UP = 5.0, 150.0, 2.0, 1024
 WAKES = {"full": (200, 100), "quick": (50, 30)}  # timed wake-ups: over HTTP, across stdio processes
 WARMUP = 5
+GAP_SECONDS = (0.05, 0.15)  # how long a wait is open before the send that wakes it: at random, within these
 WAITERS, SETTLE_SECONDS, MAX_SETTLE_SECONDS, WINDOW_SECONDS, QUIET_SHARE = 200, 3.0, 20.0, 10.0, 5.0
 SWEEP_SECONDS = 16.0  # the hub's presence sweep runs every 15 s (with the default idle_after_seconds)
 # Declared in team.yaml with a token: the catching-up coder, the lead and two peers who fill its backlog.
@@ -61,6 +62,13 @@ async def wake_part(ws: Workspace, mode: str, quick: bool) -> bool:
         _say(f"measuring {WAITERS} agents idle, then waiting, on the network hub (about 50 s)...")
         idle = await waiters(url, mode, pid)
         errors += idle["errors"]
+    _say(f"measuring {http_wakes} sends through the ceiling, each after the same idle gap...")
+    ceiling_port = free_port()
+    async with listening([sys.executable, str(CEILING_SERVER), "http", str(ceiling_port)], ceiling_port,
+                         ws.logs / "wake-ceiling.log", ws.env, folder) as ceiling_pid, \
+            http_seating(f"http://127.0.0.1:{ceiling_port}/mcp", ["gap-a", "gap-b"], mode, ceiling_pid) as seating:
+        ceiling = await sends_after_a_gap(seating, http_wakes)
+    errors += seating.tally.errors
     _say(f"measuring {stdio_wakes} wake-ups across two stdio hub processes...")
     open_store(folder / "stdio.db").close()  # both processes start on an existing database
     async with stdio_seating(ws.hub(folder, "stdio.db"), ["wake-a", "wake-b"], mode, ws.logs) as seating:
@@ -69,11 +77,14 @@ async def wake_part(ws: Workspace, mode: str, quick: bool) -> bool:
 
     report = Report("wake (waits, catch_up, tool lists)", quick, mode)
     report.notes.append(f"wake-ups: {WARMUP} warm-up then {http_wakes} (HTTP) and {stdio_wakes} (stdio) timed, one "
-                        "at a time; each wait is open 50 to 150 ms (at random) before the send starts")
+                        f"at a time; each wait is open {GAP_SECONDS[0] * 1000:.0f} to {GAP_SECONDS[1] * 1000:.0f} "
+                        "ms (at random) before the send starts; the ceiling's sends wait as long")
     for label, found, target in (("HTTP", http, TARGET_HTTP_MS), ("stdio, across processes", stdio, TARGET_STDIO_MS)):
         report.timing(f"{label}: send_message start to wait_for_messages return", found["wake"],
                       f"p50 < {target:.0f} ms", bool(found["wake"]) and statistics.median(found["wake"]) < target)
         report.timing(f"{label}: the send_message round trip itself", found["send"])
+        if label == "HTTP":
+            report.timing("HTTP: the ceiling's send_message round trip after the same idle gap", ceiling)
     report.value(f"{WAITERS} bound sessions, no wait open: hub CPU, % of one core", f"{idle['sessions']:.2f}")
     report.value(f"{WAITERS} open waits, one per session: hub CPU, % of one core", f"{idle['share']:.2f}",
                  f"< {TARGET_SHARE:.0f} %", idle["share"] < TARGET_SHARE)
@@ -132,6 +143,23 @@ async def wakes(seating: Seating, count: int) -> dict:
             "expected": count}
 
 
+async def sends_after_a_gap(seating: Seating, count: int) -> list[float]:
+    """The first seat sends the second a message after the idle gap a wake-up's wait leaves, one at a time, and the
+    second reads it: the sends' round trips. Through the ceiling (bench/ceiling_server.py) this is the part of a
+    wake-up the machine and the SDK take whatever the hub does (an idle process is slower to answer than a busy one)."""
+    sender, reader = seating.seats[:2]
+    samples: list[float] = []
+    for n in range(WARMUP + count):
+        await anyio.sleep(random.uniform(*GAP_SECONDS))
+        start = time.perf_counter()
+        sent = await sender.send(reader.agent, f"after a gap #{n}")
+        if n >= WARMUP:
+            samples.append((time.perf_counter() - start) * 1000)
+        if await reader.inbox() != [sent]:
+            seating.tally.errors.append(f"get_messages did not return message {sent} once")
+    return samples
+
+
 async def _wake(waiter: Seat, sender: Seat, content: str) -> tuple:
     """One wake-up: the id sent, when the send started and returned, and when the wait returned with what ids."""
     returned: list = []
@@ -144,7 +172,7 @@ async def _wake(waiter: Seat, sender: Seat, content: str) -> tuple:
         async with anyio.create_task_group() as tg:
             tg.start_soon(wait)
             # The wait is open by now; a random delay lands the send at any point of a stdio hub's 0.1 s poll.
-            await anyio.sleep(random.uniform(0.05, 0.15))
+            await anyio.sleep(random.uniform(*GAP_SECONDS))
             start = time.perf_counter()
             sent = await sender.send(waiter.agent, content)
             answered = time.perf_counter()
