@@ -1,6 +1,7 @@
-"""The claude and codex presets with the real clients (Claude Code, Codex), offline: the hub starts them when a task
-waits, they reach the hub with the run's token through the MCP config the preset gives them, a scripted model
-(tests/model_stub.py) has them call next_task and update_task, and the next run resumes the same session."""
+"""The claude, codex and gemini presets with the real clients (Claude Code, Codex, Gemini CLI), offline: the hub starts
+them when a task waits, they reach the hub with the run's token through the MCP config the preset gives them, a
+scripted model (tests/model_stub.py) has them call next_task and update_task, and the next run resumes the same
+session."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from team_table.store import open_store
 
 from model_stub import Call, ModelStub
 from network_helpers import running_hub
-from real_clients import ClaudeHome, CodexHome, client
+from real_clients import ClaudeHome, CodexHome, GeminiHome, client
 
 # The clients the hub starts see its tools, not its engine (test_runner drives the supervisor on both): one pass.
 pytestmark = [pytest.mark.anyio, pytest.mark.clients, pytest.mark.one_engine, pytest.mark.processes]
@@ -30,6 +31,7 @@ CLAUDE_VARIABLES = ("ANTHROPIC_BASE_URL", "ANTHROPIC_API_KEY", "CLAUDE_CODE_DISA
 PRESETS = {
     "claude": (ClaudeHome, "mcp__team-table__", CLAUDE_VARIABLES),
     "codex": (CodexHome, "mcp__team_table__", ()),
+    "gemini": (GeminiHome, "mcp_team-table_", ("GOOGLE_GEMINI_BASE_URL", "GEMINI_API_KEY")),
 }
 
 
@@ -76,6 +78,12 @@ async def test_a_preset_client_does_a_waiting_task_through_the_hub_and_resumes_i
                 assert not re.search(r"Bearer (?!\$\{TEAM_TABLE_TOKEN\})", text), text
             if preset == "claude":  # codex takes its bearer variable on the command line, writing no MCP file
                 assert "${TEAM_TABLE_TOKEN}" in written["claude-mcp.json"]
+            if preset == "gemini":  # the agent's own Gemini home: the client home's settings and the hub's server
+                runs_folder = hub.files.folder / ".team-table" / "runs" / "builder"
+                settings = (runs_folder / "gemini-home" / ".gemini" / "settings.json").read_text()
+                assert not re.search(r"Bearer (?!\$\{TEAM_TABLE_TOKEN\})", settings), settings
+                assert json.loads(settings)["security"] == {"auth": {"selectedType": "gemini-api-key"}}
+                assert "mcpServers" not in json.loads((home.root / ".gemini" / "settings.json").read_text())
 
 
 async def test_a_coder_on_claude_and_a_reviewer_on_codex_see_a_reviewed_task_through_without_a_terminal(
@@ -107,22 +115,25 @@ async def test_a_coder_on_claude_and_a_reviewer_on_codex_see_a_reviewed_task_thr
             assert {r["outcome"] for r in runs.of("coder") + runs.of("reviewer")} == {"exited"}
 
 
-async def test_a_session_that_cannot_be_resumed_is_dropped_and_the_next_run_starts_a_new_one(tmp_path: Path):
+@pytest.mark.parametrize("preset", ["claude", "gemini"])
+async def test_a_session_that_cannot_be_resumed_is_dropped_and_the_next_run_starts_a_new_one(tmp_path: Path,
+                                                                                          preset: str):
+    home_of, tool, variables = PRESETS[preset]
     lead = Lead.new()
     with ModelStub() as model:
-        home = ClaudeHome(tmp_path / "claude-home", model)
-        env = {name: value for name, value in home.env().items() if name in (*CLAUDE_VARIABLES, "HOME")}
-        env["PATH"] = f"{client('claude').parent}{os.pathsep}{os.environ['PATH']}"
+        home = home_of(tmp_path / "client-home", model)
+        env = {name: value for name, value in home.env().items() if name in (*variables, "HOME")}
+        env["PATH"] = f"{client(preset).parent}{os.pathsep}{os.environ['PATH']}"
         yaml_text = team_yaml(lead, {"builder": {"role": "coder", "run": {
-            "preset": "claude", "env": env, "grace_seconds": 3, "restart": {"backoff_seconds": 0.2}}}})
+            "preset": preset, "env": env, "grace_seconds": 3, "restart": {"backoff_seconds": 0.2}}}})
         async with running_hub(tmp_path / "hub", yaml_text) as hub, watching(hub) as runs, \
                 AsyncExitStack() as stack:
-            lost = str(uuid.uuid4())  # a session this Claude Code never had (its HOME was wiped, say)
+            lost = str(uuid.uuid4())  # a session this client never had (its home was wiped, say)
             with open_store(hub.files.db).write() as conn:
                 conn.execute("INSERT INTO agent_state (agent, state, since, session_client, session_id)"
-                             " VALUES ('builder', 'exited', '2026-01-01T00:00:00+00:00', 'claude', ?)", (lost,))
+                             " VALUES ('builder', 'exited', '2026-01-01T00:00:00+00:00', ?, ?)", (preset, lost))
             boss = await connect(stack, hub, lead.token)
-            script(model, "mcp__team-table__", 1, "All done.")
+            script(model, tool, 1, "All done.")
             await boss.call("create_task", title="Build it", assignee="builder")
             await runs.until(lambda: runs.task(1)["status"] == "done", within=120, what="the second run did it")
             first = runs.of("builder")[0]

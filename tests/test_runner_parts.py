@@ -12,7 +12,9 @@ import pytest
 from team_table import members, messages, tasks, tokens
 from team_table.errors import ConfigError, Invalid, Unauthorized
 from team_table.runner import folders, leases, processes, runs, work
+from team_table.runner.clients import SETTINGS, Gemini
 from team_table.runner.config import RunSpec
+from team_table.runner.presets import Context, Reading
 
 from conftest import team_from
 
@@ -45,7 +47,7 @@ def problems_of(text: str) -> list:
 @pytest.mark.parametrize(("run", "path", "says"), [
     ("{command: [a], preset: claude}", "agents.a.run", "not both"),
     ("{args: [x]}", "agents.a.run", "not both and not neither"),
-    ("{preset: gemini}", "agents.a.run.preset", "claude"),
+    ("{preset: cursor}", "agents.a.run.preset", "gemini"),
     ("{command: []}", "agents.a.run", "argv"),
     ("{command: [a], args: [x]}", "agents.a.run", "args go with a preset"),
     ("{command: [a], env: {TEAM_TABLE_TOKEN: x}}", "agents.a.run.env", "TEAM_TABLE_"),
@@ -161,6 +163,64 @@ def test_a_run_gets_a_few_of_the_hubs_variables_those_it_names_and_the_three_of_
     env = folders.environment(hub_env, spec, "builder", "http://127.0.0.1:1/mcp", "tok")
     assert env == {"PATH": "/bin", "HOME": "/home/h", "ANTHROPIC_API_KEY": "k", "MODE": "fast",
                    "TEAM_TABLE_AGENT": "builder", "TEAM_TABLE_URL": "http://127.0.0.1:1/mcp", "TEAM_TABLE_TOKEN": "tok"}
+
+
+def test_a_presets_variables_sit_beneath_team_yamls_env_and_never_replace_the_tables_three():
+    spec = RunSpec(preset="gemini", env={"MODE": "fast"})
+    env = folders.environment({"HOME": "/home/h"}, spec, "builder", "http://127.0.0.1:1/mcp", "tok",
+                              {"GEMINI_CLI_HOME": "/runs/builder/gemini-home", "MODE": "client's",
+                               "TEAM_TABLE_TOKEN": "not this"})
+    assert env == {"HOME": "/home/h", "GEMINI_CLI_HOME": "/runs/builder/gemini-home", "MODE": "fast",
+                   "TEAM_TABLE_AGENT": "builder", "TEAM_TABLE_URL": "http://127.0.0.1:1/mcp", "TEAM_TABLE_TOKEN": "tok"}
+
+
+def test_the_gemini_preset_gives_the_agent_your_gemini_with_the_hub_added_and_keeps_its_sessions(tmp_path: Path):
+    yours = tmp_path / "home" / ".gemini"
+    (yours / "extensions").mkdir(parents=True)
+    (yours / "tmp" / "yours").mkdir(parents=True)  # your sessions
+    (yours / "oauth_creds.json").write_text('{"refresh_token": "yours"}')
+    (yours / SETTINGS).write_text(json.dumps({"security": {"auth": {"selectedType": "oauth-personal"}},
+                                              "mcpServers": {"docs": {"command": "docs-server"}}}))
+    before = (yours / SETTINGS).read_text()
+    ctx = Context("builder", "http://127.0.0.1:8741/mcp", None, tmp_path / "runs", tmp_path / "home")
+    gemini = Gemini()
+    env = gemini.env(RunSpec(preset="gemini"), ctx)
+    agents = Path(env["GEMINI_CLI_HOME"]) / ".gemini"
+    assert agents.parent == tmp_path / "runs" / "gemini-home"
+    settings = json.loads((agents / SETTINGS).read_text())
+    assert settings["security"] == {"auth": {"selectedType": "oauth-personal"}}  # you sign in, so does the agent
+    assert settings["mcpServers"] == {"docs": {"command": "docs-server"}, "team-table": {
+        "type": "http", "url": "http://127.0.0.1:8741/mcp", "headers": {"Authorization": "Bearer ${TEAM_TABLE_TOKEN}"},
+        "trust": True}}
+    assert (agents / "oauth_creds.json").resolve() == (yours / "oauth_creds.json").resolve()  # a link, not a copy
+    assert (agents / "extensions").is_symlink()
+    assert not (agents / "tmp").exists()  # its sessions are its own, not among yours
+    assert (yours / SETTINGS).read_text() == before  # yours is never written
+    (agents / "tmp").mkdir()  # the agent's sessions
+    (yours / SETTINGS).write_text(json.dumps({"general": {"vimMode": True}}))
+    gemini.env(RunSpec(preset="gemini"), ctx)  # the next run
+    assert json.loads((agents / SETTINGS).read_text())["general"] == {"vimMode": True}
+    assert (agents / "tmp").is_dir() and not (agents / "tmp").is_symlink()
+    assert gemini.argv(RunSpec(preset="gemini", args=("--model", "x")), ctx)[-2:] == ("--model", "x")
+    resumed = gemini.argv(RunSpec(preset="gemini"), Context("builder", ctx.url, "s-1", ctx.files, ctx.home))
+    assert resumed[resumed.index("--resume") + 1] == "s-1"
+    (yours / SETTINGS).write_text("{not json")
+    with pytest.raises(Invalid, match="is not JSON"):
+        gemini.env(RunSpec(preset="gemini"), ctx)
+
+
+@pytest.mark.parametrize(("line", "reading"), [
+    ('{"type":"init","session_id":"s-1","model":"auto"}', Reading(text="session s-1 started", session="s-1")),
+    ('{"type":"message","role":"user","content":"the prompt"}', Reading()),
+    ('{"type":"message","role":"assistant","content":"Done.","delta":true}', Reading(text="Done.")),
+    ('{"type":"tool_use","tool_name":"mcp_team-table_next_task","parameters":{}}',
+     Reading(text="→ mcp_team-table_next_task", tool="mcp_team-table_next_task")),
+    ('{"type":"result","status":"success","stats":{}}', Reading(text="done")),
+    ('{"type":"result","status":"error","error":{"message":"quota"}}', Reading(text='error: {"message": "quota"}')),
+    ("Ripgrep is not available.", Reading(text="Ripgrep is not available.")),
+])
+def test_the_gemini_preset_reads_its_stream_json(line: str, reading: Reading):
+    assert Gemini().read(line) == reading
 
 
 def test_in_a_git_repository_each_agent_gets_its_own_worktree_kept_while_it_holds_work(tmp_path: Path):

@@ -15,7 +15,7 @@ ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 RUN_VARIABLES = ("TEAM_TABLE_AGENT", "TEAM_TABLE_URL", "TEAM_TABLE_TOKEN")
 # The hub's own secrets: a run never inherits them, whatever pass_env says.
 HUB_SECRETS = ("PGPASSWORD", "PGPASSFILE", "PGSERVICEFILE")
-Preset = Literal["claude", "codex"]
+Preset = Literal["claude", "codex", "gemini"]
 
 PROMPT_SAMPLE: dict[str, Any] = {
     "agent": "alice", "roles": ["coder"], "run": 3, "resumed": True, "hub": "http://127.0.0.1:8741/mcp",
@@ -79,7 +79,8 @@ class RunSpec(Frozen):
     @model_validator(mode="after")
     def _one_way_to_run(self) -> RunSpec:
         if (self.command is None) == (self.preset is None):
-            raise ValueError("give command (an argv list) or preset (claude or codex), not both and not neither")
+            raise ValueError("give command (an argv list) or preset (claude, codex or gemini), not both and not "
+                             "neither")
         if self.command is not None and (not self.command or not self.command[0].strip()):
             raise ValueError("command is an argv list with the program first, e.g. [\"python\", \"agent.py\"]")
         if self.args and self.preset is None:

@@ -43,10 +43,13 @@ def runs_folder(team_folder: Path, team: Team, agent: str) -> Path:
     return folder
 
 
-def environment(hub_env: Mapping[str, str], spec: RunSpec, agent: str, url: str, token: str) -> dict[str, str]:
-    """A run's whole environment: a few of the hub's (PATH, HOME, LANG...), those `pass_env` names, `env`, and the
-    three the hub sets. Nothing else of the hub's environment (its secrets) reaches a run."""
+def environment(hub_env: Mapping[str, str], spec: RunSpec, agent: str, url: str, token: str,
+                client: Mapping[str, str] | None = None) -> dict[str, str]:
+    """A run's whole environment: a few of the hub's (PATH, HOME, LANG...), those `pass_env` names, what its
+    client's preset sets (`client`), `env`, and the three the hub sets. Nothing else of the hub's environment (its
+    secrets) reaches a run."""
     env = {name: hub_env[name] for name in (*BASE_VARIABLES, *spec.pass_env) if name in hub_env}
+    env.update(client or {})
     env.update(spec.env)
     env.update(TEAM_TABLE_AGENT=agent, TEAM_TABLE_URL=url, TEAM_TABLE_TOKEN=token)
     return env

@@ -117,10 +117,12 @@ def prepare(live: Live, begun: Begun, items: list[Item], *, team: Team, team_fol
     folder = folders.working_folder(team_folder, team, name, run)
     files = folders.runs_folder(team_folder, team, name)
     processes.prune_outputs(files, team.runner.output.keep_runs - 1)
-    argv = live.client.argv(run, Context(name, url, begun.session, files))
+    home = folders.environment(hub_env, run, name, url, begun.token).get("HOME")  # the run's, as it gets it
+    context = Context(name, url, begun.session, files, Path(home) if home else Path.home())
+    argv = live.client.argv(run, context)
     text = work.prompt(run.prompt, name, spec.all_roles, items, run=begun.run_id,
                        resumed=begun.session is not None, hub_url=url)
-    env = folders.environment(hub_env, run, name, url, begun.token)
+    env = folders.environment(hub_env, run, name, url, begun.token, live.client.env(run, context))
     return processes.Launch(argv, env, folder, text, run.grace_seconds, files / f"run-{begun.run_id}.log",
                             team.runner.output.max_bytes)
 

@@ -1,4 +1,4 @@
-"""How each kind of run is started and read: a plain command, or a preset for a real client (claude, codex).
+"""How each kind of run is started and read: a plain command, or a preset for a real client (claude, codex, gemini).
 
 A preset builds the client's command line (headless, the hub as its MCP server with the run's token referenced by
 the name of its variable, never written anywhere, the agent's previous session resumed) and reads its JSON output:
@@ -26,6 +26,7 @@ class Context:
     url: str  # the hub's MCP endpoint
     session: str | None  # the agent's previous session of this client, to resume
     files: Path  # the agent's runs folder, for files the preset generates (never the token)
+    home: Path  # the run's HOME (team.yaml's env, else the hub's): where the client's own config is
 
 
 @dataclass(frozen=True)
@@ -47,6 +48,10 @@ class Client(Protocol):
 
     def argv(self, spec: RunSpec, ctx: Context) -> tuple[str, ...]: ...
 
+    def env(self, spec: RunSpec, ctx: Context) -> dict[str, str]:
+        """Variables the client needs in its run's environment (never the token), beneath team.yaml's `env`."""
+        ...
+
     def read(self, line: str) -> Reading: ...
 
 
@@ -57,6 +62,9 @@ class Command:
 
     def argv(self, spec: RunSpec, ctx: Context) -> tuple[str, ...]:
         return tuple(spec.command or ())
+
+    def env(self, spec: RunSpec, ctx: Context) -> dict[str, str]:
+        return {}
 
     def read(self, line: str) -> Reading:
         return Reading(text=line)
