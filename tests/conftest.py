@@ -16,6 +16,7 @@ from mcp.client.extension import ClientExtension, NotificationBinding
 from pydantic import BaseModel
 
 import stores
+from answers import text_of
 from process_tier import DESCRIPTION as PROCESSES
 from process_tier import process_guard  # noqa: F401 (an autouse fixture: every test is guarded)
 from team_table import event_kinds, events
@@ -75,7 +76,7 @@ class Agent:
     async def raw(self, tool: str, **args: Any) -> Reply:
         result = await self.client.call_tool(tool, args)
         assert len(result.content) == 1, "every tool answers with exactly one content item"
-        return Reply(json.loads(result.content[0].text), bool(result.is_error))
+        return Reply(json.loads(text_of(result.content[0])), bool(result.is_error))
 
     async def call(self, tool: str, **args: Any) -> Reply:
         """Call `tool` as this agent: its name under the tool's identity parameter, and its token."""
@@ -132,9 +133,8 @@ class Table:
     hub: Hub
     stack: AsyncExitStack
     era: str
+    fanout: Fanout
     binding: Binding | None = None
-
-    fanout: Fanout | None = None
     waker: Waker | None = None
     servers: dict[Binding | None, Any] = field(default_factory=dict)
 

@@ -9,10 +9,14 @@ from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from team_table import tokens
+
+if TYPE_CHECKING:  # Playwright is imported where a browser is launched
+    from playwright.async_api import Browser
 
 ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = os.environ.get("TEAM_TABLE_CHROMIUM") or shutil.which("chromium") or shutil.which("chromium-browser") \
@@ -48,7 +52,7 @@ def copy_workflows(folder: Path) -> None:
 
 
 @asynccontextmanager
-async def chromium() -> AsyncIterator[object]:
+async def chromium() -> AsyncIterator[Browser]:
     """A headless Chromium from the distribution (Playwright's own download cannot work here); skipped when the
     machine has none, unless TEAM_TABLE_REQUIRE_BROWSER is set (CI sets it: there it must run)."""
     if not Path(CHROMIUM).exists():

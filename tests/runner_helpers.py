@@ -15,6 +15,7 @@ from typing import Any, TypeVar
 import anyio
 import yaml
 
+from answers import found
 from team_table import tokens
 from team_table.store import open_store
 
@@ -92,7 +93,7 @@ class Runs:
         return [json.loads(row[0]) for row in self.store.query(
             "SELECT data FROM event WHERE kind = 'agent_run' ORDER BY id") if json.loads(row[0]).get("agent") == agent]
 
-    async def until(self, check: Callable[[], T], within: float = 30, what: str = "") -> T:
+    async def until(self, check: Callable[[], T | None], within: float = 30, what: str = "") -> T:
         """The first truthy answer of `check` (a read of the database), looked at every 50 ms, within `within` s."""
         with anyio.fail_after(within):
             while True:
@@ -124,13 +125,12 @@ async def team_table(hub: NetHub, *args: str) -> str:
 @asynccontextmanager
 async def signed_in(url: str, token: str) -> AsyncIterator[Any]:
     """An HTTP client holding a dashboard session for `token`."""
-    import re
 
     import httpx2
 
     async with httpx2.AsyncClient(base_url=url, follow_redirects=False, timeout=15) as client:
         form = (await client.get("/ui/signin")).text
-        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)
+        csrf = found(r'name="csrf" value="([^"]+)"', form).group(1)
         answer = await client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/ui"})
         assert answer.status_code == 303, answer.text
         yield client

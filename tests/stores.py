@@ -11,7 +11,10 @@ from __future__ import annotations
 import itertools
 import os
 from pathlib import Path
+from typing import LiteralString, cast
 from urllib.parse import urlsplit, urlunsplit
+
+from psycopg import sql
 
 SERVER = os.environ.get("TEAM_TABLE_TEST_POSTGRES", "").strip()
 ENGINES = ["sqlite", *(["postgresql"] if SERVER else [])]
@@ -57,8 +60,8 @@ def _template() -> None:
     from team_table.store.postgres import PostgresStore
 
     with _admin() as conn:
-        conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE} WITH (FORCE)")
-        conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(TEMPLATE)))
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(TEMPLATE)))
     PostgresStore.open(_url(TEMPLATE), pool_size=1).close()
     _template_ready = True
 
@@ -76,7 +79,8 @@ def table_db(folder: Path) -> str:
             _template()
             name = f"tt_{os.getpid()}_{next(_names)}"
             with _admin() as conn:
-                conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE}")
+                conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE {}").format(sql.Identifier(name),
+                                                                              sql.Identifier(TEMPLATE)))
             _made[folder] = _url(name)
             _reusable.add(_made[folder])
     return _made[folder]
@@ -86,7 +90,7 @@ def empty_db(folder: Path) -> str:
     """A new PostgreSQL database with nothing in it, not even the schema (as a first replica finds it)."""
     name = f"tt_{os.getpid()}_{next(_names)}"
     with _admin() as conn:
-        conn.execute(f"CREATE DATABASE {name}")
+        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
     _made[Path(folder)] = _url(name)
     return _made[Path(folder)]
 
@@ -105,15 +109,15 @@ def drop_made() -> None:
             admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s"
                           " AND pid <> pg_backend_pid()", (name,))
             if url not in _reusable:
-                admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                admin.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
                 continue
             import psycopg
 
             with psycopg.connect(url, autocommit=True) as conn:  # DELETE: far quicker than TRUNCATE on tiny tables
-                conn.execute("; ".join([*(f"DELETE FROM {table}" for table, _ in reversed(TABLES)),
-                                        *(f"ALTER TABLE {table} ALTER COLUMN {column} RESTART"
-                                          for table, column in TABLES if column),
-                                        "INSERT INTO workflow_state (key, value) VALUES ('events', '0')"]))
+                conn.execute(cast(LiteralString, "; ".join([  # the schema's own table names, no input
+                    *(f"DELETE FROM {table}" for table, _ in reversed(TABLES)),
+                    *(f"ALTER TABLE {table} ALTER COLUMN {column} RESTART" for table, column in TABLES if column),
+                    "INSERT INTO workflow_state (key, value) VALUES ('events', '0')"])))
             _free.append(url)
     _made.clear()
 
@@ -124,4 +128,4 @@ def drop_all() -> None:
     if names:
         with _admin() as conn:
             for name in names:
-                conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+                conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))

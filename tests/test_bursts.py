@@ -11,6 +11,7 @@ import pytest
 
 import stores
 from team_table import events as event_log
+from team_table.event_kinds import K
 from team_table.store import open_store
 
 from network_helpers import events, join_all, running_hub
@@ -26,7 +27,7 @@ def sweep(db_folder: Path, count: int) -> None:
     try:
         with store.write() as tx:
             for n in range(count):
-                event_log.emit(tx, "2026-12-01T00:00:00+00:00", "presence",
+                event_log.emit(tx, "2026-12-01T00:00:00+00:00", K.PRESENCE,
                                {"agent": f"arrival-{n}", "status": "active", "was": "offline"})
     finally:
         store.close()

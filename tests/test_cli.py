@@ -10,6 +10,7 @@ import pytest
 from click.testing import CliRunner
 
 import stores
+from answers import found
 from team_table import members, messages, tasks
 from team_table.cli import main
 from team_table.config import EMPTY_TEAM, load_team
@@ -106,8 +107,8 @@ def test_check_without_a_file_says_what_to_do(run):
 def test_token_prints_a_hash_that_works_and_connect_lines(run, tmp_path: Path):
     result = run("token", "alice")
     assert result.exit_code == 0
-    token = re.search(r"^  (\S{43})$", result.output, re.M).group(1)
-    digest = re.search(r"sha256:[0-9a-f]{64}", result.output).group(0)
+    token = found(r"^  (\S{43})$", result.output, re.M).group(1)
+    digest = found(r"sha256:[0-9a-f]{64}", result.output).group(0)
     assert file_hash(token) == digest
     assert f"export TEAM_TABLE_TOKEN_ALICE={token}" in result.output and "connect claude-code alice" in result.output
     printed = client_lines.printed_commands(run("connect", "claude-code", "alice", "--print").output)
@@ -209,7 +210,7 @@ EXAMPLE = Path(__file__).parent.parent / "team.yaml"
 
 
 def minted(output: str) -> str:
-    return re.search(r"^  (\S{43})$", output, re.M).group(1)
+    return found(r"^  (\S{43})$", output, re.M).group(1)
 
 
 def test_token_for_a_declared_agent_says_how_to_add_the_hash_to_its_entry(run, tmp_path: Path):

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from answers import found
 from team_table.clients import files
 from team_table.clients.files import Entry
 from team_table.errors import Invalid
@@ -208,7 +209,6 @@ def test_connect_leaves_a_config_it_cannot_parse_untouched_and_says_where(tmp_pa
 
 
 def test_connect_mints_a_token_for_an_agent_without_one_once(tmp_path, monkeypatch):
-    import re
 
     from click.testing import CliRunner
 
@@ -221,7 +221,7 @@ def test_connect_mints_a_token_for_an_agent_without_one_once(tmp_path, monkeypat
     (tmp_path / "team.yaml").write_text("agents:\n  alice:\n    role: coder\n")
     args = ["connect", "claude-code", "alice", "--url", "http://127.0.0.1:8741", "--db", str(tmp_path / "t.db")]
     first = CliRunner().invoke(main, args, env={"HOME": str(tmp_path / "home")}, catch_exceptions=False)
-    token = re.search(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
+    token = found(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
     assert load_team(tmp_path / "team.yaml").agents["alice"].token_hashes == (file_hash(token),)
     again = CliRunner().invoke(main, args, env={"HOME": str(tmp_path / "home")}, catch_exceptions=False)
     assert "export" not in again.output and "nothing changed" in again.output  # no second token

@@ -8,13 +8,14 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
 import anyio
 import pytest
 
+from answers import found
 from team_table import tokens
 
 from model_stub import Call, ModelStub, when
@@ -33,7 +34,7 @@ def _once(engine: str) -> None:
 
 
 @pytest.fixture
-def model() -> ModelStub:
+def model() -> Iterator[ModelStub]:
     with ModelStub() as stub:
         yield stub
 
@@ -248,6 +249,5 @@ async def _until_ways(hub: NetHub, token: str, ways: list[str], within: float = 
 
 def _message_id(text: str) -> int:
     """The id of the first message in a get_messages result the model was shown."""
-    import re
 
-    return int(re.search(r'"id\\?":\s*(\d+)', text).group(1))
+    return int(found(r'"id\\?":\s*(\d+)', text).group(1))

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 from pathlib import Path
 
 import pytest
@@ -14,6 +13,7 @@ from click.testing import CliRunner
 from mcp import Client, StdioServerParameters
 
 import stores
+from answers import found, text_of
 from team_table.cli import main
 
 import client_lines
@@ -27,8 +27,8 @@ async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: 
     (tmp_path / "team.yaml").write_text("hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n")
     db = stores.table_db(tmp_path)
     first = CliRunner().invoke(main, ["token", "alice", "--db", str(db)], catch_exceptions=False)
-    token = re.search(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
-    digest = re.search(r"sha256:[0-9a-f]{64}", first.output).group(0)
+    token = found(r"export TEAM_TABLE_TOKEN_ALICE=(\S+)", first.output).group(1)
+    digest = found(r"sha256:[0-9a-f]{64}", first.output).group(0)
     (tmp_path / "team.yaml").write_text(f'hub:\n  transport: stdio\nagents:\n  alice:\n    role: coder\n'
                                         f'    token_hashes: ["{digest}"]\n')
     assert "connect claude-code alice" in first.output  # token points at connect; --print has the lines
@@ -51,8 +51,8 @@ async def test_the_printed_stdio_lines_start_a_hub_bound_to_the_agent(tmp_path: 
         assert Path(server.command[0]).is_absolute(), (client, server.command)
         params = StdioServerParameters(command=server.command[0], args=server.command[1:], env=server.env, cwd="/")
         async with Client(params, mode="legacy") as session:
-            assert "You are alice" in session.instructions, client
+            assert "You are alice" in (session.instructions or ""), client
             sent = await session.call_tool("send_message", {"recipient": "bob", "content": f"hello via {client}"})
-            assert not sent.is_error, (client, sent.content[0].text)
-            assert json.loads(sent.content[0].text)["sender"] == "alice"
+            assert not sent.is_error, (client, text_of(sent.content[0]))
+            assert json.loads(text_of(sent.content[0]))["sender"] == "alice"
     assert stores.on_postgres() or Path(db).exists()

@@ -13,6 +13,7 @@ import httpx2
 import pytest
 
 import stores
+from answers import found
 from dashboard_helpers import copy_workflows, example_team, mint_people
 from team_table import members, tokens
 from team_table.config import parse_team
@@ -218,7 +219,7 @@ async def test_every_action_is_authorized_audited_and_guarded_by_csrf(tmp_path: 
         log = await lena.get("/ui/audit?agent=lena")
         for action in ("sign_in", "reassign_task", "cancel_task", "review_task", "revoke_tokens"):
             assert action in log.text, action
-        newest = int(re.search(r"<tr><td>(\d+)</td>", (await lena.get("/ui/audit")).text).group(1))
+        newest = int(found(r"<tr><td>(\d+)</td>", (await lena.get("/ui/audit")).text).group(1))
         page = await lena.get(f"/ui/audit?before={newest}")  # paging: the entries older than one
         assert page.status_code == 200 and f"<tr><td>{newest}</td>" not in page.text
         assert f"<tr><td>{newest - 1}</td>" in page.text

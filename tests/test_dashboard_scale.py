@@ -12,6 +12,7 @@ import httpx2
 import pytest
 
 import stores
+from answers import found
 from dashboard_helpers import example_team, mint_people
 from team_table.config import parse_team
 from team_table.runtime import open_table
@@ -78,10 +79,10 @@ async def test_two_thousand_tasks_and_twenty_thousand_messages_stay_small_and_re
         assert "25 of 800" in board and 'href="/ui/board?&amp;column=pending"' in board
         _, pending = await compressed_size(client, "/ui/board?column=pending&page=8")
         assert pending.count('class="task ') == 100 and "page 8 of 8" in pending  # every task one link away
-        _, found = await compressed_size(client, "/ui/board?q=task+number+1999")
-        assert re.findall(r'id="task-(\d+)"', found) == ["2000"]
+        _, searched = await compressed_size(client, "/ui/board?q=task+number+1999")
+        assert re.findall(r'id="task-(\d+)"', searched) == ["2000"]
         _, urgent = await compressed_size(client, "/ui/board?column=pending")
-        first = re.search(r'class="task priority-(\w+)"', urgent).group(1)
+        first = found(r'class="task priority-(\w+)"', urgent).group(1)
         assert first == "high"  # priority first, by default
 
         _, threads = await compressed_size(client, "/ui/messages")

@@ -14,6 +14,7 @@ import anyio
 import httpx2
 import pytest
 
+from answers import found
 from dashboard_helpers import hub_for, live, sign_in
 
 from network_helpers import seat
@@ -27,7 +28,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.one_engine, pytest.mark.processes]
 async def streams(url: str) -> int:
     async with httpx2.AsyncClient() as client:
         text = (await client.get(url + "/metrics")).text
-    return int(float(re.search(r"^team_table_event_streams ([0-9.]+)$", text, re.M).group(1)))
+    return int(float(found(r"^team_table_event_streams ([0-9.]+)$", text, re.M).group(1)))
 
 
 async def test_a_refused_action_lands_on_a_page_and_never_happens_later(tmp_path: Path):

@@ -15,6 +15,7 @@ pytestmark = pytest.mark.sqlite_only  # reads the code and the files: no databas
 
 def generator():
     spec = importlib.util.spec_from_file_location("docs_reference", ROOT / "scripts" / "docs_reference.py")
+    assert spec is not None and spec.loader is not None, "scripts/docs_reference.py is missing"
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module

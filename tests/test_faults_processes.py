@@ -8,9 +8,10 @@ import os
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, MutableMapping
 from contextlib import AsyncExitStack, contextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -73,15 +74,15 @@ async def test_a_push_reader_that_stops_reading_is_cut_off_and_its_stream_counte
         from starlette.routing import Route
 
         app = Starlette(routes=[Route("/events/{agent_name}", endpoint)])
-        sent: list[dict] = []
+        sent: list[MutableMapping[str, Any]] = []
         stuck = asyncio.Event()
 
-        async def send(message: dict) -> None:
+        async def send(message: MutableMapping[str, Any]) -> None:
             sent.append(message)
             if message["type"] == "http.response.body" and len(sent) > 2:
                 await stuck.wait()  # the socket's buffers are full: this send never completes
 
-        async def receive() -> dict:
+        async def receive() -> MutableMapping[str, Any]:
             await stuck.wait()  # the client never says anything more (and never disconnects)
             return {"type": "http.disconnect"}
 

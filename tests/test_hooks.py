@@ -30,7 +30,7 @@ def hook(event: str, home: Path, *args: str, stdin: dict | None = None, env: dic
 
 
 @pytest.fixture
-def table_file(tmp_path: Path) -> Path:
+def table_file(tmp_path: Path) -> str:
     """A table where bob wrote alice twice, carol once, and a task waits for alice's review."""
     db = stores.table_db(tmp_path)
     with open_table(resolve({"db": str(db)}, {}, EMPTY_TEAM, None), EMPTY_TEAM) as hub:

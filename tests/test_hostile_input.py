@@ -55,7 +55,7 @@ async def test_malformed_numbers_in_urls_headers_and_forms_are_refused_and_never
                     "csrf": csrf, "to": "alice", "content": "hi", "reply_to": raw})))[1]
                 forms[f"/ui/tasks/{raw[:20]}/comment"] = (await refusal(boss, await boss.post(
                     f"/ui/tasks/{raw}/comment", data={"csrf": csrf, "text": "hi"})))[1]
-            async with boss.stream("GET", "/ui/events", headers={"Last-Event-ID": as_header("²")}) as live:
+            async with boss.stream("GET", "/ui/events", headers={b"Last-Event-ID": as_header("²")}) as live:
                 answers["/ui/events Last-Event-ID ²"] = live.status_code
         broken = {what: status for what, status in answers.items() if status >= 500}
         assert broken == {}, broken

@@ -85,7 +85,8 @@ async def test_changes_within_a_jobs_gap_make_it_look_once_when_the_gap_is_over(
     for _ in range(3):
         loop.committed()
         assert await looks.of(loop) == []
-    assert 55 < loop.turn() <= 60  # it sleeps out its gap, then looks once for all three
+    slept = loop.turn()
+    assert slept is not None and 55 < slept <= 60  # it sleeps out its gap, then looks once for all three
 
 
 async def test_a_job_replaced_by_a_reload_while_it_looks_looks_again_after(table):
@@ -102,6 +103,7 @@ async def test_a_job_replaced_by_a_reload_while_it_looks_looks_again_after(table
     loop.set_jobs([looks.job("job")])  # a reload while it looks: the new job waits for that look to end
     assert await looks.of(loop) == []
     release.set()
+    assert under_way is not None  # the look set_jobs started
     await under_way
     assert await looks.of(loop) == ["job"]
 

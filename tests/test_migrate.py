@@ -86,7 +86,7 @@ def run(tmp_path: Path, monkeypatch):
     return lambda *args: runner.invoke(main, ["migrate", *args], catch_exceptions=False)
 
 
-def _everything(where: str | Path) -> dict[str, list[tuple]]:
+def _everything(where: str | Path) -> dict[str, list[list[tuple]]]:
     """Every row of every copied table (as column: value), in a stable order."""
     with _hub(where) as hub:
         return {table: sorted((sorted(dict(row).items()) for row in hub.store.query(f"SELECT * FROM {table}")),

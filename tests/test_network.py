@@ -4,7 +4,6 @@ at once; and the connect lines `up` prints."""
 
 from __future__ import annotations
 
-import re
 from contextlib import AsyncExitStack
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from mcp.client.streamable_http import streamable_http_client
 from prometheus_client.parser import text_string_to_metric_families
 
 import stores
+from answers import found
 from team_table.cli import main
 
 from conftest import one_variant_on_postgres
@@ -61,7 +61,7 @@ async def test_a_bearer_token_binds_the_connection_to_its_agent(tmp_path: Path, 
         alice, bob = await join_all(stack, hub, "alice", "bob")
         client = await stack.enter_async_context(mcp_client(hub.url, kind, bearer=alice.token))
         bound = Seat(client, hub.log)  # no name and no token: the connection says who is calling
-        assert "You are alice" in client.instructions and "register(" not in client.instructions
+        assert "You are alice" in (client.instructions or "") and "register(" not in (client.instructions or "")
 
         sent = await bound.raw("send_message", recipient="bob", content="no name, no token")
         assert not sent.is_error and sent.data["sender"] == "alice", sent.data
@@ -232,7 +232,7 @@ async def test_up_prints_a_connect_line_that_works_as_printed(tmp_path: Path):
                                 catch_exceptions=False)
     lines = minted.output.splitlines()
     token = lines[next(i for i, line in enumerate(lines) if line.startswith("Token for alice")) + 2].strip()
-    digest = re.search(r"sha256:[0-9a-f]{64}", minted.output).group(0)
+    digest = found(r"sha256:[0-9a-f]{64}", minted.output).group(0)
     team = f'agents:\n  alice:\n    role: coder\n    token_hashes: ["{digest}"]\n'
 
     async with running_hub(files.folder, team) as hub, AsyncExitStack() as stack:

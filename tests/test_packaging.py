@@ -18,8 +18,9 @@ from network_helpers import ANNOUNCE
 from support import free_port
 
 ROOT = Path(__file__).parent.parent
-UV = os.environ.get("UV") or shutil.which("uv")
-needs_uv = pytest.mark.skipif(UV is None, reason="uv is not installed (the project is run with it)")
+FOUND_UV = os.environ.get("UV") or shutil.which("uv")
+needs_uv = pytest.mark.skipif(FOUND_UV is None, reason="uv is not installed (the project is run with it)")
+UV = FOUND_UV or "uv"  # used only where needs_uv let the test run
 pytestmark = [needs_uv, pytest.mark.sqlite_only, pytest.mark.processes]
 
 
@@ -71,6 +72,7 @@ async def test_a_built_wheel_installs_alone_and_inits_a_team_that_runs(tmp_path:
                                         stdin=subprocess.DEVNULL, stderr=subprocess.STDOUT) as hub:
         printed = ""
         with anyio.fail_after(60):
+            assert hub.stdout is not None  # a pipe
             async for chunk in TextReceiveStream(hub.stdout):
                 printed += chunk
                 if ANNOUNCE in printed or "Traceback" in printed:
@@ -81,6 +83,7 @@ async def test_a_built_wheel_installs_alone_and_inits_a_team_that_runs(tmp_path:
             assert (await http.get(f"http://127.0.0.1:{port}/ui", follow_redirects=True)).status_code == 200
         hub.send_signal(signal.SIGTERM)
         with anyio.fail_after(30):
+            assert hub.stdout is not None  # a pipe
             async for chunk in TextReceiveStream(hub.stdout):
                 printed += chunk
             assert await hub.wait() == 0, printed[-2000:]

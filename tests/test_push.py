@@ -13,6 +13,7 @@ import pytest
 import stores
 from team_table import events as event_log
 from team_table.config import EMPTY_TEAM
+from team_table.event_kinds import K
 from team_table.fanout import Fanout
 from team_table.runtime import open_table
 from team_table.settings import resolve
@@ -206,7 +207,7 @@ async def test_a_stream_that_falls_behind_is_closed_with_overflow_while_others_k
         received: dict[str, list] = {"fast": [], "other": []}
         for n in range(10):
             with hub.store.write() as conn:
-                event_log.emit(conn, hub.now(), "broadcast", {"id": n, "sender": "alice"}, exclude="alice")
+                event_log.emit(conn, hub.now(), K.BROADCAST, {"id": n, "sender": "alice"}, exclude="alice")
             await fanout.pump()
             for key, sub in (("fast", fast), ("other", other)):
                 while not sub.queue.empty():

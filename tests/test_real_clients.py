@@ -5,7 +5,7 @@ hub records is read back by another agent, and what the model saw is read from t
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
 
@@ -26,7 +26,7 @@ def _once(engine: str) -> None:
 
 
 @pytest.fixture
-def model() -> ModelStub:
+def model() -> Iterator[ModelStub]:
     with ModelStub() as stub:
         yield stub
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import anyio
@@ -285,7 +286,7 @@ def test_the_watcher_hears_finished_saves_and_new_folders_not_a_file_still_being
     from team_table.reload import _ours
     from team_table.store.file_changes import IN_CLOSE_WRITE, IN_CREATE, IN_DELETE, IN_ISDIR, IN_MOVED_TO
 
-    files = {tmp_path / "team.yaml": print, tmp_path / "workflows": print}
+    files: dict[Path, Callable[[], object]] = {tmp_path / "team.yaml": print, tmp_path / "workflows": print}
     assert _ours(files, tmp_path, "team.yaml", IN_CLOSE_WRITE)
     assert _ours(files, tmp_path, "team.yaml", IN_MOVED_TO)  # an editor's save: a new file renamed over it
     assert not _ours(files, tmp_path, "team.yaml", IN_CREATE)  # created empty: its contents come with its close

@@ -16,6 +16,7 @@ from collections import Counter
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from pathlib import Path
+from typing import Any, LiteralString, cast
 from urllib.parse import urlsplit
 
 import anyio
@@ -24,8 +25,10 @@ import psycopg
 import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
+from psycopg import sql as psql
 
 import stores
+from store_notes import NOTE
 
 from network_helpers import NetHub, _sole, message_ids, running_hub, seat
 from network_helpers import events as events_of
@@ -89,7 +92,7 @@ def database_of(tmp_path: Path) -> str:
     return urlsplit(stores.table_db(tmp_path / "replica-0")).path.lstrip("/")
 
 
-def query(tmp_path: Path, sql: str, params: tuple = ()) -> list[tuple]:
+def query(tmp_path: Path, sql: LiteralString, params: tuple = ()) -> list[tuple]:
     with psycopg.connect(stores.table_db(tmp_path / "replica-0"), autocommit=True) as conn:
         return conn.execute(sql, params).fetchall()
 
@@ -330,13 +333,13 @@ async def database_away(tmp_path: Path) -> AsyncIterator[Back]:
     name = database_of(tmp_path)
     back = Back()
     with admin() as conn:
-        conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS false')
+        conn.execute(psql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS false").format(psql.Identifier(name)))
         conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,))
     try:
         yield back
     finally:
         with admin() as conn:
-            conn.execute(f'ALTER DATABASE "{name}" WITH ALLOW_CONNECTIONS true')
+            conn.execute(psql.SQL("ALTER DATABASE {} WITH ALLOW_CONNECTIONS true").format(psql.Identifier(name)))
         back.at = time.monotonic()
 
 
@@ -413,7 +416,7 @@ async def test_a_replica_holding_push_streams_lives_through_a_long_database_outa
                 other = open_store(stores.table_db(tmp_path / "replica-0"))
                 try:
                     with other.write() as tx:
-                        events.emit(tx, "now", "note", {"n": "back"}, to="bob")
+                        events.emit(tx, "now", NOTE, cast(Any, {"n": "back"}), to="bob")
                 finally:
                     other.close()
                 note = await stream.next(within=20, skip=("heartbeat", "presence"))
@@ -539,7 +542,7 @@ async def test_the_jobs_of_a_replica_killed_with_sigkill_are_taken_over_within_t
         with anyio.fail_after(10):
             while holder("workflows") not in by_pid:
                 await anyio.sleep(0.2)
-        doomed = by_pid[holder("workflows")]
+        doomed = by_pid[holder("workflows") or 0]  # the loop above waited for a holder among them
         doomed.kill()
         await doomed.process.wait()
         killed_at = time.monotonic()

@@ -3,13 +3,13 @@ paths it declares and what is reserved for it, over HTTP against a real hub."""
 
 from __future__ import annotations
 
-import re
 from contextlib import AsyncExitStack
 from pathlib import Path
 
 import httpx2
 import pytest
 
+from answers import found
 from dashboard_helpers import example_team, mint_people
 
 from network_helpers import running_hub, seat
@@ -20,7 +20,7 @@ pytestmark = [pytest.mark.anyio, pytest.mark.processes]
 async def signed_in_client(stack: AsyncExitStack, url: str, token: str) -> httpx2.AsyncClient:
     client = await stack.enter_async_context(httpx2.AsyncClient(base_url=url, follow_redirects=False, timeout=15))
     form = await client.get("/ui/signin")
-    csrf = re.search(r'name="csrf" value="([^"]+)"', form.text).group(1)
+    csrf = found(r'name="csrf" value="([^"]+)"', form.text).group(1)
     answer = await client.post("/ui/signin", data={"csrf": csrf, "token": token, "next": "/ui"})
     assert answer.status_code == 303, answer.text
     return client

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 import re
 from pathlib import Path
+from typing import get_args
 
 import pytest
 
@@ -61,7 +62,7 @@ def test_the_groups_of_statuses_are_as_the_board_describes_them():
 
 
 def test_a_workflow_sets_a_parent_only_to_statuses_a_task_has():
-    allowed = Step.model_fields["set_parent_status"].annotation.__args__[0].__args__
+    allowed = get_args(get_args(Step.model_fields["set_parent_status"].annotation)[0])
     assert set(allowed) <= {s.value for s in TaskStatus}
 
 

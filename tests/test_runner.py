@@ -85,7 +85,7 @@ async def test_a_run_that_fails_is_started_again_after_a_backoff(tmp_path: Path)
         boss = await connect(stack, hub, lead.token)
         task = await boss.call("create_task", title="Build it", assignee="builder")
         await runs.until(lambda: runs.task(task["id"])["status"] == "done", what="the second run did the task")
-        first, second = await runs.until(lambda: len(runs.of("builder")) == 2 and runs.of("builder"))
+        first, second = await runs.until(lambda: runs.of("builder") if len(runs.of("builder")) == 2 else None)
         assert first["outcome"] == "failed" and first["exit_code"] == 1 and first["last_line"] == "failing this once"
         states = [e["state"] for e in runs.events("builder") if "state" in e]
         assert [s for s in states if s != "working"][:3] == ["starting", "backing off", "starting"], states
@@ -229,8 +229,8 @@ async def test_runs_are_capped_for_the_whole_team(tmp_path: Path):
         boss = await connect(stack, hub, lead.token)
         for name in ("ann", "ben", "cid"):
             await boss.call("create_task", title=f"Work for {name}", assignee=name)
-        every = await runs.until(lambda: (rows := [r for n in ("ann", "ben", "cid") for r in runs.of(n)])
-                                 and len(rows) == 3 and all(r["ended_at"] for r in rows) and rows)
+        every = await runs.until(lambda: rows if (rows := [r for n in ("ann", "ben", "cid") for r in runs.of(n)])
+                                 and len(rows) == 3 and all(r["ended_at"] for r in rows) else None)
         spans = sorted((r["started_at"], r["ended_at"]) for r in every)
         assert all(earlier[1] <= later[0] for earlier, later in itertools.pairwise(spans)), spans
 

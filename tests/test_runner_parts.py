@@ -149,10 +149,10 @@ async def test_a_start_is_refused_past_the_caps_and_while_another_hub_holds_the_
         hub = table.hub
         here, there = leases.Owner.here(), leases.Owner("elsewhere:1:x", "elsewhere")
         assert isinstance(runs.begin(hub, here, "builder", [], None), runs.Begun)
-        assert "max_running_per_role.coder" in runs.begin(hub, here, "taker", [], None)
+        assert "max_running_per_role.coder" in str(runs.begin(hub, here, "taker", [], None))
         assert runs.begin(hub, there, "builder", [], None) == "another hub runs it"
         assert isinstance(runs.begin(hub, there, "checker", [], None), runs.Begun)
-        assert "max_running = 2" in runs.begin(hub, here, "taker", [], None)
+        assert "max_running = 2" in str(runs.begin(hub, here, "taker", [], None))
         assert leases.renew(hub, here.id) == {"builder"}
 
 
@@ -231,6 +231,7 @@ def test_in_a_git_repository_each_agent_gets_its_own_worktree_kept_while_it_hold
         subprocess.run(["git", *args], cwd=repo, check=True)
     team = team_from("agents:\n  dev one:\n    role: coder\n    run: {command: [a]}\n")
     spec = team.agents["dev one"].run
+    assert spec is not None
     folder = folders.working_folder(repo, team, "dev one", spec)
     assert folder == repo / ".team-table" / "worktrees" / "dev-one"
     branch = subprocess.run(["git", "branch", "--show-current"], cwd=folder, capture_output=True, text=True)
@@ -281,6 +282,7 @@ async def test_the_work_a_run_starts_with_is_kept_on_its_record_and_its_messages
         items = work.waiting(hub, {"builder": hub.team.agents["builder"]})["builder"]
         later = messages.send(hub, boss, "builder", "(sent after the prompt was written)")
         begun = runs.begin(hub, leases.Owner.here(), "builder", items, None)
+        assert isinstance(begun, runs.Begun), begun
         row = hub.store.query("SELECT surfaced FROM agent_run WHERE id = ?", (begun.run_id,))[0]
         assert json.loads(row["surfaced"]) == {"via": "run", "items": [
             {"kind": "messages", "id": told.id, "title": "", "text": "1 unread message (get_messages)"}]}

@@ -18,6 +18,7 @@ from mcp.server.connection import Connection
 from mcp.server.lowlevel import Server
 from mcp.types import CallToolResult, ListToolsResult, TextContent, Tool
 
+from answers import text_of
 from team_table.server import sdk_privates
 
 from network_helpers import running_hub
@@ -66,7 +67,7 @@ async def test_the_session_manager_chooses_json_or_a_stream_per_request(tmp_path
     wait_for_messages is answered as a stream (its progress reaches the client, every 10 s), everything else as one
     JSON document; a handshake-era session answers JSON throughout."""
     answered: list[tuple[str, str]] = []
-    progress: list[float] = []
+    reached: list[float] = []
 
     async def note(response: httpx2.Response) -> None:
         body = response.request.content.decode() if response.request.method == "POST" else ""
@@ -74,21 +75,21 @@ async def test_the_session_manager_chooses_json_or_a_stream_per_request(tmp_path
         if tool is not None and '"tools/call"' in body:
             answered.append((tool, response.headers.get("content-type", "").split(";")[0]))
 
-    async def on_progress(value: float, total: float | None, message: str | None) -> None:
-        progress.append(value)
+    async def on_progress(progress: float, total: float | None, message: str | None) -> None:
+        reached.append(progress)
 
     async with running_hub(tmp_path) as hub:
         for mode, wait in (("auto", 11), ("legacy", 1)):
             async with httpx2.AsyncClient(timeout=30, event_hooks={"response": [note]}) as http, \
                     Client(streamable_http_client(hub.url + "/mcp", http_client=http), mode=mode) as client:
                 name = f"probe-{mode}"
-                token = json.loads((await client.call_tool("register", {"name": name})).content[0].text)["token"]
+                token = json.loads(text_of((await client.call_tool("register", {"name": name})).content[0]))["token"]
                 await client.call_tool("wait_for_messages", {"agent_name": name, "token": token,
                                                              "timeout_seconds": wait}, progress_callback=on_progress)
                 await client.call_tool("heartbeat", {"name": name, "token": token})
     assert answered == [("wait_for_messages", "text/event-stream"), ("heartbeat", "application/json"),
                         ("wait_for_messages", "application/json"), ("heartbeat", "application/json")], answered
-    assert progress, "the 2026-era wait's progress did not reach the client"
+    assert reached, "the 2026-era wait's progress did not reach the client"
 
 
 @pytest.mark.processes

@@ -13,12 +13,14 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import psycopg
 import pytest
+from psycopg import sql
 
 import stores
+from store_notes import NOTE
 from team_table import events
 from team_table.errors import Busy, Invalid
 from team_table.store import Store, open_store
@@ -103,7 +105,7 @@ def test_writes_to_different_rows_run_side_by_side_while_another_transaction_is_
 def test_event_ids_follow_commit_order_so_a_reader_never_skips_an_event_committed_late(tmp_path):
     with store_at(tmp_path) as store:
         start = events.last_id(store)
-        early = Held(store, lambda tx: events.emit(tx, "now", "note", {"n": "first begun"}))
+        early = Held(store, lambda tx: events.emit(tx, "now", NOTE, cast(Any, {"n": "first begun"})))
         try:
             finished, out = in_thread(lambda: _emit(store, "second begun"))
             assert finished.wait(3) and out == [None], out
@@ -118,7 +120,7 @@ def test_event_ids_follow_commit_order_so_a_reader_never_skips_an_event_committe
 
 def _emit(store: Store, n: str) -> None:
     with store.write() as tx:
-        events.emit(tx, "now", "note", {"n": n})
+        events.emit(tx, "now", NOTE, cast(Any, {"n": n}))
 
 
 @pytest.mark.parametrize("same_key", [True, False], ids=["same key", "other key"])
@@ -171,7 +173,7 @@ def test_the_hubs_sessions_have_time_limits_keepalives_and_synchronous_commit_on
     url = stores.table_db(tmp_path)
     name = url.rsplit("/", 1)[1]
     with psycopg.connect(stores.SERVER, autocommit=True) as admin:
-        admin.execute(f"ALTER DATABASE {name} SET synchronous_commit = off")
+        admin.execute(sql.SQL("ALTER DATABASE {} SET synchronous_commit = off").format(sql.Identifier(name)))
     try:
         with caplog.at_level(logging.WARNING), store_at(tmp_path) as store:
             shown = {row[0]: row[1] for row in store.query(
@@ -179,7 +181,7 @@ def test_the_hubs_sessions_have_time_limits_keepalives_and_synchronous_commit_on
                 " 'idle_in_transaction_session_timeout', 'synchronous_commit', 'tcp_keepalives_idle')")}
     finally:
         with psycopg.connect(stores.SERVER, autocommit=True) as admin:
-            admin.execute(f"ALTER DATABASE {name} RESET synchronous_commit")
+            admin.execute(sql.SQL("ALTER DATABASE {} RESET synchronous_commit").format(sql.Identifier(name)))
     ms = {"lock_timeout": LOCK_TIMEOUT, "statement_timeout": STATEMENT_TIMEOUT,
           "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION}
     assert shown == {**{name: str(int(seconds * 1000)) for name, seconds in ms.items()}, "synchronous_commit": "on",
@@ -195,5 +197,5 @@ def test_text_with_a_nul_character_is_refused_as_invalid_by_either_store_and_not
             store.query("SELECT * FROM context_entry WHERE key = ?", ("bad\x00key",))
         with pytest.raises(Invalid), store.write() as tx:
             tx.execute("INSERT INTO context_entry (key, value, set_by, updated_at) VALUES ('fine', 'v', 't', 'n')")
-            events.emit(tx, "now", "note", {"n": "x"}, to="a\x00b")
+            events.emit(tx, "now", NOTE, cast(Any, {"n": "x"}), to="a\x00b")
         assert store.query("SELECT COUNT(*) FROM context_entry")[0][0] == 0

@@ -6,12 +6,14 @@ from __future__ import annotations
 import socket
 import time
 from contextlib import AsyncExitStack, closing
+from typing import Any, cast
 
 import anyio
 import httpx2
 import pytest
 
 import stores
+from store_notes import NOTE
 from team_table import events as event_log
 from team_table.fanout import MAX_STREAMS
 from team_table.server.progress import LINUX, READ_PROGRESS
@@ -34,7 +36,7 @@ def notes_for(db_folder, agent: str, count: int) -> None:
     try:
         with store.write() as tx:
             for n in range(count):
-                event_log.emit(tx, "2026-12-01T00:00:00+00:00", "note", {"n": n, "pad": "x" * 150}, to=agent)
+                event_log.emit(tx, "2026-12-01T00:00:00+00:00", NOTE, cast(Any, {"n": n, "pad": "x" * 150}), to=agent)
     finally:
         store.close()
 

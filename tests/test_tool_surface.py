@@ -66,7 +66,8 @@ async def test_every_tool_answers_one_json_document_and_refuses_with_a_code(tabl
         if code is None:
             assert not reply.is_error, (tool, reply.data)
         else:
-            assert reply.is_error and reply.data["code"] == code and reply.data["error"], (tool, reply.data)
+            data = reply.data
+            assert reply.is_error and isinstance(data, dict) and data["code"] == code and data["error"], (tool, data)
     raw = await lead.client.call_tool("list_members", {"agent_name": "lead", "token": lead.token})
     assert len(raw.content) == 1 and isinstance(json.loads(raw.content[0].text), list)
 

@@ -10,6 +10,7 @@ import pytest
 
 import stores
 from team_table.errors import ConfigError
+from team_table.event_kinds import K
 from team_table.workflow.engine import open_engine
 from team_table.workflow.library import load_folder
 
@@ -153,7 +154,7 @@ async def test_an_agent_going_offline_with_claimed_work_is_brought_to_the_lead(t
     task = await lead.ok("create_task", title="held")
     await coder.ok("claim_task", task_id=task["id"])
     with table.hub.store.write() as conn:
-        events.emit(conn, table.hub.now(), "presence", {"agent": "coder", "status": "offline", "was": "idle"})
+        events.emit(conn, table.hub.now(), K.PRESENCE, {"agent": "coder", "status": "offline", "was": "idle"})
     engine.step()
     assert "coder went offline" in auto(await lead.ok("get_messages"))[0]
 
@@ -331,7 +332,7 @@ async def test_task_less_workflows_are_not_stopped_by_the_run_bound(team, table)
     await coder.ok("claim_task", task_id=task["id"])
     for _ in range(25):
         with table.hub.store.write() as conn:
-            events.emit(conn, table.hub.now(), "presence", {"agent": "coder", "status": "offline", "was": "idle"})
+            events.emit(conn, table.hub.now(), K.PRESENCE, {"agent": "coder", "status": "offline", "was": "idle"})
     engine.step()
     failed = engine.hub.store.query("SELECT COUNT(*) FROM workflow_run WHERE status = 'failed'")[0][0]
     assert failed == 0
