@@ -30,8 +30,13 @@ def plan(where: Where) -> Plan:
 
 
 def server(where: Where) -> dict:
-    reference = "${" + where.variable + "}"
     if where.url:
-        return {"url": f"{where.url}/mcp", "type": "http", "headers": {"Authorization": f"Bearer {reference}"}}
+        return http_server(f"{where.url}/mcp", where.variable)
     return {"command": where.hub[0], "args": where.hub[1:],
-            "env": {"TEAM_TABLE_AGENT": where.agent, "TEAM_TABLE_TOKEN": reference}}
+            "env": {"TEAM_TABLE_AGENT": where.agent, "TEAM_TABLE_TOKEN": "${" + where.variable + "}"}}
+
+
+def http_server(endpoint: str, variable: str) -> dict:
+    """The hub at its MCP `endpoint` as Gemini CLI's settings name an HTTP server, the bearer token a reference to
+    `variable` that Gemini CLI expands when it connects."""
+    return {"url": endpoint, "type": "http", "headers": {"Authorization": "Bearer ${" + variable + "}"}}

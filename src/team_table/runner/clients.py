@@ -30,6 +30,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from team_table.clients.gemini import http_server
 from team_table.errors import Invalid
 from team_table.runner.config import RunSpec
 from team_table.runner.presets import SERVER, TOKEN_VARIABLE, Client, Context, Reading, json_line
@@ -132,9 +133,8 @@ class Gemini:
 
     def env(self, spec: RunSpec, ctx: Context) -> dict[str, str]:
         home = ctx.files / "gemini-home"
-        _mirror(ctx.home / ".gemini", home / ".gemini", {SERVER: {
-            "type": "http", "url": ctx.url, "headers": {"Authorization": f"Bearer ${{{TOKEN_VARIABLE}}}"},
-            "trust": True}})
+        hub = {**http_server(ctx.url, TOKEN_VARIABLE), "trust": True}  # trusted: its tools ask no confirmation
+        _mirror(ctx.home / ".gemini", home / ".gemini", {SERVER: hub})
         return {"GEMINI_CLI_HOME": str(home)}
 
     def read(self, line: str) -> Reading:
